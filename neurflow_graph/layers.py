@@ -1,0 +1,199 @@
+"""Named layers of any ``nn.Module``: validation, activation capture and the sub-network between two layers."""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+from collections.abc import Iterator, Sequence
+
+import torch
+from torch import fx, nn
+
+from .errors import LayerError
+
+
+def neuron_activations(output: torch.Tensor) -> torch.Tensor:
+    """Reduce a layer output to one value per neuron: linear units as is, conv channels by spatial mean.
+
+    Shapes: (B, C) -> (B, C); (B, C, H, W) -> (B, C).
+    """
+    if output.ndim == 2:
+        return output
+    if output.ndim == 4:
+        return output.mean(dim=(2, 3))
+    raise LayerError(
+        f"layer output of shape {tuple(output.shape)} is not supported; "
+        "pick layers whose outputs are (batch, units) or (batch, channels, height, width)"
+    )
+
+
+def _module(model: nn.Module, name: str) -> nn.Module:
+    modules = dict(model.named_modules())
+    if name not in modules or name == "":
+        names = [n for n in modules if n]
+        close = difflib.get_close_matches(name, names, n=3)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise LayerError(f"unknown layer {name!r}; {hint}valid layer names: {', '.join(names)}")
+    return modules[name]
+
+
+@contextlib.contextmanager
+def capture(model: nn.Module, layers: Sequence[str]) -> Iterator[dict[str, torch.Tensor]]:
+    """Record the outputs of ``layers`` during forward passes; hooks are removed on exit, even on error."""
+    outputs: dict[str, torch.Tensor] = {}
+    handles = []
+    try:
+        for name in layers:
+            handles.append(_module(model, name).register_forward_hook(_recorder(outputs, name)))
+        yield outputs
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _recorder(outputs: dict[str, torch.Tensor], name: str):
+    def hook(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
+        if not isinstance(output, torch.Tensor):
+            raise LayerError(f"layer {name!r} returns {type(output).__name__}, not a tensor; pick another layer")
+        outputs[name] = output
+
+    return hook
+
+
+class _StopForward(Exception):
+    """Raised by a hook to end a forward pass once the wanted layer has run."""
+
+
+def call_order(model: nn.Module, layers: Sequence[str], example: torch.Tensor) -> list[str]:
+    """Names from ``layers`` in the order the forward pass calls them (one entry per call)."""
+    order: list[str] = []
+    handles = []
+    try:
+        for name in layers:
+            module = _module(model, name)
+            handles.append(module.register_forward_hook(lambda *_args, _n=name: order.append(_n)))
+        with torch.no_grad():
+            model(example)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return order
+
+
+def validate_layers(model: nn.Module, layers: Sequence[str], example: torch.Tensor) -> list[str]:
+    """Check that ``layers`` are real modules, each called once, listed from the logit layer downwards."""
+    layers = list(layers)
+    if len(layers) < 2:
+        raise LayerError(f"need at least 2 layers (the logit layer and one below it), got {layers}")
+    if len(set(layers)) != len(layers):
+        raise LayerError(f"layer list repeats a name: {layers}")
+    for name in layers:
+        _module(model, name)
+    order = call_order(model, layers, example)
+    for name in layers:
+        calls = order.count(name)
+        if calls != 1:
+            raise LayerError(f"layer {name!r} runs {calls} times in one forward pass; pick modules that run once")
+    expected = list(reversed(order))
+    if expected != layers:
+        raise LayerError(
+            f"layers are not in forward order from the logit layer down: got {layers}, the forward pass "
+            f"calls them as {order}; list them as {expected}"
+        )
+    return layers
+
+
+class _LeafTracer(fx.Tracer):
+    def __init__(self, leaves: set[str]):
+        super().__init__()
+        self.leaves = leaves
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return module_qualified_name in self.leaves or super().is_leaf_module(m, module_qualified_name)
+
+
+def _fx_bridge(model: nn.Module, lower: str, upper: str) -> nn.Module | None:
+    """The fx subgraph computing ``upper``'s output from ``lower``'s output, or None if that cannot be sliced."""
+    try:
+        graph = _LeafTracer({lower, upper}).trace(model)
+    except Exception:  # noqa: BLE001 - any tracing failure means: use the replay bridge
+        return None
+    nodes = {n.target: n for n in graph.nodes if n.op == "call_module" and n.target in (lower, upper)}
+    if len(nodes) != 2:
+        return None
+    low, up = nodes[lower], nodes[upper]
+    needed: set[fx.Node] = set()
+    stack = [up]
+    while stack:
+        node = stack.pop()
+        if node in needed or node is low:
+            continue
+        if node.op == "placeholder":
+            return None  # depends on the model input, not only on the lower layer
+        needed.add(node)
+        stack.extend(node.all_input_nodes)
+    sub = fx.Graph()
+    env: dict[fx.Node, fx.Node] = {low: sub.placeholder("x")}
+    for node in graph.nodes:
+        if node in needed:
+            env[node] = sub.node_copy(node, lambda n: env[n])
+    sub.output(env[up])
+    return fx.GraphModule(model, sub)
+
+
+class _ReplayBridge(nn.Module):
+    """Runs the whole model with ``lower``'s output replaced, stopping after ``upper``; for untraceable models."""
+
+    def __init__(self, model: nn.Module, lower: str, upper: str, input_shape: Sequence[int]):
+        super().__init__()
+        self.model, self.lower, self.upper = model, lower, upper
+        self.input_shape = tuple(input_shape)
+
+    def forward(self, x: torch.Tensor, model_input: torch.Tensor | None = None) -> torch.Tensor:
+        if model_input is None:
+            model_input = torch.zeros((x.shape[0], *self.input_shape), device=x.device, dtype=x.dtype)
+        result: dict[str, torch.Tensor] = {}
+
+        def replace(_m, _i, _o):
+            return x
+
+        def stop(_m, _i, output):
+            result["out"] = output
+            raise _StopForward
+
+        handles = [
+            _module(self.model, self.lower).register_forward_hook(replace),
+            _module(self.model, self.upper).register_forward_hook(stop),
+        ]
+        try:
+            self.model(model_input)
+        except _StopForward:
+            pass
+        finally:
+            for handle in handles:
+                handle.remove()
+        return result["out"]
+
+
+def bridge(model: nn.Module, lower: str, upper: str, example: torch.Tensor) -> nn.Module:
+    """A module mapping ``lower``'s output to ``upper``'s output (the paper's phi^{l-1,l}).
+
+    ``example`` is a small model-input batch, used to check the bridge reproduces the model.
+    """
+    sub = _fx_bridge(model, lower, upper)
+    if sub is None:
+        sub = _ReplayBridge(model, lower, upper, example.shape[1:])
+    with torch.no_grad(), capture(model, [lower, upper]) as seen:
+        model(example)
+        replayed = sub(seen[lower])
+    if isinstance(sub, _ReplayBridge):
+        with torch.no_grad():
+            again = sub(seen[lower], model_input=example)
+        if not torch.allclose(replayed, again, rtol=1e-4, atol=1e-5):
+            raise LayerError(
+                f"layer {upper!r} is not a function of layer {lower!r} alone (it also uses earlier "
+                "activations); list layers between which all information flows through the lower one"
+            )
+    if not torch.allclose(replayed, seen[upper], rtol=1e-4, atol=1e-5):
+        raise LayerError(f"could not reproduce layer {upper!r} from layer {lower!r}; list consecutive layers")
+    return sub

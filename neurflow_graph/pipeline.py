@@ -1,0 +1,206 @@
+"""The whole NeurFlow computation for one model and class: images -> patches -> ... -> neuron groups."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import __version__
+from .activations import compute_activations, feature_maps
+from .artifacts import Bundle
+from .attribution import METHODS, PRECISIONS, IntegratedGradients
+from .circuit import build_circuit
+from .errors import ConfigError
+from .groups import find_neuron_groups
+from .layers import bridge, validate_layers
+from .patches import make_patches
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` picks CUDA when present; an unavailable CUDA device is a ConfigError."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as exc:
+        raise ConfigError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}") from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} requested but no CUDA GPU is available; use --device cpu")
+    return resolved
+
+
+@dataclass(frozen=True)
+class NeurFlowParams:
+    """Every parameter of a run (ALGORITHM.md defaults); validated on construction."""
+
+    k: int = 50
+    tau: int = 16
+    n_steps: int | str = 50
+    method: str = "gausslegendre"
+    precision: str = "auto"
+    tolerance: float | None = None
+    granularities: tuple[float, ...] = (1.0, 0.5, 0.25)
+    stride_ratio: float = 0.5
+    max_semantic_groups: int = 5
+    max_neuron_groups: int = 100
+    n_exemplars: int = 8
+    seed: int = 0
+    batch_size: int = 64
+    internal_batch_size: int = 256
+    device: str = "auto"
+
+    def __post_init__(self):
+        for name in ("k", "tau", "max_semantic_groups", "max_neuron_groups", "n_exemplars", "batch_size",
+                     "internal_batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        if self.max_semantic_groups < 2:
+            raise ConfigError(f"max_semantic_groups must be >= 2, got {self.max_semantic_groups}")
+        if self.method not in METHODS:
+            raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.precision not in ("auto", *PRECISIONS):
+            raise ConfigError(f"precision must be one of auto, {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.n_steps == "auto" and not (self.tolerance and self.tolerance > 0):
+            raise ConfigError("n_steps 'auto' needs a positive tolerance (e.g. --tolerance 1e-3)")
+        if self.n_steps != "auto" and (isinstance(self.n_steps, bool) or not isinstance(self.n_steps, int)
+                                       or self.n_steps < 2):
+            raise ConfigError(f"n_steps must be an integer >= 2 or 'auto', got {self.n_steps!r}")
+        object.__setattr__(self, "granularities", tuple(float(g) for g in self.granularities))
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model and what is needed to feed it: its name, layers (logit first) and input normalisation."""
+
+    name: str
+    model: nn.Module
+    layers: tuple[str, ...]
+    input_size: int
+    normalize: Callable[[torch.Tensor], torch.Tensor]
+    provenance: dict = field(default_factory=dict)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def run_id(model_name: str, class_index: int, fingerprint: dict) -> str:
+    """Stable id: the same model, class, images and parameters give the same id (idempotent ingest)."""
+    digest = _sha256(json.dumps(fingerprint, sort_keys=True, default=str).encode())[:10]
+    return f"{model_name}-c{class_index}-{digest}"
+
+
+class NeurFlow:
+    """Computes a NeurFlow circuit; parameters are fixed at construction, ``run`` does the work."""
+
+    def __init__(self, params: NeurFlowParams | None = None, progress: bool = True, **overrides):
+        self.params = NeurFlowParams(**{**asdict(params or NeurFlowParams()), **overrides})
+        self.progress = progress
+
+    def run(
+        self,
+        spec: ModelSpec,
+        class_index: int,
+        images: torch.Tensor,
+        image_sha256: Sequence[str],
+        class_name: str | None = None,
+        image_provenance: dict | None = None,
+    ) -> Bundle:
+        """Run every stage on ``images`` (N×C×S×S in [0, 1], all predicted as the class) and return the bundle."""
+        p = self.params
+        device = resolve_device(p.device)
+        precision = p.precision if p.precision != "auto" else ("bf16" if device.type == "cuda" else "fp32")
+        torch.manual_seed(p.seed)
+        model = spec.model.to(device).eval()
+        example = spec.normalize(images[:2]).to(device)
+        layers = validate_layers(model, spec.layers, example)
+        with torch.no_grad():
+            n_classes = model(example[:1]).shape[1]
+        if not 0 <= class_index < n_classes:
+            raise ConfigError(f"class index {class_index} is out of range; the model has {n_classes} classes (0..{n_classes - 1})")
+        timings: dict[str, float] = {}
+
+        started = time.perf_counter()
+        patches = make_patches(images.float(), p.granularities, p.stride_ratio)
+        if p.k > len(patches):
+            raise ConfigError(
+                f"k={p.k} is larger than the {len(patches)} patches of {len(images)} images; "
+                "lower k or add images"
+            )
+        timings["patches"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        with self._bar("activations", len(patches), "patch") as bar:
+            activations = compute_activations(
+                model, patches, layers, spec.normalize, spec.input_size, p.batch_size, device, bar.update
+            )
+        timings["activations"] = time.perf_counter() - started
+
+        ig = IntegratedGradients(
+            n_steps=p.n_steps, method=p.method, precision=precision,
+            internal_batch_size=p.internal_batch_size, device=device, tolerance=p.tolerance,
+        )
+
+        def attribute(upper, lower, targets, top):
+            sub = bridge(model, lower, upper, example)
+            for param in sub.parameters():
+                param.requires_grad_(False)
+            with self._bar(f"IG {lower}->{upper}", int(top.size), "pair") as bar:
+                return ig.attribute(
+                    sub,
+                    lambda ids: feature_maps(model, patches, lower, ids, spec.normalize, spec.input_size,
+                                             p.batch_size, device),
+                    targets, top, progress=bar.update,
+                )
+
+        started = time.perf_counter()
+        circuit = build_circuit(list(layers), class_index, activations, attribute, p.k, p.tau, p.max_semantic_groups)
+        timings["circuit"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        groups = find_neuron_groups(circuit, activations, p.max_neuron_groups, p.n_exemplars)
+        timings["groups"] = time.perf_counter() - started
+
+        params = {**asdict(p), "precision": precision, "device": str(device), "input_size": spec.input_size}
+        fingerprint = {"model": spec.provenance, "layers": layers, "class": class_index,
+                       "images": list(image_sha256), "params": {k: v for k, v in params.items() if k != "device"}}
+        run = {
+            "run_id": run_id(spec.name, class_index, fingerprint),
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "complete": True,
+            "model": {"name": spec.name, "num_classes": int(n_classes), **spec.provenance},
+            "class": {"index": int(class_index), "name": class_name if class_name is not None else str(class_index)},
+            "layers": list(layers),
+            "params": params,
+            "images": {"kept": len(images), "sha256": list(image_sha256), **(image_provenance or {})},
+            "layer_stats": {
+                tr.layer: {"lower": tr.lower, "targets": len(tr.targets), "n_steps": tr.n_steps,
+                           "completeness_error": tr.completeness_error, "seconds": round(tr.seconds, 3)}
+                for tr in circuit.transitions
+            },
+            "stage_seconds": {k: round(v, 3) for k, v in timings.items()},
+            "versions": _versions(),
+        }
+        return Bundle(run=run, patches=patches, circuit=circuit, groups=groups)
+
+    def _bar(self, desc: str, total: int, unit: str):
+        return tqdm(total=total, desc=desc, unit=unit, disable=not self.progress, leave=False, dynamic_ncols=True)
+
+
+def _versions() -> dict[str, str]:
+    import pyarrow
+    import sklearn
+
+    return {"neurflow_graph": __version__, "torch": torch.__version__, "numpy": np.__version__,
+            "scikit_learn": sklearn.__version__, "pyarrow": pyarrow.__version__, "python": platform.python_version()}
