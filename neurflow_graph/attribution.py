@@ -23,7 +23,11 @@ ADAPTIVE_LADDER = (4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 
 
 def quadrature(method: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """Points in (0, 1] and weights summing to 1 for integrating along the straight path (Captum's rules)."""
+    """Points in [0, 1] and weights summing to 1 for integrating along the straight path.
+
+    Captum's rules, except ``riemann_trapezoid``: Captum's trapezoid weights sum to (n-1)/n, which
+    breaks completeness; this is the textbook trapezoid rule (Captum's result times n/(n-1)).
+    """
     if method not in METHODS:
         raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     if not isinstance(n_steps, int) or n_steps < 1 or (method == "riemann_trapezoid" and n_steps < 2):
@@ -72,9 +76,11 @@ class IntegratedGradients:
             ``ADAPTIVE_LADDER`` whose completeness error is at most ``tolerance``.
         method: one of ``METHODS`` (Captum's names; ``gausslegendre`` is Captum's default).
         precision: ``fp32``, or ``bf16``/``fp16`` autocast for the forward and backward passes.
-        internal_batch_size: (patch, step) rows per forward pass; bounds memory whatever the target count.
+        internal_batch_size: (patch, step) rows per forward pass; ``None`` sizes passes from
+            ``memory_budget_mb``. Either way memory is bounded whatever the number of targets.
         device: where the passes run.
         tolerance: completeness error to reach when ``n_steps="auto"``.
+        memory_budget_mb: working memory per pass when ``internal_batch_size`` is None.
     """
 
     def __init__(
@@ -82,9 +88,10 @@ class IntegratedGradients:
         n_steps: int | str = 50,
         method: str = "gausslegendre",
         precision: str = "fp32",
-        internal_batch_size: int = 256,
+        internal_batch_size: int | None = None,
         device: str | torch.device = "cpu",
         tolerance: float | None = None,
+        memory_budget_mb: float = 1024,
     ):
         if precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
@@ -94,13 +101,27 @@ class IntegratedGradients:
         else:
             quadrature(method, n_steps)  # validates method and n_steps
         quadrature(method, 2)
-        if not isinstance(internal_batch_size, int) or internal_batch_size < 1:
-            raise ConfigError(f"internal_batch_size must be a positive integer, got {internal_batch_size!r}")
+        if internal_batch_size is not None and (not isinstance(internal_batch_size, int) or internal_batch_size < 1):
+            raise ConfigError(f"internal_batch_size must be a positive integer or None, got {internal_batch_size!r}")
+        if not memory_budget_mb > 0:
+            raise ConfigError(f"memory_budget_mb must be positive, got {memory_budget_mb!r}")
         device = torch.device(device)
         if precision == "fp16" and device.type != "cuda":
             raise ConfigError("precision 'fp16' needs a CUDA device; use 'bf16' or 'fp32' on CPU")
         self.n_steps, self.method, self.precision = n_steps, method, precision
         self.internal_batch_size, self.device, self.tolerance = internal_batch_size, device, tolerance
+        self.memory_budget_mb = memory_budget_mb
+
+    def rows_per_pass(self, example: torch.Tensor) -> int:
+        """(patch, step) rows per forward pass: the fixed batch size, or what fits the memory budget.
+
+        The budget assumes a pass keeps about 24 input-sized tensors per row alive (activations
+        saved for backward, the gradient and the running sum).
+        """
+        if self.internal_batch_size is not None:
+            return self.internal_batch_size
+        row_bytes = example[0].numel() * 4 * 24
+        return int(max(1, min(8192, self.memory_budget_mb * 2**20 // row_bytes)))
 
     def attribute(
         self,
@@ -162,7 +183,7 @@ class IntegratedGradients:
         order = np.argsort(-counts, kind="stable")
 
         scores = delta = diff = None
-        rows_per_pass = self.internal_batch_size
+        rows_per_pass = self.rows_per_pass(inputs(uniq[order[:1]]))
         per_chunk = max(1, rows_per_pass // n_steps)
         steps_per_pass = max(1, min(n_steps, rows_per_pass // per_chunk))
         forward = forward.to(self.device).eval()

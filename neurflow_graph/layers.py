@@ -183,17 +183,46 @@ def bridge(model: nn.Module, lower: str, upper: str, example: torch.Tensor) -> n
     sub = _fx_bridge(model, lower, upper)
     if sub is None:
         sub = _ReplayBridge(model, lower, upper, example.shape[1:])
-    with torch.no_grad(), capture(model, [lower, upper]) as seen:
-        model(example)
-        replayed = sub(seen[lower])
+    with torch.no_grad():
+        with capture(model, [lower, upper]) as seen:
+            model(example)
+        low, up = seen[lower], seen[upper]
+        replayed = sub(low)
+        again = sub(low, model_input=example) if isinstance(sub, _ReplayBridge) else replayed
     if isinstance(sub, _ReplayBridge):
-        with torch.no_grad():
-            again = sub(seen[lower], model_input=example)
         if not torch.allclose(replayed, again, rtol=1e-4, atol=1e-5):
             raise LayerError(
                 f"layer {upper!r} is not a function of layer {lower!r} alone (it also uses earlier "
                 "activations); list layers between which all information flows through the lower one"
             )
-    if not torch.allclose(replayed, seen[upper], rtol=1e-4, atol=1e-5):
+    if not torch.allclose(replayed, up, rtol=1e-4, atol=1e-5):
         raise LayerError(f"could not reproduce layer {upper!r} from layer {lower!r}; list consecutive layers")
     return sub
+
+
+@contextlib.contextmanager
+def ablate(model: nn.Module, neurons: dict[str, Sequence[int]], retain: bool = False) -> Iterator[None]:
+    """Zero the given neurons' outputs (whole feature maps) while inside the block.
+
+    ``retain=True`` zeroes every *other* neuron of those layers instead. The masking hooks run before
+    any other hook on those layers (so ``capture`` sees masked outputs) and are removed on exit.
+    """
+    handles = []
+    try:
+        for name, channels in neurons.items():
+            index = torch.as_tensor(list(channels), dtype=torch.long)
+            handles.append(_module(model, name).register_forward_hook(_zeroer(index, retain), prepend=True))
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _zeroer(index: torch.Tensor, retain: bool):
+    def hook(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+        mask = torch.zeros(output.shape[1], dtype=output.dtype, device=output.device)
+        mask[index.to(output.device)] = 1.0
+        keep = mask if retain else 1.0 - mask
+        return output * keep.view(1, -1, *([1] * (output.ndim - 2)))
+
+    return hook

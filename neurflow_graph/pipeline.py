@@ -56,13 +56,16 @@ class NeurFlowParams:
     n_exemplars: int = 8
     seed: int = 0
     batch_size: int = 64
-    internal_batch_size: int = 256
+    internal_batch_size: int | None = None
+    memory_budget_mb: float = 1024
     device: str = "auto"
 
     def __post_init__(self):
         for name in ("k", "tau", "max_semantic_groups", "max_neuron_groups", "n_exemplars", "batch_size",
                      "internal_batch_size"):
             value = getattr(self, name)
+            if name == "internal_batch_size" and value is None:
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
         if self.max_semantic_groups < 2:
@@ -89,6 +92,10 @@ class ModelSpec:
     input_size: int
     normalize: Callable[[torch.Tensor], torch.Tensor]
     provenance: dict = field(default_factory=dict)
+
+
+# Settings that change speed or memory, not results: two runs differing only in these share a run id.
+_NOT_IN_RUN_ID = ("device", "batch_size", "internal_batch_size", "memory_budget_mb")
 
 
 def _sha256(data: bytes) -> str:
@@ -150,6 +157,7 @@ class NeurFlow:
         ig = IntegratedGradients(
             n_steps=p.n_steps, method=p.method, precision=precision,
             internal_batch_size=p.internal_batch_size, device=device, tolerance=p.tolerance,
+            memory_budget_mb=p.memory_budget_mb,
         )
 
         def attribute(upper, lower, targets, top):
@@ -174,7 +182,8 @@ class NeurFlow:
 
         params = {**asdict(p), "precision": precision, "device": str(device), "input_size": spec.input_size}
         fingerprint = {"model": spec.provenance, "layers": layers, "class": class_index,
-                       "images": list(image_sha256), "params": {k: v for k, v in params.items() if k != "device"}}
+                       "images": list(image_sha256),
+                       "params": {k: v for k, v in params.items() if k not in _NOT_IN_RUN_ID}}
         run = {
             "run_id": run_id(spec.name, class_index, fingerprint),
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

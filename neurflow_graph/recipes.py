@@ -1,0 +1,212 @@
+"""Ingestion recipes: one TOML file per model/dataset (``ingest/*.toml``), validated, runnable end to end."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError
+from .pipeline import NeurFlowParams
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+IMAGE_SOURCES = ("digits", "folder", "skimage")
+_MODEL_KEYS = {"preset", "weights", "checkpoint", "layers"}
+_IMAGE_KEYS = {"source", "path", "folder", "names", "augment", "split", "max_images"}
+_RUN_KEYS = {"class", "classes"} | {f.name for f in dataclasses.fields(NeurFlowParams)}
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """Where a recipe's class images come from."""
+
+    source: str
+    path: str | None = None  # folder: the image folder
+    folder: str | None = None  # folder: subfolder of the class; default the class name, "" for a flat folder
+    names: tuple[str, ...] = ()  # skimage: sample image names
+    augment: int = 0  # skimage: augmented copies per image
+    split: str = "test"  # digits: train / test / all
+    max_images: int | None = None  # cap on the images kept after filtering by prediction
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A validated recipe: model preset, class(es), image source and NeurFlow parameters."""
+
+    name: str
+    preset: str
+    classes: tuple[str, ...]
+    images: ImageSource
+    params: NeurFlowParams
+    weights: str | None = None
+    checkpoint: str | None = None
+    layers: tuple[str, ...] | None = None
+    path: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def with_overrides(self, **overrides) -> Recipe:
+        """A copy with CLI overrides applied (``classes``, ``images``, ``max_images`` or any parameter)."""
+        overrides = {k: v for k, v in overrides.items() if v is not None and v != ()}
+        top, images, params = {}, {}, {}
+        for key, value in overrides.items():
+            if key == "classes":
+                top["classes"] = tuple(str(c) for c in value)
+            elif key in ("weights", "checkpoint"):
+                top[key] = str(value)
+            elif key == "images":
+                images["path"] = str(value)
+                if self.images.source != "folder":
+                    images.update(source="folder", folder=None)
+            elif key == "max_images":
+                images["max_images"] = value
+            else:
+                params[key] = value
+        return dataclasses.replace(
+            self, **top, images=dataclasses.replace(self.images, **images),
+            params=NeurFlowParams(**{**dataclasses.asdict(self.params), **params}),
+        )
+
+
+def _check_keys(table: dict, allowed: set[str], where: str, path: str) -> None:
+    for key in table:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, sorted(allowed), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"{path}: unknown key {key!r} in [{where}]{hint}; allowed: {', '.join(sorted(allowed))}")
+
+
+def load_recipe(path: str | os.PathLike) -> Recipe:
+    """Read and validate a recipe file; every problem is a one-line ConfigError naming the file and key."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"recipe {path} not found; the shipped recipes are in ingest/*.toml")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    _check_keys(data, {"model", "images", "run"}, "top level", str(path))
+    model, images, run = (data.get(k, {}) for k in ("model", "images", "run"))
+    _check_keys(model, _MODEL_KEYS, "model", str(path))
+    _check_keys(images, _IMAGE_KEYS, "images", str(path))
+    _check_keys(run, _RUN_KEYS, "run", str(path))
+    if "preset" not in model:
+        raise ConfigError(f"{path}: [model] needs a preset, e.g. preset = \"digits\"")
+    source = images.get("source")
+    if source not in IMAGE_SOURCES:
+        raise ConfigError(f"{path}: [images] source must be one of {', '.join(IMAGE_SOURCES)}, got {source!r}")
+    if source == "folder" and not images.get("path"):
+        raise ConfigError(f"{path}: [images] source = \"folder\" needs path = \"/path/to/images\"")
+    classes = run.get("classes", [run["class"]] if "class" in run else [])
+    if not classes:
+        raise ConfigError(f"{path}: [run] needs class = \"name or index\" (or classes = [...])")
+    params = {k: v for k, v in run.items() if k not in ("class", "classes")}
+    try:
+        parsed = NeurFlowParams(**params)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return Recipe(
+        name=path.stem, preset=model["preset"], classes=tuple(str(c) for c in classes),
+        images=ImageSource(
+            source=source, path=images.get("path"), folder=images.get("folder"),
+            names=tuple(images.get("names", ())), augment=images.get("augment", 0),
+            split=images.get("split", "test"), max_images=images.get("max_images"),
+        ),
+        params=parsed, weights=model.get("weights"), checkpoint=model.get("checkpoint"),
+        layers=tuple(model["layers"]) if "layers" in model else None, path=str(path),
+    )
+
+
+def resolve_class(name: str, class_names: list[str]) -> int:
+    """A class index from an index or a class name (exact, then case-insensitive)."""
+    if name.lstrip("-").isdigit():
+        index = int(name)
+        if not 0 <= index < len(class_names):
+            raise ConfigError(f"class index {index} is out of range; the model has {len(class_names)} classes "
+                              f"(0..{len(class_names) - 1})")
+        return index
+    lowered = [c.lower() for c in class_names]
+    if name in class_names:
+        return class_names.index(name)
+    if name.lower() in lowered:
+        return lowered.index(name.lower())
+    close = difflib.get_close_matches(name, class_names, n=3)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else "; give an index instead"
+    raise ConfigError(f"unknown class {name!r}{hint}")
+
+
+@dataclass(frozen=True)
+class PreparedModel:
+    """A recipe's model built once, reused by every class of the recipe."""
+
+    recipe: Recipe
+    preset: object
+    model: object
+    class_names: list[str]
+
+
+def prepare_model(recipe: Recipe) -> PreparedModel:
+    """Build the recipe's model (and train the digits model on first use)."""
+    from .presets import get_preset
+
+    preset = get_preset(recipe.preset)
+    model = preset.build(weights=recipe.weights, checkpoint=recipe.checkpoint)
+    return PreparedModel(recipe, preset, model, preset.class_names())
+
+
+def class_images(prepared: PreparedModel, class_index: int, device) -> tuple[object, int]:
+    """The recipe's images of one class that the model predicts as that class, and how many were dropped."""
+    from .images import filter_predicted, image_set_from_tensors, load_image_folder, skimage_images
+
+    recipe, preset = prepared.recipe, prepared.preset
+    src = recipe.images
+    if src.source == "digits":
+        from .digits import digits_images
+
+        tensors, _labels = digits_images(class_index, split=src.split)
+        images = image_set_from_tensors(tensors, [f"digits:{src.split}#{i}" for i in range(len(tensors))])
+    elif src.source == "skimage":
+        images = skimage_images(list(src.names), preset.input_size, augment=src.augment,
+                                seed=recipe.params.seed, in_channels=preset.in_channels)
+    else:
+        folder = prepared.class_names[class_index] if src.folder is None else (src.folder or None)
+        images = load_image_folder(src.path, folder, preset.input_size, preset.in_channels)
+    model = prepared.model.to(device)
+    kept, dropped = filter_predicted(model, images, class_index, preset.normalize, device=device)
+    if src.max_images is not None and len(kept) > src.max_images:
+        kept = kept.subset(range(src.max_images))
+    return kept, dropped
+
+
+def run_recipe_class(
+    prepared: PreparedModel, class_name: str, out_dir: str | os.PathLike, progress: bool = True,
+    report: Callable[[str], None] = lambda _msg: None,
+):
+    """Run NeurFlow for one class of a recipe and write its bundle to ``out_dir``; returns the Bundle."""
+    from .artifacts import write_bundle
+    from .pipeline import ModelSpec, NeurFlow, resolve_device
+
+    recipe, preset = prepared.recipe, prepared.preset
+    class_index = resolve_class(class_name, prepared.class_names)
+    device = resolve_device(recipe.params.device)
+    images, dropped = class_images(prepared, class_index, device)
+    report(f"class {class_index} ({prepared.class_names[class_index]}): kept {len(images)} images "
+           f"predicted as the class, dropped {dropped}")
+    spec = ModelSpec(
+        name=recipe.preset, model=prepared.model, layers=recipe.layers or preset.layers,
+        input_size=preset.input_size, normalize=preset.normalize,
+        provenance={"preset": recipe.preset, "weights": recipe.weights, "checkpoint": recipe.checkpoint},
+    )
+    bundle = NeurFlow(recipe.params, progress=progress).run(
+        spec, class_index, images.images, images.sha256, class_name=prepared.class_names[class_index],
+        image_provenance={"dropped": dropped, "sources": list(images.sources), "recipe": recipe.name},
+    )
+    write_bundle(bundle, out_dir)
+    return bundle

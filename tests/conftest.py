@@ -1,0 +1,75 @@
+"""Shared fixtures: the real digits CNN (trained once per session) and one small real NeurFlow run."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_cache(tmp_path_factory):
+    """Keep the trained digits model in the user's cache when it exists there, else in a session dir."""
+    if "NEURFLOW_GRAPH_CACHE_DIR" not in os.environ:
+        default = os.path.expanduser("~/.cache/neurflow-graph")
+        os.environ["NEURFLOW_GRAPH_CACHE_DIR"] = default if os.access(os.path.dirname(default), os.W_OK) \
+            else str(tmp_path_factory.mktemp("cache"))
+    yield
+
+
+@pytest.fixture(scope="session")
+def digits_preset():
+    from neurflow_graph.presets import get_preset
+
+    return get_preset("digits")
+
+
+@pytest.fixture(scope="session")
+def digits_model(digits_preset):
+    torch.manual_seed(0)
+    return digits_preset.build(weights="DIGITS_V1")
+
+
+@pytest.fixture(scope="session")
+def digits_class3(digits_model, digits_preset):
+    """Held-out images of digit 3 that the model predicts as 3 (real data from scikit-learn)."""
+    from neurflow_graph.digits import digits_images
+    from neurflow_graph.images import filter_predicted, image_set_from_tensors
+
+    images, _ = digits_images(3, split="test")
+    kept, _dropped = filter_predicted(digits_model, image_set_from_tensors(images), 3, digits_preset.normalize)
+    return kept.subset(range(12))
+
+
+@pytest.fixture(scope="session")
+def digits_spec(digits_model, digits_preset):
+    from neurflow_graph.pipeline import ModelSpec
+
+    return ModelSpec("digits", digits_model, digits_preset.layers, digits_preset.input_size, digits_preset.normalize,
+                     provenance={"preset": "digits", "weights": "DIGITS_V1"})
+
+
+SMALL = dict(k=20, tau=4, n_steps=16, seed=0, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def small_params():
+    """Parameters of the small real run (the paper's defaults scaled down for a 2-core test run)."""
+    return dict(SMALL)
+
+
+@pytest.fixture(scope="session")
+def digits_bundle(digits_spec, digits_class3):
+    """A small but complete real run: digit 3 from fc down to conv1."""
+    from neurflow_graph.pipeline import NeurFlow
+
+    return NeurFlow(progress=False, **SMALL).run(digits_spec, 3, digits_class3.images, digits_class3.sha256, "3")
+
+
+@pytest.fixture(scope="session")
+def digits_bundle_dir(digits_bundle, tmp_path_factory):
+    """The small real run written to disk as a bundle."""
+    from neurflow_graph.artifacts import write_bundle
+
+    return write_bundle(digits_bundle, tmp_path_factory.mktemp("bundles") / "digits-3")

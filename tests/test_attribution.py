@@ -1,0 +1,121 @@
+"""The batched IG engine against Captum (the reference the authors used) on the real digits model."""
+
+import numpy as np
+import pytest
+import torch
+from captum.attr import IntegratedGradients as CaptumIG
+
+from neurflow_graph.activations import feature_maps
+from neurflow_graph.attribution import IntegratedGradients, quadrature
+from neurflow_graph.errors import ConfigError
+from neurflow_graph.layers import bridge, neuron_activations
+from neurflow_graph.patches import make_patches
+
+
+class _Means(torch.nn.Module):
+    def __init__(self, sub):
+        super().__init__()
+        self.sub = sub
+
+    def forward(self, x):
+        return neuron_activations(self.sub(x))
+
+
+@pytest.fixture(scope="module")
+def setting(digits_model, digits_preset, digits_class3):
+    patches = make_patches(digits_class3.images[:3])
+    example = digits_preset.normalize(digits_class3.images[:2])
+    sub = bridge(digits_model, "conv2", "conv3", example)
+    maps = feature_maps(digits_model, patches, "conv2", np.arange(len(patches)), digits_preset.normalize, 32)
+    rng = np.random.default_rng(0)
+    targets = np.array([1, 5, 9, 30])
+    patch_ids = np.stack([rng.choice(len(patches), 10, replace=False) for _ in targets])
+    return sub, maps, targets, patch_ids
+
+
+def _captum(sub, maps, targets, patch_ids, n_steps, method):
+    ig = CaptumIG(_Means(sub))
+    out = np.zeros((*patch_ids.shape, maps.shape[1]), dtype=np.float32)
+    for t, target in enumerate(targets):
+        for i0 in range(0, patch_ids.shape[1], 4):  # 4 patches per call, like the authors' script
+            x = maps[patch_ids[t, i0 : i0 + 4]]
+            attr = ig.attribute(x, baselines=x * 0, target=int(target), n_steps=n_steps, method=method)
+            out[t, i0 : i0 + 4] = attr.mean(dim=(2, 3)).detach().numpy()
+    return out
+
+
+@pytest.mark.parametrize("method", ["gausslegendre", "riemann_right", "riemann_trapezoid"])
+def test_engine_equals_captum_per_target_per_patch(setting, method):
+    sub, maps, targets, patch_ids = setting
+    expected = _captum(sub, maps, targets, patch_ids, 20, method)
+    got = IntegratedGradients(n_steps=20, method=method).attribute(sub, lambda ids: maps[ids], targets, patch_ids)
+    if method == "riemann_trapezoid":  # Captum's trapezoid weights sum to (n-1)/n; ours sum to 1
+        expected = expected * 20 / 19
+    assert np.abs(got.scores - expected).max() <= 1e-4 * np.abs(expected).max()
+
+
+def test_batch_size_does_not_change_results(setting):
+    sub, maps, targets, patch_ids = setting
+    results = [
+        IntegratedGradients(n_steps=12, internal_batch_size=size).attribute(sub, lambda ids: maps[ids], targets, patch_ids)
+        for size in (1, 7, None)
+    ]
+    for other in results[1:]:
+        np.testing.assert_allclose(other.scores, results[0].scores, rtol=1e-5, atol=1e-7)
+
+
+def test_completeness_error_shrinks_with_steps_and_is_reported(setting):
+    sub, maps, targets, patch_ids = setting
+    errors = [
+        IntegratedGradients(n_steps=n).attribute(sub, lambda ids: maps[ids], targets, patch_ids).completeness_error
+        for n in (2, 64)
+    ]
+    assert errors[1] < errors[0]
+    assert errors[1] < 1e-2
+
+
+def test_completeness_delta_matches_its_definition(setting):
+    sub, maps, targets, patch_ids = setting
+    result = IntegratedGradients(n_steps=8).attribute(sub, lambda ids: maps[ids], targets, patch_ids)
+    x = maps[patch_ids[0, 0] : patch_ids[0, 0] + 1]
+    with torch.no_grad():
+        diff = (neuron_activations(sub(x)) - neuron_activations(sub(x * 0)))[0, targets[0]].item()
+    assert result.output_diff[0, 0] == pytest.approx(diff, rel=1e-5)
+    spatial = maps.shape[2] * maps.shape[3]
+    assert result.delta[0, 0] == pytest.approx(result.scores[0, 0].sum() * spatial - diff, rel=1e-3, abs=1e-5)
+
+
+def test_adaptive_steps_reach_the_tolerance(setting):
+    sub, maps, targets, patch_ids = setting
+    reference = IntegratedGradients(n_steps=50).attribute(sub, lambda ids: maps[ids], targets, patch_ids)
+    adaptive = IntegratedGradients(n_steps="auto", tolerance=reference.completeness_error)
+    result = adaptive.attribute(sub, lambda ids: maps[ids], targets, patch_ids)
+    assert result.completeness_error <= reference.completeness_error
+    assert result.n_steps in (4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
+
+
+def test_bf16_keeps_the_top_neurons(setting):
+    sub, maps, targets, patch_ids = setting
+    fp32 = IntegratedGradients(n_steps=16).attribute(sub, lambda ids: maps[ids], targets, patch_ids)
+    bf16 = IntegratedGradients(n_steps=16, precision="bf16").attribute(sub, lambda ids: maps[ids], targets, patch_ids)
+    top = lambda r: [set(np.argsort(-np.abs(r.scores[t]).mean(0))[:4]) for t in range(len(targets))]  # noqa: E731
+    assert top(fp32) == top(bf16)
+
+
+def test_quadrature_weights_integrate_linear_functions_exactly():
+    for method in ("gausslegendre", "riemann_middle", "riemann_trapezoid"):
+        alphas, weights = quadrature(method, 7)
+        assert weights.sum() == pytest.approx(1.0)
+        assert (weights * alphas).sum() == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [({"method": "simpson"}, "method"), ({"n_steps": 0}, "n_steps"), ({"precision": "int8"}, "precision"),
+     ({"n_steps": "auto"}, "tolerance"), ({"internal_batch_size": 0}, "internal_batch_size"),
+     ({"precision": "fp16"}, "CUDA")],
+)
+def test_bad_parameters_are_one_line_errors(kwargs, word):
+    with pytest.raises(ConfigError, match=word) as info:
+        IntegratedGradients(**kwargs)
+    assert "\n" not in str(info.value)

@@ -1,0 +1,116 @@
+"""Layer validation, the sub-network between two layers on several architectures, hooks and masking."""
+
+import pytest
+import torch
+from torch import nn
+
+from neurflow_graph.errors import LayerError
+from neurflow_graph.layers import ablate, bridge, capture, validate_layers
+from neurflow_graph.presets import get_preset
+
+
+@pytest.mark.parametrize("name, size", [("resnet50", 64), ("googlenet", 64), ("alexnet", 224),
+                                        ("efficientnet-lite0", 64), ("digits", 32)])
+def test_every_consecutive_preset_pair_is_reproduced_by_its_bridge(name, size):
+    preset = get_preset(name)
+    torch.manual_seed(0)
+    model = preset.build().eval()
+    example = torch.rand(2, preset.in_channels, size, size)
+    assert validate_layers(model, preset.layers, example) == list(preset.layers)
+    for upper, lower in zip(preset.layers[:-1], preset.layers[1:]):
+        sub = bridge(model, lower, upper, example)  # raises if it does not reproduce the model
+        with torch.no_grad(), capture(model, [lower, upper]) as seen:
+            model(example * 0.5)
+            torch.testing.assert_close(sub(seen[lower]), seen[upper], rtol=1e-4, atol=1e-5)
+
+
+class Untraceable(nn.Module):
+    """A user's model whose forward branches on tensor values: torch.fx cannot trace it."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 3)
+        self.b = nn.Conv2d(4, 5, 3)
+        self.head = nn.Linear(5, 2)
+
+    def forward(self, x):
+        x = torch.relu(self.a(x))
+        if x.sum() > -1e9:  # data-dependent control flow
+            x = x * 1.0
+        x = torch.relu(self.b(x))
+        return self.head(x.mean((2, 3)))
+
+
+class SkipsOver(nn.Module):
+    """``out`` reads the input directly, so it is not a function of ``mid`` alone."""
+
+    def __init__(self):
+        super().__init__()
+        self.mid = nn.Conv2d(3, 3, 1)
+        self.out = nn.Identity()
+
+    def forward(self, x):
+        return self.out(self.mid(x) + x).mean((2, 3))
+
+
+def test_untraceable_user_model_uses_the_replay_bridge():
+    model = Untraceable().eval()
+    example = torch.rand(2, 3, 16, 16)
+    sub = bridge(model, "a", "b", example)
+    assert type(sub).__name__ == "_ReplayBridge"
+    with torch.no_grad(), capture(model, ["a", "b"]) as seen:
+        model(example)
+        torch.testing.assert_close(sub(seen["a"]), seen["b"])
+
+
+def test_a_layer_that_is_not_a_function_of_the_lower_one_is_refused():
+    with pytest.raises(LayerError, match="not a function of layer 'mid'|could not reproduce"):
+        bridge(SkipsOver().eval(), "mid", "out", torch.rand(2, 3, 8, 8))
+
+
+def test_unknown_layer_lists_valid_names_and_suggests():
+    model = get_preset("digits").build()
+    with pytest.raises(LayerError) as info:
+        validate_layers(model, ["fc", "conv4"], torch.rand(1, 1, 32, 32))
+    message = str(info.value)
+    assert "unknown layer 'conv4'" in message and "conv3" in message and "\n" not in message
+
+
+def test_layers_out_of_forward_order_are_refused_with_the_right_order():
+    model = get_preset("digits").build()
+    with pytest.raises(LayerError, match=r"list them as \['fc', 'conv3', 'conv2'\]"):
+        validate_layers(model, ["fc", "conv2", "conv3"], torch.rand(1, 1, 32, 32))
+
+
+def test_a_module_called_twice_is_refused():
+    tv_model = get_preset("resnet50").build()
+    with pytest.raises(LayerError, match="runs 3 times"):
+        validate_layers(tv_model, ["fc", "layer1.0.relu"], torch.rand(1, 3, 64, 64))
+
+
+def test_hooks_are_removed_even_when_the_forward_fails():
+    model = get_preset("digits").build()
+    with pytest.raises(RuntimeError):
+        with capture(model, ["conv1", "conv2"]):
+            model(torch.rand(1, 3, 32, 32))  # wrong channel count
+    with pytest.raises(RuntimeError):
+        with ablate(model, {"conv2": [0]}):
+            model(torch.rand(1, 3, 32, 32))
+    assert all(not m._forward_hooks for m in model.modules())
+
+
+def test_masking_neurons_changes_the_subnetwork_output(digits_model, digits_class3, digits_preset):
+    x = digits_preset.normalize(digits_class3.images[:4])
+    with torch.no_grad(), capture(digits_model, ["conv3"]) as seen:
+        base = digits_model(x)
+        plain = seen["conv3"].clone()
+        with ablate(digits_model, {"conv2": [0, 1, 2, 3]}):
+            masked = digits_model(x)
+            masked_conv3 = seen["conv3"].clone()
+        with ablate(digits_model, {"conv3": [5]}, retain=True):
+            digits_model(x)
+            retained = seen["conv3"].clone()
+    assert not torch.allclose(plain, masked_conv3)
+    assert not torch.allclose(base, masked)
+    assert torch.count_nonzero(retained[:, [c for c in range(retained.shape[1]) if c != 5]]) == 0
+    torch.testing.assert_close(retained[:, 5], plain[:, 5])
