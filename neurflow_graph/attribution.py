@@ -152,12 +152,13 @@ class IntegratedGradients:
         # Probe a few patches per target to pick the step count, then run everything at that count,
         # stepping up again if the full run misses the tolerance.
         probe = patch_ids[:, : min(4, patch_ids.shape[1])]
-        ladder = [n for n in ADAPTIVE_LADDER if self.method != "riemann_trapezoid" or n >= 2]
-        start = 0
-        for start, n in enumerate(ladder):
-            if self._attribute(forward, inputs, targets, probe, n).completeness_error <= self.tolerance:
-                break
-        for n in ladder[start:]:
+        ladder = list(ADAPTIVE_LADDER)
+        first = next(
+            (i for i, n in enumerate(ladder)
+             if self._attribute(forward, inputs, targets, probe, n).completeness_error <= self.tolerance),
+            len(ladder) - 1,
+        )
+        for n in ladder[first:]:
             result = self._attribute(forward, inputs, targets, patch_ids, n, progress)
             if result.completeness_error <= self.tolerance:
                 break

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import warnings
 from collections.abc import Iterator, Sequence
 
 import torch
@@ -112,15 +113,23 @@ class _LeafTracer(fx.Tracer):
         return module_qualified_name in self.leaves or super().is_leaf_module(m, module_qualified_name)
 
 
-def _fx_bridge(model: nn.Module, lower: str, upper: str) -> nn.Module | None:
-    """The fx subgraph computing ``upper``'s output from ``lower``'s output, or None if that cannot be sliced."""
+def _is_batch_size(node: fx.Node) -> bool:
+    """``input.size(0)``: the batch size, which the lower layer's output shares with the model input."""
+    if node.op != "call_method" or node.target != "size" or node.args[0].op != "placeholder":
+        return False
+    dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
+    return dim == 0
+
+
+def _fx_bridge(model: nn.Module, lower: str, upper: str) -> tuple[nn.Module | None, str]:
+    """The fx subgraph computing ``upper``'s output from ``lower``'s output, or (None, why not)."""
     try:
         graph = _LeafTracer({lower, upper}).trace(model)
-    except Exception:  # noqa: BLE001 - any tracing failure means: use the replay bridge
-        return None
+    except Exception as exc:  # noqa: BLE001 - any tracing failure means: use the replay bridge
+        return None, f"torch.fx cannot trace the model ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
     nodes = {n.target: n for n in graph.nodes if n.op == "call_module" and n.target in (lower, upper)}
     if len(nodes) != 2:
-        return None
+        return None, "a layer does not appear as a module call in the traced graph"
     low, up = nodes[lower], nodes[upper]
     needed: set[fx.Node] = set()
     stack = [up]
@@ -128,17 +137,22 @@ def _fx_bridge(model: nn.Module, lower: str, upper: str) -> nn.Module | None:
         node = stack.pop()
         if node in needed or node is low:
             continue
-        if node.op == "placeholder":
-            return None  # depends on the model input, not only on the lower layer
         needed.add(node)
+        if _is_batch_size(node):
+            continue
+        if node.op == "placeholder":
+            return None, f"{upper!r} reads the model input directly, not only {lower!r}"
         stack.extend(node.all_input_nodes)
     sub = fx.Graph()
     env: dict[fx.Node, fx.Node] = {low: sub.placeholder("x")}
     for node in graph.nodes:
         if node in needed:
-            env[node] = sub.node_copy(node, lambda n: env[n])
+            if _is_batch_size(node):
+                env[node] = sub.call_method("size", (env[low], 0))
+            else:
+                env[node] = sub.node_copy(node, lambda n: env[n])
     sub.output(env[up])
-    return fx.GraphModule(model, sub)
+    return fx.GraphModule(model, sub), ""
 
 
 class _ReplayBridge(nn.Module):
@@ -180,8 +194,9 @@ def bridge(model: nn.Module, lower: str, upper: str, example: torch.Tensor) -> n
 
     ``example`` is a small model-input batch, used to check the bridge reproduces the model.
     """
-    sub = _fx_bridge(model, lower, upper)
+    sub, why = _fx_bridge(model, lower, upper)
     if sub is None:
+        warnings.warn(f"{lower} -> {upper}: {why}; replaying the whole model instead, which is slower", stacklevel=2)
         sub = _ReplayBridge(model, lower, upper, example.shape[1:])
     with torch.no_grad():
         with capture(model, [lower, upper]) as seen:

@@ -36,9 +36,10 @@ class Patches:
         sides = boxes[:, 2] - boxes[:, 0]
         for side in np.unique(sides):  # one interpolate call per crop size
             rows = np.nonzero(sides == side)[0]
-            stack = torch.stack(
-                [self.images[self.image_index[ids[r]], :, boxes[r, 1] : boxes[r, 3], boxes[r, 0] : boxes[r, 2]] for r in rows]
-            )
+            stack = torch.stack([
+                self.images[self.image_index[ids[r]], :, boxes[r, 1] : boxes[r, 3], boxes[r, 0] : boxes[r, 2]]
+                for r in rows
+            ])
             if stack.shape[-1] != size:
                 stack = F.interpolate(stack, size=(size, size), mode="bilinear", align_corners=False)
             out[torch.as_tensor(rows)] = stack

@@ -135,7 +135,9 @@ class NeurFlow:
         with torch.no_grad():
             n_classes = model(example[:1]).shape[1]
         if not 0 <= class_index < n_classes:
-            raise ConfigError(f"class index {class_index} is out of range; the model has {n_classes} classes (0..{n_classes - 1})")
+            raise ConfigError(
+                f"class index {class_index} is out of range; the model has {n_classes} classes (0..{n_classes - 1})"
+            )
         timings: dict[str, float] = {}
 
         started = time.perf_counter()

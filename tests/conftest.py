@@ -73,3 +73,26 @@ def digits_bundle_dir(digits_bundle, tmp_path_factory):
     from neurflow_graph.artifacts import write_bundle
 
     return write_bundle(digits_bundle, tmp_path_factory.mktemp("bundles") / "digits-3")
+
+
+@pytest.fixture(scope="session")
+def digits_bundle_dirs(digits_spec, digits_model, digits_preset, digits_bundle_dir, tmp_path_factory):
+    """``bundle_dir(class_index)``: small real runs of other digits, written once per session."""
+    from neurflow_graph.artifacts import write_bundle
+    from neurflow_graph.digits import digits_images
+    from neurflow_graph.images import filter_predicted, image_set_from_tensors
+    from neurflow_graph.pipeline import NeurFlow
+
+    made = {3: digits_bundle_dir}
+
+    def bundle_dir(class_index: int):
+        if class_index not in made:
+            images, _ = digits_images(class_index, split="test")
+            kept, _ = filter_predicted(digits_model, image_set_from_tensors(images), class_index,
+                                       digits_preset.normalize)
+            kept = kept.subset(range(12))
+            bundle = NeurFlow(progress=False, **SMALL).run(digits_spec, class_index, kept.images, kept.sha256)
+            made[class_index] = write_bundle(bundle, tmp_path_factory.mktemp("bundles") / f"digits-{class_index}")
+        return made[class_index]
+
+    return bundle_dir

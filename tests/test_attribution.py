@@ -57,7 +57,9 @@ def test_engine_equals_captum_per_target_per_patch(setting, method):
 def test_batch_size_does_not_change_results(setting):
     sub, maps, targets, patch_ids = setting
     results = [
-        IntegratedGradients(n_steps=12, internal_batch_size=size).attribute(sub, lambda ids: maps[ids], targets, patch_ids)
+        IntegratedGradients(n_steps=12, internal_batch_size=size).attribute(
+            sub, lambda ids: maps[ids], targets, patch_ids
+        )
         for size in (1, 7, None)
     ]
     for other in results[1:]:

@@ -19,7 +19,7 @@ def test_root_is_the_class_logit(digits_bundle):
 
 def test_each_layer_targets_are_the_union_of_the_core_neurons_above(digits_bundle):
     transitions = digits_bundle.circuit.transitions
-    for above, below in zip(transitions[:-1], transitions[1:]):
+    for above, below in zip(transitions[:-1], transitions[1:], strict=True):
         assert below.targets.tolist() == sorted(set(above.core.ravel().tolist()))
     assert digits_bundle.circuit.leaves.tolist() == sorted(set(transitions[-1].core.ravel().tolist()))
 
@@ -34,7 +34,7 @@ def test_core_sets_have_tau_distinct_neurons_ranked_by_importance(digits_bundle,
 def test_edge_weights_of_each_semantic_group_sum_to_one_in_absolute_value(digits_bundle):
     for tr in digits_bundle.circuit.transitions:
         sums = defaultdict(float)
-        for t, j, w in zip(tr.edge_target, tr.edge_group, tr.edge_weight):
+        for t, j, w in zip(tr.edge_target, tr.edge_group, tr.edge_weight, strict=True):
             sums[(t, j)] += abs(w)
         assert len(sums) == int(tr.n_semantic_groups.sum())
         np.testing.assert_allclose(list(sums.values()), 1.0, rtol=1e-9)
@@ -57,7 +57,7 @@ def test_group_edges_are_sums_of_hyperedge_weights(digits_bundle):
             neuron_groups[(g.layer, n)].add(g.group_id)
     expected = defaultdict(float)
     for tr in circuit.transitions[:-1]:
-        for t, j, child, w in zip(tr.edge_target, tr.edge_group, tr.edge_child, tr.edge_weight):
+        for t, j, child, w in zip(tr.edge_target, tr.edge_group, tr.edge_child, tr.edge_weight, strict=True):
             for child_group in neuron_groups[(tr.lower, child)]:
                 expected[(child_group, sg_group[(tr.layer, tr.targets[t], j)])] += w
     got = {(e.child, e.parent): e.weight for e in groups.edges}
@@ -68,7 +68,7 @@ def test_group_edges_are_sums_of_hyperedge_weights(digits_bundle):
 
 def test_every_non_leaf_neuron_belongs_to_a_group_and_exemplars_come_from_the_concept(digits_bundle):
     circuit, groups = digits_bundle.circuit, digits_bundle.groups
-    for li, tr in enumerate(circuit.transitions):
+    for tr in circuit.transitions:
         members = {n for g in groups.in_layer(tr.layer) for n in g.neurons}
         assert members == set(tr.targets.tolist())
     for g in groups.groups:
@@ -76,10 +76,12 @@ def test_every_non_leaf_neuron_belongs_to_a_group_and_exemplars_come_from_the_co
 
 
 def test_runs_are_deterministic(digits_bundle, digits_spec, digits_class3, small_params):
-    again = NeurFlow(progress=False, **small_params).run(digits_spec, 3, digits_class3.images, digits_class3.sha256, "3")
+    again = NeurFlow(progress=False, **small_params).run(
+        digits_spec, 3, digits_class3.images, digits_class3.sha256, "3"
+    )
     assert again.run["run_id"] == digits_bundle.run["run_id"]
     assert again.groups == digits_bundle.groups
-    for a, b in zip(again.circuit.transitions, digits_bundle.circuit.transitions):
+    for a, b in zip(again.circuit.transitions, digits_bundle.circuit.transitions, strict=True):
         np.testing.assert_array_equal(a.core, b.core)
         np.testing.assert_array_equal(a.edge_weight, b.edge_weight)
 
@@ -88,7 +90,7 @@ def test_bundle_round_trips_to_the_same_objects(digits_bundle, digits_bundle_dir
     back = read_bundle(digits_bundle_dir)
     assert back.groups == digits_bundle.groups
     assert back.run["run_id"] == digits_bundle.run["run_id"]
-    for a, b in zip(back.circuit.transitions, digits_bundle.circuit.transitions):
+    for a, b in zip(back.circuit.transitions, digits_bundle.circuit.transitions, strict=True):
         for field in ("targets", "top_patches", "core", "semantic_labels", "edge_target", "edge_group",
                       "edge_child", "edge_rank"):
             np.testing.assert_array_equal(getattr(a, field), getattr(b, field), err_msg=field)

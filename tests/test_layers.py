@@ -17,8 +17,9 @@ def test_every_consecutive_preset_pair_is_reproduced_by_its_bridge(name, size):
     model = preset.build().eval()
     example = torch.rand(2, preset.in_channels, size, size)
     assert validate_layers(model, preset.layers, example) == list(preset.layers)
-    for upper, lower in zip(preset.layers[:-1], preset.layers[1:]):
+    for upper, lower in zip(preset.layers[:-1], preset.layers[1:], strict=True):
         sub = bridge(model, lower, upper, example)  # raises if it does not reproduce the model
+        assert isinstance(sub, torch.fx.GraphModule), f"{lower}->{upper} fell back to full-model replay"
         with torch.no_grad(), capture(model, [lower, upper]) as seen:
             model(example * 0.5)
             torch.testing.assert_close(sub(seen[lower]), seen[upper], rtol=1e-4, atol=1e-5)
@@ -56,7 +57,8 @@ class SkipsOver(nn.Module):
 def test_untraceable_user_model_uses_the_replay_bridge():
     model = Untraceable().eval()
     example = torch.rand(2, 3, 16, 16)
-    sub = bridge(model, "a", "b", example)
+    with pytest.warns(UserWarning, match="replaying the whole model"):
+        sub = bridge(model, "a", "b", example)
     assert type(sub).__name__ == "_ReplayBridge"
     with torch.no_grad(), capture(model, ["a", "b"]) as seen:
         model(example)
@@ -64,7 +66,8 @@ def test_untraceable_user_model_uses_the_replay_bridge():
 
 
 def test_a_layer_that_is_not_a_function_of_the_lower_one_is_refused():
-    with pytest.raises(LayerError, match="not a function of layer 'mid'|could not reproduce"):
+    with (pytest.warns(UserWarning, match="reads the model input directly"),
+          pytest.raises(LayerError, match="not a function of layer 'mid'|could not reproduce")):
         bridge(SkipsOver().eval(), "mid", "out", torch.rand(2, 3, 8, 8))
 
 

@@ -1,0 +1,24 @@
+# Two entry points on a fresh machine: `make demo` (the main job) and `make test` (what CI runs).
+# Both create .venv and install the package with constraints.txt, which keeps the CPU build of torch.
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install demo test lint bench
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	python3 -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/neurflow-graph run ingest/digits.toml --out runs/digits-3
+
+test: install
+	$(BIN)/ruff check neurflow_graph tests benchmarks
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python benchmarks/ig_throughput.py --quick

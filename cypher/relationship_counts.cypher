@@ -1,0 +1,7 @@
+// Counts the relationships of the whole store by type (to compare two states of a store).
+// Parameters: none.
+// Returns: one row per type: type, count.
+// Example: run(driver, db, "relationship_counts") -> [{"type": "DRIVES", "count": 310}, …]
+MATCH ()-[r]->()
+RETURN type(r) AS type, count(*) AS count
+ORDER BY type

@@ -1,0 +1,18 @@
+// Opens the ingest of one run: its Model, Class and Run nodes, with the Run marked incomplete.
+// The run's properties are replaced (SET r = $run_props), so a re-ingest leaves no stale property behind;
+// `complete` stays false until write_run_complete, the last transaction of an ingest.
+// Parameters: $run_id — run id; $run_props — map of flattened run.json properties (scalars and lists; includes id);
+//   $model_props — map {id, name, preset, weights, num_classes}; $class_props — map {id, model, index, name}.
+// Returns: run_id.
+// Example: run(driver, db, "write_run_start", run_id="digits-c3-5f2a9c1e", run_props={...},
+//   model_props={"id": "digits", ...}, class_props={"id": "digits/3", "model": "digits", "index": 3, "name": "3"})
+MERGE (m:Model {id: $model_props.id})
+SET m += $model_props
+MERGE (c:Class {id: $class_props.id})
+SET c += $class_props
+MERGE (c)-[:OF_MODEL]->(m)
+MERGE (r:Run {id: $run_id})
+SET r = $run_props, r.complete = false
+MERGE (r)-[:FOR_CLASS]->(c)
+MERGE (r)-[:OF_MODEL]->(m)
+RETURN r.id AS run_id

@@ -1,0 +1,150 @@
+"""Reach the graph store: Neo4j when NEO4J_URI is set, else the embedded ArcadeDB server, both over Bolt.
+
+The same neo4j driver code serves both. Credentials come from the environment (Neo4j) or the embedded
+server's 0600 password file; a password never appears in a log line or an exception message.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import neo4j
+import neo4j.exceptions
+
+from neurflow_graph.errors import ConfigError, StoreError, StoreUnavailable
+from neurflow_graph.store import admin, server
+from neurflow_graph.store.paths import layout
+from neurflow_graph.store.queries import run
+from neurflow_graph.store.schema import check_schema_version
+
+NEO4J_URI_ENV = "NEO4J_URI"
+NEO4J_USER_ENV = "NEO4J_USER"
+NEO4J_PASSWORD_ENV = "NEO4J_PASSWORD"
+NEO4J_DATABASE_ENV = "NEO4J_DATABASE"
+DATABASE_ENV = "NEURFLOW_GRAPH_DATABASE"
+DEFAULT_DATABASE = "neurflow"
+DEFAULT_NEO4J_DATABASE = "neo4j"
+BOLT_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A driver and the database to use on it; close it (or use `with`) when done."""
+
+    driver: neo4j.Driver
+    database: str
+    uri: str
+    embedded: bool
+    data_dir: Path | None = None
+
+    @property
+    def writer_lock_file(self) -> Path | None:
+        """File locked while writing to the embedded store (one writer across processes), else None."""
+        return None if self.data_dir is None else self.data_dir / "writer.lock"
+
+    def run(self, name: str, /, **params: Any) -> list[dict[str, Any]]:
+        """Run query file `cypher/<name>.cypher` on this connection (see queries.run)."""
+        return run(self.driver, self.database, name, **params)
+
+    def close(self) -> None:
+        self.driver.close()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def connect(
+    data_dir: str | os.PathLike[str] | None = None,
+    *,
+    database: str | None = None,
+    start: bool = True,
+    check_schema: bool = True,
+) -> Connection:
+    """Connect to Neo4j (NEO4J_URI, NEO4J_USER, NEO4J_PASSWORD, NEO4J_DATABASE) or to the embedded store.
+
+    Embedded: the server of `data_dir` is started unless running (`start=False` refuses instead), and
+    `database` (default `$NEURFLOW_GRAPH_DATABASE` or `neurflow`) is created if missing. With
+    `check_schema` a store written by an incompatible release raises SchemaVersionError.
+    """
+    uri = os.environ.get(NEO4J_URI_ENV)
+    if uri:
+        conn = _connect_neo4j(uri, database)
+    else:
+        conn = _connect_embedded(data_dir, database, start)
+    if check_schema:
+        try:
+            check_schema_version(conn.driver, conn.database)
+        except StoreError as exc:
+            conn.close()
+            if _is_missing_database(exc):
+                where = f"set {NEO4J_DATABASE_ENV} to one that exists" if not conn.embedded else "check its name"
+                raise StoreError(f"database {conn.database!r} does not exist at {conn.uri}; {where}") from None
+            raise
+    return conn
+
+
+def _connect_neo4j(uri: str, database: str | None) -> Connection:
+    user = os.environ.get(NEO4J_USER_ENV, "neo4j")
+    password = os.environ.get(NEO4J_PASSWORD_ENV, "")
+    database = database or os.environ.get(NEO4J_DATABASE_ENV) or DEFAULT_NEO4J_DATABASE
+    driver = _open_driver(
+        uri,
+        user,
+        password,
+        auth_hint=f"check {NEO4J_USER_ENV} and {NEO4J_PASSWORD_ENV}",
+        down_hint=f"start Neo4j (see docker/README.md) or unset {NEO4J_URI_ENV} to use the embedded store",
+    )
+    return Connection(driver, database, uri, embedded=False)
+
+
+def _connect_embedded(data_dir: str | os.PathLike[str] | None, database: str | None, start: bool) -> Connection:
+    database = admin.check_database_name(database or os.environ.get(DATABASE_ENV) or DEFAULT_DATABASE)
+    if start:
+        info = server.start(data_dir)
+    else:
+        found = server.status(data_dir)
+        if found.state != "running" or found.info is None:
+            raise StoreUnavailable(f"{found.message}; run `neurflow-graph db start`")
+        info = found.info
+    password = server.read_password(data_dir)
+    admin.ensure_database(info, password, database)
+    driver = _open_driver(
+        info.bolt_uri,
+        server.ROOT_USER,
+        password,
+        auth_hint=f"the password in {info.password_file} does not match the store's root user",
+        down_hint="run `neurflow-graph db status` and `neurflow-graph db start`",
+    )
+    return Connection(driver, database, info.bolt_uri, embedded=True, data_dir=layout(data_dir).root)
+
+
+def _open_driver(uri: str, user: str, password: str, *, auth_hint: str, down_hint: str) -> neo4j.Driver:
+    bad_uri = ConfigError(f"{uri!r} is not a Bolt URI; use bolt://HOST:7687 or neo4j://HOST:7687")
+    if urlsplit(uri).scheme not in BOLT_SCHEMES:
+        raise bad_uri
+    try:
+        driver = neo4j.GraphDatabase.driver(uri, auth=(user, password), connection_timeout=10.0)
+    except (neo4j.exceptions.ConfigurationError, ValueError):
+        raise bad_uri from None
+    try:
+        driver.verify_connectivity()
+    except neo4j.exceptions.AuthError:
+        driver.close()
+        raise StoreError(f"the graph server at {uri} refused the credentials of user {user!r}; {auth_hint}") from None
+    except (neo4j.exceptions.ServiceUnavailable, neo4j.exceptions.DriverError, OSError):
+        driver.close()
+        raise StoreUnavailable(f"no graph server answers at {uri}; {down_hint}") from None
+    return driver
+
+
+def _is_missing_database(exc: StoreError) -> bool:
+    cause = exc.__cause__
+    code = getattr(cause, "code", "") or ""
+    return "DatabaseNotFound" in code

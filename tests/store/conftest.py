@@ -1,0 +1,61 @@
+"""Fixtures for the store tests: a real embedded ArcadeDB server and small bundles shaped like docs/artifacts.md."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from neurflow_graph.store import connect, server
+from neurflow_graph.store.connection import Connection
+
+_NEO4J_ENV = ("NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD", "NEO4J_DATABASE", "NEURFLOW_GRAPH_DATABASE")
+
+
+# -- bundles ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def bundle_dir(digits_bundle_dir: Path) -> Path:
+    """A real run bundle: the digits model's circuit of digit 3 (see tests/conftest.py)."""
+    return digits_bundle_dir
+
+
+# -- the embedded server ------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _no_external_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests talk to the embedded server unless they point NEO4J_URI somewhere themselves."""
+    for name in _NEO4J_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Data dir of a real ArcadeDB server started from the wheel for this test session (stopped at the end)."""
+    root = tmp_path_factory.mktemp("store")
+    server.start(root)
+    try:
+        yield root
+    finally:
+        server.stop(root)
+
+
+_names = itertools.count()
+
+
+@pytest.fixture
+def database_name(request: pytest.FixtureRequest) -> str:
+    """A fresh database name per test, so tests do not see each other's graphs."""
+    stem = "".join(ch if ch.isalnum() else "_" for ch in request.node.name)[:40]
+    return f"t{next(_names)}_{stem}"
+
+
+@pytest.fixture
+def conn(data_dir: Path, database_name: str) -> Iterator[Connection]:
+    """A connection to a fresh database on the session's embedded server."""
+    with connect(data_dir, database=database_name) as connection:
+        yield connection

@@ -1,0 +1,102 @@
+"""Connecting: embedded server or NEO4J_URI through the same driver code; clear one-line failures, no secrets."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from pathlib import Path
+
+import pytest
+
+from neurflow_graph.errors import ConfigError, StoreError, StoreUnavailable
+from neurflow_graph.store import connect, server
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_embedded_connection_creates_its_database(data_dir: Path, database_name: str) -> None:
+    with connect(data_dir, database=database_name) as conn:
+        assert conn.embedded and conn.database == database_name
+        assert conn.uri == server.status(data_dir).info.bolt_uri
+        assert conn.run("list_runs") == []
+
+
+def test_neo4j_uri_reaches_the_same_server_with_the_same_code(
+    data_dir: Path, database_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with connect(data_dir, database=database_name):
+        pass  # creates the database
+    info = server.start(data_dir)
+    monkeypatch.setenv("NEO4J_URI", info.bolt_uri)
+    monkeypatch.setenv("NEO4J_USER", "root")
+    monkeypatch.setenv("NEO4J_PASSWORD", server.read_password(data_dir))
+    monkeypatch.setenv("NEO4J_DATABASE", database_name)
+    with connect() as conn:
+        assert not conn.embedded and conn.database == database_name
+        assert conn.run("list_runs") == []
+
+
+def test_unreachable_server_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    uri = f"bolt://127.0.0.1:{_free_port()}"
+    monkeypatch.setenv("NEO4J_URI", uri)
+    monkeypatch.setenv("NEO4J_PASSWORD", "irrelevant-secret")
+    with pytest.raises(StoreUnavailable) as err:
+        connect()
+    message = str(err.value)
+    assert uri in message and "NEO4J_URI" in message and "\n" not in message
+    assert "irrelevant-secret" not in message
+
+
+def test_wrong_password_is_a_clear_error_without_the_password(
+    data_dir: Path, database_name: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "wrong-secret-4f9c1e"
+    info = server.start(data_dir)
+    monkeypatch.setenv("NEO4J_URI", info.bolt_uri)
+    monkeypatch.setenv("NEO4J_USER", "root")
+    monkeypatch.setenv("NEO4J_PASSWORD", secret)
+    monkeypatch.setenv("NEO4J_DATABASE", database_name)
+    with caplog.at_level(logging.DEBUG), pytest.raises(StoreError) as err:
+        connect()
+    message = str(err.value)
+    assert "refused the credentials of user 'root'" in message and "NEO4J_PASSWORD" in message
+    assert secret not in message and secret not in repr(err.value)
+    assert err.value.__cause__ is None or secret not in str(err.value.__cause__)
+    assert secret not in caplog.text
+
+
+def test_password_never_logged(data_dir: Path, database_name: str, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG):
+        with connect(data_dir, database=database_name) as conn:
+            conn.run("list_runs")
+    assert server.read_password(data_dir) not in caplog.text
+
+
+def test_missing_database_on_an_external_server(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    info = server.start(data_dir)
+    monkeypatch.setenv("NEO4J_URI", info.bolt_uri)
+    monkeypatch.setenv("NEO4J_USER", "root")
+    monkeypatch.setenv("NEO4J_PASSWORD", server.read_password(data_dir))
+    monkeypatch.setenv("NEO4J_DATABASE", "no_such_database")
+    with pytest.raises(StoreError, match="database 'no_such_database' does not exist .* NEO4J_DATABASE"):
+        connect()
+
+
+def test_no_embedded_server_without_start(tmp_path: Path) -> None:
+    with pytest.raises(StoreUnavailable, match="db start"):
+        connect(tmp_path, start=False)
+
+
+def test_invalid_database_name(data_dir: Path) -> None:
+    with pytest.raises(ConfigError, match="database name"):
+        connect(data_dir, database="bad name; drop")
+
+
+def test_bad_uri(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEO4J_URI", "http://localhost:7474")
+    with pytest.raises(ConfigError, match="not a Bolt URI"):
+        connect()

@@ -1,0 +1,70 @@
+"""The same schema, queries and writer against a real Neo4j 5 (testcontainers); skipped without a Docker engine."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from neurflow_graph.store import connect, ensure_schema, write_bundle
+from neurflow_graph.store.connection import Connection
+
+NEO4J_IMAGE = "neo4j:5-community"
+
+
+def _docker_engine_problem() -> str | None:
+    """None when a Docker engine answers, else why not (for the skip reason)."""
+    try:
+        import docker
+
+        docker.from_env(timeout=5).ping()
+    except Exception as exc:  # noqa: BLE001 - any failure means: no engine to run Neo4j in
+        return f"no Docker engine to run {NEO4J_IMAGE} in ({type(exc).__name__}: {str(exc)[:120]})"
+    return None
+
+
+@pytest.fixture(scope="module")
+def neo4j_env() -> Iterator[dict[str, str]]:
+    """NEO4J_* settings of a throw-away Neo4j 5 container."""
+    problem = _docker_engine_problem()
+    if problem:
+        print(f"skipping Neo4j tests: {problem}")
+        pytest.skip(problem)
+    from testcontainers.community.neo4j import Neo4jContainer
+
+    password = secrets.token_urlsafe(16)
+    with Neo4jContainer(NEO4J_IMAGE, password=password, username="neo4j") as container:
+        yield {
+            "NEO4J_URI": container.get_connection_url(),
+            "NEO4J_USER": "neo4j",
+            "NEO4J_PASSWORD": password,
+            "NEO4J_DATABASE": "neo4j",
+        }
+
+
+@pytest.fixture
+def neo4j_conn(neo4j_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Connection]:
+    for key, value in neo4j_env.items():
+        monkeypatch.setenv(key, value)
+    with connect() as conn:
+        conn.driver.execute_query("MATCH (n) DETACH DELETE n", database_=conn.database)
+        yield conn
+
+
+def test_schema_on_neo4j(neo4j_conn: Connection) -> None:
+    ensure_schema(neo4j_conn.driver, neo4j_conn.database)
+    names = {row["name"] for row in neo4j_conn.run("schema_constraints")}
+    assert {"neuron_id", "semantic_group_id", "neuron_group_id", "run_id"} <= names
+
+
+def test_write_bundle_on_neo4j(neo4j_conn: Connection, bundle_dir: Path) -> None:
+    report = write_bundle(neo4j_conn.driver, neo4j_conn.database, bundle_dir)
+    (counts,) = neo4j_conn.run("run_counts", run_id=report.run_id)
+    assert counts["complete"] is True
+    assert counts["hyperedges"] == report.counts["n_hyperedges"]
+    before = (neo4j_conn.run("node_counts"), neo4j_conn.run("relationship_counts"))
+    write_bundle(neo4j_conn.driver, neo4j_conn.database, bundle_dir)
+    assert (neo4j_conn.run("node_counts"), neo4j_conn.run("relationship_counts")) == before
+    assert neo4j_conn.run("circuit_of_class", class_id="digits/3")

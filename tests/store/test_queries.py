@@ -1,0 +1,88 @@
+"""Query files: loaded by name, documented by their header, parameters checked, errors carry the query name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from neurflow_graph.errors import QueryError, StoreError
+from neurflow_graph.store import queries
+from neurflow_graph.store.connection import Connection
+
+
+@pytest.mark.parametrize("name", queries.available())
+def test_every_query_file_loads_with_a_documenting_header(name: str) -> None:
+    query = queries.load(name)
+    assert query.statements
+    assert "Parameters:" in query.header
+    assert "Example:" in query.header or name == "schema"
+    for param in query.parameters:
+        assert f"${param}" in query.header, f"{name}: ${param} is not documented in the header"
+
+
+def test_write_queries_declare_their_row_layout() -> None:
+    for name in queries.available():
+        query = queries.load(name)
+        if "rows" in query.parameters:
+            assert query.row_columns, name
+            assert "UNWIND $rows AS row" in query.statements[0], name
+
+
+def test_missing_and_unused_parameters_fail_with_the_file_name() -> None:
+    query = queries.load("run_status")
+    with pytest.raises(QueryError, match=r"run_status\.cypher: missing parameter\(s\) \$run_id"):
+        query.check({})
+    with pytest.raises(QueryError, match=r"run_status\.cypher: unused parameter\(s\) \$extra"):
+        query.check({"run_id": "x", "extra": 1})
+    query.check({"run_id": "x"})
+
+
+def test_unknown_query_name() -> None:
+    with pytest.raises(QueryError, match="unknown query 'no_such_query'"):
+        queries.load("no_such_query")
+    with pytest.raises(QueryError, match="not a lowercase file stem"):
+        queries.load("../etc/passwd")
+
+
+def test_parameters_inside_strings_and_comments_do_not_count(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "sample.cypher").write_text(
+        "// A sample. Parameters: $a.\n// Example: run(d, db, 'sample', a=1)\n"
+        "MATCH (n {name: '$not_a_param'}) // $nor_this\nWHERE n.x = $a /* $nor_that */\nRETURN n;\n"
+        'RETURN "a;b" AS s, $a AS a\n'
+    )
+    (tmp_path / "bare.cypher").write_text("RETURN 1\n")
+    monkeypatch.setenv(queries.CYPHER_DIR_ENV, str(tmp_path))
+    query = queries.load("sample")
+    assert query.parameters == {"a"}
+    assert len(query.statements) == 2
+    assert query.statement_parameters == (frozenset({"a"}), frozenset({"a"}))
+    with pytest.raises(QueryError, match="bare.cypher: the file must open with a // header"):
+        queries.load("bare")
+
+
+def test_row_lists_follow_the_declared_layout() -> None:
+    query = queries.load("write_group_edges")
+    rows = [{"child": "a", "parent": "b", "weight": 0.5, "n_edges": 2, "ignored": 1}]
+    assert query.row_lists(rows) == [["a", "b", 0.5, 2]]
+    with pytest.raises(QueryError, match="write_group_edges.cypher: a row lacks column 'n_edges'"):
+        query.row_lists([{"child": "a", "parent": "b", "weight": 0.5}])
+
+
+def test_run_returns_rows_and_tables(conn: Connection) -> None:
+    assert queries.run(conn.driver, conn.database, "list_runs") == []
+    table = queries.run_table(conn.driver, conn.database, "schema_version_read", key="neurflow-graph")
+    assert table.column_names == ["version", "written_by"]
+
+
+def test_driver_errors_name_the_query_and_parameter_names(conn: Connection) -> None:
+    from neurflow_graph.store import ensure_schema
+
+    ensure_schema(conn.driver, conn.database)
+    rows = [["r/p0", 0, 0, "sha", 1.0, 0, 0, 1, 1, None]]
+    conn.run("write_patches", run_id="r", rows=rows)
+    with pytest.raises(StoreError) as err:
+        conn.run("write_patches", run_id="r", rows=rows)  # the unique constraint on Patch.id refuses it
+    message = str(err.value)
+    assert "query 'write_patches' (parameters: rows, run_id)" in message
+    assert "\n" not in message

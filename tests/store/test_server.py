@@ -1,0 +1,103 @@
+"""The embedded ArcadeDB server process: start/find/stop, its files, and the one-line failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+from pathlib import Path
+
+import pytest
+
+from neurflow_graph.errors import StoreError
+from neurflow_graph.store import paths, server
+
+
+def test_start_finds_the_running_server(data_dir: Path) -> None:
+    first = server.start(data_dir)
+    again = server.start(data_dir)
+    assert again == first
+    found = server.status(data_dir)
+    assert found.state == "running"
+    assert found.info == first
+    assert server.server_ready(first)
+
+
+def test_state_file_records_pid_and_ports(data_dir: Path) -> None:
+    info = server.start(data_dir)
+    state = json.loads((data_dir / "server.json").read_text())
+    assert (state["pid"], state["bolt_port"], state["http_port"]) == (info.pid, info.bolt_port, info.http_port)
+    assert info.host == "127.0.0.1"
+    assert info.bolt_uri == f"bolt://127.0.0.1:{info.bolt_port}"
+
+
+def test_password_file_is_private_and_never_in_argv(data_dir: Path) -> None:
+    info = server.start(data_dir)
+    mode = stat.S_IMODE(os.stat(info.password_file).st_mode)
+    assert mode == 0o600
+    password = server.read_password(data_dir)
+    assert len(password) >= 24
+    cmdline = Path(f"/proc/{info.pid}/cmdline")
+    if cmdline.exists():
+        argv = cmdline.read_bytes().decode()
+        assert password not in argv
+        assert "com.arcadedb.server.ArcadeDBServer" in argv
+        assert "BoltProtocolPlugin" in argv
+    assert password not in info.log_file.read_text(errors="replace")
+
+
+def test_listens_on_loopback_only(data_dir: Path) -> None:
+    info = server.start(data_dir)
+    for port in (info.bolt_port, info.http_port):
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            pass
+
+
+def test_stale_state_file_is_reported_and_cleared(tmp_path: Path) -> None:
+    lay = paths.layout(tmp_path)
+    dead = _dead_pid()
+    lay.state_file.write_text(
+        json.dumps({"pid": dead, "bolt_port": 1, "http_port": 2, "started_at": "2026-01-01T00:00:00+00:00"})
+    )
+    found = server.status(tmp_path)
+    assert found.state == "stale"
+    assert "stale" in found.message and str(dead) in found.message and "\n" not in found.message
+    assert server.stop(tmp_path) is False
+    assert not lay.state_file.exists()
+    assert server.status(tmp_path).state == "stopped"
+
+
+def test_taken_port_is_a_one_line_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        monkeypatch.setenv(server.BOLT_PORT_ENV, str(port))
+        with pytest.raises(StoreError, match=f"port {port} .* is taken") as err:
+            server.start(tmp_path)
+    assert "\n" not in str(err.value)
+    assert server.status(tmp_path).state == "stopped"
+
+
+def test_stop_without_server_is_a_no_op(tmp_path: Path) -> None:
+    assert server.stop(tmp_path) is False
+    assert server.stop(tmp_path / "never-created") is False
+
+
+def test_data_dir_resolution(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv(paths.DATA_DIR_ENV, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert paths.resolve_data_dir() == (tmp_path / "xdg" / "neurflow-graph").resolve()
+    monkeypatch.setenv(paths.DATA_DIR_ENV, str(tmp_path / "env"))
+    assert paths.resolve_data_dir() == (tmp_path / "env").resolve()
+    assert paths.resolve_data_dir(tmp_path / "arg") == (tmp_path / "arg").resolve()
+
+
+def _dead_pid() -> int:
+    """A pid that no process has (a child that has exited and been reaped)."""
+    pid = os.fork()
+    if pid == 0:  # child
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return pid
