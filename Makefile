@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 install: $(VENV)/.installed
 
 demo: install
-	$(BIN)/neurflow-graph run ingest/digits.toml --out runs/digits-3
+	$(BIN)/neurflow-graph ingest ingest/digits.toml
 
 test: install
 	$(BIN)/ruff check neurflow_graph tests benchmarks

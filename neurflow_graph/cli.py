@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 from collections import Counter
 from pathlib import Path
 
 import click
 
-from .errors import NeurflowGraphError
-
-
-def _errors_as_click(fn):
-    """Turn the package's errors into one-line click errors (exit code 1)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except NeurflowGraphError as exc:
-            raise click.ClickException(str(exc)) from None
-
-    return wrapper
+from .artifacts import write_bundle
+from .cli_common import errors_as_click, open_store, store_options
 
 
 def _steps(value: str) -> int | str:
@@ -105,7 +92,7 @@ def main() -> None:
 @click.option("--out", "out", type=click.Path(file_okay=False), required=True,
               help="Bundle directory to write (one subdirectory per class when several classes run).")
 @run_options
-@_errors_as_click
+@errors_as_click
 def run(recipe: str, out: str, quiet: bool, **overrides) -> None:
     """Compute the NeurFlow circuit of RECIPE's class(es) and write a bundle to --out."""
     from .recipes import prepare_model, run_recipe_class
@@ -121,6 +108,153 @@ def run(recipe: str, out: str, quiet: bool, **overrides) -> None:
 
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+# -- the graph store ----------------------------------------------------------------------------------
+
+
+def _write_with_progress(conn, bundle_dir: Path, quiet: bool):
+    """Write one bundle through the single writer, with a progress bar over committed batches."""
+    from tqdm.auto import tqdm
+
+    from .store import write_bundle
+
+    with tqdm(desc="store", unit="batch", disable=quiet, leave=False) as bar:
+        return write_bundle(conn.driver, conn.database, bundle_dir, on_batch=lambda _q, _i: bar.update())
+
+
+def describe_stored_run(conn, run_id: str, class_id: str, top: int = 3) -> str:
+    """What a run holds in the graph (read back from it), its circuit as text, and a query to paste."""
+    (counts,) = conn.run("run_counts", run_id=run_id)
+    nodes = {k: counts[k] for k in ("neurons", "patches", "semantic_groups", "neuron_groups")}
+    rels = {k: counts[k] for k in ("hyperedges", "group_edges", "memberships", "in_group", "exemplars",
+                                   "has_semantic_group", "logit_of")}
+    lines = [f"stored run {run_id} (complete: {counts['complete']})",
+             "  nodes: " + ", ".join(f"{k} {v}" for k, v in nodes.items()),
+             "  relationships: " + ", ".join(f"{k} {v}" for k, v in rels.items()),
+             f"circuit of {class_id} (strongest {top} inputs of each group, weight = summed hyper-edge weights):"]
+    edges = [e for e in conn.run("circuit_of_class", class_id=class_id) if e["run_id"] == run_id]
+    by_parent: dict[str, list[dict]] = {}
+    for edge in edges:
+        by_parent.setdefault(edge["parent"], []).append(edge)
+    for parent in sorted(by_parent, key=lambda g: (by_parent[g][0]["parent_layer_index"], g)):
+        inputs = sorted(by_parent[parent], key=lambda e: -abs(e["weight"]))
+        shown = ", ".join(f"{e['child']} {e['weight']:+.2f}" for e in inputs[:top])
+        more = f" (+{len(inputs) - top} more)" if len(inputs) > top else ""
+        lines.append(f"  {parent:<16} <- {shown}{more}")
+    lines.append("look at it in Neo4j Browser (or any Cypher client):")
+    lines.append(f'  MATCH (root:NeuronGroup {{run_id: "{run_id}"}})-[:LOGIT_OF]->(:Class) '
+                 "MATCH p = (:NeuronGroup)-[:FEEDS*1..]->(root) RETURN p")
+    return "\n".join(lines)
+
+
+@main.command()
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.option("--out", "out", type=click.Path(file_okay=False), default=None,
+              help="Where bundles go (default runs/RECIPE/CLASS).")
+@click.option("--force", is_flag=True, help="Recompute and rewrite classes already complete in the store.")
+@store_options
+@run_options
+@errors_as_click
+def ingest(recipe: str, out: str | None, force: bool, data_dir: str | None, database: str | None, quiet: bool,
+           **overrides) -> None:
+    """Compute RECIPE's class circuits and write them into the graph store (the main job).
+
+    Classes whose run (same model, images and parameters) is already complete in the store are skipped
+    unless --force. The model is loaded once for all classes.
+    """
+    from .recipes import class_job, prepare_model
+
+    spec = load_recipe_with(recipe, overrides)
+    root = Path(out) if out else Path("runs") / spec.name
+    with open_store(data_dir, database) as conn:
+        click.echo(f"store: {conn.uri} (database {conn.database})")
+        prepared = prepare_model(spec)
+        for name in spec.classes:
+            job = class_job(prepared, name, progress=not quiet)
+            class_id = f"{spec.preset}/{job.class_index}"
+            click.echo(f"class {job.class_index} ({job.class_name}): kept {len(job.images)} images predicted as "
+                       f"the class, dropped {job.dropped}; run {job.run_id}")
+            status = conn.run("run_status", run_id=job.run_id)
+            if status and status[0]["complete"] and not force:
+                click.echo("  already complete in the store; skipped (use --force to recompute)")
+            else:
+                bundle = job.run()
+                target = root / _slug(job.class_name)
+                write_bundle(bundle, target)
+                click.echo(summarize(bundle))
+                click.echo(f"bundle written to {target}")
+                report = _write_with_progress(conn, target, quiet)
+                click.echo(f"wrote {report.nodes} nodes and {report.relationships} relationships in "
+                           f"{report.batches} transactions ({report.seconds:.1f} s)")
+            click.echo(describe_stored_run(conn, job.run_id, class_id))
+
+
+@main.command()
+@click.argument("bundles", nargs=-1, required=True, type=click.Path(file_okay=False))
+@store_options
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@errors_as_click
+def load(bundles: tuple[str, ...], data_dir: str | None, database: str | None, quiet: bool) -> None:
+    """Write existing bundle directories into the graph store, without recomputing anything."""
+    with open_store(data_dir, database) as conn:
+        for bundle_dir in bundles:
+            report = _write_with_progress(conn, Path(bundle_dir), quiet)
+            click.echo(f"{bundle_dir}: run {report.run_id}: {report.nodes} nodes, {report.relationships} "
+                       f"relationships in {report.batches} transactions ({report.seconds:.1f} s)")
+
+
+@main.group()
+def db() -> None:
+    """Manage the embedded graph store (an ArcadeDB server on 127.0.0.1)."""
+
+
+def _data_dir_option(fn):
+    return click.option(
+        "--data-dir", envvar="NEURFLOW_GRAPH_DATA_DIR", type=click.Path(file_okay=False), default=None,
+        help="Embedded store directory (env NEURFLOW_GRAPH_DATA_DIR).",
+    )(fn)
+
+
+@db.command("start")
+@_data_dir_option
+@errors_as_click
+def db_start(data_dir: str | None) -> None:
+    """Start the embedded server (or find the one already running)."""
+    from .store import resolve_data_dir, start
+
+    info = start(data_dir)
+    click.echo(f"running: {info.bolt_uri} (pid {info.pid}), data in {resolve_data_dir(data_dir)}; "
+               f"user root, password in {info.password_file}")
+
+
+@db.command("stop")
+@_data_dir_option
+@errors_as_click
+def db_stop(data_dir: str | None) -> None:
+    """Stop the embedded server cleanly (SIGTERM, then wait)."""
+    from .store import stop
+
+    click.echo("stopped" if stop(data_dir) else "not running")
+
+
+@db.command("status")
+@_data_dir_option
+@errors_as_click
+def db_status(data_dir: str | None) -> None:
+    """Say whether the embedded server runs, and where."""
+    from .store import status
+
+    click.echo(status(data_dir).message)
+
+
+@db.command("path")
+@_data_dir_option
+def db_path(data_dir: str | None) -> None:
+    """Print the embedded store's data directory."""
+    from .store import resolve_data_dir
+
+    click.echo(str(resolve_data_dir(data_dir)))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -183,11 +183,8 @@ class NeurFlow:
         timings["groups"] = time.perf_counter() - started
 
         params = {**asdict(p), "precision": precision, "device": str(device), "input_size": spec.input_size}
-        fingerprint = {"model": spec.provenance, "layers": layers, "class": class_index,
-                       "images": list(image_sha256),
-                       "params": {k: v for k, v in params.items() if k not in _NOT_IN_RUN_ID}}
         run = {
-            "run_id": run_id(spec.name, class_index, fingerprint),
+            "run_id": self.run_id(spec, class_index, image_sha256),
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "complete": True,
             "model": {"name": spec.name, "num_classes": int(n_classes), **spec.provenance},
@@ -204,6 +201,17 @@ class NeurFlow:
             "versions": _versions(),
         }
         return Bundle(run=run, patches=patches, circuit=circuit, groups=groups)
+
+    def run_id(self, spec: ModelSpec, class_index: int, image_sha256: Sequence[str]) -> str:
+        """The id ``run`` will give these inputs, known before any heavy work (to skip finished runs)."""
+        p = self.params
+        device = resolve_device(p.device)
+        precision = p.precision if p.precision != "auto" else ("bf16" if device.type == "cuda" else "fp32")
+        params = {**asdict(p), "precision": precision, "input_size": spec.input_size}
+        fingerprint = {"model": spec.provenance, "layers": list(spec.layers), "class": class_index,
+                       "images": list(image_sha256),
+                       "params": {k: v for k, v in params.items() if k not in _NOT_IN_RUN_ID}}
+        return run_id(spec.name, class_index, fingerprint)
 
     def _bar(self, desc: str, total: int, unit: str):
         return tqdm(total=total, desc=desc, unit=unit, disable=not self.progress, leave=False, dynamic_ncols=True)

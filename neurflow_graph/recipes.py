@@ -185,28 +185,55 @@ def class_images(prepared: PreparedModel, class_index: int, device) -> tuple[obj
     return kept, dropped
 
 
+@dataclass(frozen=True)
+class ClassJob:
+    """One class of a recipe, ready to run: its images (already filtered by prediction) and its run id."""
+
+    prepared: PreparedModel
+    class_index: int
+    class_name: str
+    images: object
+    dropped: int
+    spec: object
+    flow: object
+    run_id: str
+
+    def run(self):
+        """Compute the bundle (the heavy part)."""
+        return self.flow.run(
+            self.spec, self.class_index, self.images.images, self.images.sha256, class_name=self.class_name,
+            image_provenance={"dropped": self.dropped, "sources": list(self.images.sources),
+                              "recipe": self.prepared.recipe.name},
+        )
+
+
+def class_job(prepared: PreparedModel, class_name: str, progress: bool = True) -> ClassJob:
+    """Resolve the class, load and filter its images, and work out the run id, without the heavy work."""
+    from .pipeline import ModelSpec, NeurFlow, resolve_device
+
+    recipe, preset = prepared.recipe, prepared.preset
+    class_index = resolve_class(class_name, prepared.class_names)
+    images, dropped = class_images(prepared, class_index, resolve_device(recipe.params.device))
+    spec = ModelSpec(
+        name=recipe.preset, model=prepared.model, layers=recipe.layers or preset.layers,
+        input_size=preset.input_size, normalize=preset.normalize,
+        provenance={"preset": recipe.preset, "weights": recipe.weights, "checkpoint": recipe.checkpoint},
+    )
+    flow = NeurFlow(recipe.params, progress=progress)
+    return ClassJob(prepared, class_index, prepared.class_names[class_index], images, dropped, spec, flow,
+                    flow.run_id(spec, class_index, images.sha256))
+
+
 def run_recipe_class(
     prepared: PreparedModel, class_name: str, out_dir: str | os.PathLike, progress: bool = True,
     report: Callable[[str], None] = lambda _msg: None,
 ):
     """Run NeurFlow for one class of a recipe and write its bundle to ``out_dir``; returns the Bundle."""
     from .artifacts import write_bundle
-    from .pipeline import ModelSpec, NeurFlow, resolve_device
 
-    recipe, preset = prepared.recipe, prepared.preset
-    class_index = resolve_class(class_name, prepared.class_names)
-    device = resolve_device(recipe.params.device)
-    images, dropped = class_images(prepared, class_index, device)
-    report(f"class {class_index} ({prepared.class_names[class_index]}): kept {len(images)} images "
-           f"predicted as the class, dropped {dropped}")
-    spec = ModelSpec(
-        name=recipe.preset, model=prepared.model, layers=recipe.layers or preset.layers,
-        input_size=preset.input_size, normalize=preset.normalize,
-        provenance={"preset": recipe.preset, "weights": recipe.weights, "checkpoint": recipe.checkpoint},
-    )
-    bundle = NeurFlow(recipe.params, progress=progress).run(
-        spec, class_index, images.images, images.sha256, class_name=prepared.class_names[class_index],
-        image_provenance={"dropped": dropped, "sources": list(images.sources), "recipe": recipe.name},
-    )
+    job = class_job(prepared, class_name, progress)
+    report(f"class {job.class_index} ({job.class_name}): kept {len(job.images)} images predicted as the class, "
+           f"dropped {job.dropped}")
+    bundle = job.run()
     write_bundle(bundle, out_dir)
     return bundle
