@@ -71,7 +71,7 @@ def tables(bundle: Bundle) -> dict[str, pa.Table]:
             "image_sha256": [images_sha[i] for i in patches.image_index], "granularity": patches.granularity,
             "x0": patches.boxes[:, 0], "y0": patches.boxes[:, 1], "x1": patches.boxes[:, 2], "y1": patches.boxes[:, 3],
             "thumbnail": pa.array(thumbs.tolist(), type=pa.string()),
-        })
+        }, schema=_PATCHES)
     }
     neurons, sgs, edges = [], [], []
     n_layers = len(circuit.layers)
@@ -128,6 +128,8 @@ def tables(bundle: Bundle) -> dict[str, pa.Table]:
 
 
 _S, _I, _F, _B = pa.string(), pa.int64(), pa.float64(), pa.bool_()
+_PATCHES = pa.schema([("patch_id", _I), ("image_index", _I), ("image_sha256", _S), ("granularity", _F),
+                      ("x0", _I), ("y0", _I), ("x1", _I), ("y1", _I), ("thumbnail", _S)])
 _NEURONS = pa.schema([("neuron_id", _S), ("layer", _S), ("layer_index", _I), ("channel", _I), ("is_root", _B),
                       ("is_leaf", _B), ("top_patch_ids", pa.list_(_I)), ("activation_max", _F)])
 _SGS = pa.schema([("sg_id", _S), ("neuron_id", _S), ("layer", _S), ("layer_index", _I), ("group_index", _I),
@@ -139,6 +141,8 @@ _GROUPS = pa.schema([("group_id", _S), ("layer", _S), ("layer_index", _I), ("gro
                      ("exemplar_patch_ids", pa.list_(_I))])
 _GROUP_EDGES = pa.schema([("child_group_id", _S), ("parent_group_id", _S), ("child_layer", _S),
                           ("parent_layer", _S), ("weight", _F), ("n_edges", _I)])
+SCHEMAS: dict[str, pa.Schema] = {"patches": _PATCHES, "neurons": _NEURONS, "semantic_groups": _SGS,
+                                 "hyperedges": _EDGES, "neuron_groups": _GROUPS, "group_edges": _GROUP_EDGES}
 
 
 def write_bundle(bundle: Bundle, out_dir: str | os.PathLike) -> Path:
@@ -165,25 +169,50 @@ def write_bundle(bundle: Bundle, out_dir: str | os.PathLike) -> Path:
     return out_dir
 
 
-def read_tables(bundle_dir: str | os.PathLike) -> tuple[dict, dict[str, pa.Table]]:
-    """run.json and the six tables of a bundle; a missing file is an ArtifactError naming it."""
-    bundle_dir = Path(bundle_dir)
-    run_path = bundle_dir / "run.json"
-    if not run_path.is_file():
-        raise ArtifactError(f"{run_path} is missing; point at a directory written by 'neurflow-graph run'")
-    run = json.loads(run_path.read_text())
+def read_run_json(path: Path) -> dict:
+    """Parse and check a bundle's run.json: format version, completion, run id, model and class present."""
+    try:
+        run = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ArtifactError(f"{path} is missing; point at a directory written by 'neurflow-graph run'") from None
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"{path} is not readable JSON ({exc}); re-run the bundle") from None
+    if not isinstance(run, dict):
+        raise ArtifactError(f"{path}: expected a JSON object; re-run the bundle")
     if run.get("bundle_format") != BUNDLE_FORMAT:
         raise ArtifactError(
-            f"{bundle_dir} has bundle_format {run.get('bundle_format')!r}, this release reads {BUNDLE_FORMAT}; "
+            f"{path} has bundle_format {run.get('bundle_format')!r}, this release reads {BUNDLE_FORMAT}; "
             "re-run it with this release"
         )
-    out = {}
-    for name in TABLES:
-        path = bundle_dir / f"{name}.parquet"
-        if not path.is_file():
-            raise ArtifactError(f"bundle table {path} is missing; re-run the bundle or restore the file")
-        out[name] = pq.read_table(path)
-    return run, out
+    if run.get("complete") is not True:
+        raise ArtifactError(f"{path}: the run did not complete (complete is not true); re-run it")
+    try:
+        str(run["run_id"]), str(run["model"]["name"]), int(run["class"]["index"])
+    except (KeyError, TypeError, ValueError):
+        raise ArtifactError(f"{path}: needs run_id, model.name and class.index; re-run the bundle") from None
+    return run
+
+
+def read_tables(bundle_dir: str | os.PathLike) -> tuple[dict, dict[str, pa.Table]]:
+    """run.json and the six tables of a bundle, checked; anything missing is an ArtifactError naming it."""
+    bundle_dir = Path(bundle_dir)
+    if not bundle_dir.is_dir():
+        raise ArtifactError(f"run bundle {bundle_dir} is not a directory")
+    run = read_run_json(bundle_dir / "run.json")
+    return run, {name: _read_table(bundle_dir / f"{name}.parquet", schema) for name, schema in SCHEMAS.items()}
+
+
+def _read_table(path: Path, schema: pa.Schema) -> pa.Table:
+    if not path.is_file():
+        raise ArtifactError(f"bundle table {path} is missing; re-run the bundle or restore the file")
+    try:
+        names = pq.read_schema(path).names
+    except (OSError, pa.ArrowException) as exc:
+        raise ArtifactError(f"{path} is not a readable Parquet file ({exc}); re-run the bundle") from None
+    missing = [c for c in schema.names if c not in names]
+    if missing:
+        raise ArtifactError(f"{path} lacks column(s) {', '.join(missing)}; re-run the bundle")
+    return pq.read_table(path, columns=schema.names)
 
 
 def read_bundle(bundle_dir: str | os.PathLike) -> Bundle:

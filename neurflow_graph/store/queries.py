@@ -28,9 +28,12 @@ _ROW_LAYOUT = re.compile(r"^Row:\s*\[([^\]]*)\]", re.MULTILINE)
 
 
 def cypher_dir() -> Path:
-    """The folder of `.cypher` files: `$NEURFLOW_GRAPH_CYPHER_DIR`, else `cypher/` at the repository root."""
+    """The folder of `.cypher` files: `$NEURFLOW_GRAPH_CYPHER_DIR`, else the package's `cypher/`.
+
+    In a checkout `neurflow_graph/cypher` links to the repository's `cypher/`; wheels carry the files.
+    """
     env = os.environ.get(CYPHER_DIR_ENV)
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "cypher"
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "cypher"
 
 
 @dataclass(frozen=True)
