@@ -257,5 +257,15 @@ def db_path(data_dir: str | None) -> None:
     click.echo(str(resolve_data_dir(data_dir)))
 
 
+def _register_commands() -> None:
+    """Commands that live with their features (labels, evaluation, queries) join the main group here."""
+    from .labels.cli import label
+
+    main.add_command(label)
+
+
+_register_commands()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
