@@ -260,8 +260,10 @@ def db_path(data_dir: str | None) -> None:
 def _register_commands() -> None:
     """Commands that live with their features (labels, evaluation, queries) join the main group here."""
     from .labels.cli import label
+    from .query.cli import debug, query, show
 
-    main.add_command(label)
+    for command in (query, show, debug, label):
+        main.add_command(command)
 
 
 _register_commands()

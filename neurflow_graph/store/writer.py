@@ -208,6 +208,7 @@ def _plan(tables: BundleTables) -> list[_Step]:
 def _clear_run(driver: neo4j.Driver, database: str, run_id: str) -> None:
     """Delete what an earlier ingest of `run_id` wrote (run-scoped nodes and IN_CIRCUIT), in bounded batches."""
     for query, limit in (
+        ("delete_run_interventions", DELETE_BATCH_SIZE),
         ("delete_run_semantic_groups", DELETE_BATCH_SIZE),
         ("delete_run_neuron_groups", DELETE_BATCH_SIZE),
         ("delete_run_patches", 5 * DELETE_BATCH_SIZE),

@@ -1,0 +1,24 @@
+"""Image debugging (paper section 5.1): group-confidence scores, group masking against random masks, storage."""
+
+from neurflow_graph.debugging.core import DebugResult, GroupDebug, debug_images, group_confidence
+from neurflow_graph.debugging.sources import DebugImages, folder_images, recipe_images
+from neurflow_graph.debugging.store import (
+    intervention_id,
+    intervention_properties,
+    layer_groups_from_bundle,
+    store_interventions,
+)
+
+__all__ = [
+    "DebugImages",
+    "DebugResult",
+    "GroupDebug",
+    "debug_images",
+    "folder_images",
+    "group_confidence",
+    "intervention_id",
+    "intervention_properties",
+    "layer_groups_from_bundle",
+    "recipe_images",
+    "store_interventions",
+]

@@ -1,0 +1,250 @@
+"""Thin typed helpers over the query files: each `fetch_<noun>` runs one or two `cypher/` files by name.
+
+`conn` is anything with `.run(name, **params)` (a `neurflow_graph.store.Connection`). A class is given as its
+id (`digits/3`), its index or its name; `resolve_class` turns it into the stored class or a one-line error
+that lists the classes the store holds.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from pathlib import Path
+from typing import Any
+
+from neurflow_graph.errors import QueryError
+from neurflow_graph.query.library import Runner, run_query
+from neurflow_graph.query.results import (
+    BiasPath,
+    CircuitEdge,
+    CircuitGroup,
+    ClassCircuit,
+    ClassInfo,
+    EdgeChange,
+    Exemplar,
+    GroupMatch,
+    Intervention,
+    LayerGroup,
+    NeuronRole,
+    RunComparison,
+    RunInfo,
+    SharedGroup,
+    SharedNeuron,
+)
+
+_LISTED = 12  # classes or runs named in an error message before "… and N more"
+
+
+def fetch_classes(conn: Runner) -> list[ClassInfo]:
+    """Every class in the store with its run counts and latest complete run (`list_classes.cypher`)."""
+    return [ClassInfo(**row) for row in run_query(conn, "list_classes")]
+
+
+def resolve_class(conn: Runner, cls: str | int, model: str | None = None) -> ClassInfo:
+    """The stored class meant by `cls` (class id, index or name; `model` narrows it) with a complete run.
+
+    Raises QueryError naming the classes that exist when none (or several) match, or when it has no complete run.
+    """
+    classes = fetch_classes(conn)
+    text = str(cls).strip()
+    pool = [c for c in classes if model is None or c.model == model]
+    found = [c for c in pool if c.class_id == text]
+    if not found and model is not None:
+        found = [c for c in pool if c.class_id == f"{model}/{text}"]
+    if not found and text.lstrip("-").isdigit():
+        found = [c for c in pool if c.index == int(text)]
+    if not found:
+        found = [c for c in pool if c.name == text] or [c for c in pool if c.name.lower() == text.lower()]
+    if not found:
+        where = f" of model {model!r}" if model else ""
+        close = difflib.get_close_matches(text, [c.name for c in pool] + [c.class_id for c in pool], n=3)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise QueryError(f"class {text!r}{where} is not in the store{hint}; {_class_list(classes)}")
+    if len(found) > 1:
+        raise QueryError(f"class {text!r} is ambiguous: {', '.join(c.class_id for c in found)}; "
+                         "pass the class id ({model}/{index})")
+    (info,) = found
+    if info.n_complete == 0:
+        raise QueryError(f"class {info.class_id} has {info.n_runs} run(s) in the store but none completed its "
+                         f"ingest; load its bundle again; {_class_list(classes)}")
+    return info
+
+
+def fetch_class_circuit(conn: Runner, cls: str | int, run_id: str | None = None,
+                        top_n: int | None = None) -> ClassCircuit:
+    """The circuit of a class in one run (latest complete unless `run_id`): groups, then the top-N edges per parent."""
+    info = resolve_class(conn, cls)
+    rows = run_query(conn, "circuit_groups", class_id=info.class_id, run_id=run_id)
+    if not rows:
+        raise _no_such_run(conn, info, run_id)
+    run = rows[0]["run_id"]
+    bundle = rows[0]["bundle_path"]
+    groups = tuple(_circuit_group(row, bundle) for row in rows)
+    edges = tuple(CircuitEdge(**{k: v for k, v in row.items() if k != "run_id"})
+                  for row in run_query(conn, "circuit_edges", class_id=info.class_id, run_id=run, top_n=top_n))
+    return ClassCircuit(info.class_id, info.name, run, bundle, groups, edges, top_n)
+
+
+def fetch_bias_paths(conn: Runner, cls: str | int, source: str | None = None, run_id: str | None = None,
+                     min_weight: float = 0.0, limit: int = 20) -> list[BiasPath]:
+    """Strongest group paths up to the class logit, by Π|w| (`bias_paths.cypher`); `source` a group or neuron id."""
+    info = resolve_class(conn, cls)
+    _check_run_of_class(conn, info, run_id)
+    rows = run_query(conn, "bias_paths", class_id=info.class_id, run_id=run_id, source=source,
+                     min_weight=float(min_weight), limit=int(limit))
+    return [BiasPath(**{**row, "groups": tuple(row["groups"]), "weights": tuple(row["weights"])}) for row in rows]
+
+
+def fetch_shared_groups(conn: Runner, min_jaccard: float = 0.5, layer: str | None = None,
+                        cls: str | int | None = None, limit: int = 100) -> list[SharedGroup]:
+    """Group pairs of different classes ranked by neuron Jaccard (`shared_groups.cypher`)."""
+    class_id = None if cls is None else resolve_class(conn, cls).class_id
+    rows = run_query(conn, "shared_groups", min_jaccard=float(min_jaccard), layer=layer, class_id=class_id,
+                     limit=int(limit))
+    return [SharedGroup(**{**row, "shared_neurons": tuple(sorted(row["shared_neurons"]))}) for row in rows]
+
+
+def fetch_shared_neurons(conn: Runner, layer: str, min_classes: int = 2, limit: int = 100) -> list[SharedNeuron]:
+    """Neurons of `layer` held by at least `min_classes` classes' circuits (`shared_neurons.cypher`)."""
+    rows = run_query(conn, "shared_neurons", layer=layer, min_classes=int(min_classes), limit=int(limit))
+    return [SharedNeuron(**{**row, "classes": tuple(row["classes"])}) for row in rows]
+
+
+def fetch_neuron_roles(conn: Runner, neuron_id: str) -> list[NeuronRole]:
+    """Every semantic group and neuron group of one neuron, class by class (`neuron_roles.cypher`)."""
+    return [NeuronRole(**row) for row in run_query(conn, "neuron_roles", neuron_id=neuron_id)]
+
+
+def fetch_exemplars(conn: Runner, group_id: str) -> list[Exemplar]:
+    """The exemplar patches of a group (node id `{run_id}/{group_id}`), best first (`group_exemplars.cypher`)."""
+    return [
+        Exemplar(rank=row["rank"], patch_id=row["patch_id"], thumbnail=row["thumbnail"],
+                 path=bundle_file(row["bundle_path"], row["thumbnail"]), image_index=row["image_index"],
+                 granularity=row["granularity"], box=(row["x0"], row["y0"], row["x1"], row["y1"]))
+        for row in run_query(conn, "group_exemplars", group_id=group_id)
+    ]
+
+
+def fetch_run_info(conn: Runner, run_id: str) -> RunInfo:
+    """A run's parameters and provenance (`run_provenance.cypher`); an unknown run lists the stored ones."""
+    rows = run_query(conn, "run_provenance", run_id=run_id)
+    if not rows:
+        raise QueryError(f"run {run_id!r} is not in the store; {_run_list(conn)}")
+    row = rows[0]
+    props = dict(row["properties"])
+    run_json = json.loads(props.get("run_json") or "{}")
+    return RunInfo(
+        run_id=row["run_id"], complete=row["complete"] is True, class_id=row["class_id"],
+        class_name=str(row["class_name"]), model=row["model"], created_at=props.get("created_at"),
+        ingested_at=props.get("ingested_at"), completed_at=props.get("completed_at"),
+        bundle_path=props.get("bundle_path"), layers=tuple(props.get("layers") or run_json.get("layers", ())),
+        params=dict(run_json.get("params", {})), run_json=run_json, properties=props,
+    )
+
+
+def fetch_run_comparison(conn: Runner, run_a: str, run_b: str, min_jaccard: float = 0.5,
+                         tolerance: float = 1e-9) -> RunComparison:
+    """Groups and edges of two runs compared under the Jaccard matching rule (`compare_run_*.cypher`)."""
+    for run_id in (run_a, run_b):
+        fetch_run_info(conn, run_id)
+    groups = tuple(
+        GroupMatch(**{**row, "neurons_a": _tuple(row["neurons_a"]), "neurons_b": _tuple(row["neurons_b"])})
+        for row in run_query(conn, "compare_run_groups", run_a=run_a, run_b=run_b, min_jaccard=float(min_jaccard))
+    )
+    edges = tuple(EdgeChange(**row) for row in run_query(
+        conn, "compare_run_edges", run_a=run_a, run_b=run_b, min_jaccard=float(min_jaccard),
+        tolerance=float(tolerance)))
+    return RunComparison(run_a, run_b, float(min_jaccard), groups, edges)
+
+
+def fetch_layer_groups(conn: Runner, cls: str | int, layer: str, run_id: str | None = None) -> list[LayerGroup]:
+    """The groups of one layer with channels and activation_max (`layer_groups.cypher`), for image debugging."""
+    info = resolve_class(conn, cls)
+    _check_run_of_class(conn, info, run_id)
+    rows = run_query(conn, "layer_groups", class_id=info.class_id, run_id=run_id, layer=layer)
+    if not rows:
+        run = fetch_run_info(conn, run_id or str(info.latest_run))
+        with_groups = [row["layer"] for row in _layers_with_groups(conn, info.class_id, run.run_id)]
+        raise QueryError(f"layer {layer!r} has no neuron groups in run {run.run_id}; layers with groups: "
+                         f"{', '.join(with_groups) or 'none'}")
+    return [
+        LayerGroup(run_id=row["run_id"], id=row["id"], group_id=row["group_id"], layer=row["layer"],
+                   layer_index=row["layer_index"], group_index=row["group_index"], neurons=tuple(row["neurons"]),
+                   channels=tuple(int(c) for c in row["channels"]),
+                   activation_max=tuple(float(a) for a in row["activation_max"]),
+                   weight_up=float(row["weight_up"] or 0.0), label=row["label"], description=row["description"])
+        for row in rows if not row["is_root"]
+    ]
+
+
+def fetch_interventions(conn: Runner, cls: str | int, run_id: str | None = None) -> list[Intervention]:
+    """The image-debugging results stored for a class's circuit (`interventions.cypher`)."""
+    info = resolve_class(conn, cls)
+    _check_run_of_class(conn, info, run_id)
+    return [Intervention(**row) for row in run_query(conn, "interventions", class_id=info.class_id, run_id=run_id)]
+
+
+def bundle_file(bundle_path: str | None, relative: str | None) -> Path | None:
+    """`bundle_path/relative` when both are known and the file exists (a moved bundle gives None)."""
+    if not bundle_path or not relative:
+        return None
+    path = Path(bundle_path) / relative
+    return path if path.is_file() else None
+
+
+def _circuit_group(row: dict[str, Any], bundle: str | None) -> CircuitGroup:
+    exemplars = tuple(
+        Exemplar(rank=e["rank"], patch_id=e["patch_id"], thumbnail=e["thumbnail"],
+                 path=bundle_file(bundle, e["thumbnail"]))
+        for e in sorted(row["exemplars"], key=lambda e: e["rank"])
+    )
+    return CircuitGroup(id=row["id"], group_id=row["group_id"], layer=row["layer"], layer_index=row["layer_index"],
+                        group_index=row["group_index"], is_root=row["is_root"] is True,
+                        neurons=tuple(row["neurons"]), exemplars=exemplars, label=row["label"],
+                        description=row["description"])
+
+
+def _layers_with_groups(conn: Runner, class_id: str, run_id: str) -> list[dict[str, Any]]:
+    rows = run_query(conn, "circuit_groups", class_id=class_id, run_id=run_id)
+    seen: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if not row["is_root"]:
+            seen.setdefault(row["layer"], row)
+    return list(seen.values())
+
+
+def _check_run_of_class(conn: Runner, info: ClassInfo, run_id: str | None) -> None:
+    if run_id is None:
+        return
+    runs = [r for r in run_query(conn, "list_runs") if r["class_id"] == info.class_id]
+    if not any(r["run_id"] == run_id and r["complete"] is True for r in runs):
+        raise _no_such_run(conn, info, run_id)
+
+
+def _no_such_run(conn: Runner, info: ClassInfo, run_id: str | None) -> QueryError:
+    runs = [r["run_id"] for r in run_query(conn, "list_runs") if r["class_id"] == info.class_id and r["complete"]]
+    if run_id is None:
+        return QueryError(f"class {info.class_id} has no complete run in the store")
+    return QueryError(f"run {run_id!r} is not a complete run of class {info.class_id}; its complete runs "
+                      f"(newest first): {', '.join(runs) or 'none'}")
+
+
+def _class_list(classes: list[ClassInfo]) -> str:
+    ingested = [c for c in classes if c.n_complete > 0]
+    if not ingested:
+        return "the store holds no complete run yet (ingest or load one first)"
+    names = [c.class_id if c.name == str(c.index) else f"{c.class_id} ({c.name})" for c in ingested]
+    more = f" … and {len(names) - _LISTED} more" if len(names) > _LISTED else ""
+    return f"classes in the store: {', '.join(names[:_LISTED])}{more}"
+
+
+def _run_list(conn: Runner) -> str:
+    runs = [r["run_id"] for r in run_query(conn, "list_runs")]
+    if not runs:
+        return "the store holds no run yet"
+    more = f" … and {len(runs) - _LISTED} more" if len(runs) > _LISTED else ""
+    return f"runs in the store (newest first): {', '.join(runs[:_LISTED])}{more}"
+
+
+def _tuple(value: list[Any] | None) -> tuple[Any, ...] | None:
+    return None if value is None else tuple(value)

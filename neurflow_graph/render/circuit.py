@@ -1,0 +1,265 @@
+"""The circuit of a class as one self-contained HTML page: layers as rows, groups as nodes, weighted edges.
+
+Hand-written layout, inline SVG, thumbnails as base64 data URIs: no script, no CDN, no network. Rows run
+from the logit (top) down; within a row, groups are ordered by the weighted mean position of the groups they
+feed (a barycentre pass), so strong edges stay short. Edge width grows with |weight| relative to the
+strongest edge into the same layer; blue edges excite the parent, red ones inhibit it.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from neurflow_graph.query.results import CircuitEdge, CircuitGroup, ClassCircuit, RunInfo
+from neurflow_graph.render.images import file_uri
+
+THUMB = 40
+THUMB_GAP = 3
+PAD = 8
+CAPTION = 36
+ROW_GAP = 120
+NODE_GAP = 28
+LEFT = 110
+TOP = 24
+POSITIVE = "#2b6cb0"
+NEGATIVE = "#c53030"
+MAX_EDGE_WIDTH = 9.0
+EDGE_LABEL_LIMIT = 16  # up to this many edges all weights are printed; above, only each parent's strongest
+
+
+@dataclass(frozen=True)
+class _Node:
+    group: CircuitGroup
+    x: float  # left
+    y: float  # top
+    width: float
+    height: float
+
+    @property
+    def cx(self) -> float:
+        return self.x + self.width / 2
+
+
+def render_circuit_html(circuit: ClassCircuit, run: RunInfo | None = None, exemplars: int = 4) -> str:
+    """The page as a string (see the module docstring); `run` adds the run's parameters to the header."""
+    nodes, width, height = _layout(circuit, exemplars)
+    svg = _svg(circuit, nodes, width, height, exemplars)
+    missing = sum(1 for g in circuit.groups for e in g.exemplars[:exemplars] if e.path is None)
+    return _page(circuit, run, svg, missing, exemplars)
+
+
+def write_circuit_html(circuit: ClassCircuit, path: str | os.PathLike[str], run: RunInfo | None = None,
+                       exemplars: int = 4) -> Path:
+    """Write the page to `path` (parent folders created); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_circuit_html(circuit, run, exemplars), encoding="utf-8")
+    return path
+
+
+def _node_size(exemplars: int) -> tuple[float, float]:
+    thumbs = max(exemplars, 0)
+    width = max(132.0, thumbs * (THUMB + THUMB_GAP) - THUMB_GAP + 2 * PAD)
+    height = CAPTION + (THUMB + PAD if thumbs else 0) + PAD / 2
+    return width, height
+
+
+def _layout(circuit: ClassCircuit, exemplars: int) -> tuple[dict[str, _Node], float, float]:
+    node_w, node_h = _node_size(exemplars)
+    layers = circuit.layers()
+    parents_of: dict[str, list[CircuitEdge]] = {}
+    for edge in circuit.edges:
+        parents_of.setdefault(edge.child, []).append(edge)
+    widest = max((len(groups) for _, groups in layers), default=1)
+    canvas = LEFT + widest * (node_w + NODE_GAP) - NODE_GAP + PAD * 2
+    centre_x: dict[str, float] = {}
+    nodes: dict[str, _Node] = {}
+    for row, (_layer, groups) in enumerate(layers):
+        def barycentre(group: CircuitGroup) -> tuple[float, int]:
+            edges = [e for e in parents_of.get(group.group_id, []) if e.parent in centre_x]
+            total = sum(abs(e.weight) for e in edges)
+            if not edges or total == 0:
+                return (float("inf"), group.group_index)
+            return (sum(abs(e.weight) * centre_x[e.parent] for e in edges) / total, group.group_index)
+
+        ordered = sorted(groups, key=barycentre)
+        row_width = len(ordered) * (node_w + NODE_GAP) - NODE_GAP
+        start = LEFT + (canvas - LEFT - PAD * 2 - row_width) / 2
+        y = TOP + row * (node_h + ROW_GAP)
+        for i, group in enumerate(ordered):
+            x = start + i * (node_w + NODE_GAP)
+            nodes[group.group_id] = _Node(group, x, y, node_w, node_h)
+            centre_x[group.group_id] = x + node_w / 2
+    height = TOP * 2 + len(layers) * (node_h + ROW_GAP) - ROW_GAP
+    return nodes, canvas, height
+
+
+def _attachments(edges: list[CircuitEdge], nodes: dict[str, _Node]) -> dict[tuple[str, str], tuple[float, float]]:
+    """Where each edge leaves its child (top) and enters its parent (bottom): spread over the middle of the box."""
+    out_x: dict[tuple[str, str], float] = {}
+    in_x: dict[tuple[str, str], float] = {}
+    by_child: dict[str, list[CircuitEdge]] = {}
+    by_parent: dict[str, list[CircuitEdge]] = {}
+    for e in edges:
+        by_child.setdefault(e.child, []).append(e)
+        by_parent.setdefault(e.parent, []).append(e)
+    for child, es in by_child.items():
+        es.sort(key=lambda e: nodes[e.parent].cx)
+        for k, e in enumerate(es):
+            out_x[(e.child, e.parent)] = _spread(nodes[child], k, len(es))
+    for parent, es in by_parent.items():
+        es.sort(key=lambda e: nodes[e.child].cx)
+        for k, e in enumerate(es):
+            in_x[(e.child, e.parent)] = _spread(nodes[parent], k, len(es))
+    return {key: (out_x[key], in_x[key]) for key in out_x}
+
+
+def _spread(node: _Node, k: int, n: int) -> float:
+    span = node.width * 0.6
+    return node.cx if n == 1 else node.cx - span / 2 + span * k / (n - 1)
+
+
+def _svg(circuit: ClassCircuit, nodes: dict[str, _Node], width: float, height: float, exemplars: int) -> str:
+    esc = html.escape
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
+             f'viewBox="0 0 {width:.0f} {height:.0f}" style="max-width: 100%; height: auto" role="img" '
+             f'aria-label="circuit of {esc(circuit.class_id)}">']
+    for layer, groups in circuit.layers():
+        node = nodes[groups[0].group_id]
+        parts.append(f'<text class="layer" x="12" y="{node.y + node.height / 2 + 5:.1f}">{esc(layer)}</text>')
+    edges = [e for e in circuit.edges if e.child in nodes and e.parent in nodes]
+    strongest: dict[int, float] = {}
+    for e in edges:
+        strongest[e.parent_layer_index] = max(strongest.get(e.parent_layer_index, 0.0), abs(e.weight))
+    ends = _attachments(edges, nodes)
+    labels: list[str] = []
+    for e in sorted(edges, key=lambda e: abs(e.weight)):  # strong edges drawn last, on top
+        child, parent = nodes[e.child], nodes[e.parent]
+        x0, x1 = ends[(e.child, e.parent)]
+        y0, y1 = child.y, parent.y + parent.height
+        mid = (y0 + y1) / 2
+        top = strongest.get(e.parent_layer_index) or 1.0
+        stroke = 1.2 + (MAX_EDGE_WIDTH - 1.2) * abs(e.weight) / top
+        colour = POSITIVE if e.weight >= 0 else NEGATIVE
+        tip = f"{e.child} → {e.parent}: weight {e.weight:+.4g} ({e.n_edges} hyper-edges, input rank {e.rank})"
+        if e.relation:
+            tip += "\n" + e.relation
+        parts.append(f'<path class="edge" d="M{x0:.1f},{y0:.1f} C{x0:.1f},{mid:.1f} {x1:.1f},{mid:.1f} '
+                     f'{x1:.1f},{y1:.1f}" stroke="{colour}" stroke-width="{stroke:.2f}">'
+                     f'<title>{esc(tip)}</title></path>')
+        if len(edges) <= EDGE_LABEL_LIMIT or e.rank == 0:
+            labels.append(f'<text class="weight" x="{(x0 + x1) / 2:.1f}" y="{mid + 4:.1f}" fill="{colour}">'
+                          f'{e.weight:+.2f}</text>')
+    parts.extend(labels)
+    for node in nodes.values():
+        parts.append(_node_svg(node, exemplars))
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def _node_svg(node: _Node, exemplars: int) -> str:
+    esc = html.escape
+    g = node.group
+    full = g.label or ("class logit" if g.is_root else g.group_id)
+    chars = int((node.width - 2 * PAD) / 7.8)
+    caption = full if len(full) <= chars else full[: chars - 1] + "…"
+    count = f"{len(g.neurons)} neuron{'s' if len(g.neurons) != 1 else ''}"
+    sub = count if full == g.group_id else f"{g.group_id} · {count}"
+    tip = g.description or g.label or g.group_id
+    tip += "\nneurons: " + ", ".join(n.rsplit("/", 1)[-1] for n in g.neurons[:24])
+    tip += " …" if len(g.neurons) > 24 else ""
+    cls = "node root" if g.is_root else "node"
+    out = [f'<g class="{cls}"><title>{esc(tip)}</title>',
+           f'<rect x="{node.x:.1f}" y="{node.y:.1f}" width="{node.width:.1f}" height="{node.height:.1f}" rx="7"/>',
+           f'<text class="caption" x="{node.x + PAD:.1f}" y="{node.y + 16:.1f}">{esc(caption)}</text>',
+           f'<text class="sub" x="{node.x + PAD:.1f}" y="{node.y + 30:.1f}">{esc(sub)}</text>']
+    for k in range(exemplars):
+        x = node.x + PAD + k * (THUMB + THUMB_GAP)
+        y = node.y + CAPTION
+        exemplar = g.exemplars[k] if k < len(g.exemplars) else None
+        uri = file_uri(exemplar.path) if exemplar is not None else None
+        if uri:
+            out.append(f'<image x="{x:.1f}" y="{y:.1f}" width="{THUMB}" height="{THUMB}" href="{uri}" '
+                       'preserveAspectRatio="none"/>')
+        elif exemplar is not None:  # the thumbnail is recorded but its file is gone: a grey box
+            out.append(f'<rect class="missing" x="{x:.1f}" y="{y:.1f}" width="{THUMB}" height="{THUMB}">'
+                       f'<title>patch {exemplar.patch_id}: thumbnail not found</title></rect>')
+    out.append("</g>")
+    return "".join(out)
+
+
+_STYLE = """
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1a202c; margin: 24px; }
+h1 { font-size: 20px; margin: 0 0 4px; } .meta { color: #4a5568; margin: 0 0 12px; }
+.legend span { display: inline-block; margin-right: 18px; } .swatch { display: inline-block; width: 28px;
+  height: 4px; vertical-align: middle; margin-right: 6px; }
+.canvas { overflow-x: auto; border: 1px solid #e2e8f0; border-radius: 8px; background: #fafbfc; }
+svg text { font-family: system-ui, sans-serif; }
+.layer { font-size: 13px; font-weight: 600; fill: #4a5568; }
+.edge { fill: none; stroke-opacity: .55; } .edge:hover { stroke-opacity: 1; }
+.weight { font-size: 10px; text-anchor: middle; paint-order: stroke; stroke: #fafbfc; stroke-width: 3px; }
+.node rect { fill: #fff; stroke: #a0aec0; stroke-width: 1.2; } .node:hover rect { stroke: #2d3748; }
+.node.root rect { stroke: #d69e2e; stroke-width: 2.4; fill: #fffbeb; }
+.node rect.missing { fill: #ccc; stroke: none; }
+.caption { font-size: 13px; font-weight: 600; fill: #1a202c; } .sub { font-size: 11px; fill: #718096; }
+table { border-collapse: collapse; margin-top: 18px; font-size: 13px; }
+th, td { text-align: left; padding: 3px 10px; border-bottom: 1px solid #e2e8f0; vertical-align: top; }
+th { background: #f7fafc; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.note { color: #975a16; }
+"""
+
+
+def _page(circuit: ClassCircuit, run: RunInfo | None, svg: str, missing: int, exemplars: int) -> str:
+    esc = html.escape
+    title = f"Circuit of class {circuit.class_name} ({circuit.class_id})"
+    meta = [f"run <code>{esc(circuit.run_id)}</code>"]
+    if run is not None:
+        p = run.params
+        meta.append(f"k={p.get('k')}, tau={p.get('tau')}, IG steps={p.get('n_steps')}")
+        if run.created_at:
+            meta.append(f"computed {esc(run.created_at)}")
+    meta.append(f"{len(circuit.groups)} groups, {len(circuit.edges)} edges"
+                + (f" (top {circuit.top_n} inputs per group)" if circuit.top_n else ""))
+    note = ""
+    if missing:
+        where = esc(circuit.bundle_path or "(no bundle path recorded)")
+        note = (f'<p class="note">{missing} exemplar thumbnail(s) were not found under {where} '
+                "(the bundle moved?): grey boxes stand in for them.</p>")
+    printed = "" if len(circuit.edges) <= EDGE_LABEL_LIMIT else "; weights printed on each group's strongest input"
+    legend = (f'<p class="legend"><span><i class="swatch" style="background:{POSITIVE}"></i>excites the parent '
+              f'(weight &gt; 0)</span><span><i class="swatch" style="background:{NEGATIVE}"></i>inhibits it '
+              "(weight &lt; 0)</span><span>edge width ∝ |weight| within each layer; hover a node or an edge for "
+              f"details{printed}</span></p>")
+    rows = []
+    for layer, groups in circuit.layers():
+        for g in groups:
+            neurons = ", ".join(n.rsplit("/", 1)[-1] for n in g.neurons)
+            rows.append(f"<tr><td>{esc(layer)}</td><td>{esc(g.group_id)}</td><td>{esc(g.label or '')}</td>"
+                        f"<td>{esc(g.description or '')}</td><td>{esc(neurons)}</td></tr>")
+    edge_rows = []
+    for e in circuit.edges:
+        edge_rows.append(f"<tr><td>{esc(e.child)}</td><td>{esc(e.parent)}</td><td class='num'>{e.weight:+.4g}</td>"
+                         f"<td class='num'>{e.n_edges}</td><td>{esc(e.relation or '')}</td></tr>")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
+<style>{_STYLE}</style></head>
+<body>
+<h1>{esc(title)}</h1>
+<p class="meta">{" · ".join(meta)}</p>
+{legend}{note}
+<div class="canvas">
+{svg}
+</div>
+<h2 style="font-size:16px;margin-top:22px">Groups</h2>
+<table><tr><th>layer</th><th>group</th><th>label</th><th>description</th><th>neurons (channels)</th></tr>
+{"".join(rows)}</table>
+<h2 style="font-size:16px;margin-top:22px">Edges</h2>
+<table><tr><th>child</th><th>parent</th><th>weight</th><th>hyper-edges</th><th>relation</th></tr>
+{"".join(edge_rows)}</table>
+<p class="meta" style="margin-top:18px">Rendered by neurflow-graph from the graph store; {exemplars} exemplar
+patches per group (nearest the cluster centre first).</p>
+</body></html>
+"""
