@@ -59,7 +59,9 @@ def test_unreachable_neo4j_is_a_one_line_error(monkeypatch, tmp_path):
     assert "127.0.0.1:9" in result.output and "s3cret-value" not in result.output
 
 
-@pytest.mark.parametrize("command, says", [(["db", "stop"], "not running"), (["db", "status"], "no ArcadeDB server runs")])
+@pytest.mark.parametrize(
+    "command, says", [(["db", "stop"], "not running"), (["db", "status"], "no ArcadeDB server runs")]
+)
 def test_db_commands_on_an_empty_data_dir(tmp_path, command, says):
     result = invoke(*command, "--data-dir", tmp_path / "empty")
     assert result.exit_code == 0 and says in result.output
