@@ -12,6 +12,8 @@ CREATE CONSTRAINT semantic_group_id IF NOT EXISTS FOR (n:SemanticGroup) REQUIRE 
 CREATE CONSTRAINT neuron_group_id IF NOT EXISTS FOR (n:NeuronGroup) REQUIRE n.id IS UNIQUE;
 CREATE CONSTRAINT patch_id IF NOT EXISTS FOR (n:Patch) REQUIRE n.id IS UNIQUE;
 CREATE CONSTRAINT schema_version_id IF NOT EXISTS FOR (n:SchemaVersion) REQUIRE n.id IS UNIQUE;
+CREATE CONSTRAINT intervention_id IF NOT EXISTS FOR (n:Intervention) REQUIRE n.id IS UNIQUE;
+CREATE CONSTRAINT evaluation_id IF NOT EXISTS FOR (n:Evaluation) REQUIRE n.id IS UNIQUE;
 CREATE INDEX semantic_group_run IF NOT EXISTS FOR (n:SemanticGroup) ON (n.run_id);
 CREATE INDEX neuron_group_run IF NOT EXISTS FOR (n:NeuronGroup) ON (n.run_id);
 CREATE INDEX patch_run IF NOT EXISTS FOR (n:Patch) ON (n.run_id);

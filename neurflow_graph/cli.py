@@ -259,10 +259,11 @@ def db_path(data_dir: str | None) -> None:
 
 def _register_commands() -> None:
     """Commands that live with their features (labels, evaluation, queries) join the main group here."""
+    from .evaluation.cli import evaluate
     from .labels.cli import label
     from .query.cli import debug, query, show
 
-    for command in (query, show, debug, label):
+    for command in (query, show, debug, evaluate, label):
         main.add_command(command)
 
 

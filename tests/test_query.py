@@ -39,7 +39,7 @@ def test_each_query_documents_what_it_answers_its_parameters_and_an_example(name
 def test_write_files_are_not_offered_to_query() -> None:
     names = read_queries()
     assert set(MINE) <= set(names)
-    assert "write_interventions" not in names and "schema_interventions" not in names
+    assert "write_interventions" not in names and "schema" not in names
     assert queries.load("write_interventions").row_columns == ("id", "group", "props")
 
 

@@ -113,7 +113,6 @@ def store_interventions(conn: Connection, result: DebugResult, class_id: str, im
         return []
     lock = exclusive(conn.writer_lock_file) if conn.writer_lock_file else contextlib.nullcontext()
     with lock:
-        conn.run("schema_interventions")
         lists = queries.load("write_interventions").row_lists(rows)
         written = conn.run("write_interventions", rows=lists)[0]["written"]
     if written != len(rows):

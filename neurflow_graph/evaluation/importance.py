@@ -1,0 +1,30 @@
+"""Importance of every lower-layer neuron for chosen targets: the engine's core-ranking score (eq. 2)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from ..attribution import IntegratedGradients
+from .knockout import Knockout
+
+
+def importance(knock: Knockout, targets: np.ndarray, concepts: np.ndarray, n_steps: int = 50,
+               method: str = "gausslegendre", progress: Callable[[int], None] | None = None) -> np.ndarray:
+    """Mean |IG| over each target's concept of every lower-layer neuron (T×C), as the engine ranks core neurons.
+
+    ``concepts`` is T×k patch ids (each target's V_a). Uses the knockout's cached lower-layer maps.
+    """
+    ig = IntegratedGradients(n_steps=int(n_steps), method=method, precision="fp32", device=knock.device)
+    maps = knock.maps
+    attribution = ig.attribute(knock.bridge, lambda ids: maps[torch.as_tensor(np.asarray(ids))],
+                               np.asarray(targets), np.asarray(concepts), progress=progress)
+    return np.abs(attribution.scores).mean(axis=1)
+
+
+def ig_steps(run: dict, transition) -> int:
+    """The integrated-gradients step count the run used for ``transition`` (50 when unknown)."""
+    steps = run.get("params", {}).get("n_steps")
+    return int(transition.n_steps) if transition.n_steps else (steps if isinstance(steps, int) else 50)

@@ -1,0 +1,143 @@
+"""Knockout (Definition 3's V_a with S zeroed): a target's activations over the whole probe set without neurons S.
+
+The lower layer's feature maps of every patch are computed once and reused by every knockout; a
+knockout reruns only the bridge between the two layers, or takes the per-channel-contribution
+shortcut of contributions.py where that reproduces the bridge.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..activations import feature_maps
+from ..layers import bridge, neuron_activations
+from ..patches import Patches
+from .contributions import LinearFirst
+
+_FLOATS_PER_CHUNK = 2**24  # bound on the elements of one knockout chunk (64 MB in float32)
+
+
+class Knockout:
+    """Activations of ``upper`` neurons over all P patches with chosen ``lower`` neurons zeroed.
+
+    ``maps`` holds the lower layer's output for every patch (P×C×H×W or P×C), computed on first use
+    (by the ``maps`` callable when given, e.g. to compute several layers in one pass).
+    """
+
+    def __init__(self, model: nn.Module, patches: Patches, lower: str, upper: str,
+                 normalize: Callable[[torch.Tensor], torch.Tensor], input_size: int,
+                 device: str | torch.device = "cpu", batch_size: int = 64,
+                 maps: Callable[[], torch.Tensor] | None = None):
+        self.lower, self.upper, self.device = lower, upper, torch.device(device)
+        self._maps = maps
+        self._model, self._patches, self._normalize = model.to(self.device).eval(), patches, normalize
+        self._input_size, self._batch_size = input_size, batch_size
+        example = normalize(patches.crops(np.arange(min(2, len(patches))), input_size)).to(self.device)
+        self.bridge = bridge(self._model, lower, upper, example).to(self.device).eval()
+        for param in self.bridge.parameters():
+            param.requires_grad_(False)
+        self.example = feature_maps(self._model, patches, lower, np.arange(min(2, len(patches))), normalize,
+                                    input_size, batch_size, self.device)
+        self.width = int(self.example.shape[1])
+        self.n_patches = len(patches)
+
+    @functools.cached_property
+    def maps(self) -> torch.Tensor:
+        """The lower layer's output for every patch (P×C×H×W or P×C), computed on first use."""
+        if self._maps is not None:
+            return self._maps()
+        return feature_maps(self._model, self._patches, self.lower, np.arange(self.n_patches), self._normalize,
+                            self._input_size, self._batch_size, self.device)
+
+    @functools.cached_property
+    def fast(self) -> LinearFirst | None:
+        """The per-channel-contribution shortcut, or None when the bridge does not allow it."""
+        return LinearFirst.build(self.bridge, self.maps)
+
+    @torch.no_grad()
+    def activations(self, targets: np.ndarray, keep: np.ndarray,
+                    progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Target activations (T×M×P) with the neurons where ``keep`` is False zeroed.
+
+        ``keep`` is M×C (the same M sets for every target) or T×M×C (sets per target).
+        ``progress`` is called with the number of (target, set) pairs done.
+        """
+        targets = np.asarray(targets, dtype=np.int64)
+        keep = np.asarray(keep, dtype=bool)
+        if keep.shape[-1] != self.width or keep.ndim not in (2, 3) or (keep.ndim == 3 and len(keep) != len(targets)):
+            raise ValueError(f"keep must be M×{self.width} or {len(targets)}×M×{self.width}, got {keep.shape}")
+        n_sets = keep.shape[-2]
+        report = progress or (lambda _n: None)
+        if self.fast is not None:
+            out = np.empty((len(targets), n_sets, self.n_patches), dtype=np.float32)
+            for t, target in enumerate(targets):
+                out[t] = self.fast.activations(int(target), keep if keep.ndim == 2 else keep[t])
+                report(n_sets)
+            return out
+        if keep.ndim == 2:
+            runs = self._bridge_runs(targets, keep, lambda n: report(n * len(targets)))
+            return runs.transpose(2, 0, 1).copy()
+        unique, inverse = np.unique(keep.reshape(-1, self.width), axis=0, return_inverse=True)
+        scale = len(targets) * n_sets / len(unique)
+        runs = self._bridge_runs(targets, unique, lambda n: report(round(n * scale)))  # U×P×T
+        inverse = inverse.reshape(keep.shape[:2])
+        return np.stack([runs[inverse[t], :, t] for t in range(len(targets))])
+
+    def concept(self, targets: np.ndarray, k: int) -> np.ndarray:
+        """Each target's top-k patches without any knockout (T×k), recomputed from the cached maps."""
+        full = self.activations(targets, np.ones((1, self.width), dtype=bool))
+        return top_k(full[:, 0], k)
+
+    def _bridge_runs(self, targets: np.ndarray, keep: np.ndarray, progress: Callable[[int], None]) -> np.ndarray:
+        """Run the bridge once per set: U×P×T activations for the U rows of ``keep``."""
+        n_sets, per_row = len(keep), int(np.prod(self.maps.shape[1:]))
+        patch_chunk = max(1, min(self.n_patches, _FLOATS_PER_CHUNK // (8 * per_row)))
+        set_chunk = max(1, _FLOATS_PER_CHUNK // (8 * per_row * patch_chunk))
+        index = torch.as_tensor(targets, device=self.device)
+        masks = torch.as_tensor(keep, dtype=self.maps.dtype, device=self.device)
+        out = np.empty((n_sets, self.n_patches, len(targets)), dtype=np.float32)
+        spatial = [1] * (self.maps.ndim - 2)
+        for s0 in range(0, n_sets, set_chunk):
+            m = masks[s0 : s0 + set_chunk]
+            for p0 in range(0, self.n_patches, patch_chunk):
+                x = self.maps[p0 : p0 + patch_chunk]
+                batch = (m.view(len(m), 1, self.width, *spatial) * x.unsqueeze(0)).flatten(0, 1)
+                y = neuron_activations(self.bridge(batch))[:, index]
+                out[s0 : s0 + len(m), p0 : p0 + len(x)] = y.view(len(m), len(x), -1).float().cpu().numpy()
+            progress(len(m))
+        return out
+
+
+def top_k(activations: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest values along the last axis, largest first.
+
+    The set is the engine's (``Activations.top_patches``): a tie at the k-th value goes to the lower index.
+    """
+    x = torch.from_numpy(np.ascontiguousarray(activations, dtype=np.float32))
+    values, index = torch.topk(x, k, dim=-1)
+    kth = values[..., -1:]
+    ambiguous = ((x == kth).sum(-1) > (values == kth).sum(-1)).numpy()
+    out = index.numpy()
+    if ambiguous.any():
+        out[ambiguous] = np.argsort(-activations[ambiguous], axis=-1, kind="stable")[..., :k]
+    return out
+
+
+def overlap(new_top: np.ndarray, concept: np.ndarray, n_patches: int) -> np.ndarray:
+    """|V_a^knockout ∩ V_a| / |V_a| for T×M×k new concepts against the T×k reference concepts (T×M)."""
+    member = np.zeros((len(concept), n_patches), dtype=bool)
+    member[np.arange(len(concept))[:, None], concept] = True
+    hits = np.take_along_axis(member[:, None, :], new_top, axis=-1)
+    return hits.sum(axis=-1) / concept.shape[1]
+
+
+def loss(knock: Knockout, targets: np.ndarray, concept: np.ndarray, keep: np.ndarray,
+         progress: Callable[[int], None] | None = None) -> np.ndarray:
+    """The paper's L(S, a) = |V_a^S̄ ∩ V_a| / |V_a| for each target and knocked-out set (T×M)."""
+    acts = knock.activations(targets, keep, progress)
+    return overlap(top_k(acts, concept.shape[1]), concept, knock.n_patches)

@@ -1,0 +1,83 @@
+"""Predictions of a model under many channel masks at once: each mask zeroes whole feature maps in named layers."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def keep_mask(width: int, neurons: np.ndarray, mode: str) -> np.ndarray:
+    """Boolean keep-vector of a layer: ``mask`` zeroes ``neurons``, ``retain`` zeroes every other neuron."""
+    chosen = np.zeros(width, dtype=bool)
+    chosen[np.asarray(neurons, dtype=np.int64)] = True
+    if mode == "mask":
+        return ~chosen
+    if mode == "retain":
+        return chosen
+    raise ValueError(f"mode must be 'mask' or 'retain', got {mode!r}")
+
+
+@contextlib.contextmanager
+def _row_masks(model: nn.Module, layers: list[str]) -> Iterator[dict[str, torch.Tensor]]:
+    """Multiply each layer's output, row by row, by ``current[layer]`` (B×C) while inside the block."""
+    current: dict[str, torch.Tensor] = {}
+    modules = dict(model.named_modules())
+    handles = []
+
+    def hook_for(name: str):
+        def hook(_module, _inputs, output):
+            mask = current[name]
+            return output * mask.view(*mask.shape, *([1] * (output.ndim - 2))).to(output.dtype)
+        return hook
+
+    try:
+        for name in layers:
+            handles.append(modules[name].register_forward_hook(hook_for(name), prepend=True))
+        yield current
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@torch.no_grad()
+def predict_masked(model: nn.Module, inputs: torch.Tensor, keep: dict[str, np.ndarray],
+                   device: str | torch.device = "cpu", batch_size: int = 256,
+                   progress: Callable[[int], None] | None = None, forward: nn.Module | None = None,
+                   start: str | None = None) -> np.ndarray:
+    """Top-1 predictions (M×N) of N inputs under M masks.
+
+    ``keep[layer]`` is M×C booleans: False zeroes that channel's feature map for that mask. ``inputs``
+    are normalised images (N×C×S×S), or, with ``start``, that layer's outputs, and ``forward`` is then
+    the bridge from ``start`` to the logits: the masks of ``start`` are applied to ``inputs`` directly and
+    the layers below it are not recomputed for every mask.
+    """
+    hooked = [name for name in keep if name != start]
+    n_masks = len(next(iter(keep.values())))
+    n_inputs = len(inputs)
+    per_pass = max(1, batch_size // n_inputs)
+    input_chunk = min(n_inputs, batch_size)
+    masks = {name: torch.as_tensor(np.asarray(value), dtype=torch.float32, device=device)
+             for name, value in keep.items()}
+    out = np.empty((n_masks, n_inputs), dtype=np.int64)
+    model = model.to(device).eval()
+    run = (forward or model).to(device).eval()
+    with _row_masks(model, hooked) as current:
+        for m0 in range(0, n_masks, per_pass):
+            m1 = min(n_masks, m0 + per_pass)
+            for i0 in range(0, n_inputs, input_chunk):
+                x = inputs[i0 : i0 + input_chunk].to(device)
+                for name in hooked:
+                    current[name] = masks[name][m0:m1].repeat_interleave(len(x), dim=0)
+                batch = x.repeat(m1 - m0, *([1] * (x.ndim - 1)))
+                if start in masks:
+                    row = masks[start][m0:m1].repeat_interleave(len(x), dim=0)
+                    batch = batch * row.view(*row.shape, *([1] * (x.ndim - 2)))
+                logits = run(batch)
+                out[m0:m1, i0 : i0 + len(x)] = logits.argmax(dim=1).view(m1 - m0, len(x)).cpu().numpy()
+            if progress:
+                progress(m1 - m0)
+    return out

@@ -1,0 +1,206 @@
+"""What an evaluation runs on: one run's model, class images, probe patches and circuit, from a bundle or a recipe."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..artifacts import Bundle, read_bundle
+from ..circuit import Circuit
+from ..errors import ArtifactError, ConfigError
+from ..layers import capture
+from ..patches import Patches, make_patches
+from ..pipeline import ModelSpec, resolve_device
+from .knockout import Knockout
+
+# Run parameters that change the circuit; a cached bundle is reused only when they all match (tau may be larger).
+_CIRCUIT_PARAMS = ("k", "n_steps", "method", "granularities", "stride_ratio", "max_semantic_groups", "seed",
+                   "tolerance")
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One run under evaluation. ``patches.images`` (N×C×S×S in [0, 1]) are the class images it was built from.
+
+    Knockout helpers (the lower layer's feature maps of every patch) are built on first use and cached.
+    """
+
+    spec: ModelSpec
+    run: dict
+    patches: Patches
+    circuit: Circuit
+    device: torch.device = torch.device("cpu")
+    batch_size: int = 64
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def run_id(self) -> str:
+        return str(self.run["run_id"])
+
+    @property
+    def class_index(self) -> int:
+        return int(self.circuit.class_index)
+
+    @property
+    def class_name(self) -> str:
+        return str(self.run.get("class", {}).get("name", self.class_index))
+
+    @property
+    def tau(self) -> int:
+        """Core neurons per target in the stored circuit (the largest tau it can be pruned to)."""
+        return int(self.circuit.transitions[0].core.shape[1])
+
+    @property
+    def k(self) -> int:
+        return int(self.circuit.transitions[0].top_patches.shape[1])
+
+    @property
+    def images(self) -> torch.Tensor:
+        return self.patches.images
+
+    def knockout(self, index: int) -> Knockout:
+        """The knockout helper of ``circuit.transitions[index]`` (targets in its layer, knocked-out neurons below)."""
+        if index not in self._cache:
+            tr = self.circuit.transitions[index]
+            self._cache[index] = Knockout(self.spec.model, self.patches, tr.lower, tr.layer, self.spec.normalize,
+                                          self.spec.input_size, self.device, self.batch_size,
+                                          maps=lambda: self.lower_maps()[tr.lower])
+        return self._cache[index]
+
+    def lower_maps(self) -> dict[str, torch.Tensor]:
+        """Outputs of every layer below the logit layer for every patch (P×C×H×W or P×C), in one pass."""
+        if "maps" not in self._cache:
+            layers = list(self.circuit.layers[1:])
+            parts: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
+            model = self.spec.model.to(self.device).eval()
+            with torch.no_grad(), capture(model, layers) as seen:
+                for start in range(0, len(self.patches), self.batch_size):
+                    ids = np.arange(start, min(start + self.batch_size, len(self.patches)))
+                    model(self.spec.normalize(self.patches.crops(ids, self.spec.input_size)).to(self.device))
+                    for name in layers:
+                        parts[name].append(seen[name].float())
+            self._cache["maps"] = {name: torch.cat(chunks) for name, chunks in parts.items()}
+        return self._cache["maps"]
+
+    def memo(self, key: object, compute: Callable[[], object]) -> object:
+        """``compute()``, computed once per subject and ``key``."""
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+    def widths(self) -> dict[str, int]:
+        """Number of neurons of every listed layer."""
+        if "widths" not in self._cache:
+            model = self.spec.model.to(self.device).eval()
+            example = self.spec.normalize(self.images[:1]).to(self.device)
+            with torch.no_grad(), capture(model, self.spec.layers) as seen:
+                model(example)
+            self._cache["widths"] = {name: int(seen[name].shape[1]) for name in self.spec.layers}
+        return self._cache["widths"]
+
+
+def preset_spec(run: dict) -> ModelSpec:
+    """The ModelSpec of a bundle written from a model preset (run.json ``model.preset``)."""
+    from ..presets import get_preset
+
+    model = run.get("model", {})
+    if not model.get("preset"):
+        raise ArtifactError(
+            f"run {run.get('run_id')!r} was not made from a model preset; build a Subject in Python with its ModelSpec"
+        )
+    preset = get_preset(model["preset"])
+    built = preset.build(weights=model.get("weights"), checkpoint=model.get("checkpoint"))
+    return ModelSpec(name=model.get("name", preset.name), model=built, layers=tuple(run["layers"]),
+                     input_size=preset.input_size, normalize=preset.normalize,
+                     provenance={k: model.get(k) for k in ("preset", "weights", "checkpoint")})
+
+
+def subject_from_bundle(bundle: Bundle | str | os.PathLike, spec: ModelSpec | None = None,
+                        device: str = "cpu") -> Subject:
+    """A Subject from a bundle (object or directory); ``spec`` defaults to the preset named in run.json.
+
+    Images read back from disk are quantised to 8 bits, so recomputed activations can differ slightly
+    from the run's; the experiments recompute each concept from the same data they knock out.
+    """
+    if not isinstance(bundle, Bundle):
+        bundle = read_bundle(bundle)
+    spec = spec or preset_spec(bundle.run)
+    if tuple(spec.layers) != tuple(bundle.circuit.layers):
+        raise ConfigError(f"spec layers {list(spec.layers)} differ from the run's {list(bundle.circuit.layers)}")
+    return Subject(spec=spec, run=bundle.run, patches=bundle.patches, circuit=bundle.circuit,
+                   device=resolve_device(device))
+
+
+def with_overrides(recipe, augment: int | None = None, layers: tuple[str, ...] | None = None):
+    """The recipe with ``augment`` copies per sample photo (skimage sources only) and/or another layer list."""
+    if augment is not None:
+        if recipe.images.source != "skimage":
+            raise ConfigError(f"augment applies to skimage image sources, the recipe uses {recipe.images.source!r}")
+        recipe = dataclasses.replace(recipe, images=dataclasses.replace(recipe.images, augment=augment))
+    if layers:
+        recipe = dataclasses.replace(recipe, layers=tuple(layers))
+    return recipe
+
+
+def subject_from_recipe(prepared, class_name: str, tau: int, cache_dir: str | os.PathLike, progress: bool = False,
+                        report: Callable[[str], None] = lambda _msg: None) -> Subject:
+    """Run the engine for one class of a prepared recipe with at least ``tau`` core neurons per target.
+
+    The bundle is written to ``cache_dir`` and reused on the next call when the model, images and
+    circuit parameters match and its tau is at least ``tau`` (smaller taus are pruned from it).
+    """
+    from ..recipes import class_images, resolve_class, run_recipe_class
+
+    recipe, preset = prepared.recipe, prepared.preset
+    class_index = resolve_class(class_name, prepared.class_names)
+    device = resolve_device(recipe.params.device)
+    spec = ModelSpec(
+        name=recipe.preset, model=prepared.model, layers=tuple(recipe.layers or preset.layers),
+        input_size=preset.input_size, normalize=preset.normalize,
+        provenance={"preset": recipe.preset, "weights": recipe.weights, "checkpoint": recipe.checkpoint},
+    )
+    images, _dropped = class_images(prepared, class_index, device)
+    cache_dir = Path(cache_dir)
+    cached = _cached_bundle(cache_dir, recipe, spec, class_index, images.sha256, tau)
+    if cached is not None:
+        report(f"class {class_index} ({prepared.class_names[class_index]}): reusing the run in {cache_dir}")
+        patches = make_patches(images.images, recipe.params.granularities, recipe.params.stride_ratio)
+        return Subject(spec=spec, run=cached.run, patches=patches, circuit=cached.circuit, device=device,
+                       batch_size=recipe.params.batch_size)
+    run_tau = max(tau, recipe.params.tau)
+    prepared = dataclasses.replace(prepared, recipe=recipe.with_overrides(tau=run_tau))
+    bundle = run_recipe_class(prepared, class_name, cache_dir, progress=progress, report=report)
+    return Subject(spec=spec, run=bundle.run, patches=bundle.patches, circuit=bundle.circuit, device=device,
+                   batch_size=recipe.params.batch_size)
+
+
+def _cached_bundle(path: Path, recipe, spec: ModelSpec, class_index: int, sha256, tau: int) -> Bundle | None:
+    if not (path / "run.json").is_file():
+        return None
+    try:
+        bundle = read_bundle(path)
+    except (ArtifactError, OSError, ValueError, KeyError):
+        return None
+    run, params = bundle.run, dataclasses.asdict(recipe.params)
+    same = (
+        run.get("complete") and run["class"]["index"] == class_index
+        and list(run["layers"]) == list(spec.layers)
+        and run["model"].get("preset") == recipe.preset and run["model"].get("weights") == recipe.weights
+        and run["model"].get("checkpoint") == recipe.checkpoint
+        and list(run["images"]["sha256"]) == list(sha256)
+        and all(_same(run["params"].get(key), params[key]) for key in _CIRCUIT_PARAMS)
+        and run["params"]["tau"] >= tau
+    )
+    return bundle if same else None
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
+        return a is not None and b is not None and np.allclose(np.asarray(a, float), np.asarray(b, float))
+    return a == b
