@@ -121,18 +121,31 @@ def _is_batch_size(node: fx.Node) -> bool:
     return dim == 0
 
 
-def _fx_bridge(model: nn.Module, lower: str, upper: str) -> tuple[nn.Module | None, str]:
-    """The fx subgraph computing ``upper``'s output from ``lower``'s output, or (None, why not)."""
+def fx_slice(
+    model: nn.Module, lower: str, upper: str | None = None, keep: Sequence[str] = ()
+) -> tuple[nn.Module | None, str]:
+    """The torch.fx subgraph computing ``upper``'s output (the model's output when None) from ``lower``'s.
+
+    Modules named in ``keep`` (and ``upper``) stay module calls, each required to run exactly once, so
+    hooks on them fire. Returns (None, why not) when the model cannot be traced or sliced there.
+    """
+    names = {lower, *keep} | ({upper} if upper else set())
     try:
-        graph = _LeafTracer({lower, upper}).trace(model)
-    except Exception as exc:  # noqa: BLE001 - any tracing failure means: use the replay bridge
+        graph = _LeafTracer(names).trace(model)
+    except Exception as exc:  # noqa: BLE001 - any tracing failure means: fall back
         return None, f"torch.fx cannot trace the model ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
-    nodes = {n.target: n for n in graph.nodes if n.op == "call_module" and n.target in (lower, upper)}
-    if len(nodes) != 2:
-        return None, "a layer does not appear as a module call in the traced graph"
-    low, up = nodes[lower], nodes[upper]
+    calls = [n for n in graph.nodes if n.op == "call_module" and n.target in names]
+    if sorted(n.target for n in calls) != sorted(names):
+        return None, "a layer does not appear exactly once as a module call in the traced graph"
+    low = next(n for n in calls if n.target == lower)
+    if upper:
+        top = next(n for n in calls if n.target == upper)
+    else:
+        top = next(n for n in graph.nodes if n.op == "output").args[0]
+        if not isinstance(top, fx.Node):
+            return None, "the model's output is not a single tensor"
     needed: set[fx.Node] = set()
-    stack = [up]
+    stack = [top]
     while stack:
         node = stack.pop()
         if node in needed or node is low:
@@ -141,7 +154,7 @@ def _fx_bridge(model: nn.Module, lower: str, upper: str) -> tuple[nn.Module | No
         if _is_batch_size(node):
             continue
         if node.op == "placeholder":
-            return None, f"{upper!r} reads the model input directly, not only {lower!r}"
+            return None, f"{upper or 'the output'!r} reads the model input directly, not only {lower!r}"
         stack.extend(node.all_input_nodes)
     sub = fx.Graph()
     env: dict[fx.Node, fx.Node] = {low: sub.placeholder("x")}
@@ -151,7 +164,7 @@ def _fx_bridge(model: nn.Module, lower: str, upper: str) -> tuple[nn.Module | No
                 env[node] = sub.call_method("size", (env[low], 0))
             else:
                 env[node] = sub.node_copy(node, lambda n: env[n])
-    sub.output(env[up])
+    sub.output(env[top])
     return fx.GraphModule(model, sub), ""
 
 
@@ -194,7 +207,7 @@ def bridge(model: nn.Module, lower: str, upper: str, example: torch.Tensor) -> n
 
     ``example`` is a small model-input batch, used to check the bridge reproduces the model.
     """
-    sub, why = _fx_bridge(model, lower, upper)
+    sub, why = fx_slice(model, lower, upper)
     if sub is None:
         warnings.warn(f"{lower} -> {upper}: {why}; replaying the whole model instead, which is slower", stacklevel=2)
         sub = _ReplayBridge(model, lower, upper, example.shape[1:])

@@ -10,22 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import fx, nn
+from torch import nn
 
-
-class _Tracer(fx.Tracer):
-    def __init__(self, leaves: set[str]):
-        super().__init__()
-        self.leaves = leaves
-
-    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        return module_qualified_name in self.leaves or super().is_leaf_module(m, module_qualified_name)
-
-
-def _batch_size(node: fx.Node) -> bool:
-    """``input.size(0)`` (or ``.shape[0]``-like ``size`` calls on the input): the batch size, shared by every layer."""
-    return (node.op == "call_method" and node.target == "size" and node.args[0].op == "placeholder"
-            and (node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")) == 0)
+from ..layers import fx_slice
 
 
 def model_top(model: nn.Module, start: str, layers: Sequence[str], example: torch.Tensor) -> nn.Module | None:
@@ -34,36 +21,8 @@ def model_top(model: nn.Module, start: str, layers: Sequence[str], example: torc
     Returns None when the model cannot be traced or sliced there, or the slice does not reproduce the
     model on ``example`` (a small input batch); callers then run the whole model.
     """
-    try:
-        graph = _Tracer({start, *layers}).trace(model)
-    except Exception:  # noqa: BLE001 - any tracing failure means: run the whole model
-        return None
-    calls = [n for n in graph.nodes if n.op == "call_module"]
-    low = [n for n in calls if n.target == start]
-    if len(low) != 1 or any(sum(n.target == name for n in calls) != 1 for name in layers):
-        return None
-    output = next(n for n in graph.nodes if n.op == "output")
-    needed: set[fx.Node] = set()
-    stack = list(output.all_input_nodes)
-    while stack:
-        node = stack.pop()
-        if node in needed or node is low[0]:
-            continue
-        needed.add(node)
-        if _batch_size(node):
-            continue
-        if node.op == "placeholder":
-            return None  # the output reads the input by another path than ``start``
-        stack.extend(node.all_input_nodes)
-    sub = fx.Graph()
-    env: dict[fx.Node, fx.Node] = {low[0]: sub.placeholder("x")}
-    for node in graph.nodes:
-        if node in needed:
-            env[node] = (sub.call_method("size", (env[low[0]], 0)) if _batch_size(node)
-                         else sub.node_copy(node, lambda n: env[n]))
-    sub.output(env[output.args[0]] if isinstance(output.args[0], fx.Node) else output.args[0])
-    top = fx.GraphModule(model, sub)
-    return top if _reproduces(model, top, start, layers, example) else None
+    top, _why = fx_slice(model, start, None, keep=layers)
+    return top if top is not None and _reproduces(model, top, start, layers, example) else None
 
 
 @torch.no_grad()
