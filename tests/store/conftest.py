@@ -23,6 +23,32 @@ def bundle_dir(digits_bundle_dir: Path) -> Path:
     return digits_bundle_dir
 
 
+# -- a real Neo4j 5 (where a Docker engine runs) -------------------------------------------------------
+
+NEO4J_IMAGE = "neo4j:5-community"
+
+
+@pytest.fixture(scope="session")
+def neo4j_env() -> Iterator[dict[str, str]]:
+    """NEO4J_* settings of one throw-away Neo4j 5 container per session; skipped, with the reason, without Docker."""
+    try:
+        import docker
+
+        docker.from_env(timeout=5).ping()
+    except Exception as exc:  # noqa: BLE001 - any failure means: no engine to run Neo4j in
+        reason = f"no Docker engine to run {NEO4J_IMAGE} in ({type(exc).__name__}: {str(exc)[:120]})"
+        print(f"skipping Neo4j tests: {reason}")
+        pytest.skip(reason)
+    import secrets
+
+    from testcontainers.community.neo4j import Neo4jContainer
+
+    password = secrets.token_urlsafe(16)
+    with Neo4jContainer(NEO4J_IMAGE, password=password, username="neo4j") as container:
+        yield {"NEO4J_URI": container.get_connection_url(), "NEO4J_USER": "neo4j", "NEO4J_PASSWORD": password,
+               "NEO4J_DATABASE": "neo4j"}
+
+
 # -- the embedded server ------------------------------------------------------------------------------
 
 

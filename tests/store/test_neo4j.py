@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,38 +9,6 @@ import pytest
 
 from neurflow_graph.store import connect, ensure_schema, write_bundle
 from neurflow_graph.store.connection import Connection
-
-NEO4J_IMAGE = "neo4j:5-community"
-
-
-def _docker_engine_problem() -> str | None:
-    """None when a Docker engine answers, else why not (for the skip reason)."""
-    try:
-        import docker
-
-        docker.from_env(timeout=5).ping()
-    except Exception as exc:  # noqa: BLE001 - any failure means: no engine to run Neo4j in
-        return f"no Docker engine to run {NEO4J_IMAGE} in ({type(exc).__name__}: {str(exc)[:120]})"
-    return None
-
-
-@pytest.fixture(scope="module")
-def neo4j_env() -> Iterator[dict[str, str]]:
-    """NEO4J_* settings of a throw-away Neo4j 5 container."""
-    problem = _docker_engine_problem()
-    if problem:
-        print(f"skipping Neo4j tests: {problem}")
-        pytest.skip(problem)
-    from testcontainers.community.neo4j import Neo4jContainer
-
-    password = secrets.token_urlsafe(16)
-    with Neo4jContainer(NEO4J_IMAGE, password=password, username="neo4j") as container:
-        yield {
-            "NEO4J_URI": container.get_connection_url(),
-            "NEO4J_USER": "neo4j",
-            "NEO4J_PASSWORD": password,
-            "NEO4J_DATABASE": "neo4j",
-        }
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,38 +12,19 @@ import pytest
 from neurflow_graph.store import connect, write_bundle
 from neurflow_graph.store.connection import Connection
 
-NEO4J_IMAGE = "neo4j:5-community"
-
-
-def _docker_problem() -> str | None:
-    try:
-        import docker
-
-        docker.from_env(timeout=5).ping()
-    except Exception as exc:  # noqa: BLE001 - any failure means: no engine to run Neo4j in
-        return f"no Docker engine to run {NEO4J_IMAGE} in ({type(exc).__name__})"
-    return None
-
 
 @pytest.fixture(scope="module")
 def both(request: pytest.FixtureRequest) -> Iterator[tuple[Connection, Connection]]:
     """(embedded, neo4j) connections holding the same two runs (digits 3 and 5)."""
-    problem = _docker_problem()
-    if problem:
-        pytest.skip(problem)
-    from testcontainers.community.neo4j import Neo4jContainer
-
+    neo4j_env = request.getfixturevalue("neo4j_env")
     data_dir = request.getfixturevalue("data_dir")
     bundles = (request.getfixturevalue("digits_bundle_dir"), request.getfixturevalue("digits_bundle_dirs")(5))
-    password = secrets.token_urlsafe(16)
-    with pytest.MonkeyPatch.context() as mp, Neo4jContainer(NEO4J_IMAGE, password=password,
-                                                            username="neo4j") as container:
+    with pytest.MonkeyPatch.context() as mp:
         for key in ("NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD", "NEO4J_DATABASE", "NEURFLOW_GRAPH_DATABASE"):
             mp.delenv(key, raising=False)
         with connect(data_dir, database="q_neo4j_twin") as embedded:
-            mp.setenv("NEO4J_URI", container.get_connection_url())
-            mp.setenv("NEO4J_USER", "neo4j")
-            mp.setenv("NEO4J_PASSWORD", password)
+            for key, value in neo4j_env.items():
+                mp.setenv(key, value)
             with connect() as neo4j:
                 for conn in (embedded, neo4j):
                     for path in bundles:
