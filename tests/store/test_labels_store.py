@@ -1,6 +1,7 @@
 """Concept labelling end to end: the real digits run in the real embedded ArcadeDB, a chat-completions server on
 127.0.0.1 (from tests/test_labels.py) answering; labels read back from the graph."""
 
+# ruff: noqa: F401, F811 - fake_llm/llm_env are pytest fixtures imported from test_labels (shared, not redefined)
 from __future__ import annotations
 
 import json
@@ -11,7 +12,17 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from PIL import Image
-from test_labels import KEY, LLM_ENV, FakeChatServer, label_answer, ok, prompt_text, request_images
+from test_labels import (
+    KEY,
+    LLM_ENV,
+    FakeChatServer,
+    fake_llm,
+    label_answer,
+    llm_env,
+    ok,
+    prompt_text,
+    request_images,
+)
 
 from neurflow_graph.errors import ArtifactError, ConfigError, StoreError
 from neurflow_graph.labels import ChatClient, EndpointNotConfigured, LLMSettings, grid_size, label_circuit
@@ -25,24 +36,6 @@ from neurflow_graph.store.connection import Connection
 CLASS = "digits/3"
 N_GROUPS = 8  # the digits run of tests/conftest.py: fc/g0, conv3/g0-1, conv2/g0-4
 N_RELATIONS = 6  # two per parent (fc/g0, conv3/g0, conv3/g1)
-
-
-@pytest.fixture
-def fake_llm():
-    with FakeChatServer() as server:
-        yield server
-
-
-@pytest.fixture
-def llm_env(monkeypatch: pytest.MonkeyPatch, fake_llm: FakeChatServer) -> FakeChatServer:
-    for name in LLM_ENV:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NEURFLOW_LLM_BASE_URL", fake_llm.url)
-    monkeypatch.setenv("NEURFLOW_LLM_MODEL", "fake-vlm")
-    monkeypatch.setenv("NEURFLOW_LLM_API_KEY", KEY)
-    monkeypatch.setenv("NEURFLOW_LLM_MAX_TRIES", "3")
-    monkeypatch.setenv("NEURFLOW_LLM_RETRY_DELAY", "0.01")
-    return fake_llm
 
 
 @pytest.fixture
