@@ -98,9 +98,9 @@ class IntegratedGradients:
         if n_steps == "auto":
             if tolerance is None or not tolerance > 0:
                 raise ConfigError(f"n_steps='auto' needs a positive tolerance, got {tolerance!r}")
+            quadrature(method, 2)  # validates the method
         else:
-            quadrature(method, n_steps)  # validates method and n_steps
-        quadrature(method, 2)
+            quadrature(method, n_steps)  # validates the method and n_steps
         if internal_batch_size is not None and (not isinstance(internal_batch_size, int) or internal_batch_size < 1):
             raise ConfigError(f"internal_batch_size must be a positive integer or None, got {internal_batch_size!r}")
         if not memory_budget_mb > 0:

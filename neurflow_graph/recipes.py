@@ -7,7 +7,7 @@ import difflib
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigError
@@ -50,7 +50,6 @@ class Recipe:
     checkpoint: str | None = None
     layers: tuple[str, ...] | None = None
     path: str | None = None
-    extra: dict = field(default_factory=dict)
 
     def with_overrides(self, **overrides) -> Recipe:
         """A copy with CLI overrides applied (``classes``, ``images``, ``max_images`` or any parameter)."""

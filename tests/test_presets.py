@@ -9,26 +9,10 @@ from neurflow_graph._compat import import_torchvision
 from neurflow_graph.digits import DigitsCNN, digits_images
 from neurflow_graph.errors import ConfigError
 from neurflow_graph.images import skimage_images
+from neurflow_graph.layers import call_order
 from neurflow_graph.presets import get_preset, load_checkpoint, preset_names
 
 CAT_CLASSES = {281, 282, 285}  # tabby, tiger cat, Egyptian cat
-
-
-def forward_call_order(model: torch.nn.Module, layers: tuple[str, ...], x: torch.Tensor) -> list[str]:
-    """Names of ``layers`` in the order their forward hooks fire for one forward pass."""
-    modules = dict(model.named_modules())
-    order: list[str] = []
-    handles = [
-        modules[name].register_forward_hook(lambda module, inputs, output, name=name: order.append(name))
-        for name in layers
-    ]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return order
 
 
 @pytest.mark.parametrize("name", preset_names())
@@ -39,7 +23,7 @@ def test_layers_exist_and_run_in_forward_order(name: str) -> None:
     modules = dict(model.named_modules())
     assert [layer for layer in preset.layers if layer not in modules] == []
     x = torch.rand(1, preset.in_channels, preset.input_size, preset.input_size)
-    assert forward_call_order(model, preset.layers, x) == list(reversed(preset.layers))
+    assert call_order(model, preset.layers, x) == list(reversed(preset.layers))
     assert len(preset.mean) == len(preset.std) == preset.in_channels
     assert len(preset.class_names()) == model(x).shape[1]
     assert not [m for m in model.modules() if getattr(m, "inplace", False) is True]
