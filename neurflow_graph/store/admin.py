@@ -1,4 +1,4 @@
-"""The embedded ArcadeDB server's HTTP admin API: which databases exist, and creating one (Bolt cannot)."""
+"""The embedded ArcadeDB server's HTTP admin API: which databases exist, creating and dropping one (Bolt cannot)."""
 
 from __future__ import annotations
 
@@ -39,6 +39,15 @@ def ensure_database(info: ServerInfo, password: str, name: str) -> bool:
         _call(info, password, "POST", "/api/v1/server", {"command": f"create database {name}"})
     except _Conflict:  # created meanwhile by another process
         return False
+    return True
+
+
+def drop_database(info: ServerInfo, password: str, name: str) -> bool:
+    """Delete database `name` and its files from the embedded server; False when it did not exist."""
+    check_database_name(name)
+    if not _call(info, password, "GET", f"/api/v1/exists/{name}").get("result"):
+        return False
+    _call(info, password, "POST", "/api/v1/server", {"command": f"drop database {name}"})
     return True
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from neurflow_graph.store.bundle import BundleTables
 
@@ -73,48 +75,40 @@ def class_row(run: dict[str, Any]) -> Row:
     return {"id": f"{model}/{index}", "model": model, "index": index, "name": str(run["class"].get("name", index))}
 
 
-def layer_rows(tables: BundleTables) -> list[Row]:
+def layer_rows(tables: BundleTables) -> pa.Table:
     """One row per layer of the run (run.json order, then any other layer a neuron names)."""
     model = tables.model_name
     names = list(dict.fromkeys([*tables.run.get("layers", []), *tables.neurons.column("layer").to_pylist()]))
-    return [{"id": f"{model}/{name}", "name": name} for name in names]
+    return pa.table({"id": [f"{model}/{name}" for name in names], "name": names})
 
 
-def neuron_rows(tables: BundleTables) -> list[Row]:
-    model = tables.model_name
-    rows = _records(tables.neurons)
-    for row in rows:
-        row["id"] = row.pop("neuron_id")
-        row["layer_id"] = f"{model}/{row['layer']}"
-    return rows
+def neuron_rows(tables: BundleTables) -> pa.Table:
+    neurons = tables.neurons
+    return neurons.append_column("id", neurons["neuron_id"]).append_column(
+        "layer_id", _prefixed(f"{tables.model_name}/", neurons["layer"])
+    )
 
 
-def patch_rows(tables: BundleTables) -> list[Row]:
-    run_id = tables.run_id
-    rows = _records(tables.patches)
-    for row in rows:
-        row["id"] = f"{run_id}/p{row['patch_id']}"
-    return rows
+def patch_rows(tables: BundleTables) -> pa.Table:
+    patches = tables.patches
+    return patches.append_column("id", _prefixed(f"{tables.run_id}/p", patches["patch_id"]))
 
 
-def neuron_group_rows(tables: BundleTables) -> list[Row]:
-    run_id = tables.run_id
-    rows = []
-    for g in _records(tables.neuron_groups):
-        rows.append(
-            {
-                "id": f"{run_id}/{g['group_id']}",
-                "group_id": g["group_id"],
-                "layer": g["layer"],
-                "layer_index": g["layer_index"],
-                "group_index": g["group_index"],
-                "is_root": g["is_root"],
-                "patch_ids": g["patch_ids"] or [],
-                "n_neurons": len(g["neuron_ids"] or []),
-                "n_semantic_groups": len(g["sg_ids"] or []),
-            }
-        )
-    return rows
+def neuron_group_rows(tables: BundleTables) -> pa.Table:
+    groups = tables.neuron_groups
+    return pa.table(
+        {
+            "id": _prefixed(f"{tables.run_id}/", groups["group_id"]),
+            "group_id": groups["group_id"],
+            "layer": groups["layer"],
+            "layer_index": groups["layer_index"],
+            "group_index": groups["group_index"],
+            "is_root": groups["is_root"],
+            "patch_ids": _or_empty(groups["patch_ids"]),
+            "n_neurons": pc.list_value_length(groups["neuron_ids"]).fill_null(0),
+            "n_semantic_groups": pc.list_value_length(groups["sg_ids"]).fill_null(0),
+        }
+    )
 
 
 def root_group_id(tables: BundleTables) -> str | None:
@@ -131,106 +125,106 @@ def root_group_id(tables: BundleTables) -> str | None:
     return f"{tables.run_id}/{roots[0]}" if roots else None
 
 
-def semantic_group_rows(tables: BundleTables) -> list[Row]:
-    run_id = tables.run_id
-    rows = _records(tables.semantic_groups)
-    for row in rows:
-        row["id"] = f"{run_id}/{row['sg_id']}"
-        row["patch_ids"] = row["patch_ids"] or []
-    return rows
+def semantic_group_rows(tables: BundleTables) -> pa.Table:
+    sgs = tables.semantic_groups
+    return sgs.set_column(
+        sgs.schema.get_field_index("patch_ids"), "patch_ids", _or_empty(sgs["patch_ids"])
+    ).append_column("id", _prefixed(f"{tables.run_id}/", sgs["sg_id"]))
 
 
-def in_group_rows(tables: BundleTables) -> list[Row]:
+def in_group_rows(tables: BundleTables) -> pa.Table:
     """Per neuron group, the node ids of its semantic groups."""
-    return _group_lists(tables, "sg_ids", lambda sg: f"{tables.run_id}/{sg}")
+    return _group_lists(tables, "sg_ids", f"{tables.run_id}/", "members")
 
 
-def member_rows(tables: BundleTables) -> list[Row]:
+def member_rows(tables: BundleTables) -> pa.Table:
     """Per neuron group, the ids of its neurons."""
-    return _group_lists(tables, "neuron_ids", str)
+    return _group_lists(tables, "neuron_ids", "", "members")
 
 
-def exemplar_rows(tables: BundleTables) -> list[Row]:
+def exemplar_rows(tables: BundleTables) -> pa.Table:
     """Per neuron group, the node ids of its exemplar patches, best first."""
-    rows = _group_lists(tables, "exemplar_patch_ids", lambda p: f"{tables.run_id}/p{p}")
-    return [{"group_id": r["group_id"], "patches": r["members"]} for r in rows]
+    return _group_lists(tables, "exemplar_patch_ids", f"{tables.run_id}/p", "patches")
 
 
-def _group_lists(tables: BundleTables, column: str, to_id: Callable[[Any], str]) -> list[Row]:
-    groups = tables.neuron_groups.column("group_id").to_pylist()
-    lists = tables.neuron_groups.column(column).to_pylist()
-    return [
-        {"group_id": f"{tables.run_id}/{g}", "members": [to_id(m) for m in (members or [])]}
-        for g, members in zip(groups, lists, strict=True)
-        if members
-    ]
-
-
-def hyperedge_rows(tables: BundleTables) -> list[Row]:
-    """One row per parent semantic group: its children and their edge values as parallel lists."""
-    grouped = (
-        tables.hyperedges.select(["parent_sg_id", "child_id", "score", "weight", "core_score", "core_rank"])
-        .group_by("parent_sg_id", use_threads=False)  # keeps row order inside each group
-        .aggregate([(c, "list") for c in ("child_id", "score", "weight", "core_score", "core_rank")])
+def _group_lists(tables: BundleTables, column: str, prefix: str, name: str) -> pa.Table:
+    """Per neuron group with a non-empty `column` list: its node id and the list's items as node ids."""
+    groups = tables.neuron_groups
+    keep = pc.fill_null(pc.greater(pc.list_value_length(groups[column]), 0), False)
+    groups = groups.filter(keep)
+    lists = groups[column].combine_chunks()
+    items = _prefixed(prefix, lists.flatten())
+    return pa.table(
+        {
+            "group_id": _prefixed(f"{tables.run_id}/", groups["group_id"]),
+            name: pa.ListArray.from_arrays(pc.subtract(lists.offsets, lists.offsets[0]), items),
+        }
     )
-    cols = {name: grouped.column(name).to_pylist() for name in grouped.column_names}
-    run_id = tables.run_id
-    return [
+
+
+def hyperedge_rows(tables: BundleTables) -> pa.Table:
+    """One row per parent semantic group (first-seen order): its children and their edge values as parallel
+    lists, in table order."""
+    edges = tables.hyperedges
+    parents = edges["parent_sg_id"].combine_chunks().dictionary_encode()
+    codes = parents.indices.to_numpy(zero_copy_only=False)
+    order = np.argsort(codes, kind="stable")
+    offsets = pa.array(
+        np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=len(parents.dictionary)))]), pa.int32()
+    )
+    values = ("child_id", "score", "weight", "core_score", "core_rank")
+    grouped = edges.select(list(values)).take(order)
+    return pa.table(
         {
-            "sg": f"{run_id}/{sg}",
-            "children": child,
-            "score": score,
-            "weight": weight,
-            "core_score": core_score,
-            "core_rank": core_rank,
+            "sg": _prefixed(f"{tables.run_id}/", parents.dictionary),
+            **{
+                name: pa.ListArray.from_arrays(offsets, grouped[c].combine_chunks())
+                for name, c in zip(("children", *values[1:]), values, strict=True)
+            },
         }
-        for sg, child, score, weight, core_score, core_rank in zip(
-            cols["parent_sg_id"],
-            cols["child_id_list"],
-            cols["score_list"],
-            cols["weight_list"],
-            cols["core_score_list"],
-            cols["core_rank_list"],
-            strict=True,
-        )
-    ]
+    )
 
 
-def group_edge_rows(tables: BundleTables) -> list[Row]:
-    run_id = tables.run_id
-    return [
+def group_edge_rows(tables: BundleTables) -> pa.Table:
+    edges = tables.group_edges
+    return pa.table(
         {
-            "child": f"{run_id}/{r['child_group_id']}",
-            "parent": f"{run_id}/{r['parent_group_id']}",
-            "weight": r["weight"],
-            "n_edges": r["n_edges"],
+            "child": _prefixed(f"{tables.run_id}/", edges["child_group_id"]),
+            "parent": _prefixed(f"{tables.run_id}/", edges["parent_group_id"]),
+            "weight": edges["weight"],
+            "n_edges": edges["n_edges"],
         }
-        for r in _records(tables.group_edges)
-    ]
+    )
 
 
-def row_size(row: Row) -> int:
-    """How many graph elements a row writes: the length of its member list, else 1."""
-    for key in ("members", "patches", "children"):
-        if key in row:
-            return len(row[key])
-    return 1
+_LIST_COLUMNS = ("members", "patches", "children")
+"""A row holding one of these lists writes one graph element per item; any other row writes one."""
 
 
-def batches(rows: list[Row], size: int) -> Iterator[list[Row]]:
-    """Consecutive slices of `rows` writing at most `size` elements each (at least one row per slice)."""
-    batch: list[Row] = []
-    total = 0
-    for row in rows:
-        n = row_size(row)
-        if batch and total + n > size:
-            yield batch
-            batch, total = [], 0
-        batch.append(row)
-        total += n
-    if batch:
-        yield batch
+def row_sizes(rows: pa.Table) -> np.ndarray:
+    """How many graph elements each row writes: the length of its member list, else 1."""
+    for name in _LIST_COLUMNS:
+        if name in rows.column_names:
+            return pc.list_value_length(rows[name]).fill_null(0).to_numpy()
+    return np.ones(rows.num_rows, dtype=np.int64)
 
 
-def _records(table: pa.Table) -> list[Row]:
-    return table.to_pylist()
+def batches(rows: pa.Table, size: int) -> Iterator[tuple[pa.Table, int]]:
+    """Consecutive slices of `rows` writing at most `size` elements each (at least one row per slice),
+    each with the number of elements it writes."""
+    ends = np.cumsum(row_sizes(rows))
+    start, done = 0, 0
+    while start < rows.num_rows:
+        stop = max(int(np.searchsorted(ends, done + size, side="right")), start + 1)
+        yield rows.slice(start, stop - start), int(ends[stop - 1] - done)
+        start, done = stop, int(ends[stop - 1])
+
+
+def _prefixed(prefix: str, values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """`prefix + str(value)` for every value (node ids built from bundle ids)."""
+    return pc.binary_join_element_wise(prefix, pc.cast(values, pa.string()), "")
+
+
+def _or_empty(lists: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A list column with nulls replaced by empty lists (a property list is never null)."""
+    return lists.fill_null(pa.scalar([], lists.type))

@@ -13,12 +13,13 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 import neo4j
+import pyarrow as pa
 
 from neurflow_graph.errors import ConfigError, StoreError
 from neurflow_graph.store import rows as R
@@ -59,7 +60,7 @@ class WriteReport:
 @dataclass(frozen=True)
 class _Step:
     query: str
-    rows: list[R.Row]
+    rows: Callable[[BundleTables], pa.Table]
     nodes_per_item: int
     rels_per_item: int
     missing: str  # what a short write means, for the error message
@@ -83,11 +84,10 @@ def write_bundle(
         raise ConfigError(f"batch_size must be a positive int, got {batch_size!r}")
     tables = bundle if isinstance(bundle, BundleTables) else read_bundle_tables(bundle)
     check_tables(tables)
-    steps = _plan(tables)  # built before touching the store: bad input fails early
     run_id = tables.run_id
     with _WRITE_LOCK:
-        ensure_schema(driver, database)
         started = time.perf_counter()
+        ensure_schema(driver, database)
         run(
             driver,
             database,
@@ -99,21 +99,18 @@ def write_bundle(
         )
         _clear_run(driver, database, run_id)
         nodes, rels, n_batches = 3, 3, 0  # Run, Model, Class; FOR_CLASS and two OF_MODEL
-        for step in steps:
-            for index, batch in enumerate(R.batches(step.rows, batch_size)):
-                expected = sum(R.row_size(row) for row in batch)
-                lists = load(step.query).row_lists(batch)
-                written = run(driver, database, step.query, rows=lists, **step.params)[0]["written"]
-                if written != expected:
-                    raise StoreError(
-                        f"query {step.query!r} wrote {written} of {expected} elements: {step.missing}; "
-                        f"run {run_id} stays incomplete"
-                    )
-                nodes += expected * step.nodes_per_item
-                rels += expected * step.rels_per_item
-                n_batches += 1
-                if on_batch is not None:
-                    on_batch(step.query, index)
+        for step, index, lists, expected in _batches(tables, batch_size):
+            written = run(driver, database, step.query, rows=lists, **step.params)[0]["written"]
+            if written != expected:
+                raise StoreError(
+                    f"query {step.query!r} wrote {written} of {expected} elements: {step.missing}; "
+                    f"run {run_id} stays incomplete"
+                )
+            nodes += expected * step.nodes_per_item
+            rels += expected * step.rels_per_item
+            n_batches += 1
+            if on_batch is not None:
+                on_batch(step.query, index)
         rels += _write_logit_of(driver, database, tables)
         counts = _counts(tables)
         done = run(driver, database, "write_run_complete", run_id=run_id, counts=counts, completed_at=_now())
@@ -143,22 +140,23 @@ def load_bundle(
 
 
 def _plan(tables: BundleTables) -> list[_Step]:
+    """The write steps of a bundle in dependency order (nodes before the relationships that need them)."""
     run_id = tables.run_id
     return [
-        _Step("write_layers", R.layer_rows(tables), 1, 1, "the Model node is missing", {"model_id": tables.model_name}),
+        _Step("write_layers", R.layer_rows, 1, 1, "the Model node is missing", {"model_id": tables.model_name}),
         _Step(
             "write_neurons",
-            R.neuron_rows(tables),
+            R.neuron_rows,
             1,
             2,
             "the Run node or a Layer is missing",
             {"run_id": run_id, "model_id": tables.model_name},
         ),
-        _Step("write_patches", R.patch_rows(tables), 1, 0, "patch ids repeat", {"run_id": run_id}),
-        _Step("write_neuron_groups", R.neuron_group_rows(tables), 1, 1, "the Run node is missing", {"run_id": run_id}),
+        _Step("write_patches", R.patch_rows, 1, 0, "patch ids repeat", {"run_id": run_id}),
+        _Step("write_neuron_groups", R.neuron_group_rows, 1, 1, "the Run node is missing", {"run_id": run_id}),
         _Step(
             "write_semantic_groups",
-            R.semantic_group_rows(tables),
+            R.semantic_group_rows,
             1,
             1,
             "semantic_groups.parquet names neurons absent from neurons.parquet",
@@ -166,14 +164,14 @@ def _plan(tables: BundleTables) -> list[_Step]:
         ),
         _Step(
             "write_in_group",
-            R.in_group_rows(tables),
+            R.in_group_rows,
             0,
             1,
             "neuron_groups.parquet names semantic groups absent from semantic_groups.parquet",
         ),
         _Step(
             "write_members",
-            R.member_rows(tables),
+            R.member_rows,
             0,
             1,
             "neuron_groups.parquet names neurons absent from neurons.parquet",
@@ -181,14 +179,14 @@ def _plan(tables: BundleTables) -> list[_Step]:
         ),
         _Step(
             "write_exemplars",
-            R.exemplar_rows(tables),
+            R.exemplar_rows,
             0,
             1,
             "neuron_groups.parquet names exemplar patches absent from patches.parquet",
         ),
         _Step(
             "write_hyperedges",
-            R.hyperedge_rows(tables),
+            R.hyperedge_rows,
             0,
             1,
             "hyperedges.parquet names neurons or semantic groups absent from the other tables",
@@ -196,13 +194,21 @@ def _plan(tables: BundleTables) -> list[_Step]:
         ),
         _Step(
             "write_group_edges",
-            R.group_edge_rows(tables),
+            R.group_edge_rows,
             0,
             1,
             "group_edges.parquet names groups absent from neuron_groups.parquet",
             {"run_id": run_id},
         ),
     ]
+
+
+def _batches(tables: BundleTables, batch_size: int) -> Iterator[tuple[_Step, int, list[list[Any]], int]]:
+    """(step, batch index, the batch's rows laid out for its query file, elements it writes), in write order."""
+    for step in _plan(tables):
+        query = load(step.query)
+        for index, (batch, n_elements) in enumerate(R.batches(step.rows(tables), batch_size)):
+            yield step, index, query.row_lists(batch), n_elements
 
 
 def _clear_run(driver: neo4j.Driver, database: str, run_id: str) -> None:

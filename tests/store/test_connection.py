@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from neurflow_graph.errors import ConfigError, StoreError, StoreUnavailable
-from neurflow_graph.store import connect, server
+from neurflow_graph.store import admin, connect, server
 
 
 def _free_port() -> int:
@@ -23,6 +23,18 @@ def test_embedded_connection_creates_its_database(data_dir: Path, database_name:
         assert conn.embedded and conn.database == database_name
         assert conn.uri == server.status(data_dir).info.bolt_uri
         assert conn.run("list_runs") == []
+
+
+def test_drop_database_removes_it_and_its_graph(data_dir: Path, database_name: str) -> None:
+    with connect(data_dir, database=database_name) as conn:
+        conn.driver.execute_query("CREATE (:Probe {id: 1})", database_=database_name)
+    info, password = server.start(data_dir), server.read_password(data_dir)
+    assert database_name in admin.list_databases(info, password)
+    assert admin.drop_database(info, password, database_name) is True
+    assert database_name not in admin.list_databases(info, password)
+    assert admin.drop_database(info, password, database_name) is False
+    with connect(data_dir, database=database_name) as conn:  # created again, empty
+        assert conn.driver.execute_query("MATCH (n) RETURN count(n) AS n", database_=database_name).records[0]["n"] == 0
 
 
 def test_neo4j_uri_reaches_the_same_server_with_the_same_code(
