@@ -30,8 +30,8 @@ from neurflow_graph.store.queries import load, run
 from neurflow_graph.store.schema import ensure_schema
 
 DEFAULT_BATCH_SIZE = 10_000
-"""Graph elements per write transaction. Measured (benchmarks/store_write.py, 415k elements, warm server):
-5k and 10k alike, 20k ~10% slower, 2k ~30% slower."""
+"""Graph elements per write transaction. Measured (benchmarks/store_write.py, 415k elements, warm server,
+medians of 3 in one run): 10k 49.3k/s, 5k 46.9k/s, 3k 38.5k/s; 20k was ~10% slower than 10k."""
 DELETE_BATCH_SIZE = 2_000
 """Nodes per delete transaction when a run is cleared (each carries its relationships)."""
 

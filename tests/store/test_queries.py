@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from neurflow_graph.errors import QueryError, StoreError
@@ -67,6 +69,32 @@ def test_row_lists_follow_the_declared_layout() -> None:
     assert query.row_lists(rows) == [["a", "b", 0.5, 2]]
     with pytest.raises(QueryError, match="write_group_edges.cypher: a row lacks column 'n_edges'"):
         query.row_lists([{"child": "a", "parent": "b", "weight": 0.5}])
+
+
+def test_row_lists_of_a_table_follow_the_declared_layout() -> None:
+    query = queries.load("write_group_edges")
+    table = pa.table({"n_edges": [2, 3], "weight": [0.5, -1.0], "parent": ["b", "d"], "child": ["a", "c"], "x": [0, 0]})
+    assert query.row_lists(table) == [["a", "b", 0.5, 2], ["c", "d", -1.0, 3]]
+    with pytest.raises(QueryError, match="write_group_edges.cypher: the rows lack column 'n_edges'"):
+        query.row_lists(table.drop_columns(["n_edges"]))
+
+
+def test_row_parameters_stay_out_of_the_driver_debug_log(
+    conn: Connection, caplog: pytest.LogCaptureFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The driver formats every RUN's parameters for its debug log; rows appear there only as their length."""
+    (tmp_path / "probe.cypher").write_text(
+        "// Counts rows. Parameters: $rows.\n// Example: run(d, db, 'probe', rows=[['a', 1]])\n"
+        "UNWIND $rows AS row WITH collect(row[0]) AS names RETURN size(names) AS n, names[0] AS first\n"
+    )
+    monkeypatch.setenv(queries.CYPHER_DIR_ENV, str(tmp_path))
+    rows = [[f"secret-row-{i}", i] for i in range(500)]
+    with caplog.at_level(logging.DEBUG, logger="neo4j"):
+        got = queries.run(conn.driver, conn.database, "probe", rows=rows)
+    assert got == [{"n": 500, "first": "secret-row-0"}]
+    runs = [r.getMessage() for r in caplog.records if " C: RUN " in r.getMessage()]
+    assert runs and "<list of 500>" in runs[-1]
+    assert "secret-row" not in caplog.text
 
 
 def test_run_returns_rows_and_tables(conn: Connection) -> None:

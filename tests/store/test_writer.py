@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -23,6 +24,7 @@ from neurflow_graph.store import (
     server,
     write_bundle,
 )
+from neurflow_graph.store import rows as R
 from neurflow_graph.store.connection import Connection
 
 
@@ -125,6 +127,20 @@ def test_nodes_carry_the_bundle_values(conn: Connection, bundle_dir: Path) -> No
     assert {(r["child"], r["parent"]) for r in rows} == set(
         zip(table.column("child_group_id").to_pylist(), table.column("parent_group_id").to_pylist(), strict=True)
     )
+
+
+@pytest.mark.parametrize("size", [1, 7, 100, 10_000])
+def test_batches_bound_the_elements_per_transaction(bundle_dir: Path, size: int) -> None:
+    tables = read_bundle_tables(bundle_dir)
+    for rows in (R.hyperedge_rows(tables), R.member_rows(tables), R.patch_rows(tables)):
+        sizes = R.row_sizes(rows)
+        slices = list(R.batches(rows, size))
+        assert pa.concat_tables([s for s, _ in slices]).equals(rows)
+        assert [n for _, n in slices] == [int(R.row_sizes(s).sum()) for s, _ in slices]
+        assert sum(n for _, n in slices) == int(sizes.sum())
+        assert all(n <= size or s.num_rows == 1 for s, n in slices)
+        firsts = [int(R.row_sizes(s)[0]) for s, _ in slices[1:]]
+        assert all(n + first > size for (_, n), first in zip(slices[:-1], firsts, strict=True))  # greedy
 
 
 def test_ingesting_twice_leaves_identical_counts(conn: Connection, bundle_dir: Path) -> None:
