@@ -3,7 +3,8 @@
 Writes about 100k nodes and 300k relationships (the `--quick` mode a fifth of that) into the embedded
 ArcadeDB server and, when NEO4J_URI is set, into Neo4j too, and prints nodes+relationships per second
 side by side, next to the plain way (one MERGE per element, 1000 rows a transaction) measured in the same
-run. `--batch-sizes 2000,10000` compares write batch sizes (each in a fresh database).
+run. `--batch-sizes 2000,10000` compares write batch sizes (each in a fresh database). With NEO4J_URI set,
+the benchmark's runs are written into NEO4J_DATABASE and left there: point it at a scratch database.
 
     python benchmarks/store_write.py [--quick] [--batch-sizes N,N,...] [--data-dir DIR]
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import os
 import statistics
 import tempfile
@@ -58,10 +58,9 @@ class Shape:
         )
 
 
-def synthetic_bundle(shape: Shape, *, seed: int = 0, tag: str = "bench") -> BundleTables:
+def synthetic_bundle(shape: Shape, *, seed: int = 0, model: str = "benchnet", tag: str = "bench") -> BundleTables:
     """A circuit with the tables and invariants of docs/artifacts.md, generated with numpy (seconds)."""
     rng = np.random.default_rng(seed)
-    model = "benchnet"
     run_id = f"{model}-c0-{tag}"
     n_patches = shape.n_images * shape.patches_per_image
     pid = np.arange(n_patches, dtype=np.int64)
@@ -413,8 +412,8 @@ def main() -> None:
         f"{'rust' if rust_packstream() else 'pure python (pip install neo4j-rust-ext for ~2x)'}"
     )
 
-    def tables(tag: str) -> BundleTables:  # the same circuit under another run id
-        return dataclasses.replace(base, run=dict(base.run, run_id=f"benchnet-c0-{tag}"))
+    def tables(tag: str) -> BundleTables:  # the same circuit under fresh ids: no write finds nodes of another
+        return synthetic_bundle(shape, model=f"benchnet_{tag}", tag=tag)
 
     neo4j_uri = os.environ.pop(NEO4J_URI_ENV, None)  # the embedded store first
     tmp = None if args.data_dir else tempfile.TemporaryDirectory(prefix="nfg-bench-")
