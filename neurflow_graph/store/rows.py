@@ -1,4 +1,8 @@
-"""Turn a bundle's tables into the parameter rows of the write queries (one function per query)."""
+"""Turn a bundle's tables into the parameter rows of the write queries (one function per query).
+
+Rows stay Arrow tables, their columns named as in the query file's `// Row:` header, until a batch is laid
+out for the driver (`Query.row_lists`): column-wise work instead of one Python dict per row.
+"""
 
 from __future__ import annotations
 
