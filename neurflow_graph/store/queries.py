@@ -137,7 +137,7 @@ def execute(driver: neo4j.Driver, database: str, name: str, params: dict[str, An
     routing = neo4j.RoutingControl.WRITE if query.writes else neo4j.RoutingControl.READ
     results = []
     for statement, names in zip(query.statements, query.statement_parameters, strict=True):
-        used = {k: _Terse(v) if type(v) is list else v for k, v in ((k, params[k]) for k in names)}
+        used = {k: _Terse(params[k]) if type(params[k]) is list else params[k] for k in names}
         try:
             results.append(driver.execute_query(statement, used, database_=database, routing_=routing))
         except (neo4j.exceptions.ServiceUnavailable, neo4j.exceptions.SessionExpired) as exc:
