@@ -42,14 +42,10 @@ def _module(model: nn.Module, name: str) -> nn.Module:
 def capture(model: nn.Module, layers: Sequence[str]) -> Iterator[dict[str, torch.Tensor]]:
     """Record the outputs of ``layers`` during forward passes; hooks are removed on exit, even on error."""
     outputs: dict[str, torch.Tensor] = {}
-    handles = []
-    try:
+    with contextlib.ExitStack() as hooks:  # a torch hook handle removes its hook when its block exits
         for name in layers:
-            handles.append(_module(model, name).register_forward_hook(_recorder(outputs, name)))
+            hooks.enter_context(_module(model, name).register_forward_hook(_recorder(outputs, name)))
         yield outputs
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 def _recorder(outputs: dict[str, torch.Tensor], name: str):
@@ -68,16 +64,12 @@ class _StopForward(Exception):
 def call_order(model: nn.Module, layers: Sequence[str], example: torch.Tensor) -> list[str]:
     """Names from ``layers`` in the order the forward pass calls them (one entry per call)."""
     order: list[str] = []
-    handles = []
-    try:
+    with contextlib.ExitStack() as hooks:
         for name in layers:
             module = _module(model, name)
-            handles.append(module.register_forward_hook(lambda *_args, _n=name: order.append(_n)))
+            hooks.enter_context(module.register_forward_hook(lambda *_args, _n=name: order.append(_n)))
         with torch.no_grad():
             model(example)
-    finally:
-        for handle in handles:
-            handle.remove()
     return order
 
 
@@ -188,17 +180,12 @@ class _ReplayBridge(nn.Module):
             result["out"] = output
             raise _StopForward
 
-        handles = [
+        with (
             _module(self.model, self.lower).register_forward_hook(replace),
             _module(self.model, self.upper).register_forward_hook(stop),
-        ]
-        try:
+            contextlib.suppress(_StopForward),
+        ):
             self.model(model_input)
-        except _StopForward:
-            pass
-        finally:
-            for handle in handles:
-                handle.remove()
         return result["out"]
 
 
@@ -235,15 +222,11 @@ def ablate(model: nn.Module, neurons: dict[str, Sequence[int]], retain: bool = F
     ``retain=True`` zeroes every *other* neuron of those layers instead. The masking hooks run before
     any other hook on those layers (so ``capture`` sees masked outputs) and are removed on exit.
     """
-    handles = []
-    try:
+    with contextlib.ExitStack() as hooks:
         for name, channels in neurons.items():
             index = torch.as_tensor(list(channels), dtype=torch.long)
-            handles.append(_module(model, name).register_forward_hook(_zeroer(index, retain), prepend=True))
+            hooks.enter_context(_module(model, name).register_forward_hook(_zeroer(index, retain), prepend=True))
         yield
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 def _zeroer(index: torch.Tensor, retain: bool):

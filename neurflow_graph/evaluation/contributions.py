@@ -9,6 +9,7 @@ The shortcut is used only after it reproduces the bridge on random masks.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,17 +38,13 @@ class _Call:
 def leaf_calls(module: nn.Module, x: torch.Tensor) -> list[_Call]:
     """The leaf modules (and conv/linear layers) ``module(x)`` calls, in the order they return."""
     calls: list[_Call] = []
-    handles = []
-    try:
+    with contextlib.ExitStack() as hooks:  # a torch hook handle removes its hook when its block exits
         for sub in module.modules():
             leaf = next(sub.children(), None) is None or isinstance(sub, (nn.Conv2d, nn.Linear))
             if leaf and sub is not module:
-                handles.append(sub.register_forward_hook(lambda m, i, o: calls.append(_Call(m, i, o))))
+                hooks.enter_context(sub.register_forward_hook(lambda m, i, o: calls.append(_Call(m, i, o))))
         with torch.no_grad():
             module(x)
-    finally:
-        for handle in handles:
-            handle.remove()
     return calls
 
 
@@ -142,16 +139,10 @@ def _layer_inputs(bridge_module: nn.Module, layer: nn.Module, maps: torch.Tensor
         parts.append(inputs[0].detach())
         raise _Stop
 
-    handle = layer.register_forward_pre_hook(grab)
-    try:
-        with torch.no_grad():
-            for start in range(0, len(maps), 256):
-                try:
-                    bridge_module(maps[start : start + 256])
-                except _Stop:
-                    pass
-    finally:
-        handle.remove()
+    with layer.register_forward_pre_hook(grab), torch.no_grad():
+        for start in range(0, len(maps), 256):
+            with contextlib.suppress(_Stop):
+                bridge_module(maps[start : start + 256])
     return torch.cat(parts)
 
 

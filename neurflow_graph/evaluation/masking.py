@@ -26,7 +26,6 @@ def _row_masks(model: nn.Module, layers: list[str]) -> Iterator[dict[str, torch.
     """Multiply each layer's output, row by row, by ``current[layer]`` (B×C) while inside the block."""
     current: dict[str, torch.Tensor] = {}
     modules = dict(model.named_modules())
-    handles = []
 
     def hook_for(name: str):
         def hook(_module, _inputs, output):
@@ -34,13 +33,10 @@ def _row_masks(model: nn.Module, layers: list[str]) -> Iterator[dict[str, torch.
             return output * mask.view(*mask.shape, *([1] * (output.ndim - 2))).to(output.dtype)
         return hook
 
-    try:
+    with contextlib.ExitStack() as hooks:  # a torch hook handle removes its hook when its block exits
         for name in layers:
-            handles.append(modules[name].register_forward_hook(hook_for(name), prepend=True))
+            hooks.enter_context(modules[name].register_forward_hook(hook_for(name), prepend=True))
         yield current
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 @torch.no_grad()

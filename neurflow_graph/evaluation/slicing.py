@@ -7,6 +7,7 @@ stay module calls (not traced through) so that the masking hooks on them fire.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 import torch
@@ -30,15 +31,13 @@ def _reproduces(model: nn.Module, top: nn.Module, start: str, layers: Sequence[s
     modules = dict(model.named_modules())
     seen: dict[str, torch.Tensor] = {}
     fired: list[str] = []
-    handles = [modules[start].register_forward_hook(lambda _m, _i, o: seen.setdefault("start", o))]
     try:
-        expected = model(example)
-        for name in layers:
-            handles.append(modules[name].register_forward_hook(lambda *_a, _n=name: fired.append(_n)))
-        got = top(seen["start"])
+        with contextlib.ExitStack() as hooks:
+            hooks.enter_context(modules[start].register_forward_hook(lambda _m, _i, o: seen.setdefault("start", o)))
+            expected = model(example)
+            for name in layers:
+                hooks.enter_context(modules[name].register_forward_hook(lambda *_a, _n=name: fired.append(_n)))
+            got = top(seen["start"])
     except Exception:  # noqa: BLE001 - a slice that fails to run is not used
         return False
-    finally:
-        for handle in handles:
-            handle.remove()
     return sorted(fired) == sorted(layers) and torch.allclose(got, expected, rtol=1e-4, atol=1e-5)
