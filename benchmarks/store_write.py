@@ -3,10 +3,12 @@
 Writes about 100k nodes and 300k relationships (the `--quick` mode a fifth of that) into the embedded
 ArcadeDB server and, when NEO4J_URI is set, into Neo4j too, and prints nodes+relationships per second
 side by side, next to the plain way (one MERGE per element, 1000 rows a transaction) measured in the same
-run. `--batch-sizes 2000,10000` compares write batch sizes (each in a fresh database). With NEO4J_URI set,
-the benchmark's runs are written into NEO4J_DATABASE and left there: point it at a scratch database.
+run. `--writers 2,1` compares numbers of concurrent writers and `--batch-sizes 2000,10000` write batch sizes,
+repeats alternating so that a drifting machine treats each alike (every write in a fresh database). With
+NEO4J_URI set, the benchmark's runs are written into NEO4J_DATABASE and left there: point it at a scratch
+database.
 
-    python benchmarks/store_write.py [--quick] [--batch-sizes N,N,...] [--data-dir DIR]
+    python benchmarks/store_write.py [--quick] [--writers N,N,...] [--batch-sizes N,N,...] [--data-dir DIR]
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from neurflow_graph.store import admin, connect, server, write_bundle
+from neurflow_graph.store import DEFAULT_WRITERS, admin, connect, server, write_bundle
 from neurflow_graph.store import rows as R
 from neurflow_graph.store.bundle import BundleTables
 from neurflow_graph.store.connection import NEO4J_URI_ENV, Connection
@@ -259,9 +261,9 @@ def expected_elements(tables: BundleTables) -> tuple[int, int]:
     return nodes, rels
 
 
-def measure(conn: Connection, tables: BundleTables, batch_size: int) -> float:
+def measure(conn: Connection, tables: BundleTables, batch_size: int, writers: int) -> float:
     """Write `tables` once; nodes+relationships per second."""
-    return write_bundle(conn.driver, conn.database, tables, batch_size=batch_size).elements_per_second
+    return write_bundle(conn.driver, conn.database, tables, batch_size=batch_size, writers=writers).elements_per_second
 
 
 # The issue's reference point: one map row per element, MERGE for every node and relationship, 1000 rows a
@@ -353,33 +355,42 @@ def rust_packstream() -> bool:
     return _rust_pack is not None
 
 
-def run_store(store: str, open_conn, shape_tables, sizes: list[int], repeat: int, warmup: int) -> dict:
-    """Cold write, `warmup` unmeasured writes, then `repeat` writes per batch size: {label: elements/s}.
+def run_store(
+    store: str, open_conn, shape_tables, sizes: list[int], writers: list[int], repeat: int, warmup: int
+) -> dict:
+    """Cold write, `warmup` unmeasured writes, then `repeat` writes per (writers, batch size): {label: elements/s}.
 
     Each write goes into a fresh database (embedded store: dropped afterwards, so that no write pays for
-    the ones before it); the median of the repeats is reported, the single best after it.
+    the ones before it); a repeat writes every setting once, so settings alternate; the median of the
+    repeats is reported, the single best after it.
     """
     tables = shape_tables
+    settings = [(w, size) for size in sizes for w in writers]
     out: dict[str, float] = {}
     with open_conn("cold") as conn:
-        out["first write (cold)"] = measure(conn, tables("cold"), sizes[0])
+        out["first write (cold)"] = measure(conn, tables("cold"), sizes[0], writers[0])
     for i in range(warmup):
         with open_conn(f"warm{i}") as conn:
-            measure(conn, tables(f"warm{i}"), sizes[0])
-    for size in sizes:
-        rates = []
-        for rep in range(repeat):
-            with open_conn(f"b{size}r{rep}") as conn:
-                rates.append(measure(conn, tables(f"b{size}r{rep}"), size))
-        out[f"warm, batch {size}, median"] = statistics.median(rates)
-        out[f"warm, batch {size}, best"] = max(rates)
-        print(f"  {store} batch {size}: " + ", ".join(f"{r:,.0f}/s" for r in rates), flush=True)
+            measure(conn, tables(f"warm{i}"), sizes[0], writers[0])
+    rates: dict[tuple[int, int], list[float]] = {s: [] for s in settings}
+    for rep in range(repeat):
+        for w, size in settings:
+            tag = f"w{w}b{size}r{rep}"
+            with open_conn(tag) as conn:
+                rates[w, size].append(measure(conn, tables(tag), size, w))
+    for (w, size), got in rates.items():
+        label = f"warm, {w} writer{'s' if w > 1 else ''}, batch {size}"
+        out[f"{label}, median"] = statistics.median(got)
+        out[f"{label}, best"] = max(got)
+        print(f"  {store} {label}: " + ", ".join(f"{r:,.0f}/s" for r in got), flush=True)
     with open_conn("plain") as conn:
         ensure_schema(conn.driver, conn.database)  # the same constraints and indexes, created untimed
         out["plain UNWIND/MERGE loop"] = plain_merge_loop(conn, tables("plain"))
     print(f"  {store} plain UNWIND/MERGE loop: {out['plain UNWIND/MERGE loop']:,.0f}/s", flush=True)
-    median = out[f"warm, batch {sizes[0]}, median"]
-    out[f"ratio: batch {sizes[0]} median / plain"] = median / out["plain UNWIND/MERGE loop"]
+    head = statistics.median(rates[settings[0]])
+    out[f"ratio: {settings[0][0]} writers, batch {settings[0][1]} / plain"] = head / out["plain UNWIND/MERGE loop"]
+    for w, size in settings[1:]:
+        out[f"ratio: {settings[0][0]} writers / {w}, batch {size}"] = head / statistics.median(rates[w, size])
     return out
 
 
@@ -395,11 +406,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a fifth of the circuit (under a minute)")
     parser.add_argument("--batch-sizes", default="10000", help="comma-separated write batch sizes to compare")
+    parser.add_argument(
+        "--writers", default=f"{DEFAULT_WRITERS},1", help="comma-separated numbers of concurrent writers to compare"
+    )
     parser.add_argument("--data-dir", default=None, help="embedded store data dir (default: a temporary one)")
     parser.add_argument("--repeat", type=int, default=3, help="measured writes per batch size (median and best)")
     parser.add_argument("--warmup", type=int, default=None, help="unmeasured writes after the cold one")
     args = parser.parse_args()
     sizes = [int(s) for s in args.batch_sizes.split(",")]
+    writers = [int(w) for w in args.writers.split(",")]
     shape = Shape().scaled(0.2) if args.quick else Shape()
     warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
 
@@ -427,6 +442,7 @@ def main() -> None:
             lambda tag: fresh_embedded_database(data_dir, f"bench_{stamp}_{tag}"),
             tables,
             sizes,
+            writers,
             args.repeat,
             warmup,
         )
@@ -437,7 +453,7 @@ def main() -> None:
             tmp.cleanup()
     if neo4j_uri:
         os.environ[NEO4J_URI_ENV] = neo4j_uri
-        results["neo4j"] = run_store("neo4j", lambda tag: connect(), tables, sizes, args.repeat, warmup)
+        results["neo4j"] = run_store("neo4j", lambda tag: connect(), tables, sizes, writers, args.repeat, warmup)
 
     stores = list(results)
     print(f"\nnodes+relationships per second ({nodes + rels:,} elements per write)")

@@ -114,12 +114,12 @@ def _slug(name: str) -> str:
 
 
 def _write_with_progress(conn, bundle_dir: Path, quiet: bool):
-    """Write one bundle through the single writer, with a progress bar over committed batches."""
+    """Write one bundle into the store (holding its writer lock), with a progress bar over committed batches."""
     from tqdm.auto import tqdm
 
     from .store import write_bundle
 
-    with tqdm(desc="store", unit="batch", disable=quiet, leave=False) as bar:
+    with conn.writing(), tqdm(desc="store", unit="batch", disable=quiet, leave=False) as bar:
         return write_bundle(conn.driver, conn.database, bundle_dir, on_batch=lambda _q, _i: bar.update())
 
 

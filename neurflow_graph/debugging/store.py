@@ -7,7 +7,6 @@ running the same debugging again replaces the node instead of adding one.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -19,7 +18,6 @@ from neurflow_graph.errors import ConfigError, StoreError
 from neurflow_graph.query.results import LayerGroup
 from neurflow_graph.store import queries
 from neurflow_graph.store.connection import Connection
-from neurflow_graph.store.filelock import exclusive
 
 
 def layer_groups_from_bundle(bundle_dir: str | os.PathLike[str], layer: str) -> list[LayerGroup]:
@@ -111,8 +109,7 @@ def store_interventions(conn: Connection, result: DebugResult, class_id: str, im
              "props": intervention_properties(g, result, class_id, image_set)} for g in result.groups]
     if not rows:
         return []
-    lock = exclusive(conn.writer_lock_file) if conn.writer_lock_file else contextlib.nullcontext()
-    with lock:
+    with conn.writing():
         lists = queries.load("write_interventions").row_lists(rows)
         written = conn.run("write_interventions", rows=lists)[0]["written"]
     if written != len(rows):

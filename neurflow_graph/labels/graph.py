@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from neurflow_graph.errors import ConfigError, StoreError
 from neurflow_graph.store.connection import Connection
-from neurflow_graph.store.filelock import exclusive
 
 
 @dataclass(frozen=True)
@@ -114,7 +112,7 @@ def write_group_label(
     conn: Connection, group_id: str, *, label: str, description: str, model: str, prompt_version: str, key: str
 ) -> None:
     """Store one group's label, description, model, prompt version and key together, in one transaction."""
-    with _writer(conn):
+    with conn.writing():
         rows = conn.run("write_label_group", id=group_id, label=label, description=description, model=model,
                         prompt_version=prompt_version, key=key)
     if not rows or rows[0]["written"] != 1:
@@ -125,17 +123,13 @@ def write_relation(
     conn: Connection, child: str, parent: str, *, relation: str, model: str, prompt_version: str, key: str
 ) -> None:
     """Store the relation of one FEEDS edge with its model, prompt version and key, in one transaction."""
-    with _writer(conn):
+    with conn.writing():
         rows = conn.run("write_label_relation", child=child, parent=parent, relation=relation, model=model,
                         prompt_version=prompt_version, key=key)
     if not rows or rows[0]["written"] < 1:
         raise StoreError(f"the edge {child!r} -> {parent!r} is no longer stored (was its run loaded again?)")
 
 
-def _writer(conn: Connection) -> contextlib.AbstractContextManager[None]:
-    """The embedded store's cross-process writer lock (held only for the write), else nothing."""
-    lock = conn.writer_lock_file
-    return exclusive(lock) if lock is not None else contextlib.nullcontext()
 
 
 def _label_run(row: dict) -> LabelRun:

@@ -7,10 +7,11 @@ from neurflow_graph.store.paths import resolve_data_dir
 from neurflow_graph.store.queries import run, run_table
 from neurflow_graph.store.schema import SCHEMA_VERSION, check_schema_version, ensure_schema
 from neurflow_graph.store.server import ServerInfo, ServerStatus, start, status, stop
-from neurflow_graph.store.writer import DEFAULT_BATCH_SIZE, WriteReport, load_bundle, write_bundle
+from neurflow_graph.store.writer import DEFAULT_BATCH_SIZE, DEFAULT_WRITERS, WriteReport, load_bundle, write_bundle
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
+    "DEFAULT_WRITERS",
     "SCHEMA_VERSION",
     "BundleTables",
     "Connection",

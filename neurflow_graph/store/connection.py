@@ -6,6 +6,7 @@ server's 0600 password file; a password never appears in a log line or an except
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import neo4j.exceptions
 
 from neurflow_graph.errors import ConfigError, StoreError, StoreUnavailable
 from neurflow_graph.store import admin, server
+from neurflow_graph.store.filelock import exclusive
 from neurflow_graph.store.paths import layout
 from neurflow_graph.store.queries import run
 from neurflow_graph.store.schema import check_schema_version
@@ -45,6 +47,11 @@ class Connection:
     def writer_lock_file(self) -> Path | None:
         """File locked while writing to the embedded store (one writer across processes), else None."""
         return None if self.data_dir is None else self.data_dir / "writer.lock"
+
+    def writing(self) -> contextlib.AbstractContextManager[object]:
+        """Hold the embedded store's cross-process writer lock for a block of writes (Neo4j: nothing)."""
+        lock = self.writer_lock_file
+        return exclusive(lock) if lock is not None else contextlib.nullcontext()
 
     def run(self, name: str, /, **params: Any) -> list[dict[str, Any]]:
         """Run query file `cypher/<name>.cypher` on this connection (see queries.run)."""

@@ -1,11 +1,13 @@
 """The store commands of the CLI on the real embedded ArcadeDB server."""
 
+import threading
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from neurflow_graph.cli import main
+from neurflow_graph.store import connect
 
 RECIPE = str(Path(__file__).resolve().parents[2] / "ingest" / "digits.toml")
 SMALL_RUN = ["--k", "10", "--tau", "3", "--steps", "8", "--max-images", "3", "--quiet"]
@@ -34,6 +36,19 @@ def test_load_writes_an_existing_bundle(data_dir, database_name, digits_bundle_d
     result = invoke("load", digits_bundle_dir, "--data-dir", data_dir, "--database", database_name, "--quiet")
     assert result.exit_code == 0, result.output
     assert "relationships in" in result.output
+
+
+def test_load_waits_for_the_store_writer_lock(data_dir, database_name, digits_bundle_dir):
+    result = []
+    load = threading.Thread(target=lambda: result.append(
+        invoke("load", digits_bundle_dir, "--data-dir", data_dir, "--database", database_name, "--quiet")))
+    with connect(data_dir, database=database_name) as conn, conn.writing():  # another writer holds the store
+        load.start()
+        load.join(timeout=3.0)
+        assert load.is_alive() and not conn.run("list_runs")  # it waits, having written nothing
+    load.join(timeout=120)
+    assert result and result[0].exit_code == 0, result
+    assert "relationships in" in result[0].output
 
 
 def test_load_of_a_broken_bundle_is_a_one_line_error(data_dir, database_name, tmp_path):

@@ -47,6 +47,10 @@ def _graph(conn: Connection) -> tuple[list[dict], list[dict]]:
     return conn.run("node_counts"), conn.run("relationship_counts")
 
 
+def _some_sg(bundle: Path) -> str:
+    return pq.read_table(bundle / "hyperedges.parquet").column("parent_sg_id")[0].as_py()
+
+
 def _expected_counts(bundle: Path) -> dict[str, int]:
     tables = read_bundle_tables(bundle)
     ng = tables.neuron_groups
@@ -268,9 +272,21 @@ def test_inconsistent_tables_leave_the_run_incomplete(tmp_path: Path, bundle_dir
     assert [r["complete"] for r in conn.run("list_runs")] == [False]
 
 
-def test_bad_batch_size(conn: Connection, bundle_dir: Path) -> None:
-    with pytest.raises(ConfigError, match="batch_size"):
-        write_bundle(conn.driver, conn.database, bundle_dir, batch_size=0)
+@pytest.mark.parametrize(("arg", "value"), [("batch_size", 0), ("writers", 0), ("writers", True)])
+def test_bad_batch_size_or_writers(conn: Connection, bundle_dir: Path, arg: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=arg):
+        write_bundle(conn.driver, conn.database, bundle_dir, **{arg: value})
+
+
+def test_one_and_three_writers_write_the_same_graph(data_dir: Path, database_name: str, bundle_dir: Path) -> None:
+    graphs = []
+    for writers in (1, 3):
+        with connect(data_dir, database=f"{database_name}_w{writers}") as conn:
+            report = write_bundle(conn.driver, conn.database, bundle_dir, batch_size=40, writers=writers)
+            assert conn.run("run_status", run_id=report.run_id)[0]["complete"] is True
+            drivers = conn.run("semantic_group_drivers", semantic_group_id=f"{report.run_id}/{_some_sg(bundle_dir)}")
+            graphs.append((_graph(conn), conn.run("circuit_of_class", class_id="digits/3"), drivers, report.batches))
+    assert graphs[0] == graphs[1]
 
 
 def test_load_bundle_and_persistence_across_restart(data_dir: Path, database_name: str, bundle_dir: Path) -> None:

@@ -1,0 +1,109 @@
+"""How the writer shares its steps between connections: concurrent only on disjoint labels, in plan order otherwise."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from neurflow_graph.store import read_bundle_tables
+from neurflow_graph.store.queries import load
+from neurflow_graph.store.writer import _plan, _Step, run_steps
+
+WAIT = 20.0  # seconds a step waits for its partner before the test calls the schedule sequential
+
+
+def _step(name: str, touches: str) -> _Step:
+    return _Step(name, lambda tables: None, 0, 0, frozenset(touches.split()), "")
+
+
+class Log:
+    """Records the start and end of every step, in the order they happen."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, str]] = []
+        self.lock = threading.Lock()
+
+    def add(self, what: str, step: str) -> None:
+        with self.lock:
+            self.events.append((what, step, threading.current_thread().name))
+
+    def index(self, what: str, step: str) -> int:
+        return next(i for i, (w, s, _) in enumerate(self.events) if (w, s) == (what, step))
+
+
+def test_steps_on_disjoint_labels_run_at_the_same_time() -> None:
+    both = threading.Barrier(2, timeout=WAIT)  # passes only when both steps are running at once
+    log = Log()
+
+    def work(step: _Step, stopped: threading.Event) -> None:
+        log.add("start", step.query)
+        if step.query in ("patches", "neurons"):
+            both.wait()
+        log.add("end", step.query)
+
+    steps = [_step("layers", "Layer"), _step("neurons", "Neuron Layer"), _step("patches", "Patch")]
+    run_steps(steps, work, writers=2)
+    assert {thread for _, _, thread in log.events} == {threading.current_thread().name, "store-writer-1"}
+    assert log.index("end", "layers") < log.index("start", "neurons")  # shares Layer: waits
+
+
+def test_steps_sharing_a_label_keep_plan_order() -> None:
+    log = Log()
+
+    def work(step: _Step, stopped: threading.Event) -> None:
+        log.add("start", step.query)
+        time.sleep(0.05)  # long enough for a wrongly started step to show up before this one ends
+        log.add("end", step.query)
+
+    steps = [
+        _step("a", "X"),
+        _step("b", "Y"),
+        _step("c", "X Y"),
+        _step("d", "Z"),
+        _step("e", "Y Z"),
+        _step("f", "X"),
+    ]
+    run_steps(steps, work, writers=3)
+    assert sorted(s for w, s, _ in log.events if w == "end") == list("abcdef")
+    for i, first in enumerate(steps):
+        for later in steps[i + 1 :]:
+            if first.touches & later.touches:
+                assert log.index("end", first.query) < log.index("start", later.query), (first.query, later.query)
+
+
+def test_one_writer_runs_the_plan_in_order_in_the_calling_thread() -> None:
+    seen: list[tuple[str, str]] = []
+    steps = [_step("a", "X"), _step("b", "Y"), _step("c", "Z")]
+    run_steps(steps, lambda step, stopped: seen.append((step.query, threading.current_thread().name)), writers=1)
+    assert seen == [(s.query, threading.current_thread().name) for s in steps]
+
+
+def test_a_failing_step_stops_the_others_and_is_raised() -> None:
+    started: list[str] = []
+    partner_running = threading.Event()
+
+    def work(step: _Step, stopped: threading.Event) -> None:
+        started.append(step.query)
+        if step.query == "long":  # runs beside "bad" until the failure reaches it
+            partner_running.set()
+            assert stopped.wait(WAIT), "the failure did not stop the running step"
+        elif step.query == "bad":
+            assert partner_running.wait(WAIT)
+            raise RuntimeError("batch failed")
+
+    steps = [_step("long", "X"), _step("bad", "Y"), _step("after-bad", "Y"), _step("after-long", "X")]
+    with pytest.raises(RuntimeError, match="batch failed"):
+        run_steps(steps, work, writers=2)
+    assert sorted(started) == ["bad", "long"]  # nothing started after the failure
+
+
+def test_every_write_step_touches_the_labels_its_query_names(bundle_dir: Path) -> None:
+    """Two steps may run together only if their queries name disjoint labels: `touches` must cover them."""
+    label = re.compile(r"\(\w*:(\w+)")
+    for step in _plan(read_bundle_tables(bundle_dir)):
+        named = set(label.findall(" ".join(load(step.query).statements)))
+        assert named and named <= step.touches, (step.query, named - step.touches)
