@@ -46,7 +46,7 @@ BatchHook = Callable[[str, int], None]
 """`on_batch(query_name, batch_index)`: called after each committed write batch (progress, tests), one
 call at a time whatever the number of writers."""
 
-_WRITE_LOCK = threading.Lock()  # one writer per process (ArcadeDB fails on concurrent MERGEs of one key)
+_WRITE_LOCK = threading.Lock()  # one ingest per process (two could MERGE one key at once: ArcadeDB fails)
 
 
 @dataclass(frozen=True)
@@ -298,14 +298,15 @@ def run_steps(steps: Sequence[_Step], work: Callable[[_Step, threading.Event], N
         thread.start()
     try:
         worker()
-    except BaseException:  # interrupted while waiting for a step (e.g. Ctrl-C): stop the others too
+        for thread in threads:
+            thread.join()
+    except BaseException:  # interrupted outside a step (e.g. Ctrl-C while waiting): stop the others too
         with lock:
             stopped.set()
             lock.notify_all()
-        raise
-    finally:
         for thread in threads:
             thread.join()
+        raise
     if errors:
         raise errors[0]
     if len(finished) != len(steps):  # cannot happen without an error above; never report a partial write
