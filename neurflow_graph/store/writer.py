@@ -36,9 +36,9 @@ DEFAULT_BATCH_SIZE = 10_000
 medians of 3 in one run): 10k 49.3k/s, 5k 46.9k/s, 3k 38.5k/s; 20k was ~10% slower than 10k."""
 DEFAULT_WRITERS = 2
 """Connections writing at once. Measured (benchmarks/store_write.py, 2 cores, 415k elements, medians of 3
-alternating in one run): 2 writers 41.2k/s, 1 writer 35.3k/s (+17%). The patches are written beside the
-neuron chain; the hyper-edges (most of a circuit) stay on one connection: cut in blocks on disjoint nodes
-and shared by two writers, each writer ran at half speed (ArcadeDB, measured)."""
+alternating in one run; two runs): 2 writers 41.2k/s and 45.1k/s, 1 writer 35.3k/s and 35.5k/s (+17%, +27%).
+The patches are written beside the neuron chain; the hyper-edges (most of a circuit) stay on one connection:
+cut in blocks on disjoint nodes and shared by two writers, each writer ran at half speed (ArcadeDB)."""
 DELETE_BATCH_SIZE = 2_000
 """Nodes per delete transaction when a run is cleared (each carries its relationships)."""
 
