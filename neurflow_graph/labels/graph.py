@@ -130,8 +130,6 @@ def write_relation(
         raise StoreError(f"the edge {child!r} -> {parent!r} is no longer stored (was its run loaded again?)")
 
 
-
-
 def _label_run(row: dict) -> LabelRun:
     path = row.get("bundle_path")
     return LabelRun(
