@@ -3,12 +3,14 @@
 Writes about 100k nodes and 300k relationships (the `--quick` mode a fifth of that) into the embedded
 ArcadeDB server and, when NEO4J_URI is set, into Neo4j too, and prints nodes+relationships per second
 side by side, next to the plain way (one MERGE per element, 1000 rows a transaction) measured in the same
-run. `--writers 2,1` compares numbers of concurrent writers and `--batch-sizes 2000,10000` write batch sizes,
-repeats alternating so that a drifting machine treats each alike (every write in a fresh database). With
+run. `--writers 2,1` compares numbers of concurrent writers, `--batch-sizes 2000,10000` write batch sizes and
+`--collectors parallel,g1` the embedded server's JVM collector (one server each), repeats alternating so that
+a drifting machine treats each alike (every write in a fresh database). With
 NEO4J_URI set, the benchmark's runs are written into NEO4J_DATABASE and left there: point it at a scratch
 database.
 
-    python benchmarks/store_write.py [--quick] [--writers N,N,...] [--batch-sizes N,N,...] [--data-dir DIR]
+    python benchmarks/store_write.py [--quick] [--writers N,N,...] [--batch-sizes N,N,...]
+                                     [--collectors parallel,g1,serial] [--data-dir DIR]
 """
 
 from __future__ import annotations
@@ -355,43 +357,54 @@ def rust_packstream() -> bool:
     return _rust_pack is not None
 
 
-def run_store(
-    store: str, open_conn, shape_tables, sizes: list[int], writers: list[int], repeat: int, warmup: int
-) -> dict:
-    """Cold write, `warmup` unmeasured writes, then `repeat` writes per (writers, batch size): {label: elements/s}.
+Setting = tuple[str | None, int, int]  # (JVM collector of the embedded server or None, writers, batch size)
 
-    Each write goes into a fresh database (embedded store: dropped afterwards, so that no write pays for
-    the ones before it); a repeat writes every setting once, so settings alternate; the median of the
-    repeats is reported, the single best after it.
+
+def run_store(store: str, open_conn, shape_tables, settings: list[Setting], repeat: int, warmup: int) -> dict:
+    """Per collector a cold write and `warmup` unmeasured ones, then `repeat` writes per setting: {label: value}.
+
+    `open_conn(collector, tag)` opens a fresh database (embedded store: on that collector's server, dropped
+    afterwards, so that no write pays for the ones before it); a repeat writes every setting once, so settings
+    alternate; the median of the repeats is reported, the single best after it.
     """
     tables = shape_tables
-    settings = [(w, size) for size in sizes for w in writers]
+    collectors = list(dict.fromkeys(c for c, _, _ in settings))
+    _, writers0, size0 = settings[0]
     out: dict[str, float] = {}
-    with open_conn("cold") as conn:
-        out["first write (cold)"] = measure(conn, tables("cold"), sizes[0], writers[0])
-    for i in range(warmup):
-        with open_conn(f"warm{i}") as conn:
-            measure(conn, tables(f"warm{i}"), sizes[0], writers[0])
-    rates: dict[tuple[int, int], list[float]] = {s: [] for s in settings}
+    for c in collectors:
+        with open_conn(c, f"cold{c or ''}") as conn:
+            out[f"first write (cold){_gc_label(c, collectors)}"] = measure(conn, tables("cold"), size0, writers0)
+        for i in range(warmup):
+            with open_conn(c, f"warm{i}{c or ''}") as conn:
+                measure(conn, tables(f"warm{i}"), size0, writers0)
+    rates: dict[Setting, list[float]] = {s: [] for s in settings}
     for rep in range(repeat):
-        for w, size in settings:
-            tag = f"w{w}b{size}r{rep}"
-            with open_conn(tag) as conn:
-                rates[w, size].append(measure(conn, tables(tag), size, w))
-    for (w, size), got in rates.items():
-        label = f"warm, {w} writer{'s' if w > 1 else ''}, batch {size}"
-        out[f"{label}, median"] = statistics.median(got)
-        out[f"{label}, best"] = max(got)
-        print(f"  {store} {label}: " + ", ".join(f"{r:,.0f}/s" for r in got), flush=True)
-    with open_conn("plain") as conn:
+        for c, w, size in settings:
+            tag = f"{c or ''}w{w}b{size}r{rep}"
+            with open_conn(c, tag) as conn:
+                rates[c, w, size].append(measure(conn, tables(tag), size, w))
+
+    def label(setting: Setting) -> str:
+        c, w, size = setting
+        return f"{w} writer{'s' if w > 1 else ''}, batch {size}{_gc_label(c, collectors)}"
+
+    for setting, got in rates.items():
+        out[f"warm, {label(setting)}, median"] = statistics.median(got)
+        out[f"warm, {label(setting)}, best"] = max(got)
+        print(f"  {store} warm, {label(setting)}: " + ", ".join(f"{r:,.0f}/s" for r in got), flush=True)
+    with open_conn(collectors[0], "plain") as conn:
         ensure_schema(conn.driver, conn.database)  # the same constraints and indexes, created untimed
         out["plain UNWIND/MERGE loop"] = plain_merge_loop(conn, tables("plain"))
     print(f"  {store} plain UNWIND/MERGE loop: {out['plain UNWIND/MERGE loop']:,.0f}/s", flush=True)
     head = statistics.median(rates[settings[0]])
-    out[f"ratio: {settings[0][0]} writers, batch {settings[0][1]} / plain"] = head / out["plain UNWIND/MERGE loop"]
-    for w, size in settings[1:]:
-        out[f"ratio: {settings[0][0]} writers / {w}, batch {size}"] = head / statistics.median(rates[w, size])
+    out[f"ratio: {label(settings[0])} / plain"] = head / out["plain UNWIND/MERGE loop"]
+    for setting in settings[1:]:
+        out[f"ratio: {label(settings[0])} / {label(setting)}"] = head / statistics.median(rates[setting])
     return out
+
+
+def _gc_label(collector: str | None, collectors: list[str | None]) -> str:
+    return f", {collector} GC" if collector is not None and len(collectors) > 1 else ""
 
 
 @contextlib.contextmanager
@@ -402,6 +415,22 @@ def fresh_embedded_database(data_dir: Path, name: str) -> Iterator[Connection]:
     admin.drop_database(server.start(data_dir), server.read_password(data_dir), name)
 
 
+def start_server(data_dir: Path, collector: str) -> bool:
+    """Start the embedded server of `data_dir` with `collector` unless one runs; True if started here."""
+    if server.status(data_dir).state == "running":
+        return False
+    saved = os.environ.get(server.GC_ENV)
+    os.environ[server.GC_ENV] = collector
+    try:
+        server.start(data_dir)
+    finally:
+        if saved is None:
+            del os.environ[server.GC_ENV]
+        else:
+            os.environ[server.GC_ENV] = saved
+    return True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a fifth of the circuit (under a minute)")
@@ -409,12 +438,21 @@ def main() -> None:
     parser.add_argument(
         "--writers", default=f"{DEFAULT_WRITERS},1", help="comma-separated numbers of concurrent writers to compare"
     )
+    parser.add_argument(
+        "--collectors",
+        default=server.DEFAULT_COLLECTOR,
+        help=f"comma-separated JVM collectors of the embedded server to compare ({', '.join(server.COLLECTORS)})",
+    )
     parser.add_argument("--data-dir", default=None, help="embedded store data dir (default: a temporary one)")
-    parser.add_argument("--repeat", type=int, default=3, help="measured writes per batch size (median and best)")
+    parser.add_argument("--repeat", type=int, default=3, help="measured writes per setting (median and best)")
     parser.add_argument("--warmup", type=int, default=None, help="unmeasured writes after the cold one")
     args = parser.parse_args()
     sizes = [int(s) for s in args.batch_sizes.split(",")]
     writers = [int(w) for w in args.writers.split(",")]
+    collectors = args.collectors.split(",")
+    unknown = [c for c in collectors if c not in server.COLLECTORS]
+    if unknown or (args.data_dir and len(collectors) > 1):
+        parser.error(f"--collectors: unknown {unknown}" if unknown else "--data-dir takes one collector")
     shape = Shape().scaled(0.2) if args.quick else Shape()
     warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
 
@@ -432,35 +470,49 @@ def main() -> None:
 
     neo4j_uri = os.environ.pop(NEO4J_URI_ENV, None)  # the embedded store first
     tmp = None if args.data_dir else tempfile.TemporaryDirectory(prefix="nfg-bench-")
-    data_dir = Path(args.data_dir or tmp.name)
-    started_here = server.status(data_dir).state != "running"
+    root = Path(args.data_dir or tmp.name)
+    data_dirs = {c: root if args.data_dir else root / c for c in collectors}
     stamp = int(time.time())
     results: dict[str, dict[str, float]] = {}
+    started: list[Path] = []
     try:
+        for c, data_dir in data_dirs.items():
+            if start_server(data_dir, c):
+                started.append(data_dir)
         results["arcadedb"] = run_store(
             "arcadedb",
-            lambda tag: fresh_embedded_database(data_dir, f"bench_{stamp}_{tag}"),
+            lambda c, tag: fresh_embedded_database(data_dirs[c], f"bench_{stamp}_{tag}"),
             tables,
-            sizes,
-            writers,
+            [(c, w, size) for size in sizes for c in collectors for w in writers],
             args.repeat,
             warmup,
         )
     finally:
-        if started_here:
+        for data_dir in started:
             server.stop(data_dir)
         if tmp is not None:
             tmp.cleanup()
     if neo4j_uri:
         os.environ[NEO4J_URI_ENV] = neo4j_uri
-        results["neo4j"] = run_store("neo4j", lambda tag: connect(), tables, sizes, writers, args.repeat, warmup)
+        results["neo4j"] = run_store(
+            "neo4j",
+            lambda c, tag: connect(),
+            tables,
+            [(None, w, size) for size in sizes for w in writers],
+            args.repeat,
+            warmup,
+        )
 
     stores = list(results)
+    labels = list(dict.fromkeys(label for r in results.values() for label in r))
     print(f"\nnodes+relationships per second ({nodes + rels:,} elements per write)")
-    print(f"{'':<36}" + "".join(f"{s:>12}" for s in stores))
-    for label in results["arcadedb"]:
+    width = max(map(len, labels)) + 2
+    print(f"{'':<{width}}" + "".join(f"{s:>12}" for s in stores))
+    for label in labels:
         cells = (results[s].get(label, float("nan")) for s in stores)
-        print(f"{label:<36}" + "".join(f"{v:>12.2f}" if label.startswith("ratio") else f"{v:>12,.0f}" for v in cells))
+        print(
+            f"{label:<{width}}" + "".join(f"{v:>12.2f}" if label.startswith("ratio") else f"{v:>12,.0f}" for v in cells)
+        )
     if not neo4j_uri:
         print("(set NEO4J_URI, NEO4J_USER, NEO4J_PASSWORD to measure Neo4j in the same run)")
 

@@ -12,6 +12,7 @@ import importlib.util
 import json
 import logging
 import os
+import re
 import secrets
 import signal
 import socket
@@ -24,7 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
-from neurflow_graph.errors import StoreError, StoreUnavailable
+from neurflow_graph.errors import ConfigError, StoreError, StoreUnavailable
 from neurflow_graph.store.filelock import exclusive
 from neurflow_graph.store.paths import StoreLayout, layout
 
@@ -37,7 +38,14 @@ BOLT_PLUGIN = "Bolt:com.arcadedb.bolt.BoltProtocolPlugin"
 HEAP_ENV = "NEURFLOW_GRAPH_SERVER_HEAP"
 BOLT_PORT_ENV = "NEURFLOW_GRAPH_BOLT_PORT"
 HTTP_PORT_ENV = "NEURFLOW_GRAPH_HTTP_PORT"
+GC_ENV = "NEURFLOW_GRAPH_SERVER_GC"
 DEFAULT_HEAP = "2g"
+COLLECTORS = {"parallel": "-XX:+UseParallelGC", "g1": "-XX:+UseG1GC", "serial": "-XX:+UseSerialGC"}
+DEFAULT_COLLECTOR = "parallel"
+"""The JVM's throughput collector: an ingest is a batch job, and with G1 (the JVM's own default) whole writes
+were 1.23x slower, in its write barriers and concurrent threads (`benchmarks/store_write.py --collectors
+parallel,g1`; docs/schema.md)."""
+_HEAP = re.compile(r"^[1-9][0-9]*[kKmMgG]?$")
 # The flags ArcadeDB's own server.sh passes to the JVM.
 JVM_FLAGS = (
     "--add-modules=jdk.incubator.vector",
@@ -205,6 +213,19 @@ def _runtime() -> tuple[Path, str]:
     return java, os.pathsep.join(str(j) for j in jars)
 
 
+def jvm_options() -> list[str]:
+    """The server JVM's heap and collector, from `$NEURFLOW_GRAPH_SERVER_HEAP` (default 2g) and
+    `$NEURFLOW_GRAPH_SERVER_GC` (parallel, g1 or serial; default parallel); a bad value is a ConfigError."""
+    heap = os.environ.get(HEAP_ENV, DEFAULT_HEAP)
+    if not _HEAP.match(heap):
+        raise ConfigError(f"{HEAP_ENV}={heap!r} is not a heap size like 2g or 4096m; set one or unset it")
+    collector = os.environ.get(GC_ENV, DEFAULT_COLLECTOR)
+    if collector not in COLLECTORS:
+        names = ", ".join(COLLECTORS)
+        raise ConfigError(f"{GC_ENV}={collector!r} is not a collector ({names}); set one or unset it")
+    return [f"-Xmx{heap}", COLLECTORS[collector]]
+
+
 def _spawn(lay: StoreLayout, bolt_port: int, http_port: int) -> subprocess.Popen[bytes]:
     java, classpath = _runtime()
     lay.log_dir.mkdir(parents=True, exist_ok=True)
@@ -218,10 +239,9 @@ def _spawn(lay: StoreLayout, bolt_port: int, http_port: int) -> subprocess.Popen
         "arcadedb.bolt.host": HOST,
         "arcadedb.bolt.port": bolt_port,
     }
-    heap = os.environ.get(HEAP_ENV, DEFAULT_HEAP)
     argv = [
         str(java),
-        f"-Xmx{heap}",
+        *jvm_options(),
         *JVM_FLAGS,
         f"-XX:ErrorFile={lay.log_dir / 'hs_err_pid%p.log'}",
         *(f"-D{key}={value}" for key, value in settings.items()),

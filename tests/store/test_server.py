@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from neurflow_graph.errors import StoreError
+from neurflow_graph.errors import ConfigError, StoreError
 from neurflow_graph.store import paths, server
 
 
@@ -45,6 +45,40 @@ def test_password_file_is_private_and_never_in_argv(data_dir: Path) -> None:
         assert "com.arcadedb.server.ArcadeDBServer" in argv
         assert "BoltProtocolPlugin" in argv
     assert password not in info.log_file.read_text(errors="replace")
+
+
+def test_server_runs_the_throughput_collector_unless_told_otherwise(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    default = _jvm_argv(server.start(data_dir))
+    assert "-XX:+UseParallelGC" in default and "-Xmx2g" in default
+    monkeypatch.setenv(server.GC_ENV, "serial")
+    monkeypatch.setenv(server.HEAP_ENV, "1g")
+    other = server.start(tmp_path)  # the JVM must accept the flags, or the start fails
+    try:
+        argv = _jvm_argv(other)
+        assert "-XX:+UseSerialGC" in argv and "-Xmx1g" in argv
+        assert "-XX:+UseParallelGC" not in argv and "-XX:+UseG1GC" not in argv
+    finally:
+        server.stop(tmp_path)
+
+
+@pytest.mark.parametrize(("env", "value"), [(server.GC_ENV, "zgc"), (server.HEAP_ENV, "2 GB")])
+def test_bad_collector_or_heap_is_a_one_line_error_before_any_start(
+    env: str, value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(env, value)
+    with pytest.raises(ConfigError, match=rf"^{env}=.*set one or unset it$") as caught:
+        server.start(tmp_path)
+    assert "\n" not in str(caught.value)
+    assert server.status(tmp_path).state == "stopped"
+
+
+def _jvm_argv(info: server.ServerInfo) -> list[str]:
+    cmdline = Path(f"/proc/{info.pid}/cmdline")
+    if not cmdline.exists():
+        pytest.skip("reading a process's argv needs /proc (Linux)")
+    return cmdline.read_bytes().decode().split("\0")
 
 
 def test_listens_on_loopback_only(data_dir: Path) -> None:
