@@ -33,10 +33,12 @@ from neurflow_graph.store.schema import ensure_schema
 
 DEFAULT_BATCH_SIZE = 10_000
 """Graph elements per write transaction. Measured (benchmarks/store_write.py, 415k elements, warm server,
-medians of 3 in one run): 10k 49.3k/s, 5k 46.9k/s, 3k 38.5k/s; 20k was ~10% slower than 10k."""
+medians of 3 in one run): 10k 49.3k/s, 5k 46.9k/s, 3k 38.5k/s; 20k was ~10% slower than 10k. Again with the
+server on the parallel collector, 5k against 10k: 1.23x and 0.97x in two runs, so 10k stays."""
 DEFAULT_WRITERS = 2
 """Connections writing at once. Measured (benchmarks/store_write.py, 2 cores, 415k elements, medians of 3
-alternating in one run; two runs): 2 writers 41.2k/s and 45.1k/s, 1 writer 35.3k/s and 35.5k/s (+17%, +27%).
+alternating in one run; two runs, server on the parallel collector): 2 writers 53.0k/s and 47.3k/s, 1 writer
+43.7k/s and 40.9k/s (1.21x, 1.16x).
 The patches are written beside the neuron chain; the hyper-edges (most of a circuit) stay on one connection:
 cut in blocks on disjoint nodes and shared by two writers, each writer ran at half speed (ArcadeDB)."""
 DELETE_BATCH_SIZE = 2_000
