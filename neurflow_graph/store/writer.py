@@ -34,7 +34,7 @@ from neurflow_graph.store.schema import ensure_schema
 DEFAULT_BATCH_SIZE = 10_000
 """Graph elements per write transaction. Measured (benchmarks/store_write.py, 415k elements, warm server,
 medians of 3 in one run): 10k 49.3k/s, 5k 46.9k/s, 3k 38.5k/s; 20k was ~10% slower than 10k. Again with the
-server on the parallel collector, 5k against 10k: 1.23x and 0.97x in two runs, so 10k stays."""
+server on the parallel collector, 5k's rate over 10k's: 1.23x and 0.97x in two runs, so 10k stays."""
 DEFAULT_WRITERS = 2
 """Connections writing at once. Measured (benchmarks/store_write.py, 2 cores, 415k elements, medians of 3
 alternating in one run; two runs, server on the parallel collector): 2 writers 53.0k/s and 47.3k/s, 1 writer
