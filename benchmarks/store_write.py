@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pyarrow as pa
@@ -419,15 +420,8 @@ def start_server(data_dir: Path, collector: str) -> bool:
     """Start the embedded server of `data_dir` with `collector` unless one runs; True if started here."""
     if server.status(data_dir).state == "running":
         return False
-    saved = os.environ.get(server.GC_ENV)
-    os.environ[server.GC_ENV] = collector
-    try:
+    with mock.patch.dict(os.environ, {server.GC_ENV: collector}):  # the server reads it as it starts
         server.start(data_dir)
-    finally:
-        if saved is None:
-            del os.environ[server.GC_ENV]
-        else:
-            os.environ[server.GC_ENV] = saved
     return True
 
 
@@ -451,8 +445,10 @@ def main() -> None:
     writers = [int(w) for w in args.writers.split(",")]
     collectors = args.collectors.split(",")
     unknown = [c for c in collectors if c not in server.COLLECTORS]
-    if unknown or (args.data_dir and len(collectors) > 1):
-        parser.error(f"--collectors: unknown {unknown}" if unknown else "--data-dir takes one collector")
+    if unknown:
+        parser.error(f"--collectors: unknown {unknown}")
+    if args.data_dir and len(collectors) > 1:
+        parser.error("--data-dir takes one collector")
     shape = Shape().scaled(0.2) if args.quick else Shape()
     warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
 
