@@ -127,10 +127,14 @@ def run_table(driver: neo4j.Driver, database: str, name: str, /, **params: Any) 
     return pa.Table.from_pylist(run(driver, database, name, **params))
 
 
-def execute(driver: neo4j.Driver, database: str, name: str, params: dict[str, Any]) -> neo4j.EagerResult:
+def execute(
+    driver: neo4j.Driver, database: str, name: str, params: dict[str, Any], *, retries_at_once: int = 0
+) -> neo4j.EagerResult:
     """The choke point: check parameters, run each statement, re-raise driver errors as StoreError.
 
     Returns the result of the last statement. Errors name the query and the parameter *names*.
+    `retries_at_once`: a statement whose transaction fails on a retryable conflict is tried again at once up
+    to that many times before the driver's own retries, which wait a second or more between tries.
     """
     query = load(name)
     query.check(params)
@@ -139,7 +143,10 @@ def execute(driver: neo4j.Driver, database: str, name: str, params: dict[str, An
     for statement, names in zip(query.statements, query.statement_parameters, strict=True):
         used = {k: _Terse(params[k]) if type(params[k]) is list else params[k] for k in names}
         try:
-            results.append(driver.execute_query(statement, used, database_=database, routing_=routing))
+            result = _retried_at_once(driver, database, statement, used, retries_at_once)
+            if result is None:
+                result = driver.execute_query(statement, used, database_=database, routing_=routing)
+            results.append(result)
         except (neo4j.exceptions.ServiceUnavailable, neo4j.exceptions.SessionExpired) as exc:
             raise StoreUnavailable(f"{_where(name, params)}: the graph server stopped answering") from exc
         except neo4j.exceptions.AuthError as exc:
@@ -149,6 +156,26 @@ def execute(driver: neo4j.Driver, database: str, name: str, params: dict[str, An
         except neo4j.exceptions.DriverError as exc:
             raise StoreError(f"{_where(name, params)} failed: {_one_line(str(exc))}") from exc
     return results[-1]
+
+
+def _retried_at_once(
+    driver: neo4j.Driver, database: str, statement: str, params: dict[str, Any], tries: int
+) -> neo4j.EagerResult | None:
+    """Run `statement` in up to `tries` write transactions while each fails on a retryable conflict (ArcadeDB:
+    two writers' records on one page); None when every try did, or none was asked for."""
+    if tries < 1:
+        return None
+    with driver.session(database=database) as session:
+        for _ in range(tries):
+            try:
+                with session.begin_transaction() as tx:
+                    result = tx.run(statement, params).to_eager_result()
+                    tx.commit()
+                return result
+            except neo4j.exceptions.Neo4jError as exc:
+                if not exc.is_retryable():
+                    raise
+    return None
 
 
 class _Terse(list):

@@ -166,10 +166,17 @@ def _group_lists(tables: BundleTables, column: str, prefix: str, name: str) -> p
     )
 
 
-def hyperedge_rows(tables: BundleTables) -> pa.Table:
+def hyperedge_rows(tables: BundleTables, block: tuple[int, int] = (0, 0), blocks: int = 1) -> pa.Table:
     """One row per parent semantic group (first-seen order): its children and their edge values as parallel
-    lists, in table order."""
+    lists, in table order. With `blocks` > 1 only the edges of `block` = (parent shard, child shard), each
+    node's shard being its first-seen index modulo `blocks`: blocks sharing neither shard share no node."""
     edges = tables.hyperedges
+    if blocks > 1:
+        keep = np.ones(edges.num_rows, dtype=bool)
+        for column, shard in zip(("parent_sg_id", "child_id"), block, strict=True):
+            codes = edges[column].combine_chunks().dictionary_encode().indices.to_numpy(zero_copy_only=False)
+            keep &= codes % blocks == shard
+        edges = edges.filter(pa.array(keep))
     parents = edges["parent_sg_id"].combine_chunks().dictionary_encode()
     codes = parents.indices.to_numpy(zero_copy_only=False)
     order = np.argsort(codes, kind="stable")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -114,3 +116,36 @@ def test_driver_errors_name_the_query_and_parameter_names(conn: Connection) -> N
     message = str(err.value)
     assert "query 'write_patches' (parameters: rows, run_id)" in message
     assert "\n" not in message
+
+
+def test_a_write_that_loses_a_conflict_is_tried_again_at_once(conn: Connection) -> None:
+    """ArcadeDB refuses a commit whose node another transaction changed meanwhile; the write runs again."""
+    conn.driver.execute_query("CREATE (:Probe {id: 1, v: 0})", database_=conn.database)
+    slow_bump = (  # reads v, then sums 10M numbers (about a second) before its commit
+        "MATCH (x:Probe {id: 1}) SET x.v = x.v + 1 WITH x UNWIND range(1, $n) AS i WITH x, sum(i) AS s RETURN x.v AS v"
+    )
+
+    def other_writer() -> None:
+        time.sleep(0.2)
+        conn.driver.execute_query("MATCH (x:Probe {id: 1}) SET x.v = x.v + 100", database_=conn.database)
+
+    other = threading.Thread(target=other_writer)
+    other.start()
+    result = queries._retried_at_once(conn.driver, conn.database, slow_bump, {"n": 10_000_000}, 2)
+    other.join()
+    assert result is not None and result.records[0]["v"] == 101  # the second try saw the other write
+    final = conn.driver.execute_query("MATCH (x:Probe {id: 1}) RETURN x.v AS v", database_=conn.database)
+    assert final.records[0]["v"] == 101
+
+
+def test_retried_writes_refuse_what_the_managed_path_refuses(conn: Connection) -> None:
+    from neurflow_graph.store import ensure_schema
+
+    ensure_schema(conn.driver, conn.database)
+    params = {"run_id": "r", "rows": [["r/p9", 9, 0, "sha", 1.0, 0, 0, 1, 1, None]]}
+    got = queries.execute(conn.driver, conn.database, "write_patches", params, retries_at_once=3)
+    assert got.records[0]["written"] == 1
+    with pytest.raises(StoreError, match=r"^query 'write_patches' \(parameters: rows, run_id\) failed"):
+        queries.execute(conn.driver, conn.database, "write_patches", params, retries_at_once=3)
+    count = conn.driver.execute_query("MATCH (p:Patch {id: 'r/p9'}) RETURN count(p) AS n", database_=conn.database)
+    assert count.records[0]["n"] == 1

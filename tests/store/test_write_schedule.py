@@ -7,11 +7,13 @@ import threading
 import time
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from neurflow_graph.store import read_bundle_tables
+from neurflow_graph.store import rows as R
 from neurflow_graph.store.queries import load
-from neurflow_graph.store.writer import _plan, _Step, run_steps
+from neurflow_graph.store.writer import _plan, _Step, overlap, run_steps
 
 WAIT = 20.0  # seconds a step waits for its partner before the test calls the schedule sequential
 
@@ -101,9 +103,41 @@ def test_a_failing_step_stops_the_others_and_is_raised() -> None:
     assert sorted(started) == ["bad", "long"]  # nothing started after the failure
 
 
-def test_every_write_step_touches_the_labels_its_query_names(bundle_dir: Path) -> None:
+@pytest.mark.parametrize("blocks", [1, 3])
+def test_every_write_step_touches_the_labels_its_query_names(bundle_dir: Path, blocks: int) -> None:
     """Two steps may run together only if their queries name disjoint labels: `touches` must cover them."""
     label = re.compile(r"\(\w*:(\w+)")
-    for step in _plan(read_bundle_tables(bundle_dir)):
+    for step in _plan(read_bundle_tables(bundle_dir), blocks):
         named = set(label.findall(" ".join(load(step.query).statements)))
-        assert named and named <= step.touches, (step.query, named - step.touches)
+        touched = {t.partition("#")[0] for t in step.touches}
+        assert named and named <= touched, (step.query, named - touched)
+
+
+def test_shards_of_a_label_overlap_the_label_and_themselves_only() -> None:
+    assert overlap(frozenset({"Neuron"}), frozenset({"Neuron#1"}))
+    assert overlap(frozenset({"Neuron#1", "Patch"}), frozenset({"Neuron#1"}))
+    assert not overlap(frozenset({"Neuron#0"}), frozenset({"Neuron#1"}))
+    assert not overlap(frozenset({"SemanticGroup#0", "Neuron#1"}), frozenset({"SemanticGroup#1", "Neuron#0"}))
+
+
+@pytest.mark.parametrize("blocks", [2, 3])
+def test_hyperedge_blocks_form_a_latin_square(bundle_dir: Path, blocks: int) -> None:
+    """Every edge is in exactly one block, and the blocks of one round share no parent and no child."""
+    tables = read_bundle_tables(bundle_dir)
+    steps = [s for s in _plan(tables, blocks) if s.query == "write_hyperedges"]
+    assert len(steps) == blocks * blocks
+    edges = [_edges(step.rows(tables)) for step in steps]
+    assert sorted(e for block in edges for e in block) == sorted(_edges(R.hyperedge_rows(tables)))
+    for r in range(blocks):
+        round_ = range(r * blocks, (r + 1) * blocks)
+        for i in round_:
+            for j in round_:
+                if i < j:
+                    assert not overlap(steps[i].touches, steps[j].touches)
+                    assert not {p for p, _ in edges[i]} & {p for p, _ in edges[j]}
+                    assert not {c for _, c in edges[i]} & {c for _, c in edges[j]}
+
+
+def _edges(rows: pa.Table) -> list[tuple[str, str]]:
+    pairs = zip(rows["sg"].to_pylist(), rows["children"].to_pylist(), strict=True)
+    return [(parent, child) for parent, children in pairs for child in children]
