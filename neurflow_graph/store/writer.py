@@ -128,8 +128,8 @@ def write_bundle(
                 if stopped.is_set():
                     return
                 params = {"rows": query.row_lists(batch), **step.params}
-                done = execute(driver, database, step.query, params, retries_at_once=CONFLICT_RETRIES)
-                done = done.records[0]["written"]
+                result = execute(driver, database, step.query, params, retries_at_once=CONFLICT_RETRIES)
+                done = result.records[0]["written"]
                 if done != expected:
                     raise StoreError(
                         f"query {step.query!r} wrote {done} of {expected} elements: {step.missing}; "
