@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +20,9 @@ from .circuit import Circuit, Transition
 from .errors import ArtifactError
 from .groups import GroupEdge, NeuronGroup, NeuronGroups
 from .patches import Patches
+from .run_meta import RunMeta
 
-BUNDLE_FORMAT = 1
+BUNDLE_FORMAT = 2  # 2: run.json records weights_sha256, which the run id hashes
 TABLES = ("patches", "neurons", "semantic_groups", "hyperedges", "neuron_groups", "group_edges")
 THUMBNAIL_SIZE = 96
 
@@ -33,6 +35,11 @@ class Bundle:
     patches: Patches
     circuit: Circuit
     groups: NeuronGroups
+
+    @cached_property
+    def meta(self) -> RunMeta:
+        """``run`` checked and typed (parsed once)."""
+        return RunMeta.parse(self.run, f"run {self.run.get('run_id')!r}")
 
 
 def neuron_id(model: str, layer: str, channel: int) -> str:
@@ -170,7 +177,8 @@ def write_bundle(bundle: Bundle, out_dir: str | os.PathLike) -> Path:
 
 
 def read_run_json(path: Path) -> dict:
-    """Parse and check a bundle's run.json: format version, completion, run id, model and class present."""
+    """Parse and check a bundle's run.json completely: format version, completion, then every field
+    the package reads (run_meta.RunMeta); anything wrong is one ArtifactError naming the file and field."""
     try:
         run = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -186,10 +194,7 @@ def read_run_json(path: Path) -> dict:
         )
     if run.get("complete") is not True:
         raise ArtifactError(f"{path}: the run did not complete (complete is not true); re-run it")
-    try:
-        str(run["run_id"]), str(run["model"]["name"]), int(run["class"]["index"])
-    except (KeyError, TypeError, ValueError):
-        raise ArtifactError(f"{path}: needs run_id, model.name and class.index; re-run the bundle") from None
+    RunMeta.parse(run, str(path))
     return run
 
 
@@ -221,7 +226,7 @@ def read_bundle(bundle_dir: str | os.PathLike) -> Bundle:
     run, t = read_tables(bundle_dir)
     images = torch.stack([
         torch.from_numpy(np.array(Image.open(bundle_dir / "images" / f"{i}.png"), dtype=np.float32) / 255.0)
-        for i in range(run["images"]["kept"])
+        for i in range(len(run["images"]["sha256"]))
     ])
     images = images.unsqueeze(1) if images.ndim == 3 else images.permute(0, 3, 1, 2)
     p = t["patches"].to_pydict()
