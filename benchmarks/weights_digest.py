@@ -38,9 +38,9 @@ def main() -> None:
         model = preset.build(weights=None).eval()
         n_params = sum(t.numel() for t in model.state_dict().values())
         digest = _best(lambda m=model: weights_sha256(m))
-        patches = torch.rand(59, 3, preset.input_size, preset.input_size)
+        patches = preset.normalize(torch.rand(59, 3, preset.input_size, preset.input_size))
         with torch.no_grad():
-            forward = _best(lambda m=model, x=patches: m(preset.normalize(x)), repeats=1)
+            forward = _best(lambda m=model, x=patches: m(x), repeats=1)
         print(f"{name}: {n_params / 1e6:.1f} M values, digest {digest:.3f} s, one image's 59 patches forward "
               f"{forward:.3f} s, ratio digest/forward: {digest / forward:.4f}")
 

@@ -224,11 +224,7 @@ def read_bundle(bundle_dir: str | os.PathLike) -> Bundle:
     """Load a bundle back into the objects that wrote it (images come back quantised to 8 bits)."""
     bundle_dir = Path(bundle_dir)
     run, t = read_tables(bundle_dir)
-    images = torch.stack([
-        torch.from_numpy(np.array(Image.open(bundle_dir / "images" / f"{i}.png"), dtype=np.float32) / 255.0)
-        for i in range(len(run["images"]["sha256"]))
-    ])
-    images = images.unsqueeze(1) if images.ndim == 3 else images.permute(0, 3, 1, 2)
+    images = read_bundle_images(bundle_dir, len(run["images"]["sha256"]))
     p = t["patches"].to_pydict()
     patches = Patches(
         images=images.contiguous(), image_index=np.asarray(p["image_index"], dtype=np.int64),
@@ -236,6 +232,21 @@ def read_bundle(bundle_dir: str | os.PathLike) -> Bundle:
         boxes=np.stack([p["x0"], p["y0"], p["x1"], p["y1"]], axis=1).astype(np.int64),
     )
     return Bundle(run=run, patches=patches, circuit=_read_circuit(run, t), groups=_read_groups(t))
+
+
+def read_bundle_images(bundle_dir: str | os.PathLike, n_images: int) -> torch.Tensor:
+    """The run's class images as its bundle keeps them (``images/{i}.png``, 8 bits): N×C×S×S in [0, 1]."""
+    bundle_dir = Path(bundle_dir)
+    arrays = []
+    for i in range(n_images):
+        path = bundle_dir / "images" / f"{i}.png"
+        try:
+            with Image.open(path) as picture:
+                arrays.append(np.array(picture, dtype=np.float32) / 255.0)
+        except OSError as exc:
+            raise ArtifactError(f"bundle image {path} is not readable ({exc}); re-run the bundle") from None
+    images = torch.from_numpy(np.stack(arrays))
+    return images.unsqueeze(1) if images.ndim == 3 else images.permute(0, 3, 1, 2).contiguous()
 
 
 def _channel(nid: str) -> int:
