@@ -60,6 +60,16 @@ def test_retrained_checkpoint_at_the_same_path_is_a_new_run_and_ingest_recompute
         info = fetch_run_info(conn, _run_id(output))
         assert info.properties["weights_sha256"] == weights_sha256(model) == info.run_json["weights_sha256"]
 
+    torch.save(state, checkpoint)  # the old weights back: the new run's bundle is not theirs
+    evaluated = invoke("evaluate", "fidelity", "--bundle", tmp_path / "b" / "3", "--out", tmp_path / "e",
+                       "--no-store", "--quiet")
+    assert evaluated.exit_code == 1 and evaluated.output.count("\n") == 1, evaluated.output
+    assert f"are not run {_run_id(third.output)}'s" in evaluated.output
+    debugged = invoke("debug", "3", "--recipe", recipe, "--run-id", _run_id(third.output), "--out", tmp_path / "d",
+                      "--data-dir", data_dir, "--database", conn.database)
+    assert debugged.exit_code == 1 and debugged.output.count("\n") == 1, debugged.output
+    assert f"are not those of run {_run_id(third.output)}" in debugged.output
+
 
 def test_load_of_a_run_json_without_layers_writes_nothing(conn: Connection, data_dir: Path, digits_bundle_dir: Path,
                                                           tmp_path: Path) -> None:
@@ -106,3 +116,8 @@ def test_debug_defaults_to_the_images_the_run_was_computed_on(conn: Connection, 
     assert "8-bit copies from its bundle" in again.output
     report = json.loads((tmp_path / "pages2" / "report.json").read_text())
     assert report["sources"] == run["images"]["sources"]
+
+    shutil.rmtree(tmp_path / "b")  # neither the source nor the bundle: the recipe's images
+    last = invoke(*debug, "--out", tmp_path / "pages3")
+    assert last.exit_code == 0, last.output
+    assert "digits test images predicted as class 3" in last.output
