@@ -35,6 +35,18 @@ from neurflow_graph.store import connect, server, write_bundle
 TARGET_MS = 200.0
 
 
+def _reusable(bundle: Path) -> bool:
+    """Whether a bundle written earlier reads with this release (an older bundle_format is computed again)."""
+    from neurflow_graph.artifacts import read_run_json
+    from neurflow_graph.errors import ArtifactError
+
+    try:
+        read_run_json(bundle / "run.json")
+    except ArtifactError:
+        return False
+    return True
+
+
 def make_bundles(folder: Path, classes: list[int], taus: list[int], images: int = 12) -> list[Path]:
     """Real runs of the digits CNN, one per (class, tau), written once under `folder` and reused."""
     from neurflow_graph.artifacts import write_bundle as write_bundle_dir
@@ -49,7 +61,7 @@ def make_bundles(folder: Path, classes: list[int], taus: list[int], images: int 
     for tau in taus:
         for c in classes:
             target = folder / f"digits-{c}-tau{tau}"
-            if not (target / "run.json").is_file():
+            if not _reusable(target):
                 if model is None:
                     torch.manual_seed(0)
                     model = preset.build(weights="DIGITS_V1")

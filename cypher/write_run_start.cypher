@@ -1,7 +1,8 @@
 // Opens the ingest of one run: its Model, Class and Run nodes, with the Run marked incomplete.
 // The run's properties are replaced (SET r = $run_props), so a re-ingest leaves no stale property behind;
 // `complete` stays false until write_run_complete, the last transaction of an ingest.
-// Parameters: $run_id — run id; $run_props — map of flattened run.json properties (scalars and lists; includes id);
+// Parameters: $run_id — run id; $run_props — map of flattened run.json properties (scalars and lists; includes id
+//   and weights_sha256, the digest of the model's weights that the run id hashes; on the Run, not the shared Model);
 //   $model_props — map {id, name, preset, weights, num_classes}; $class_props — map {id, model, index, name}.
 // Returns: run_id.
 // Example: run(driver, db, "write_run_start", run_id="digits-c3-5f2a9c1e", run_props={...},

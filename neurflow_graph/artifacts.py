@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +20,9 @@ from .circuit import Circuit, Transition
 from .errors import ArtifactError
 from .groups import GroupEdge, NeuronGroup, NeuronGroups
 from .patches import Patches
+from .run_meta import RunMeta
 
-BUNDLE_FORMAT = 1
+BUNDLE_FORMAT = 2  # 2: run.json records weights_sha256, which the run id hashes
 TABLES = ("patches", "neurons", "semantic_groups", "hyperedges", "neuron_groups", "group_edges")
 THUMBNAIL_SIZE = 96
 
@@ -33,6 +35,11 @@ class Bundle:
     patches: Patches
     circuit: Circuit
     groups: NeuronGroups
+
+    @cached_property
+    def meta(self) -> RunMeta:
+        """``run`` checked and typed (parsed once)."""
+        return RunMeta.parse(self.run, f"run {self.run.get('run_id')!r}")
 
 
 def neuron_id(model: str, layer: str, channel: int) -> str:
@@ -170,7 +177,8 @@ def write_bundle(bundle: Bundle, out_dir: str | os.PathLike) -> Path:
 
 
 def read_run_json(path: Path) -> dict:
-    """Parse and check a bundle's run.json: format version, completion, run id, model and class present."""
+    """Parse and check a bundle's run.json completely: format version, completion, then every field
+    the package reads (run_meta.RunMeta); anything wrong is one ArtifactError naming the file and field."""
     try:
         run = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -186,10 +194,7 @@ def read_run_json(path: Path) -> dict:
         )
     if run.get("complete") is not True:
         raise ArtifactError(f"{path}: the run did not complete (complete is not true); re-run it")
-    try:
-        str(run["run_id"]), str(run["model"]["name"]), int(run["class"]["index"])
-    except (KeyError, TypeError, ValueError):
-        raise ArtifactError(f"{path}: needs run_id, model.name and class.index; re-run the bundle") from None
+    RunMeta.parse(run, str(path))
     return run
 
 
@@ -219,11 +224,7 @@ def read_bundle(bundle_dir: str | os.PathLike) -> Bundle:
     """Load a bundle back into the objects that wrote it (images come back quantised to 8 bits)."""
     bundle_dir = Path(bundle_dir)
     run, t = read_tables(bundle_dir)
-    images = torch.stack([
-        torch.from_numpy(np.array(Image.open(bundle_dir / "images" / f"{i}.png"), dtype=np.float32) / 255.0)
-        for i in range(run["images"]["kept"])
-    ])
-    images = images.unsqueeze(1) if images.ndim == 3 else images.permute(0, 3, 1, 2)
+    images = read_bundle_images(bundle_dir, len(run["images"]["sha256"]))
     p = t["patches"].to_pydict()
     patches = Patches(
         images=images.contiguous(), image_index=np.asarray(p["image_index"], dtype=np.int64),
@@ -231,6 +232,21 @@ def read_bundle(bundle_dir: str | os.PathLike) -> Bundle:
         boxes=np.stack([p["x0"], p["y0"], p["x1"], p["y1"]], axis=1).astype(np.int64),
     )
     return Bundle(run=run, patches=patches, circuit=_read_circuit(run, t), groups=_read_groups(t))
+
+
+def read_bundle_images(bundle_dir: str | os.PathLike, n_images: int) -> torch.Tensor:
+    """The run's class images as its bundle keeps them (``images/{i}.png``, 8 bits): N×C×S×S in [0, 1]."""
+    bundle_dir = Path(bundle_dir)
+    arrays = []
+    for i in range(n_images):
+        path = bundle_dir / "images" / f"{i}.png"
+        try:
+            with Image.open(path) as picture:
+                arrays.append(np.array(picture, dtype=np.float32) / 255.0)
+        except OSError as exc:
+            raise ArtifactError(f"bundle image {path} is not readable ({exc}); re-run the bundle") from None
+    images = torch.from_numpy(np.stack(arrays))
+    return images.unsqueeze(1) if images.ndim == 3 else images.permute(0, 3, 1, 2).contiguous()
 
 
 def _channel(nid: str) -> int:

@@ -113,14 +113,15 @@ def _slug(name: str) -> str:
 # -- the graph store ----------------------------------------------------------------------------------
 
 
-def _write_with_progress(conn, bundle_dir: Path, quiet: bool):
-    """Write one bundle into the store (holding its writer lock), with a progress bar over committed batches."""
+def _write_with_progress(conn, bundle, quiet: bool):
+    """Write one bundle (a directory or its checked tables) into the store, holding its writer lock, with a
+    progress bar over committed batches."""
     from tqdm.auto import tqdm
 
     from .store import write_bundle
 
     with conn.writing(), tqdm(desc="store", unit="batch", disable=quiet, leave=False) as bar:
-        return write_bundle(conn.driver, conn.database, bundle_dir, on_batch=lambda _q, _i: bar.update())
+        return write_bundle(conn.driver, conn.database, bundle, on_batch=lambda _q, _i: bar.update())
 
 
 def describe_stored_run(conn, run_id: str, class_id: str, top: int = 3) -> str:
@@ -197,9 +198,12 @@ def ingest(recipe: str, out: str | None, force: bool, data_dir: str | None, data
 @errors_as_click
 def load(bundles: tuple[str, ...], data_dir: str | None, database: str | None, quiet: bool) -> None:
     """Write existing bundle directories into the graph store, without recomputing anything."""
+    from .store.bundle import read_bundle_tables
+
+    checked = [read_bundle_tables(bundle_dir) for bundle_dir in bundles]  # every bundle checked before any write
     with open_store(data_dir, database) as conn:
-        for bundle_dir in bundles:
-            report = _write_with_progress(conn, Path(bundle_dir), quiet)
+        for bundle_dir, tables in zip(bundles, checked, strict=True):
+            report = _write_with_progress(conn, tables, quiet)
             click.echo(f"{bundle_dir}: run {report.run_id}: {report.nodes} nodes, {report.relationships} "
                        f"relationships in {report.batches} transactions ({report.seconds:.1f} s)")
 

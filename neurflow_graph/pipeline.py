@@ -92,18 +92,49 @@ class ModelSpec:
     input_size: int
     normalize: Callable[[torch.Tensor], torch.Tensor]
     provenance: dict = field(default_factory=dict)
+    weights_sha256: str | None = None  # weights_sha256(model); computed by the run when None
+
+    def weights_digest(self) -> str:
+        """The digest of the model's weights: the one given, else computed from the model now."""
+        return self.weights_sha256 or weights_sha256(self.model)
 
 
 # Settings that change speed or memory, not results: two runs differing only in these share a run id.
-_NOT_IN_RUN_ID = ("device", "batch_size", "internal_batch_size", "memory_budget_mb")
+NOT_IN_RUN_ID = ("device", "batch_size", "internal_batch_size", "memory_budget_mb")
 
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def weights_sha256(model: nn.Module) -> str:
+    """SHA-256 of the model's state dict: each tensor's name, dtype, shape and bytes, in sorted name order.
+
+    Buffers (batch-norm statistics) count, since they change the outputs; the digest of a ResNet50 takes
+    well under a second on one CPU core (benchmarks/weights_digest.py).
+    """
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        tensor = tensor.detach().to("cpu").contiguous()
+        digest.update(f"{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def run_identity(model_name: str, provenance: dict, weights_digest: str, layers: Sequence[str], class_index: int,
+                 image_sha256: Sequence[str], params: dict) -> dict:
+    """Everything that decides a run's result, as the JSON-able dict its run id hashes.
+
+    ``params`` are the run's parameters as run.json records them (precision resolved, input_size
+    added); those in ``NOT_IN_RUN_ID`` are left out, every other one (a new one included) counts.
+    """
+    return {"model": {"name": model_name, **provenance}, "weights_sha256": weights_digest, "layers": list(layers),
+            "class": int(class_index), "images": list(image_sha256),
+            "params": {k: v for k, v in params.items() if k not in NOT_IN_RUN_ID}}
+
+
 def run_id(model_name: str, class_index: int, fingerprint: dict) -> str:
-    """Stable id: the same model, class, images and parameters give the same id (idempotent ingest)."""
+    """Stable id: the same model weights, class, images and parameters give the same id (idempotent ingest)."""
     digest = _sha256(json.dumps(fingerprint, sort_keys=True, default=str).encode())[:10]
     return f"{model_name}-c{class_index}-{digest}"
 
@@ -129,6 +160,7 @@ class NeurFlow:
         device = resolve_device(p.device)
         precision = p.precision if p.precision != "auto" else ("bf16" if device.type == "cuda" else "fp32")
         torch.manual_seed(p.seed)
+        digest = spec.weights_digest()
         model = spec.model.to(device).eval()
         example = spec.normalize(images[:2]).to(device)
         layers = validate_layers(model, spec.layers, example)
@@ -182,12 +214,14 @@ class NeurFlow:
         groups = find_neuron_groups(circuit, activations, p.max_neuron_groups, p.n_exemplars)
         timings["groups"] = time.perf_counter() - started
 
-        params = {**asdict(p), "precision": precision, "device": str(device), "input_size": spec.input_size}
+        params = self._recorded_params(spec, device)
         run = {
-            "run_id": self.run_id(spec, class_index, image_sha256),
+            "run_id": run_id(spec.name, class_index, run_identity(spec.name, spec.provenance, digest, spec.layers,
+                                                                  class_index, image_sha256, params)),
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "complete": True,
             "model": {"name": spec.name, "num_classes": int(n_classes), **spec.provenance},
+            "weights_sha256": digest,
             "class": {"index": int(class_index), "name": class_name if class_name is not None else str(class_index)},
             "layers": list(layers),
             "params": params,
@@ -204,14 +238,16 @@ class NeurFlow:
 
     def run_id(self, spec: ModelSpec, class_index: int, image_sha256: Sequence[str]) -> str:
         """The id ``run`` will give these inputs, known before any heavy work (to skip finished runs)."""
+        params = self._recorded_params(spec, resolve_device(self.params.device))
+        identity = run_identity(spec.name, spec.provenance, spec.weights_digest(), spec.layers, class_index,
+                                image_sha256, params)
+        return run_id(spec.name, class_index, identity)
+
+    def _recorded_params(self, spec: ModelSpec, device: torch.device) -> dict:
+        """The parameters as run.json records them: precision resolved, the device and the input size added."""
         p = self.params
-        device = resolve_device(p.device)
         precision = p.precision if p.precision != "auto" else ("bf16" if device.type == "cuda" else "fp32")
-        params = {**asdict(p), "precision": precision, "input_size": spec.input_size}
-        fingerprint = {"model": spec.provenance, "layers": list(spec.layers), "class": class_index,
-                       "images": list(image_sha256),
-                       "params": {k: v for k, v in params.items() if k not in _NOT_IN_RUN_ID}}
-        return run_id(spec.name, class_index, fingerprint)
+        return {**asdict(p), "precision": precision, "device": str(device), "input_size": spec.input_size}
 
     def _bar(self, desc: str, total: int, unit: str):
         return tqdm(total=total, desc=desc, unit=unit, disable=not self.progress, leave=False, dynamic_ncols=True)

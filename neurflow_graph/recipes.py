@@ -149,23 +149,69 @@ class PreparedModel:
     preset: object
     model: object
     class_names: list[str]
+    weights_sha256: str | None = None  # pipeline.weights_sha256(model), computed once here
+
+    def model_spec(self):
+        """The ModelSpec of every run of this recipe (model, layers, normalisation, provenance, weights digest)."""
+        from .pipeline import ModelSpec
+
+        recipe, preset = self.recipe, self.preset
+        return ModelSpec(
+            name=recipe.preset, model=self.model, layers=tuple(recipe.layers or preset.layers),
+            input_size=preset.input_size, normalize=preset.normalize,
+            provenance={"preset": recipe.preset, "weights": recipe.weights, "checkpoint": recipe.checkpoint},
+            weights_sha256=self.weights_sha256,
+        )
 
 
 def prepare_model(recipe: Recipe) -> PreparedModel:
-    """Build the recipe's model (and train the digits model on first use)."""
+    """Build the recipe's model (and train the digits model on first use) and digest its weights once."""
+    from .pipeline import weights_sha256
     from .presets import get_preset
 
     preset = get_preset(recipe.preset)
     model = preset.build(weights=recipe.weights, checkpoint=recipe.checkpoint)
-    return PreparedModel(recipe, preset, model, preset.class_names())
+    return PreparedModel(recipe, preset, model, preset.class_names(), weights_sha256(model))
+
+
+def image_source_record(src: ImageSource) -> dict:
+    """The image source as run.json records it (folder paths made absolute), enough to load the images again."""
+    record = dataclasses.asdict(src)
+    record["names"] = list(src.names)
+    if src.path is not None:
+        record["path"] = str(Path(src.path).expanduser().resolve())
+    return record
+
+
+def image_source_from_record(record: dict) -> ImageSource:
+    """The ImageSource that ``image_source_record`` wrote (unknown keys are a ConfigError)."""
+    fields = {f.name for f in dataclasses.fields(ImageSource)}
+    unknown = sorted(set(record) - fields)
+    if unknown or "source" not in record:
+        raise ConfigError(f"image source record {record!r} is not one this release reads (keys: {', '.join(fields)})")
+    return ImageSource(**{**record, "names": tuple(record.get("names", ()))})
 
 
 def class_images(prepared: PreparedModel, class_index: int, device) -> tuple[object, int]:
     """The recipe's images of one class that the model predicts as that class, and how many were dropped."""
-    from .images import filter_predicted, image_set_from_tensors, load_image_folder, skimage_images
+    from .images import filter_predicted
 
     recipe, preset = prepared.recipe, prepared.preset
     src = recipe.images
+    images = source_images(prepared, src, class_index, recipe.params.seed)
+    model = prepared.model.to(device)
+    kept, dropped = filter_predicted(model, images, class_index, preset.normalize, device=device)
+    if src.max_images is not None and len(kept) > src.max_images:
+        kept = kept.subset(range(src.max_images))
+    return kept, dropped
+
+
+def source_images(prepared: PreparedModel, src: ImageSource, class_index: int, seed: int):
+    """Every image ``src`` offers for the class at the model's input size, before filtering by prediction
+    (``seed`` draws skimage augmentations)."""
+    from .images import image_set_from_tensors, load_image_folder, skimage_images
+
+    preset = prepared.preset
     if src.source == "digits":
         from .digits import digits_images
 
@@ -173,15 +219,11 @@ def class_images(prepared: PreparedModel, class_index: int, device) -> tuple[obj
         images = image_set_from_tensors(tensors, [f"digits:{src.split}#{i}" for i in range(len(tensors))])
     elif src.source == "skimage":
         images = skimage_images(list(src.names), preset.input_size, augment=src.augment,
-                                seed=recipe.params.seed, in_channels=preset.in_channels)
+                                seed=seed, in_channels=preset.in_channels)
     else:
         folder = prepared.class_names[class_index] if src.folder is None else (src.folder or None)
         images = load_image_folder(src.path, folder, preset.input_size, preset.in_channels)
-    model = prepared.model.to(device)
-    kept, dropped = filter_predicted(model, images, class_index, preset.normalize, device=device)
-    if src.max_images is not None and len(kept) > src.max_images:
-        kept = kept.subset(range(src.max_images))
-    return kept, dropped
+    return images
 
 
 @dataclass(frozen=True)
@@ -202,22 +244,19 @@ class ClassJob:
         return self.flow.run(
             self.spec, self.class_index, self.images.images, self.images.sha256, class_name=self.class_name,
             image_provenance={"dropped": self.dropped, "sources": list(self.images.sources),
-                              "recipe": self.prepared.recipe.name},
+                              "recipe": self.prepared.recipe.name,
+                              "source": image_source_record(self.prepared.recipe.images)},
         )
 
 
 def class_job(prepared: PreparedModel, class_name: str, progress: bool = True) -> ClassJob:
     """Resolve the class, load and filter its images, and work out the run id, without the heavy work."""
-    from .pipeline import ModelSpec, NeurFlow, resolve_device
+    from .pipeline import NeurFlow, resolve_device
 
-    recipe, preset = prepared.recipe, prepared.preset
+    recipe = prepared.recipe
     class_index = resolve_class(class_name, prepared.class_names)
     images, dropped = class_images(prepared, class_index, resolve_device(recipe.params.device))
-    spec = ModelSpec(
-        name=recipe.preset, model=prepared.model, layers=recipe.layers or preset.layers,
-        input_size=preset.input_size, normalize=preset.normalize,
-        provenance={"preset": recipe.preset, "weights": recipe.weights, "checkpoint": recipe.checkpoint},
-    )
+    spec = prepared.model_spec()
     flow = NeurFlow(recipe.params, progress=progress)
     return ClassJob(prepared, class_index, prepared.class_names[class_index], images, dropped, spec, flow,
                     flow.run_id(spec, class_index, images.sha256))

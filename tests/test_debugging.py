@@ -121,3 +121,34 @@ def test_debug_pages(digits_model, digits_preset, digits_bundle_dir, tmp_path: P
     assert [g["group_id"] for g in report["groups"]] == [g.group_id for g in groups]
     index = (tmp_path / "index.html").read_text()
     assert "(FP)" in index or result.false_positives.size == 0
+
+
+def test_debug_masks_through_the_fidelity_slice_and_equals_whole_model_masking(
+        digits_model, digits_preset, digits_bundle_dir, capfd) -> None:
+    from neurflow_graph.evaluation.slicing import from_layer
+    from neurflow_graph.layers import ablate
+
+    groups = layer_groups_from_bundle(digits_bundle_dir, "conv3")
+    images, _ = _class_images(digits_model, digits_preset, 3)
+    images = images[:24]
+    inputs = digits_preset.normalize(images)
+    forward, start, _ = from_layer(digits_model, inputs, "conv3")
+    assert forward is not None and start == "conv3"  # the digits CNN is sliced above conv3, not rerun whole
+    result = debug_images(digits_model, images, groups, 3, normalize=digits_preset.normalize, seeds=3,
+                          batch_size=10, progress=True)
+
+    def whole_model_drops(channels) -> tuple[np.ndarray, np.ndarray]:
+        with torch.no_grad(), ablate(digits_model, {"conv3": list(channels)}):
+            logits = digits_model(inputs).double()
+        return (result.logit - logits[:, 3].numpy(), result.prob - logits.softmax(dim=1)[:, 3].numpy())
+
+    for g in result.groups:
+        logit_drop, prob_drop = whole_model_drops(g.group.channels)
+        assert g.logit_drop == pytest.approx(logit_drop, rel=1e-4, abs=1e-5)
+        assert g.prob_drop == pytest.approx(prob_drop, rel=1e-4, abs=1e-6)
+        for drawn, mean_drop in zip(g.random_sets, g.random_logit_drop, strict=True):
+            assert mean_drop == pytest.approx(whole_model_drops(drawn)[0].mean(), rel=1e-4, abs=1e-5)
+    bars = capfd.readouterr().err
+    for g in result.groups:  # one progress bar per group, counting its masks (the group's and one per seed)
+        assert f"mask {g.group.group_id} ({len(g.group.channels)} neurons, {len(images)} images)" in bars
+    assert "/4" in bars

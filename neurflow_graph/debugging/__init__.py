@@ -1,7 +1,7 @@
 """Image debugging (paper section 5.1): group-confidence scores, group masking against random masks, storage."""
 
 from neurflow_graph.debugging.core import DebugResult, GroupDebug, debug_images, group_confidence
-from neurflow_graph.debugging.sources import DebugImages, folder_images, recipe_images
+from neurflow_graph.debugging.sources import DebugImages, folder_images, recipe_images, run_images
 from neurflow_graph.debugging.store import (
     intervention_id,
     intervention_properties,
@@ -20,5 +20,6 @@ __all__ = [
     "intervention_properties",
     "layer_groups_from_bundle",
     "recipe_images",
+    "run_images",
     "store_interventions",
 ]

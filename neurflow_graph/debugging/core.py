@@ -6,7 +6,8 @@ For a class and one layer of its circuit:
   the run's patches), high only when every neuron of the group fires;
 - the drop of the class logit and probability when the group's neurons are masked (feature maps set to 0),
   per image, against masking random neuron sets of the same size from the same layer (one per seed, drawn
-  from the layer's other channels);
+  from the layer's other channels); the layer's outputs are computed once and each mask runs only the model
+  above it (torch.fx slice, checked against the model's logits), as in `evaluate fidelity`;
 - the images whose logit drops most when a group is masked.
 """
 
@@ -18,9 +19,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from neurflow_graph.errors import ConfigError, DataError
-from neurflow_graph.layers import ablate, capture, neuron_activations
+from neurflow_graph.evaluation.masking import keep_mask, masked_outputs
+from neurflow_graph.evaluation.slicing import from_layer
+from neurflow_graph.layers import capture, neuron_activations
 from neurflow_graph.query.results import LayerGroup
 
 Normalize = Callable[[torch.Tensor], torch.Tensor]
@@ -122,20 +126,26 @@ def debug_images(
     sha256: Sequence[str] | None = None,
     labels: Sequence[int] | None = None,
     run_id: str | None = None,
+    progress: bool = False,
 ) -> DebugResult:
     """Score `images` (N×C×H×W in [0, 1]) against every group of one layer and mask each group (module docstring).
 
     Random sets: for seed s the draw uses `numpy.random.default_rng((seed, s, group_index))`, so results repeat.
+    Masks run through `evaluation.masking.masked_outputs` on the model sliced above the layer, the mechanism
+    `evaluate fidelity` uses; `progress` shows a bar per group counting its masks.
     """
     _check(images, groups, class_index, seeds, top, batch_size)
     layer = groups[0].layer
     model = model.to(device).eval()
-    logits, acts = _forward(model, images, normalize, layer, batch_size, device, {})
+    logits, acts = _forward(model, images, normalize, layer, batch_size, device)
     if class_index >= logits.shape[1]:
         raise ConfigError(f"class index {class_index} is out of range: the model has {logits.shape[1]} outputs")
     width = acts.shape[1]
     base_logit, base_prob = _class_scores(logits, class_index)
     predicted = logits.argmax(dim=1).numpy()
+    # Every mask of this layer runs only the model above it (as `evaluate fidelity` does), when it can be sliced.
+    forward, start, inputs = from_layer(model, torch.cat([normalize(b) for b in images.split(batch_size)]), layer,
+                                        device=device, batch_size=batch_size)
     results = []
     for group in groups:
         channels = list(group.channels)
@@ -143,18 +153,21 @@ def debug_images(
             raise ConfigError(f"group {group.group_id} names channel {max(channels)} but layer {layer} has {width} "
                               "channels: is the model the one the run was computed with?")
         metric = group_confidence(acts[:, channels], group.activation_max, eps)
-        masked, _ = _forward(model, images, normalize, layer, batch_size, device, {layer: channels})
-        logit, prob = _class_scores(masked, class_index)
-        rand_sets, rand_logit, rand_prob, rand_flip = [], [], [], []
         pool = np.setdiff1d(np.arange(width), channels)
         if len(pool) < len(channels):
             pool = np.arange(width)
-        for s in range(seeds):
-            rng = np.random.default_rng((seed, s, group.group_index))
-            drawn = tuple(int(c) for c in np.sort(rng.choice(pool, size=len(channels), replace=False)))
-            rmasked, _ = _forward(model, images, normalize, layer, batch_size, device, {layer: list(drawn)})
+        rand_sets = [tuple(int(c) for c in np.sort(np.random.default_rng((seed, s, group.group_index)).choice(
+            pool, size=len(channels), replace=False))) for s in range(seeds)]
+        keep = np.stack([keep_mask(width, np.asarray(chosen, dtype=np.int64), "mask")
+                         for chosen in (channels, *rand_sets)])
+        with tqdm(total=len(keep), desc=f"mask {group.group_id} ({len(channels)} neurons, {len(images)} images)",
+                  unit="mask", disable=not progress, leave=False, dynamic_ncols=True) as bar:
+            out = masked_outputs(model, inputs, {layer: keep}, device, batch_size, bar.update, forward, start)
+        masked = torch.from_numpy(out[0])
+        logit, prob = _class_scores(masked, class_index)
+        rand_logit, rand_prob, rand_flip = [], [], []
+        for rmasked in (torch.from_numpy(o) for o in out[1:]):
             rl, rp = _class_scores(rmasked, class_index)
-            rand_sets.append(drawn)
             rand_logit.append(float((base_logit - rl).mean()))
             rand_prob.append(float((base_prob - rp).mean()))
             rand_flip.append(_flipped(predicted, rmasked, class_index))
@@ -198,10 +211,10 @@ def _check(images: torch.Tensor, groups: Sequence[LayerGroup], class_index: int,
 
 @torch.no_grad()
 def _forward(model: nn.Module, images: torch.Tensor, normalize: Normalize, layer: str, batch_size: int,
-             device: str | torch.device, masked: dict[str, list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits (N×K) and the layer's neuron activations (N×C), with `masked` channels zeroed."""
+             device: str | torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unmasked logits (N×K) and the layer's neuron activations (N×C)."""
     logits, acts = [], []
-    with ablate(model, masked), capture(model, [layer]) as seen:
+    with capture(model, [layer]) as seen:
         for batch in images.split(batch_size):
             logits.append(model(normalize(batch.to(device))).float().cpu())
             acts.append(neuron_activations(seen[layer]).float().cpu())

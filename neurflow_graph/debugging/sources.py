@@ -1,12 +1,14 @@
-"""Which images `debug` scores: a folder, or by default what the recipe's image source offers for the class."""
+"""Which images `debug` scores: a folder; by default the images the run was computed on, else the recipe's."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
+from neurflow_graph.errors import NeurflowGraphError
 from neurflow_graph.images import ImageSet, image_set_from_tensors, load_image_folder
 
 
@@ -62,3 +64,44 @@ def recipe_images(prepared, class_index: int, device: str | torch.device,
         images = images.subset(range(max_images))
     return DebugImages(images, None, f"{len(images)} images of class {class_index} from recipe {recipe.name} "
                        "(predicted as the class)")
+
+
+def run_images(run, prepared, max_images: int | None = None) -> DebugImages | None:
+    """The images stored run `run` (a query RunInfo) was computed on, or None when they cannot be had.
+
+    First loaded again from the image source its run.json records, when every one of the run's image
+    hashes is found there (the exact tensors); else the 8-bit copies its bundle keeps under `images/`.
+    """
+    from neurflow_graph.artifacts import read_bundle_images
+    from neurflow_graph.recipes import image_source_from_record, source_images
+    from neurflow_graph.run_meta import RunMeta
+
+    try:
+        meta = RunMeta.parse(run.run_json, f"run {run.run_id}")
+    except NeurflowGraphError:
+        return None
+    wanted = list(meta.images.sha256[:max_images] if max_images is not None else meta.images.sha256)
+    labels = None
+    if meta.images.source is not None:
+        try:
+            found = source_images(prepared, image_source_from_record(meta.images.source), meta.class_index,
+                                  meta.params.seed)
+        except NeurflowGraphError:
+            found = None
+        where = {h: i for i, h in enumerate(found.sha256)} if found is not None else {}
+        if wanted and all(h in where for h in wanted):
+            if meta.images.source.get("source") == "digits":
+                labels = (meta.class_index,) * len(wanted)
+            return DebugImages(found.subset([where[h] for h in wanted]), labels,
+                               f"the {len(wanted)} images run {meta.run_id} was computed on "
+                               f"(from its {meta.images.source['source']} source)")
+    if run.bundle_path and (Path(run.bundle_path) / "images").is_dir():
+        try:
+            tensors = read_bundle_images(run.bundle_path, len(wanted))
+        except NeurflowGraphError:
+            return None
+        sources = meta.images.sources[:len(wanted)] or [f"{run.bundle_path}/images/{i}.png" for i in range(len(wanted))]
+        return DebugImages(image_set_from_tensors(tensors, sources), None,
+                           f"the {len(wanted)} images run {meta.run_id} was computed on (8-bit copies from its "
+                           f"bundle {run.bundle_path})")
+    return None

@@ -18,11 +18,10 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import DataError
-from ..layers import capture
 from .l2 import weight_norms
 from .masking import keep_mask, predict_masked
 from .prune import prune
-from .slicing import model_top
+from .slicing import from_layer
 from .stats import groups
 from .subject import Subject
 from .table import columns, run_columns
@@ -91,7 +90,7 @@ def evaluate_fidelity(subject: Subject, taus: Sequence[int] = (4, 8, 16), sample
                             for name in layers:
                                 keeps[name].append(keep_mask(widths[name], chosen[name], mode) if name in chosen
                                                    else np.ones(widths[name], dtype=bool))
-    forward, start, inputs = _from_lowest(subject, images, layers)
+    forward, start, inputs = from_layer(subject.spec.model, images, layers[-1], layers[:-1], subject.device)
     with tqdm(total=len(configs), desc="fidelity masks", unit="mask", disable=not progress, leave=False) as bar:
         predicted = predict_masked(subject.spec.model, inputs, {k: np.stack(v) for k, v in keeps.items()},
                                    subject.device, progress=bar.update, forward=forward, start=start)
@@ -108,19 +107,6 @@ def _plain(subject: Subject, images: torch.Tensor) -> np.ndarray:
     with torch.no_grad():
         return np.concatenate([model(batch.to(subject.device)).argmax(dim=1).cpu().numpy()
                                for batch in images.split(256)])
-
-
-def _from_lowest(subject: Subject, images: torch.Tensor, layers: list[str]):
-    """(model top from the lowest masked layer, that layer, its outputs for the images), so that masks do not
-    recompute the layers below it; (None, None, images) when the model cannot be sliced there."""
-    model = subject.spec.model.to(subject.device).eval()
-    lowest = layers[-1]
-    top = model_top(model, lowest, layers[:-1], images[:2].to(subject.device))
-    if top is None:
-        return None, None, images
-    with torch.no_grad(), capture(model, [lowest]) as seen:
-        outputs = [(model(batch.to(subject.device)), seen[lowest])[1] for batch in images.split(256)]
-    return top, lowest, torch.cat(outputs)
 
 
 def _chosen(method: str, sets: dict, scoped: list[str], widths: dict[str, int],

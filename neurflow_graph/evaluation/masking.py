@@ -39,17 +39,28 @@ def _row_masks(model: nn.Module, layers: list[str]) -> Iterator[dict[str, torch.
         yield current
 
 
-@torch.no_grad()
 def predict_masked(model: nn.Module, inputs: torch.Tensor, keep: dict[str, np.ndarray],
                    device: str | torch.device = "cpu", batch_size: int = 256,
                    progress: Callable[[int], None] | None = None, forward: nn.Module | None = None,
                    start: str | None = None) -> np.ndarray:
-    """Top-1 predictions (M×N) of N inputs under M masks.
+    """Top-1 predictions (M×N) of N inputs under M masks (``masked_outputs`` with the argmax)."""
+    return masked_outputs(model, inputs, keep, device, batch_size, progress, forward, start,
+                          reduce=lambda logits: logits.argmax(dim=1))
+
+
+@torch.no_grad()
+def masked_outputs(model: nn.Module, inputs: torch.Tensor, keep: dict[str, np.ndarray],
+                   device: str | torch.device = "cpu", batch_size: int = 256,
+                   progress: Callable[[int], None] | None = None, forward: nn.Module | None = None,
+                   start: str | None = None,
+                   reduce: Callable[[torch.Tensor], torch.Tensor] = lambda logits: logits.float()) -> np.ndarray:
+    """``reduce(logits)`` of N inputs under M masks, as an M×N×… array (default: the logits, M×N×K).
 
     ``keep[layer]`` is M×C booleans: False zeroes that channel's feature map for that mask. ``inputs``
     are normalised images (N×C×S×S), or, with ``start``, that layer's outputs, and ``forward`` is then
-    the bridge from ``start`` to the logits: the masks of ``start`` are applied to ``inputs`` directly and
-    the layers below it are not recomputed for every mask.
+    the bridge from ``start`` to the logits (``slicing.from_layer``): the masks of ``start`` are applied to
+    ``inputs`` directly and the layers below it are not recomputed for every mask. ``progress(m)`` is
+    called after each pass with the number of masks it finished.
     """
     hooked = [name for name in keep if name != start]
     n_masks = len(next(iter(keep.values())))
@@ -58,12 +69,13 @@ def predict_masked(model: nn.Module, inputs: torch.Tensor, keep: dict[str, np.nd
     input_chunk = min(n_inputs, batch_size)
     masks = {name: torch.as_tensor(np.asarray(value), dtype=torch.float32, device=device)
              for name, value in keep.items()}
-    out = np.empty((n_masks, n_inputs), dtype=np.int64)
+    out: list[np.ndarray] = []
     model = model.to(device).eval()
     run = (forward or model).to(device).eval()
     with _row_masks(model, hooked) as current:
         for m0 in range(0, n_masks, per_pass):
             m1 = min(n_masks, m0 + per_pass)
+            parts = []
             for i0 in range(0, n_inputs, input_chunk):
                 x = inputs[i0 : i0 + input_chunk].to(device)
                 for name in hooked:
@@ -71,9 +83,10 @@ def predict_masked(model: nn.Module, inputs: torch.Tensor, keep: dict[str, np.nd
                 batch = x.repeat(m1 - m0, *([1] * (x.ndim - 1)))
                 if start in masks:
                     row = masks[start][m0:m1].repeat_interleave(len(x), dim=0)
-                    batch = batch * row.view(*row.shape, *([1] * (x.ndim - 2)))
-                logits = run(batch)
-                out[m0:m1, i0 : i0 + len(x)] = logits.argmax(dim=1).view(m1 - m0, len(x)).cpu().numpy()
+                    batch = batch * row.view(*row.shape, *([1] * (x.ndim - 2))).to(batch.dtype)
+                reduced = reduce(run(batch))
+                parts.append(reduced.reshape(m1 - m0, len(x), *reduced.shape[1:]).cpu().numpy())
+            out.append(np.concatenate(parts, axis=1))
             if progress:
                 progress(m1 - m0)
-    return out
+    return np.concatenate(out, axis=0)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ..layers import fx_slice
+from ..layers import capture, fx_slice
 
 
 def model_top(model: nn.Module, start: str, layers: Sequence[str], example: torch.Tensor) -> nn.Module | None:
@@ -41,3 +41,22 @@ def _reproduces(model: nn.Module, top: nn.Module, start: str, layers: Sequence[s
     except Exception:  # noqa: BLE001 - a slice that fails to run is not used
         return False
     return sorted(fired) == sorted(layers) and torch.allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+@torch.no_grad()
+def from_layer(model: nn.Module, inputs: torch.Tensor, start: str, layers: Sequence[str] = (),
+               device: str | torch.device = "cpu", batch_size: int = 256
+               ) -> tuple[nn.Module | None, str | None, torch.Tensor]:
+    """(model top from ``start``, ``start``, its outputs for ``inputs``): what ``predict_masked`` needs to run
+    only the part above ``start`` for every mask; (None, None, inputs) when the model cannot be sliced there.
+
+    ``inputs`` are normalised model inputs (N×C×S×S); ``layers`` (above ``start``) stay module calls so masks
+    on them apply. The slice is used only when it reproduces the model's logits (``model_top``).
+    """
+    model = model.to(device).eval()
+    top = model_top(model, start, layers, inputs[:2].to(device))
+    if top is None:
+        return None, None, inputs
+    with capture(model, [start]) as seen:
+        outputs = [(model(batch.to(device)), seen[start])[1] for batch in inputs.split(batch_size)]
+    return top, start, torch.cat(outputs)

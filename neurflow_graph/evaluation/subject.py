@@ -16,12 +16,8 @@ from ..circuit import Circuit
 from ..errors import ArtifactError, ConfigError
 from ..layers import capture
 from ..patches import Patches, make_patches
-from ..pipeline import ModelSpec, resolve_device
+from ..pipeline import ModelSpec, NeurFlow, resolve_device
 from .knockout import Knockout
-
-# Run parameters that change the circuit; a cached bundle is reused only when they all match (tau may be larger).
-_CIRCUIT_PARAMS = ("k", "n_steps", "method", "granularities", "stride_ratio", "max_semantic_groups", "seed",
-                   "tolerance")
 
 
 @dataclass(frozen=True)
@@ -106,19 +102,34 @@ class Subject:
 
 
 def preset_spec(run: dict) -> ModelSpec:
-    """The ModelSpec of a bundle written from a model preset (run.json ``model.preset``)."""
-    from ..presets import get_preset
+    """The ModelSpec of a bundle written from a model preset (run.json ``model.preset``), with the run's weights.
 
-    model = run.get("model", {})
-    if not model.get("preset"):
+    The model is rebuilt from the recorded weights name or checkpoint; weights whose digest is not the
+    run's ``weights_sha256`` (a checkpoint retrained since) are refused rather than evaluated as the run's.
+    """
+    from ..pipeline import weights_sha256
+    from ..presets import get_preset
+    from ..run_meta import RunMeta
+
+    meta = RunMeta.parse(run, f"run {run.get('run_id')!r}")
+    model = meta.model
+    if not model.preset:
         raise ArtifactError(
-            f"run {run.get('run_id')!r} was not made from a model preset; build a Subject in Python with its ModelSpec"
+            f"run {meta.run_id!r} was not made from a model preset; build a Subject in Python with its ModelSpec"
         )
-    preset = get_preset(model["preset"])
-    built = preset.build(weights=model.get("weights"), checkpoint=model.get("checkpoint"))
-    return ModelSpec(name=model.get("name", preset.name), model=built, layers=tuple(run["layers"]),
-                     input_size=preset.input_size, normalize=preset.normalize,
-                     provenance={k: model.get(k) for k in ("preset", "weights", "checkpoint")})
+    preset = get_preset(model.preset)
+    built = preset.build(weights=model.weights, checkpoint=model.checkpoint)
+    digest = weights_sha256(built)
+    if digest != meta.weights_sha256:
+        where = model.checkpoint or model.weights or "random initialisation"
+        raise ArtifactError(
+            f"the weights from {where} (sha256 {digest[:12]}) are not run {meta.run_id}'s "
+            f"({meta.weights_sha256[:12]}); restore that checkpoint or compute a new run"
+        )
+    return ModelSpec(name=model.name, model=built, layers=meta.layers, input_size=preset.input_size,
+                     normalize=preset.normalize,
+                     provenance={"preset": model.preset, "weights": model.weights, "checkpoint": model.checkpoint},
+                     weights_sha256=digest)
 
 
 def subject_from_bundle(bundle: Bundle | str | os.PathLike, spec: ModelSpec | None = None,
@@ -157,14 +168,10 @@ def subject_from_recipe(prepared, class_name: str, tau: int, cache_dir: str | os
     """
     from ..recipes import class_images, resolve_class, run_recipe_class
 
-    recipe, preset = prepared.recipe, prepared.preset
+    recipe = prepared.recipe
     class_index = resolve_class(class_name, prepared.class_names)
     device = resolve_device(recipe.params.device)
-    spec = ModelSpec(
-        name=recipe.preset, model=prepared.model, layers=tuple(recipe.layers or preset.layers),
-        input_size=preset.input_size, normalize=preset.normalize,
-        provenance={"preset": recipe.preset, "weights": recipe.weights, "checkpoint": recipe.checkpoint},
-    )
+    spec = prepared.model_spec()
     images, _dropped = class_images(prepared, class_index, device)
     cache_dir = Path(cache_dir)
     cached = _cached_bundle(cache_dir, recipe, spec, class_index, images.sha256, tau)
@@ -181,26 +188,19 @@ def subject_from_recipe(prepared, class_name: str, tau: int, cache_dir: str | os
 
 
 def _cached_bundle(path: Path, recipe, spec: ModelSpec, class_index: int, sha256, tau: int) -> Bundle | None:
+    """The bundle at ``path`` when it is the run these inputs give, with a tau of at least ``tau``.
+
+    Same run means same run id (pipeline.run_identity, the one definition) once the requested tau is
+    replaced by the cached one: every other parameter, the weights and the images must match.
+    """
     if not (path / "run.json").is_file():
         return None
     try:
         bundle = read_bundle(path)
     except (ArtifactError, OSError, ValueError, KeyError):
         return None
-    run, params = bundle.run, dataclasses.asdict(recipe.params)
-    same = (
-        run.get("complete") and run["class"]["index"] == class_index
-        and list(run["layers"]) == list(spec.layers)
-        and run["model"].get("preset") == recipe.preset and run["model"].get("weights") == recipe.weights
-        and run["model"].get("checkpoint") == recipe.checkpoint
-        and list(run["images"]["sha256"]) == list(sha256)
-        and all(_same(run["params"].get(key), params[key]) for key in _CIRCUIT_PARAMS)
-        and run["params"]["tau"] >= tau
-    )
-    return bundle if same else None
-
-
-def _same(a, b) -> bool:
-    if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
-        return a is not None and b is not None and np.allclose(np.asarray(a, float), np.asarray(b, float))
-    return a == b
+    cached_tau = bundle.meta.params.tau
+    if cached_tau < tau:
+        return None
+    flow = NeurFlow(recipe.params, progress=False, tau=cached_tau)
+    return bundle if flow.run_id(spec, class_index, sha256) == bundle.meta.run_id else None

@@ -119,8 +119,9 @@ def _page_height(circuit) -> int:
 @click.option("--recipe", required=True, type=click.Path(dir_okay=False),
               help="Recipe (ingest/*.toml) naming the model the circuit was computed with.")
 @click.option("--images", type=click.Path(file_okay=False, exists=True),
-              help="Folder of images to score and mask [default: digits recipes: every image of the split predicted "
-                   "as CLASS, false positives included; other recipes: the class's own images].")
+              help="Folder of images to score and mask [default: the images the run was computed on; when they "
+                   "cannot be loaded, the recipe's: for digits every image of the split predicted as CLASS, false "
+                   "positives included, else the class's own images].")
 @click.option("--layer", help="Layer whose neuron groups are scored and masked [default: the layer under the logit].")
 @click.option("--seeds", type=click.IntRange(min=1), default=5, show_default=True,
               help="Random neuron sets (of each group's size, from the same layer) per group, one per seed.")
@@ -132,15 +133,16 @@ def _page_height(circuit) -> int:
 @click.option("--run-id", help="Debug this run of the class (default: its latest complete run).")
 @click.option("--device", help="auto, cpu, cuda or cuda:N [default: the recipe's].")
 @click.option("--no-store", is_flag=True, help="Do not write Intervention nodes back to the store.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Folder for the pages (index.html, group-*.html, group-*.png) and report.json.")
 @store_options
 @errors_as_click
 def debug(class_name: str, recipe: str, images: str | None, layer: str | None, seeds: int, seed: int, top: int,
-          max_images: int, run_id: str | None, device: str | None, no_store: bool, out: str,
+          max_images: int, run_id: str | None, device: str | None, no_store: bool, quiet: bool, out: str,
           data_dir: str | None, database: str | None) -> None:
     """Image debugging of CLASS (paper 5.1): group-confidence scores, masking each group vs random sets."""
-    from neurflow_graph.debugging import debug_images, folder_images, recipe_images, store_interventions
+    from neurflow_graph.debugging import debug_images, folder_images, recipe_images, run_images, store_interventions
     from neurflow_graph.pipeline import resolve_device
     from neurflow_graph.query.fetch import fetch_exemplars, fetch_layer_groups, fetch_run_info, resolve_class
     from neurflow_graph.recipes import load_recipe, prepare_model
@@ -156,16 +158,20 @@ def debug(class_name: str, recipe: str, images: str | None, layer: str | None, s
         groups = fetch_layer_groups(conn, info.class_id, layer, run_id=run.run_id)
         exemplars = {g.group_id: [e.path for e in fetch_exemplars(conn, g.id)] for g in groups}
     prepared = prepare_model(spec)
+    recorded = run.run_json.get("weights_sha256")
+    if recorded and recorded != prepared.weights_sha256:
+        raise QueryError(f"recipe {recipe}'s model weights (sha256 {prepared.weights_sha256[:12]}) are not those of "
+                         f"run {run.run_id} ({recorded[:12]}); pass the recipe and weights the run was computed with")
     target = resolve_device(device or spec.params.device)
     if images:
         chosen = folder_images(images, prepared.preset.input_size, prepared.preset.in_channels, max_images)
     else:
-        chosen = recipe_images(prepared, info.index, target, max_images)
+        chosen = run_images(run, prepared, max_images) or recipe_images(prepared, info.index, target, max_images)
     click.echo(f"class {info.class_id}, run {run.run_id}, layer {layer}: {len(groups)} groups; {chosen.description}")
     result = debug_images(prepared.model, chosen.images.images, groups, info.index,
                           normalize=prepared.preset.normalize, seeds=seeds, seed=seed, top=top, device=target,
                           sources=chosen.images.sources, sha256=chosen.images.sha256, labels=chosen.labels,
-                          run_id=run.run_id)
+                          run_id=run.run_id, progress=not quiet)
     ids: list[str] = []
     if not no_store:
         with open_store(data_dir, database) as conn:

@@ -27,7 +27,8 @@ def run_properties(run: dict[str, Any], bundle_path: str | None, ingested_at: st
     """run.json flattened to Run node properties: `params.k` -> `params_k`; lists kept when homogeneous.
 
     `layer_stats` (keyed by layer name) and any value a property cannot hold become JSON strings;
-    the whole run.json is kept as `run_json` so the store loses nothing.
+    the whole run.json is kept as `run_json` so the store loses nothing. `weights_sha256` (top level) lands on
+    the Run, never on the Model node that runs of other weights share.
     """
     props: Row = {}
     for key, value in run.items():

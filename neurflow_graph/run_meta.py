@@ -1,0 +1,169 @@
+"""A bundle's run.json as one typed record, checked field by field when a bundle is read (docs/artifacts.md).
+
+Every field that the rest of the package reads is checked here, with its type, so a bad run.json is
+refused in one line naming the file and the field before anything uses it (or writes it to a graph).
+Fields this release does not read are kept in the dict and not checked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ArtifactError, ConfigError
+
+_TYPES: dict[type, str] = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+                           dict: "an object", list: "a list"}
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    """run.json ``model``: the model's name (node ids start with it), class count and how it was built."""
+
+    name: str
+    num_classes: int
+    preset: str | None = None
+    weights: str | None = None
+    checkpoint: str | None = None
+
+
+@dataclass(frozen=True)
+class ImagesMeta:
+    """run.json ``images``: how many class images the run kept, their SHA-256, and where they came from."""
+
+    kept: int
+    sha256: tuple[str, ...]
+    sources: tuple[str, ...] = ()
+    dropped: int | None = None
+    recipe: str | None = None
+    source: dict | None = None  # recipes.image_source_record: enough to load the images again
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    """run.json ``layer_stats[layer]``: the integrated-gradients pass whose targets are in that layer."""
+
+    lower: str
+    targets: int
+    n_steps: int
+    completeness_error: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class RunMeta:
+    """A checked run.json. ``params`` are the run's NeurFlowParams; ``input_size`` the model's input side."""
+
+    run_id: str
+    created_at: str
+    model: ModelMeta
+    weights_sha256: str
+    class_index: int
+    class_name: str
+    layers: tuple[str, ...]
+    params: Any  # pipeline.NeurFlowParams (imported lazily: the pipeline imports this module's users)
+    input_size: int
+    images: ImagesMeta
+    layer_stats: dict[str, LayerStats]
+    stage_seconds: dict[str, float]
+    versions: dict[str, str]
+
+    @classmethod
+    def parse(cls, run: Any, source: str = "run.json") -> RunMeta:
+        """Check ``run`` (a parsed run.json) and return it typed; ArtifactError naming ``source`` and the field."""
+        from .pipeline import NeurFlowParams
+
+        f = _Fields(run, source)
+        layers = tuple(f.items("layers", str))
+        if len(layers) < 2:
+            f.fail("layers", "must list at least 2 layers (the logit layer first)")
+        model = ModelMeta(name=f.get("model.name", str), num_classes=f.get("model.num_classes", int),
+                          preset=f.get("model.preset", str, None), weights=f.get("model.weights", str, None),
+                          checkpoint=f.get("model.checkpoint", str, None))
+        kept, sha256 = f.get("images.kept", int), tuple(f.items("images.sha256", str))
+        if len(sha256) != kept:
+            f.fail("images.sha256", f"must have one entry per kept image ({kept}), has {len(sha256)}")
+        sources = tuple(f.items("images.sources", str, ()))
+        if sources and len(sources) != kept:
+            f.fail("images.sources", f"must have one entry per kept image ({kept}), has {len(sources)}")
+        images = ImagesMeta(kept=kept, sha256=sha256, sources=sources, dropped=f.get("images.dropped", int, None),
+                            recipe=f.get("images.recipe", str, None), source=f.get("images.source", dict, None))
+        names = [fl.name for fl in dataclasses.fields(NeurFlowParams)]
+        given = f.get("params", dict)
+        for name in names:
+            if name not in given:
+                f.fail(f"params.{name}", "is missing")
+        try:
+            params = NeurFlowParams(**{name: given[name] for name in names})
+        except (ConfigError, TypeError) as exc:
+            raise ArtifactError(f"{source}: field 'params' is not valid ({exc}); re-run the bundle") from None
+        stats = {}
+        for layer, below in zip(layers[:-1], layers[1:], strict=True):
+            key = f"layer_stats.{layer}"
+            if f.get(f"{key}.lower", str) != below:
+                f.fail(f"{key}.lower", f"must be {below!r}, the layer listed below {layer!r}")
+            stats[layer] = LayerStats(lower=below, targets=f.get(f"{key}.targets", int),
+                                      n_steps=f.get(f"{key}.n_steps", int),
+                                      completeness_error=f.get(f"{key}.completeness_error", float),
+                                      seconds=f.get(f"{key}.seconds", float))
+        return cls(
+            run_id=f.get("run_id", str), created_at=f.get("created_at", str), model=model,
+            weights_sha256=f.get("weights_sha256", str), class_index=f.get("class.index", int),
+            class_name=f.get("class.name", str), layers=layers, params=params,
+            input_size=f.get("params.input_size", int), images=images, layer_stats=stats,
+            stage_seconds=f.mapping("stage_seconds", float), versions=f.mapping("versions", str),
+        )
+
+
+_MISSING = object()
+
+
+class _Fields:
+    """Typed reads of dotted paths in a parsed JSON object, each failure one ArtifactError line."""
+
+    def __init__(self, data: Any, source: str):
+        self.data, self.source = data, source
+        if not isinstance(data, dict):
+            raise ArtifactError(f"{source}: expected a JSON object; re-run the bundle")
+
+    def fail(self, path: str, problem: str) -> None:
+        raise ArtifactError(f"{self.source}: field {path!r} {problem}; re-run the bundle")
+
+    def _value(self, path: str) -> Any:
+        value = self.data
+        for i, part in enumerate(path.split(".")):
+            if not isinstance(value, dict):
+                self.fail(".".join(path.split(".")[:i]), "must be an object")
+            value = value.get(part, _MISSING)
+            if value is _MISSING:
+                return _MISSING
+        return value
+
+    def get(self, path: str, kind: type, default: Any = _MISSING) -> Any:
+        """The value at ``path``, of type ``kind`` (an int counts as a float); ``default`` when absent or null."""
+        value = self._value(path)
+        if value is _MISSING or (value is None and default is not _MISSING):
+            if default is _MISSING:
+                self.fail(path, "is missing")
+            return default
+        return self._check(path, value, kind)
+
+    def items(self, path: str, kind: type, default: Any = _MISSING) -> list:
+        """The list at ``path``, each item of type ``kind``."""
+        value = self.get(path, list, default)
+        return [self._check(f"{path}[{i}]", item, kind) for i, item in enumerate(value)]
+
+    def mapping(self, path: str, kind: type) -> dict:
+        """The object at ``path``, each value of type ``kind``."""
+        return {key: self._check(f"{path}.{key}", item, kind) for key, item in self.get(path, dict).items()}
+
+    def _check(self, path: str, value: Any, kind: type) -> Any:
+        ok: Callable[[Any], bool] = {
+            int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+            float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        }.get(kind, lambda v: isinstance(v, kind))
+        if not ok(value):
+            self.fail(path, f"must be {_TYPES[kind]}, got {type(value).__name__} {value!r:.40}")
+        return float(value) if kind is float else value
