@@ -225,15 +225,18 @@ def ablate(model: nn.Module, neurons: dict[str, Sequence[int]], retain: bool = F
     with contextlib.ExitStack() as hooks:
         for name, channels in neurons.items():
             index = torch.as_tensor(list(channels), dtype=torch.long)
-            hooks.enter_context(_module(model, name).register_forward_hook(_zeroer(index, retain), prepend=True))
+            hook = _zeroer(index, retain, name)
+            hooks.enter_context(_module(model, name).register_forward_hook(hook, prepend=True))
         yield
 
 
-def _zeroer(index: torch.Tensor, retain: bool):
-    def hook(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> torch.Tensor:
-        mask = torch.zeros(output.shape[1], dtype=output.dtype, device=output.device)
+def _zeroer(index: torch.Tensor, retain: bool, name: str):
+    from .layouts import module_layout
+
+    def hook(module: nn.Module, _inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+        layout = module_layout(module, output, name)  # a neuron is zeroed at every position or token
+        mask = torch.zeros(layout.width(output), dtype=output.dtype, device=output.device)
         mask[index.to(output.device)] = 1.0
-        keep = mask if retain else 1.0 - mask
-        return output * keep.view(1, -1, *([1] * (output.ndim - 2)))
+        return layout.keep(output, mask if retain else 1.0 - mask)
 
     return hook

@@ -37,6 +37,12 @@ class ModelPreset:
     std: tuple[float, ...]
     weight_names: tuple[str, ...] = ()
     """Names ``build(weights=...)`` accepts; the first is what "DEFAULT" means."""
+    layouts: tuple[tuple[str, str], ...] = ()
+    """Layouts of layers whose output does not fix it (layer name, layout), for layers of this model."""
+
+    def layouts_of(self, layers: tuple[str, ...], stated: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The preset's layouts of ``layers``, overridden by ``stated`` (a recipe's or the user's)."""
+        return {**{name: kind for name, kind in self.layouts if name in layers}, **(stated or {})}
 
     def build(
         self, weights: str | None = None, checkpoint: str | os.PathLike[str] | None = None
