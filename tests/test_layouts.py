@@ -152,3 +152,19 @@ def test_ambiguous_layout_is_one_line_naming_layer_shape_and_fix():
         resolve_layouts(model, ["heads.head", hidden], x, {hidden: "sequence"})
     with pytest.raises(ConfigError, match="not listed"):
         resolve_layouts(model, ["heads.head", hidden], x, {"encoder.ln": "tokens"})
+
+
+@pytest.mark.parametrize("arch, layers", [
+    ("vit", VIT_LAYERS),
+    ("swin_t", ["head", "features.7.1", "features.7.0", "features.5.5"]),
+    ("convnext_tiny", ["classifier.2", "features.7.2", "features.7.0", "features.5.8"]),
+])
+def test_blocks_are_sliced_by_torch_fx_not_replayed(arch, layers):
+    from torch import fx
+
+    model = _vit() if arch == "vit" else getattr(import_torchvision().models, arch)().eval()
+    side = 32 if arch == "vit" else 64
+    images = torch.randn(2, 3, side, side, generator=torch.Generator().manual_seed(5))
+    for lower, upper in zip(layers[1:], layers[:-1], strict=True):
+        sub = bridge(model, lower, upper, images)  # checks the slice reproduces the model
+        assert isinstance(sub, fx.GraphModule), f"{lower} -> {upper} fell back to the replay"
