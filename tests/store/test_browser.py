@@ -225,7 +225,8 @@ def test_neo4j_browser_driver_in_chromium_answers_like_the_python_driver(
         "after_restart": [{**c, "params": as_browser_params(c["params"])} for c in after],
         "draw": {"database": DATABASE, "cypher": queries.load("circuit_graph").statements[0], "params": draw_params,
                  "caption": "<code>neurflow-graph query circuit_graph -p class_id=digits/3</code> "
-                            "(cypher/circuit_graph.cypher), drawn from the browser driver's nodes and relationships",
+                            "(cypher/circuit_graph.cypher), drawn from the browser driver's nodes and relationships: "
+                            "blue FEEDS edges excite the parent, red ones inhibit it, width by |weight|",
                  "screenshot": str(FIGURE)},
     }
     spec_path = tmp_path / "spec.json"
