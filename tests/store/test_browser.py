@@ -118,6 +118,11 @@ def example_params(name: str, run_id: str) -> dict[str, Any]:
     return {k: _EXAMPLE_RUN_ID.sub(run_id, v) if isinstance(v, str) else v for k, v in params.items()}
 
 
+def browser_uri(info: server.ServerInfo) -> str:
+    """The address as Neo4j Browser's connect form takes it by default: the routing scheme neo4j://."""
+    return f"neo4j://{info.host}:{info.bolt_port}"
+
+
 def as_browser_params(value: Any) -> Any:
     """Parameters for the page: ints tagged, since a bare JS number is sent as a Cypher Float."""
     if isinstance(value, bool) or value is None:
@@ -219,7 +224,7 @@ def test_neo4j_browser_driver_in_chromium_answers_like_the_python_driver(
     draw_params = {"class_id": "digits/3", "run_id": None}
     FIGURE.parent.mkdir(parents=True, exist_ok=True)
     spec = {
-        "page": page_url, "chromium": find_chromium(), "bolt": info.bolt_uri, "user": server.ROOT_USER,
+        "page": page_url, "chromium": find_chromium(), "bolt": browser_uri(info), "user": server.ROOT_USER,
         "password": password,
         "calls": [{**c, "params": as_browser_params(c["params"])} for c in calls],
         "after_restart": [{**c, "params": as_browser_params(c["params"])} for c in after],
@@ -246,8 +251,15 @@ def test_neo4j_browser_driver_in_chromium_answers_like_the_python_driver(
         for name in ("circuit_of_class", "circuit_graph", "circuit_groups", "bias_paths", "list_classes",
                      "node_counts", "group_exemplars", "shared_groups"):
             assert answered[name]["rows"], f"{name}: the example found nothing in a store holding digits 3 and 5"
+        # What Browser reads from the connect calls: a Neo4j 5 kernel, the databases (ours the default), the user.
+        (kernel,) = answered[CONNECT_CALLS[0][1]]["rows"]
+        assert kernel[0] == "Neo4j Kernel" and kernel[1][0].startswith("5."), kernel
         shown = answered["SHOW DATABASES"]
-        assert DATABASE in [row[shown["keys"].index("name")] for row in shown["rows"]]
+        databases = {row[shown["keys"].index("name")]: dict(zip(shown["keys"], row, strict=True))
+                     for row in shown["rows"]}
+        assert {DATABASE, "system"} <= set(databases) and databases[DATABASE]["default"] is True
+        (user,) = answered["CALL dbms.showCurrentUser()"]["rows"]
+        assert user[0] == server.ROOT_USER
 
         # `db stop`, `db start`: the page's connection (same address) is used again after the restart.
         drive.read("restart")
@@ -258,7 +270,7 @@ def test_neo4j_browser_driver_in_chromium_answers_like_the_python_driver(
         restarted = server.start(store)
         assert restarted.pid != info.pid
         assert restarted.bolt_port == info.bolt_port
-        drive.send({"bolt": restarted.bolt_uri})
+        drive.send({"bolt": browser_uri(restarted)})
         again = drive.read("after")
         assert again["reused"] is True
         with neo4j.GraphDatabase.driver(restarted.bolt_uri, auth=(server.ROOT_USER, password)) as driver:
