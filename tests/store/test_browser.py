@@ -258,6 +258,9 @@ def test_neo4j_browser_driver_in_chromium_answers_like_the_python_driver(
         databases = {row[shown["keys"].index("name")]: dict(zip(shown["keys"], row, strict=True))
                      for row in shown["rows"]}
         assert {DATABASE, "system"} <= set(databases) and databases[DATABASE]["default"] is True
+        labels = {row[0] for row in answered[CONNECT_CALLS[2][1]]["rows"]}
+        types = {row[0] for row in answered[CONNECT_CALLS[3][1]]["rows"]}
+        assert {"Class", "NeuronGroup", "Run"} <= labels and {"FEEDS", "LOGIT_OF"} <= types, (labels, types)
         (user,) = answered["CALL dbms.showCurrentUser()"]["rows"]
         assert user[0] == server.ROOT_USER
 
