@@ -39,7 +39,8 @@ class Tabular:
         if part is not None and part not in self._parts:
             accepted = ", ".join(repr(p) for p in self._parts) or "none (this answer has one kind of row)"
             raise ConfigError(f"{type(self).__name__} has no part {part!r}; parts: {accepted}")
-        return to_table(*reversed(self._rows(part or (self._parts[0] if self._parts else None))))
+        row_type, rows = self._rows(part or (self._parts[0] if self._parts else None))
+        return to_table(rows, row_type)
 
     def to_pandas(self, part: str | None = None) -> pd.DataFrame:
         """The answer as a pandas DataFrame (via `to_arrow`); pandas is an optional dependency."""
