@@ -11,6 +11,7 @@ Node packages: tests/browser/package.json (`npm ci --prefix tests/browser`, as .
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import http.server
 import json
@@ -18,6 +19,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -182,8 +184,8 @@ class Drive:
     def __init__(self, spec_path: Path, timeout: float) -> None:
         self.proc = subprocess.Popen(["node", str(BROWSER_DIR / "drive.mjs"), str(spec_path)], cwd=BROWSER_DIR,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True)
-        self.watchdog = threading.Timer(timeout, self.proc.kill)
+                                     text=True, start_new_session=True)
+        self.watchdog = threading.Timer(timeout, self.kill)
         self.watchdog.start()
 
     def read(self, phase: str) -> dict[str, Any]:
@@ -200,10 +202,15 @@ class Drive:
         self.proc.stdin.write(json.dumps(message) + "\n")
         self.proc.stdin.flush()
 
+    def kill(self) -> None:
+        """Node and the Chromium it started (its own process group)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+
     def close(self) -> None:
         self.watchdog.cancel()
         if self.proc.poll() is None:
-            self.proc.kill()
+            self.kill()
         self.proc.wait()
 
 
