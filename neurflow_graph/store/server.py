@@ -322,6 +322,9 @@ def _choose_port(env_name: str) -> int:
 
 def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the JVM's listening sockets do: a port whose last server just stopped, with clients (Neo4j Browser)
+        # still connected, sits in TIME_WAIT and is free to listen on again.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((HOST, port))
         except OSError:
