@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from .artifacts import write_bundle
 from .cli_common import errors_as_click, open_store, store_options
+from .jobs import slug
 
 
 def _steps(value: str) -> int | str:
@@ -100,27 +100,13 @@ def run(recipe: str, out: str, quiet: bool, **overrides) -> None:
     spec = load_recipe_with(recipe, overrides)
     prepared = prepare_model(spec)
     for name in spec.classes:
-        target = Path(out) if len(spec.classes) == 1 else Path(out) / _slug(name)
+        target = Path(out) if len(spec.classes) == 1 else Path(out) / slug(name)
         bundle = run_recipe_class(prepared, name, target, progress=not quiet, report=click.echo)
         click.echo(summarize(bundle))
         click.echo(f"bundle written to {target}")
 
 
-def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-
-
 # -- the graph store ----------------------------------------------------------------------------------
-
-
-def _write_with_progress(conn, bundle_dir: Path, quiet: bool):
-    """Write one bundle into the store (holding its writer lock), with a progress bar over committed batches."""
-    from tqdm.auto import tqdm
-
-    from .store import write_bundle
-
-    with conn.writing(), tqdm(desc="store", unit="batch", disable=quiet, leave=False) as bar:
-        return write_bundle(conn.driver, conn.database, bundle_dir, on_batch=lambda _q, _i: bar.update())
 
 
 def describe_stored_run(conn, run_id: str, class_id: str, top: int = 3) -> str:
@@ -163,31 +149,22 @@ def ingest(recipe: str, out: str | None, force: bool, data_dir: str | None, data
     Classes whose run (same model, images and parameters) is already complete in the store are skipped
     unless --force. The model is loaded once for all classes.
     """
-    from .recipes import class_job, prepare_model
+    from .jobs import ingest as ingest_classes
 
     spec = load_recipe_with(recipe, overrides)
-    root = Path(out) if out else Path("runs") / spec.name
     with open_store(data_dir, database) as conn:
         click.echo(f"store: {conn.uri} (database {conn.database})")
-        prepared = prepare_model(spec)
-        for name in spec.classes:
-            job = class_job(prepared, name, progress=not quiet)
-            class_id = f"{spec.preset}/{job.class_index}"
-            click.echo(f"class {job.class_index} ({job.class_name}): kept {len(job.images)} images predicted as "
-                       f"the class, dropped {job.dropped}; run {job.run_id}")
-            status = conn.run("run_status", run_id=job.run_id)
-            if status and status[0]["complete"] and not force:
-                click.echo("  already complete in the store; skipped (use --force to recompute)")
-            else:
-                bundle = job.run()
-                target = root / _slug(job.class_name)
-                write_bundle(bundle, target)
-                click.echo(summarize(bundle))
-                click.echo(f"bundle written to {target}")
-                report = _write_with_progress(conn, target, quiet)
-                click.echo(f"wrote {report.nodes} nodes and {report.relationships} relationships in "
-                           f"{report.batches} transactions ({report.seconds:.1f} s)")
-            click.echo(describe_stored_run(conn, job.run_id, class_id))
+
+        def settled(outcome) -> None:
+            if outcome.bundle is not None:
+                click.echo(summarize(outcome.bundle))
+            if outcome.write is not None:
+                w = outcome.write
+                click.echo(f"wrote {w.nodes} nodes and {w.relationships} relationships in "
+                           f"{w.batches} transactions ({w.seconds:.1f} s)")
+            click.echo(describe_stored_run(conn, outcome.run_id, f"{spec.preset}/{outcome.class_index}"))
+
+        ingest_classes(spec, conn, force=force, out=out, progress=not quiet, report=click.echo, on_class=settled)
 
 
 @main.command()
@@ -197,9 +174,11 @@ def ingest(recipe: str, out: str | None, force: bool, data_dir: str | None, data
 @errors_as_click
 def load(bundles: tuple[str, ...], data_dir: str | None, database: str | None, quiet: bool) -> None:
     """Write existing bundle directories into the graph store, without recomputing anything."""
+    from .jobs import store_bundle
+
     with open_store(data_dir, database) as conn:
         for bundle_dir in bundles:
-            report = _write_with_progress(conn, Path(bundle_dir), quiet)
+            report = store_bundle(conn, Path(bundle_dir), progress=not quiet)
             click.echo(f"{bundle_dir}: run {report.run_id}: {report.nodes} nodes, {report.relationships} "
                        f"relationships in {report.batches} transactions ({report.seconds:.1f} s)")
 
