@@ -134,26 +134,59 @@ def describe_stored_run(conn, run_id: str, class_id: str, top: int = 3) -> str:
     return "\n".join(lines)
 
 
+def _ingest_options(fn):
+    """Options of ``ingest`` that choose the classes, where bundles go, and the Ray cluster."""
+    options = [
+        click.option("--classes", "class_list", help="'all', or a comma-separated list of class names or indices."),
+        click.option("--classes-file", type=click.Path(dir_okay=False), help="A file with one class a line."),
+        click.option("--bundles", type=click.Path(file_okay=False),
+                     help="Bundle root, one folder per run id; a complete bundle there is reused. With --ray, "
+                          "a path every node sees (default runs/RECIPE).",),
+        click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]",
+                     help="Compute classes on Ray: a local Ray, or the cluster at ADDRESS (ray://HOST:10001, auto)."),
+        click.option("--workers", type=click.IntRange(min=1), help="--ray: at most this many workers."),
+        click.option("--gpus-per-worker", type=click.FloatRange(min=0),
+                     help="--ray: GPUs per worker (default 1 where the cluster has GPUs, else 0)."),
+        click.option("--max-retries", type=click.IntRange(min=0), default=3, show_default=True,
+                     help="--ray: times a class is retried when its worker dies."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
 @main.command()
 @click.argument("recipe", type=click.Path(dir_okay=False))
 @click.option("--out", "out", type=click.Path(file_okay=False), default=None,
               help="Where bundles go (default runs/RECIPE/CLASS).")
 @click.option("--force", is_flag=True, help="Recompute and rewrite classes already complete in the store.")
+@_ingest_options
 @store_options
 @run_options
 @errors_as_click
 def ingest(recipe: str, out: str | None, force: bool, data_dir: str | None, database: str | None, quiet: bool,
-           **overrides) -> None:
+           class_list: str | None, classes_file: str | None, bundles: str | None, ray_address: str | None,
+           workers: int | None, gpus_per_worker: float | None, max_retries: int, **overrides) -> None:
     """Compute RECIPE's class circuits and write them into the graph store (the main job).
 
     Classes whose run (same model, images and parameters) is already complete in the store are skipped
-    unless --force. The model is loaded once for all classes.
+    unless --force. The model is loaded once for all classes (once per worker with --ray).
     """
     from .jobs import ingest as ingest_classes
+    from .jobs import select_classes
 
+    if out and bundles:
+        raise click.UsageError("give --out or --bundles, not both")
+    if overrides.get("classes") and (class_list or classes_file):
+        raise click.UsageError("give --class or --classes/--classes-file, not both")
     spec = load_recipe_with(recipe, overrides)
+    classes = select_classes(spec, class_list, classes_file)
     with open_store(data_dir, database) as conn:
         click.echo(f"store: {conn.uri} (database {conn.database})")
+        if ray_address is not None:
+            _ingest_on_ray(spec, conn, classes, force, bundles or out or str(Path("runs") / spec.name),
+                           ray_address, workers, gpus_per_worker, max_retries, quiet)
+            return
 
         def settled(outcome) -> None:
             if outcome.bundle is not None:
@@ -164,7 +197,34 @@ def ingest(recipe: str, out: str | None, force: bool, data_dir: str | None, data
                            f"{w.batches} transactions ({w.seconds:.1f} s)")
             click.echo(describe_stored_run(conn, outcome.run_id, f"{spec.preset}/{outcome.class_index}"))
 
-        ingest_classes(spec, conn, force=force, out=out, progress=not quiet, report=click.echo, on_class=settled)
+        ingest_classes(spec, conn, classes, force=force, out=bundles or out, by_run_id=bundles is not None,
+                       progress=not quiet, report=click.echo, on_class=settled)
+
+
+def _ingest_on_ray(spec, conn, classes, force, bundles, address, workers, gpus_per_worker, max_retries, quiet):
+    """``ingest --ray``: one line per class, a summary, and a non-zero exit naming the classes that failed."""
+    from tqdm.auto import tqdm
+
+    from .distributed import RayOptions, ingest_on_ray
+
+    def settled(o) -> None:
+        what = {"skipped": "already complete in the store; skipped",
+                "failed": f"FAILED: {o.error}"}.get(o.status)
+        if what is None:
+            w = o.write
+            what = (f"{'computed' if o.computed else 'bundle reused'}, stored {w.nodes} nodes and "
+                    f"{w.relationships} relationships ({w.seconds:.1f} s)")
+        label = f"class {o.class_index} ({o.class_name})" if o.class_index is not None else f"class {o.name}"
+        tqdm.write(f"{label}: {what}" + (f"; run {o.run_id}" if o.run_id else ""))
+
+    options = RayOptions(address=address or None, workers=workers, gpus_per_worker=gpus_per_worker,
+                         max_retries=max_retries)
+    report = ingest_on_ray(spec, conn, classes, force, bundles=bundles, options=options, progress=not quiet,
+                           report=click.echo, on_class=settled)
+    click.echo(f"{len(report.outcomes)} classes: computed {report.computed}, stored {report.count('stored')}, "
+               f"skipped {report.count('skipped')}, failed {report.count('failed')}")
+    if report.failed:
+        raise click.ClickException("failed classes: " + ", ".join(o.name for o in report.failed))
 
 
 @main.command()

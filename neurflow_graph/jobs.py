@@ -187,3 +187,39 @@ def ingest(
         on_class(outcome)
         outcomes.append(outcome)
     return IngestReport(tuple(outcomes))
+
+
+def select_classes(recipe: Recipe, classes: str | None = None, classes_file: str | os.PathLike | None = None,
+                   ) -> tuple[str, ...]:
+    """The classes to ingest: ``all`` (every class of the model), a comma-separated list, or a file of them.
+
+    A file holds one class name or index a line (``#`` starts a comment). Neither: the recipe's classes.
+    """
+    from .errors import ConfigError
+
+    if classes is not None and classes_file is not None:
+        raise ConfigError("give --classes or --classes-file, not both")
+    if classes_file is not None:
+        try:
+            lines = Path(classes_file).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ConfigError(f"--classes-file {classes_file}: cannot read it ({exc.strerror})") from None
+        chosen = tuple(c for line in lines if (c := line.split("#", 1)[0].strip()))
+        if not chosen:
+            raise ConfigError(f"--classes-file {classes_file} names no class; write one name or index a line")
+        return chosen
+    if classes is None:
+        return recipe.classes
+    if classes.strip().lower() == "all":
+        return all_classes(recipe)
+    chosen = tuple(c.strip() for c in classes.split(",") if c.strip())
+    if not chosen:
+        raise ConfigError("--classes is empty; give 'all' or a comma-separated list of names or indices")
+    return chosen
+
+
+def all_classes(recipe: Recipe) -> tuple[str, ...]:
+    """Every class of the recipe's model, as indices."""
+    from .presets import get_preset
+
+    return tuple(str(i) for i in range(len(get_preset(recipe.preset).class_names())))
