@@ -219,7 +219,11 @@ def select_classes(recipe: Recipe, classes: str | None = None, classes_file: str
 
 
 def all_classes(recipe: Recipe) -> tuple[str, ...]:
-    """Every class of the recipe's model, as indices."""
+    """Every class of the recipe's model, as indices; on an ImageFolder tree, every class folder with images."""
     from .presets import get_preset
+    from .recipes import classes_present
 
-    return tuple(str(i) for i in range(len(get_preset(recipe.preset).class_names())))
+    n_classes = len(get_preset(recipe.preset).class_names())
+    if recipe.images.source == "folder" and recipe.images.layout == "imagefolder":
+        return tuple(str(i) for i in classes_present(recipe, n_classes))
+    return tuple(str(i) for i in range(n_classes))
