@@ -115,15 +115,15 @@ def ingest_on_ray(
     from .presets import get_preset
     from .recipes import resolve_class
 
+    if "://" in str(bundles):
+        raise ConfigError(f"--bundles {bundles}: give a directory every Ray node can see (a shared filesystem "
+                          "path); URIs are not supported")
     ray = import_ray()
     names = list(classes or recipe.classes)
     class_names = get_preset(recipe.preset).class_names()
     for name in names:  # a wrong class is the user's mistake: say so before starting anything
         resolve_class(name, class_names)
     root = str(Path(bundles).resolve())
-    if "://" in str(bundles):
-        raise ConfigError(f"--bundles {bundles}: give a directory every Ray node can see (a shared filesystem "
-                          "path); URIs are not supported")
     started = not ray.is_initialized()
     if started:
         ray.init(address=options.address, logging_level="WARNING", log_to_driver=False)

@@ -40,3 +40,10 @@ def test_ray_missing_is_a_one_line_error_naming_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # what an environment without Ray sees
     with pytest.raises(ConfigError, match=r"pip install 'neurflow-graph\[ray\]'"):
         import_ray()
+
+
+def test_a_bundle_uri_is_refused_before_anything_starts():
+    from neurflow_graph.distributed import ingest_on_ray
+
+    with pytest.raises(ConfigError, match="shared filesystem path"):
+        ingest_on_ray(load_recipe(RECIPE), None, bundles="s3://bucket/bundles")
