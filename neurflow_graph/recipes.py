@@ -20,7 +20,8 @@ else:  # pragma: no cover
 
 IMAGE_SOURCES = ("digits", "folder", "skimage")
 _MODEL_KEYS = {"preset", "weights", "checkpoint", "layers"}
-_IMAGE_KEYS = {"source", "path", "folder", "names", "augment", "split", "max_images"}
+_IMAGE_KEYS = {"source", "path", "folder", "layout", "names", "augment", "split", "max_images"}
+LAYOUTS = ("imagefolder",)
 _RUN_KEYS = {"class", "classes"} | {f.name for f in dataclasses.fields(NeurFlowParams)}
 
 
@@ -31,6 +32,7 @@ class ImageSource:
     source: str
     path: str | None = None  # folder: the image folder
     folder: str | None = None  # folder: subfolder of the class; default the class name, "" for a flat folder
+    layout: str | None = None  # folder: "imagefolder": one subfolder per class, sorted to class indices
     names: tuple[str, ...] = ()  # skimage: sample image names
     augment: int = 0  # skimage: augmented copies per image
     split: str = "test"  # digits: train / test / all
@@ -103,6 +105,10 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
         raise ConfigError(f"{path}: [images] source must be one of {', '.join(IMAGE_SOURCES)}, got {source!r}")
     if source == "folder" and not images.get("path"):
         raise ConfigError(f"{path}: [images] source = \"folder\" needs path = \"/path/to/images\"")
+    if images.get("layout") not in (None, *LAYOUTS):
+        raise ConfigError(f"{path}: [images] layout must be one of {', '.join(LAYOUTS)}, got {images['layout']!r}")
+    if images.get("layout") and "folder" in images:
+        raise ConfigError(f"{path}: [images] layout = \"imagefolder\" picks each class's folder; drop folder")
     classes = run.get("classes", [run["class"]] if "class" in run else [])
     if not classes:
         raise ConfigError(f"{path}: [run] needs class = \"name or index\" (or classes = [...])")
@@ -114,7 +120,7 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
     return Recipe(
         name=path.stem, preset=model["preset"], classes=tuple(str(c) for c in classes),
         images=ImageSource(
-            source=source, path=images.get("path"), folder=images.get("folder"),
+            source=source, path=images.get("path"), folder=images.get("folder"), layout=images.get("layout"),
             names=tuple(images.get("names", ())), augment=images.get("augment", 0),
             split=images.get("split", "test"), max_images=images.get("max_images"),
         ),
@@ -220,10 +226,39 @@ def source_images(prepared: PreparedModel, src: ImageSource, class_index: int, s
     elif src.source == "skimage":
         images = skimage_images(list(src.names), preset.input_size, augment=src.augment,
                                 seed=seed, in_channels=preset.in_channels)
+    elif src.layout == "imagefolder":
+        folder = class_folders(src.path, len(prepared.class_names))[class_index]
+        images = load_image_folder(src.path, folder, preset.input_size, preset.in_channels)
     else:
         folder = prepared.class_names[class_index] if src.folder is None else (src.folder or None)
         images = load_image_folder(src.path, folder, preset.input_size, preset.in_channels)
     return images
+
+
+def class_folders(path: str | os.PathLike, n_classes: int) -> list[str]:
+    """The class folders of an ImageFolder tree (ImageNet val: one per WordNet id), sorted: index i is folder i.
+
+    The tree must hold one folder per class of the model, so that sorting gives the model's class indices.
+    """
+    from .errors import DataError
+
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise DataError(f"image folder {root} does not exist; pass the validation folder (one subfolder per class)")
+    folders = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(folders) != n_classes:
+        raise DataError(f"{root} has {len(folders)} class folders, the model has {n_classes} classes; the "
+                        "imagefolder layout needs one folder per class (sorted names give the class indices)")
+    return folders
+
+
+def classes_present(recipe: Recipe, n_classes: int) -> list[int]:
+    """Indices of the classes whose folder holds at least one image (``--classes all`` on an ImageFolder tree)."""
+    from .images import IMAGE_SUFFIXES
+
+    root = Path(recipe.images.path or "").expanduser()
+    return [i for i, name in enumerate(class_folders(root, n_classes))
+            if any(f.suffix.lower() in IMAGE_SUFFIXES for f in (root / name).iterdir())]
 
 
 @dataclass(frozen=True)
