@@ -18,8 +18,8 @@ from .errors import ArtifactError
 if TYPE_CHECKING:
     from .artifacts import Bundle
     from .recipes import ClassJob, PreparedModel, Recipe
-    from .store.connection import Connection
     from .store.bundle import BundleTables
+    from .store.connection import Connection
     from .store.writer import WriteReport
 
 Status = Literal["skipped", "computed", "reused", "stored", "failed"]
