@@ -30,6 +30,7 @@ NEO4J_DATABASE_ENV = "NEO4J_DATABASE"
 DATABASE_ENV = "NEURFLOW_GRAPH_DATABASE"
 DEFAULT_DATABASE = "neurflow"
 DEFAULT_NEO4J_DATABASE = "neo4j"
+WAITING = "waiting for another writer"
 BOLT_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 
 
@@ -46,12 +47,15 @@ class Connection:
     @property
     def writer_lock_file(self) -> Path | None:
         """File locked while writing to the embedded store (one writer across processes), else None."""
-        return None if self.data_dir is None else self.data_dir / "writer.lock"
+        return None if self.data_dir is None else layout(self.data_dir).writer_lock_file
 
     def writing(self) -> contextlib.AbstractContextManager[object]:
-        """Hold the embedded store's cross-process writer lock for a block of writes (Neo4j: nothing)."""
+        """Hold the embedded store's cross-process writer lock for a block of writes (Neo4j: nothing).
+
+        Every write of every command goes through it; a writer that must wait says so once on stderr.
+        """
         lock = self.writer_lock_file
-        return exclusive(lock) if lock is not None else contextlib.nullcontext()
+        return exclusive(lock, waiting=WAITING) if lock is not None else contextlib.nullcontext()
 
     def run(self, name: str, /, **params: Any) -> list[dict[str, Any]]:
         """Run query file `cypher/<name>.cypher` on this connection (see queries.run)."""
@@ -108,7 +112,26 @@ def _connect_neo4j(uri: str, database: str | None) -> Connection:
         auth_hint=f"check {NEO4J_USER_ENV} and {NEO4J_PASSWORD_ENV}",
         down_hint=f"start Neo4j (see docker/README.md) or unset {NEO4J_URI_ENV} to use the embedded store",
     )
+    try:
+        check_database_exists(driver, database, uri)
+    except StoreError:
+        driver.close()
+        raise
     return Connection(driver, database, uri, embedded=False)
+
+
+def check_database_exists(driver: neo4j.Driver, database: str, uri: str) -> None:
+    """Refuse a database the server does not hold, naming those it does (SHOW DATABASES, which Neo4j 5 and
+    ArcadeDB answer; a server that refuses it, e.g. for lack of privileges, is not checked here)."""
+    try:
+        names = [row["name"] for row in run(driver, "system", "list_databases")]
+    except StoreError:
+        return
+    if database not in names:
+        held = ", ".join(repr(n) for n in names if n != "system") or "none but 'system'"
+        raise StoreError(
+            f"database {database!r} does not exist at {uri} (it holds {held}); set {NEO4J_DATABASE_ENV} to one of them"
+        )
 
 
 def _connect_embedded(data_dir: str | os.PathLike[str] | None, database: str | None, start: bool) -> Connection:
