@@ -167,8 +167,8 @@ def start(data_dir: str | os.PathLike[str] | None = None, *, timeout: float = 60
 def stop(data_dir: str | os.PathLike[str] | None = None, *, timeout: float = 60.0) -> bool:
     """Stop the server of `data_dir` (SIGTERM, wait, SIGKILL as a last resort); False if none ran."""
     lay = layout(data_dir)
-    if not lay.root.exists():
-        return False
+    if not lay.root.exists() or (_status(lay).state == "stopped" and not lay.state_file.exists()):
+        return False  # nothing to stop (and no lock needed: a read-only data dir says "not running" too)
     with _locked(lay):
         found = _status(lay)
         if found.state == "stopped" or found.info is None:
@@ -539,7 +539,11 @@ def _remember_ports(lay: StoreLayout, ports: dict[str, _Port]) -> None:
 
 
 def _port_free(port: int) -> bool:
+    """True when the server could bind `port`: no process listens on it (connections of a stopped server
+    lingering in TIME_WAIT do not count, as the JVM binds with SO_REUSEADDR too)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        if os.name != "nt":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((HOST, port))
         except OSError:
