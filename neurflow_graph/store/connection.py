@@ -43,6 +43,12 @@ class Connection:
     uri: str
     embedded: bool
     data_dir: Path | None = None
+    user: str = server.ROOT_USER
+
+    def browser_help(self) -> str:
+        """How to open this store in Neo4j Browser or Desktop (URL, user, where the password is, database)."""
+        password_file = layout(self.data_dir).password_file if self.embedded and self.data_dir else None
+        return browser_help(self.uri, self.user, self.database, password_file)
 
     @property
     def writer_lock_file(self) -> Path | None:
@@ -69,6 +75,25 @@ class Connection:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+STYLE_FILE = Path(__file__).resolve().parents[2] / "docker" / "style.grass"
+"""Neo4j Browser's style for the graph's labels (colours, captions); in a source checkout."""
+
+
+def browser_help(uri: str, user: str, database: str, password_file: Path | None) -> str:
+    """Two lines: how to connect Neo4j Browser or Desktop to the store, and how to load the project's style.
+
+    `password_file`: the embedded server's; None for Neo4j, whose password is in `$NEO4J_PASSWORD`.
+    """
+    style = STYLE_FILE if STYLE_FILE.is_file() else "docker/style.grass (in the source repository)"
+    where = (f"${NEO4J_PASSWORD_ENV}" if password_file is None
+             else f"in {password_file} (`neurflow-graph db credentials --show-password`)")
+    return (
+        f"look at it in Neo4j Browser or Desktop: connect URL {uri}, user {user}, password {where}, "
+        f"database {database} (`:use {database}`)\n"
+        f"  style: run `:style` in Browser and drop {style} onto it (README: Look at it in Neo4j Browser)"
+    )
 
 
 def connect(
@@ -117,7 +142,7 @@ def _connect_neo4j(uri: str, database: str | None) -> Connection:
     except StoreError:
         driver.close()
         raise
-    return Connection(driver, database, uri, embedded=False)
+    return Connection(driver, database, uri, embedded=False, user=user)
 
 
 def check_database_exists(driver: neo4j.Driver, database: str, uri: str) -> None:
@@ -134,8 +159,13 @@ def check_database_exists(driver: neo4j.Driver, database: str, uri: str) -> None
         )
 
 
+def embedded_database_name(database: str | None = None) -> str:
+    """The embedded store's database: `database`, else `$NEURFLOW_GRAPH_DATABASE`, else 'neurflow' (checked)."""
+    return admin.check_database_name(database or os.environ.get(DATABASE_ENV) or DEFAULT_DATABASE)
+
+
 def _connect_embedded(data_dir: str | os.PathLike[str] | None, database: str | None, start: bool) -> Connection:
-    database = admin.check_database_name(database or os.environ.get(DATABASE_ENV) or DEFAULT_DATABASE)
+    database = embedded_database_name(database)
     if start:
         info = server.start(data_dir)
     else:

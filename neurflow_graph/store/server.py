@@ -187,6 +187,12 @@ def status(data_dir: str | os.PathLike[str] | None = None) -> ServerStatus:
     return _status(layout(data_dir))
 
 
+def remembered_bolt_uri(data_dir: str | os.PathLike[str] | None = None) -> str | None:
+    """The Bolt URI the server of `data_dir` will listen on at its next start (None before its first start)."""
+    port = _read_ports(layout(data_dir)).get(_PORT_KEYS[BOLT_PORT_ENV])
+    return None if port is None else f"bolt://{HOST}:{port}"
+
+
 def read_password(data_dir: str | os.PathLike[str] | None = None) -> str:
     """The embedded server's root password, read from its 0600 file (never logged)."""
     path = layout(data_dir).password_file
