@@ -477,8 +477,9 @@ def _choose_ports(lay: StoreLayout, *, fallback: bool = False) -> dict[str, _Por
             if not _port_free(port):
                 raise StoreError(
                     f"{name} port {port} on {HOST}, remembered in {lay.ports_file} from the store's first start, "
-                    f"is taken by another process; stop that process, or set {env} to a free port, or delete "
-                    f"{lay.ports_file} to choose new ports"
+                    f"is taken by another process (this store's own server if its {lay.state_file.name} was lost: "
+                    f"stop the java process whose command line names {lay.server_root}); stop that process, or set "
+                    f"{env} to a free port, or delete {lay.ports_file} to choose new ports"
                 )
             chosen[env] = _Port(port, "remembered", str(lay.ports_file))
         elif not fallback and _port_free(PREFERRED_PORTS[env]):

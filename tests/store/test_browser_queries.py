@@ -37,9 +37,9 @@ def _group_ids(path: neo4j.graph.Path) -> list[str]:
     return [n["group_id"] for n in path.nodes if "NeuronGroup" in n.labels]
 
 
-def test_browser_circuit_draws_every_feeds_edge_of_the_latest_run(two_classes) -> None:
+def test_graph_circuit_draws_every_feeds_edge_of_the_latest_run(two_classes) -> None:
     conn, run3, _ = two_classes
-    rows = _graph(conn, "browser_circuit", class_id="digits/3")
+    rows = _graph(conn, "graph_circuit", class_id="digits/3")
     assert rows and all(isinstance(v, neo4j.graph.Path) for row in rows for v in row.values())
     drawn = {(row["feeds"].start_node["group_id"], row["feeds"].end_node["group_id"]) for row in rows}
     expected = {(e["child"], e["parent"]) for e in conn.run("circuit_of_class", class_id="digits/3")
@@ -48,13 +48,18 @@ def test_browser_circuit_draws_every_feeds_edge_of_the_latest_run(two_classes) -
     assert all(row["feeds"].relationships[0].type == "FEEDS" for row in rows)
     (logit,) = {row["logit"] for row in rows}
     assert logit.end_node["id"] == "digits/3" and logit.relationships[0].type == "LOGIT_OF"
+    store = ["--data-dir", conn.data_dir, "--database", conn.database, "--json", "-p", "class_id=digits/3"]
+    for name, extra in (("graph_circuit", []), ("graph_bias_paths", []),
+                        ("graph_shared_groups", ["-p", "other_class_id=digits/8"])):  # from the command line too
+        cli = _invoke("query", name, *store, *extra)
+        assert cli.exit_code == 0 and json.loads(cli.output), (name, cli.output[-300:])
 
 
-def test_browser_bias_paths_are_the_strongest_paths_of_bias_paths(two_classes) -> None:
+def test_graph_bias_paths_are_the_strongest_paths_of_bias_paths(two_classes) -> None:
     conn, run3, _ = two_classes
     every = conn.run("bias_paths", class_id="digits/3", run_id=None, source=None, min_weight=0.0, limit=10_000)
     limit = max(1, len(every) // 2)
-    rows = _graph(conn, "browser_bias_paths", class_id="digits/3", limit=limit)
+    rows = _graph(conn, "graph_bias_paths", class_id="digits/3", limit=limit)
     assert len(rows) == limit and all(isinstance(row["path"], neo4j.graph.Path) for row in rows)
     strengths = [row["strength"] for row in rows]
     assert strengths == pytest.approx([p["strength"] for p in every[:limit]])
@@ -66,9 +71,9 @@ def test_browser_bias_paths_are_the_strongest_paths_of_bias_paths(two_classes) -
         assert {n["run_id"] for n in path.nodes if "NeuronGroup" in n.labels} == {run3}
 
 
-def test_browser_shared_groups_draws_the_neurons_two_classes_share(two_classes) -> None:
+def test_graph_shared_groups_draws_the_neurons_two_classes_share(two_classes) -> None:
     conn, run3, run8 = two_classes
-    rows = _graph(conn, "browser_shared_groups", class_id="digits/3", other_class_id="digits/8", limit=100_000)
+    rows = _graph(conn, "graph_shared_groups", class_id="digits/3", other_class_id="digits/8", limit=100_000)
     pairs: dict[frozenset, int] = {}
     for row in rows:
         path = row["shared"]
@@ -86,7 +91,7 @@ def test_browser_shared_groups_draws_the_neurons_two_classes_share(two_classes) 
 def test_the_readme_queries_are_the_browser_query_files() -> None:
     text = README.read_text()
     section = text.split("### Look at it in Neo4j Browser", 1)[1].split("\n### ", 1)[0]
-    for name in ("browser_circuit", "browser_bias_paths", "browser_shared_groups"):
+    for name in ("graph_circuit", "graph_bias_paths", "graph_shared_groups"):
         body = "\n".join(queries.load(name).statements)
         assert f"cypher/{name}.cypher" in section
         assert _squash(body) in _squash(section), f"README's {name} query differs from cypher/{name}.cypher"

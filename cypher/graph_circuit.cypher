@@ -4,7 +4,7 @@
 // Parameters: $class_id — "{model}/{class_index}", e.g. "digits/3".
 // Returns: logit (path root group -LOGIT_OF-> class), feeds (path child group -FEEDS-> parent group), one row per
 //   FEEDS edge of the run.
-// Example: run(driver, db, "browser_circuit", class_id="digits/3")
+// Example: run(driver, db, "graph_circuit", class_id="digits/3")
 //   -> [{"logit": <Path NeuronGroup-LOGIT_OF->Class>, "feeds": <Path NeuronGroup-FEEDS->NeuronGroup>}, …]
 MATCH (c:Class {id: $class_id})
 MATCH (r:Run)-[:FOR_CLASS]->(c)
