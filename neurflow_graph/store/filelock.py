@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 from collections.abc import Iterator
 
 from neurflow_graph.errors import StoreError
@@ -14,6 +15,8 @@ try:
 except ImportError:  # pragma: no cover - not POSIX: no cross-process lock
     fcntl = None  # type: ignore[assignment]
 
+_held = threading.local()  # paths this thread holds: taking one again nests instead of waiting on itself
+
 
 @contextlib.contextmanager
 def exclusive(path: str | os.PathLike[str], *, waiting: str | None = None) -> Iterator[None]:
@@ -21,9 +24,11 @@ def exclusive(path: str | os.PathLike[str], *, waiting: str | None = None) -> It
 
     The holder's pid is written into the file; when the lock is taken, `waiting` (e.g. "waiting for another
     writer") is printed once on stderr with that pid before blocking. A file that cannot be opened (a
-    read-only data dir) is a one-line StoreError.
+    read-only data dir) is a one-line StoreError. A thread that holds the lock may take it again (nested).
     """
-    if fcntl is None:  # pragma: no cover
+    key = os.path.abspath(path)
+    held = _held.__dict__.setdefault("paths", set())
+    if fcntl is None or key in held:
         yield
         return
     try:
@@ -45,8 +50,10 @@ def exclusive(path: str | os.PathLike[str], *, waiting: str | None = None) -> It
                 fh.truncate(0)
                 fh.write(f"{os.getpid()}\n".encode())
                 fh.flush()
+            held.add(key)
             yield
         finally:
+            held.discard(key)
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 

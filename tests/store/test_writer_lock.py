@@ -81,3 +81,24 @@ def test_a_waiting_writer_says_whom_it_waits_for_once(
     assert load.returncode == 0, said
     assert said.count(f"{WAITING} (pid {os.getpid()})") == 1, said
     assert "relationships in" in out
+
+
+def test_the_writer_lock_nests_in_one_thread_and_excludes_another(tmp_path: Path) -> None:
+    import threading
+
+    from neurflow_graph.store.filelock import exclusive
+
+    lock, order = tmp_path / "writer.lock", []
+
+    def take() -> None:
+        with exclusive(lock):
+            order.append("other")
+
+    with exclusive(lock), exclusive(lock):  # a helper that locks inside a locked block does not wait on itself
+        other = threading.Thread(target=take)
+        other.start()
+        other.join(timeout=1.0)
+        assert other.is_alive() and not order  # another thread waits
+        order.append("first")
+    other.join(timeout=10)
+    assert order == ["first", "other"]
