@@ -251,6 +251,13 @@ def test_a_read_only_data_dir_is_one_line_for_every_command(tmp_path: Path) -> N
             assert result.returncode == 1, out
             assert "Traceback" not in out and out.strip().count("\n") == 0, out
             assert str(root) in out and "writable" in out, out
+        if prefix:  # a read-only mount of a world-readable dir: it cannot be made private, so the start refuses
+            os.chmod(root, 0o755)
+            result = subprocess.run([*prefix, sys.executable, "-m", "neurflow_graph.cli", "db", "start", "--data-dir",
+                                     str(root)], capture_output=True, text=True, env=env, timeout=120, check=False)
+            out = result.stdout + result.stderr
+            assert result.returncode == 1 and out.strip().count("\n") == 0, out
+            assert "mode 0755" in out and "cannot be made private" in out and f"chmod 700 {root}" in out, out
         assert not _jvms(root)
     finally:
         os.chmod(root, 0o700)
