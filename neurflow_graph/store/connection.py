@@ -149,10 +149,12 @@ def check_database_exists(driver: neo4j.Driver, database: str, uri: str) -> None
     """Refuse a database the server does not hold, naming those it does (SHOW DATABASES, which Neo4j 5 and
     ArcadeDB answer; a server that refuses it, e.g. for lack of privileges, is not checked here)."""
     try:
-        names = [row["name"] for row in run(driver, "system", "list_databases")]
+        rows = run(driver, "system", "list_databases")
     except StoreError:
         return
-    if database not in names:
+    names = [row["name"] for row in rows]
+    known = {str(n).lower() for row in rows for n in [row["name"], *(row.get("aliases") or [])]}
+    if database.lower() not in known:  # Neo4j's names and aliases are case-insensitive
         held = ", ".join(repr(n) for n in names if n != "system") or "none but 'system'"
         raise StoreError(
             f"database {database!r} does not exist at {uri} (it holds {held}); set {NEO4J_DATABASE_ENV} to one of them"

@@ -368,7 +368,7 @@ class _PortLost(StoreError):
             f"the ArcadeDB server could not listen on {which} on {HOST}: another process took it after it was "
             f"checked; the server was stopped; {hint} (log: {lay.log_file})"
         )
-        self.lay, self.info, self.envs = lay, info, envs
+        self.envs = envs
 
 
 def _wait_ready(lay: StoreLayout, info: ServerInfo, timeout: float) -> None:
