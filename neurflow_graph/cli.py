@@ -186,6 +186,7 @@ def ingest(recipe: str, out: str | None, force: bool, data_dir: str | None, data
         if ray_address is not None:
             _ingest_on_ray(spec, conn, classes, force, bundles or out or str(Path("runs") / spec.name),
                            ray_address, workers, gpus_per_worker, max_retries, quiet)
+            click.echo(conn.browser_help())
             return
 
         def settled(outcome) -> None:
@@ -199,6 +200,7 @@ def ingest(recipe: str, out: str | None, force: bool, data_dir: str | None, data
 
         ingest_classes(spec, conn, classes, force=force, out=bundles or out, by_run_id=bundles is not None,
                        progress=not quiet, report=click.echo, on_class=settled)
+        click.echo(conn.browser_help())
 
 
 def _ingest_on_ray(spec, conn, classes, force, bundles, address, workers, gpus_per_worker, max_retries, quiet):
@@ -257,16 +259,31 @@ def _data_dir_option(fn):
     )(fn)
 
 
+def _browser_help(info, database: str | None) -> str:
+    from .store.connection import browser_help, embedded_database_name
+    from .store.server import ROOT_USER
+
+    return browser_help(info.bolt_uri, ROOT_USER, embedded_database_name(database), info.password_file)
+
+
+def _database_option(fn):
+    return click.option("--database", envvar="NEURFLOW_GRAPH_DATABASE", default=None,
+                        help="Database to name in the connection help (default 'neurflow'; env "
+                             "NEURFLOW_GRAPH_DATABASE).")(fn)
+
+
 @db.command("start")
 @_data_dir_option
+@_database_option
 @errors_as_click
-def db_start(data_dir: str | None) -> None:
-    """Start the embedded server (or find the one already running)."""
+def db_start(data_dir: str | None, database: str | None) -> None:
+    """Start the embedded server (or find the one already running), and say how to connect to it."""
     from .store import resolve_data_dir, start
 
     info = start(data_dir)
     click.echo(f"running: {info.bolt_uri} (pid {info.pid}), data in {resolve_data_dir(data_dir)}; "
                f"user root, password in {info.password_file}")
+    click.echo(_browser_help(info, database))
 
 
 @db.command("stop")
@@ -281,12 +298,43 @@ def db_stop(data_dir: str | None) -> None:
 
 @db.command("status")
 @_data_dir_option
+@_database_option
 @errors_as_click
-def db_status(data_dir: str | None) -> None:
-    """Say whether the embedded server runs, and where."""
+def db_status(data_dir: str | None, database: str | None) -> None:
+    """Say whether the embedded server runs, where, and how to connect to it."""
     from .store import status
 
-    click.echo(status(data_dir).message)
+    found = status(data_dir)
+    click.echo(found.message)
+    if found.state == "running" and found.info is not None:
+        click.echo(_browser_help(found.info, database))
+
+
+@db.command("credentials")
+@_data_dir_option
+@_database_option
+@click.option("--show-password", is_flag=True, help="Also print the root password (it is never logged).")
+@errors_as_click
+def db_credentials(data_dir: str | None, database: str | None, show_password: bool) -> None:
+    """Print the embedded store's Bolt URI, user and database (the password only with --show-password)."""
+    from .store import server
+    from .store.connection import embedded_database_name
+
+    found = server.status(data_dir)
+    if found.state == "running" and found.info is not None:
+        uri = found.info.bolt_uri
+    else:
+        remembered = server.remembered_bolt_uri(data_dir)
+        uri = (f"{remembered} (not running: `neurflow-graph db start`)" if remembered
+               else "none yet (never started: `neurflow-graph db start`)")
+    password_file = server.layout(data_dir).password_file
+    click.echo(f"uri: {uri}")
+    click.echo(f"user: {server.ROOT_USER}")
+    click.echo(f"database: {embedded_database_name(database)}")
+    if show_password:
+        click.echo(f"password: {server.read_password(data_dir)}")
+    else:
+        click.echo(f"password: in {password_file} (add --show-password to print it)")
 
 
 @db.command("path")

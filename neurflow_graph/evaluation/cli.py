@@ -112,11 +112,14 @@ def _bundle_dirs(o: dict) -> dict[str, Path]:
 
 
 def _store(records: list[dict], bundles: dict[str, Path], data_dir: str | None, database: str | None) -> None:
-    """Store each record as an Evaluation node linked to its Run, loading the run's bundle first if needed."""
+    """Store each record as an Evaluation node linked to its Run, loading the run's bundle first if needed.
+
+    Every write holds the store's writer lock, as ``load`` and ``ingest`` do.
+    """
     from ..jobs import store_unless_complete
     from .record import store_evaluation
 
-    with open_store(data_dir, database) as conn:
+    with open_store(data_dir, database) as conn, conn.writing():
         for record in records:
             if record["run_id"] in bundles:
                 store_unless_complete(conn, record["run_id"], bundles[record["run_id"]])
