@@ -37,19 +37,25 @@ def _group_ids(path: neo4j.graph.Path) -> list[str]:
     return [n["group_id"] for n in path.nodes if "NeuronGroup" in n.labels]
 
 
-def test_graph_circuit_draws_every_feeds_edge_of_the_latest_run(two_classes) -> None:
+def test_circuit_graph_draws_every_feeds_edge_of_the_latest_run(two_classes) -> None:
     conn, run3, _ = two_classes
-    rows = _graph(conn, "graph_circuit", class_id="digits/3")
-    assert rows and all(isinstance(v, neo4j.graph.Path) for row in rows for v in row.values())
-    drawn = {(row["feeds"].start_node["group_id"], row["feeds"].end_node["group_id"]) for row in rows}
+    rows = _graph(conn, "circuit_graph", class_id="digits/3", run_id=None)
+    assert rows and all(isinstance(row[k], neo4j.graph.Relationship) for row in rows for k in ("feeds", "logit"))
+    assert all(isinstance(row[k], neo4j.graph.Node) for row in rows for k in ("child", "parent", "class"))
+    drawn = {(row["child"]["group_id"], row["parent"]["group_id"]) for row in rows}
     expected = {(e["child"], e["parent"]) for e in conn.run("circuit_of_class", class_id="digits/3")
                 if e["run_id"] == run3}
     assert drawn == expected
-    assert all(row["feeds"].relationships[0].type == "FEEDS" for row in rows)
-    (logit,) = {row["logit"] for row in rows}
-    assert logit.end_node["id"] == "digits/3" and logit.relationships[0].type == "LOGIT_OF"
+    for row in rows:
+        feeds = row["feeds"]
+        assert feeds.type == "FEEDS"
+        assert (feeds.start_node.element_id, feeds.end_node.element_id) == (row["child"].element_id,
+                                                                           row["parent"].element_id)
+    (logit,) = {row["logit"].element_id: row["logit"] for row in rows}.values()
+    assert logit.type == "LOGIT_OF" and logit.end_node.element_id == rows[0]["class"].element_id
+    assert rows[0]["class"]["id"] == "digits/3"
     store = ["--data-dir", conn.data_dir, "--database", conn.database, "--json", "-p", "class_id=digits/3"]
-    for name, extra in (("graph_circuit", []), ("graph_bias_paths", []),
+    for name, extra in (("circuit_graph", []), ("graph_bias_paths", []),
                         ("graph_shared_groups", ["-p", "other_class_id=digits/8"])):  # from the command line too
         cli = _invoke("query", name, *store, *extra)
         assert cli.exit_code == 0 and json.loads(cli.output), (name, cli.output[-300:])
@@ -91,7 +97,7 @@ def test_graph_shared_groups_draws_the_neurons_two_classes_share(two_classes) ->
 def test_the_readme_queries_are_the_browser_query_files() -> None:
     text = README.read_text()
     section = text.split("### Look at it in Neo4j Browser", 1)[1].split("\n### ", 1)[0]
-    for name in ("graph_circuit", "graph_bias_paths", "graph_shared_groups"):
+    for name in ("circuit_graph", "graph_bias_paths", "graph_shared_groups"):
         body = "\n".join(queries.load(name).statements)
         assert f"cypher/{name}.cypher" in section
         assert _squash(body) in _squash(section), f"README's {name} query differs from cypher/{name}.cypher"
