@@ -218,7 +218,7 @@ class Drive:
 
 
 def test_neo4j_browser_driver_in_chromium_answers_like_the_python_driver(
-    store: Path, page_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store: Path, page_url: str, tmp_path: Path
 ) -> None:
     info = server.start(store)
     password = server.read_password(store)
@@ -277,9 +277,6 @@ def test_neo4j_browser_driver_in_chromium_answers_like_the_python_driver(
         # `db stop`, `db start`: the page's connection (same address) is used again after the restart.
         drive.read("restart")
         server.stop(store)
-        # Until ports are remembered in the data dir (issue 16 item 1), keep them with the overrides.
-        monkeypatch.setenv(server.BOLT_PORT_ENV, str(info.bolt_port))
-        monkeypatch.setenv(server.HTTP_PORT_ENV, str(info.http_port))
         restarted = server.start(store)
         assert restarted.pid != info.pid
         assert restarted.bolt_port == info.bolt_port
