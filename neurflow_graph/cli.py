@@ -173,8 +173,7 @@ def ingest(recipe: str, out: str | None, force: bool, data_dir: str | None, data
         for name in spec.classes:
             job = class_job(prepared, name, progress=not quiet)
             class_id = f"{spec.preset}/{job.class_index}"
-            click.echo(f"class {job.class_index} ({job.class_name}): kept {len(job.images)} images predicted as "
-                       f"the class, dropped {job.dropped}; run {job.run_id}")
+            click.echo(f"{job.describe()}; run {job.run_id}")
             status = conn.run("run_status", run_id=job.run_id)
             if status and status[0]["complete"] and not force:
                 click.echo("  already complete in the store; skipped (use --force to recompute)")

@@ -160,6 +160,28 @@ def prepare_model(recipe: Recipe) -> PreparedModel:
     return PreparedModel(recipe, preset, model, preset.class_names())
 
 
+def class_folder(recipe: Recipe, class_name: str) -> str | None:
+    """The subfolder holding a class's images, or None for a flat folder of one class's images.
+
+    By default the class's subfolder; a folder without it that holds images itself (e.g. ``--images DIR``
+    of espresso photos) is read flat, which only makes sense for a single class.
+    """
+    from .images import _list_images
+
+    src = recipe.images
+    if src.folder is not None:
+        return src.folder or None
+    root = Path(src.path).expanduser()
+    if (root / class_name).is_dir() or not root.is_dir() or not _list_images(root):
+        return class_name
+    if len(recipe.classes) > 1:
+        raise ConfigError(
+            f"{root} holds images directly, not a subfolder per class, so they are the images of one class; "
+            f"pass one --class, not {len(recipe.classes)}"
+        )
+    return None
+
+
 def class_images(prepared: PreparedModel, class_index: int, device) -> tuple[object, int]:
     """The recipe's images of one class that the model predicts as that class, and how many were dropped."""
     from .images import filter_predicted, image_set_from_tensors, load_image_folder, skimage_images
@@ -175,7 +197,7 @@ def class_images(prepared: PreparedModel, class_index: int, device) -> tuple[obj
         images = skimage_images(list(src.names), preset.input_size, augment=src.augment,
                                 seed=recipe.params.seed, in_channels=preset.in_channels)
     else:
-        folder = prepared.class_names[class_index] if src.folder is None else (src.folder or None)
+        folder = class_folder(recipe, prepared.class_names[class_index])
         images = load_image_folder(src.path, folder, preset.input_size, preset.in_channels)
     model = prepared.model.to(device)
     kept, dropped = filter_predicted(model, images, class_index, preset.normalize, device=device)
@@ -201,9 +223,17 @@ class ClassJob:
         """Compute the bundle (the heavy part)."""
         return self.flow.run(
             self.spec, self.class_index, self.images.images, self.images.sha256, class_name=self.class_name,
-            image_provenance={"dropped": self.dropped, "sources": list(self.images.sources),
-                              "recipe": self.prepared.recipe.name},
+            image_provenance={"dropped": self.dropped, "unreadable": list(self.images.unreadable),
+                              "sources": list(self.images.sources), "recipe": self.prepared.recipe.name},
         )
+
+    def describe(self) -> str:
+        """One line: the images kept, those dropped (not predicted as the class) and the unreadable files skipped."""
+        skipped = self.images.unreadable
+        names = ", ".join(Path(f).name for f in skipped[:5]) + (", ..." if len(skipped) > 5 else "")
+        return (f"class {self.class_index} ({self.class_name}): kept {len(self.images)} images predicted as the "
+                f"class, dropped {self.dropped}, skipped {len(skipped)} unreadable" + (f" ({names})" if skipped
+                                                                                      else ""))
 
 
 def class_job(prepared: PreparedModel, class_name: str, progress: bool = True) -> ClassJob:
@@ -231,8 +261,7 @@ def run_recipe_class(
     from .artifacts import write_bundle
 
     job = class_job(prepared, class_name, progress)
-    report(f"class {job.class_index} ({job.class_name}): kept {len(job.images)} images predicted as the class, "
-           f"dropped {job.dropped}")
+    report(job.describe())
     bundle = job.run()
     write_bundle(bundle, out_dir)
     return bundle

@@ -102,9 +102,11 @@ def test_top_k_breaks_ties_like_the_engine():
 def test_importance_ranks_like_the_engine(subject):
     for index, tr in enumerate(subject.circuit.transitions):
         scores = importance(subject.knockout(index), tr.targets, tr.top_patches, tr.n_steps)
-        core = np.argsort(-scores, axis=1, kind="stable")[:, : subject.tau]
-        assert (core == tr.core).mean() > 0.95, tr.layer
-        np.testing.assert_allclose(np.take_along_axis(scores, tr.core, 1), tr.core_scores, rtol=1e-3, atol=1e-6)
+        engine = np.take_along_axis(scores, tr.core, 1)
+        np.testing.assert_allclose(engine, tr.core_scores, rtol=1e-3, atol=1e-6)
+        # the engine's core neurons are the top tau by these scores too (where it ranked others, they tie)
+        top = -np.sort(-scores, axis=1)[:, : subject.tau]
+        np.testing.assert_allclose(engine, top, rtol=1e-3, atol=1e-6, err_msg=tr.layer)
 
 
 def test_masks_are_applied_random_masks_change_predictions(subject, digits_spec):
