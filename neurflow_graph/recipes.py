@@ -231,9 +231,9 @@ class ClassJob:
         """One line: the images kept, those dropped (not predicted as the class) and the unreadable files skipped."""
         skipped = self.images.unreadable
         names = ", ".join(Path(f).name for f in skipped[:5]) + (", ..." if len(skipped) > 5 else "")
-        return (f"class {self.class_index} ({self.class_name}): kept {len(self.images)} images predicted as the "
-                f"class, dropped {self.dropped}, skipped {len(skipped)} unreadable" + (f" ({names})" if skipped
-                                                                                      else ""))
+        line = (f"class {self.class_index} ({self.class_name}): kept {len(self.images)} images predicted as the "
+                f"class, dropped {self.dropped}")
+        return line + (f", skipped {len(skipped)} unreadable ({names})" if skipped else "")
 
 
 def class_job(prepared: PreparedModel, class_name: str, progress: bool = True) -> ClassJob:

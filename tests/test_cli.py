@@ -70,9 +70,10 @@ def test_steps_option_rejects_garbage(tmp_path):
 
 def test_tau_at_or_above_a_layer_width_is_refused_before_any_work(tmp_path):
     result = invoke("run", RECIPE, "--out", str(tmp_path / "o"), "--tau", "1000", "--max-images", "3", "--quiet")
-    assert result.exit_code == 1 and result.output.count("\n") == 1
-    assert "tau=1000 is at or above the width of layer 'conv1' (16 neurons)" in result.output
-    assert "pass a tau below 16" in result.output and not (tmp_path / "o").exists()
+    assert result.exit_code == 1 and result.output.startswith("class 3 (3): kept 3 images")  # then the error
+    *_, error = result.output.splitlines()
+    assert error.startswith("Error: tau=1000 is at or above the width of layer 'conv1' (16 neurons)")
+    assert error.endswith("pass a tau below 16 (--tau)") and not (tmp_path / "o").exists()
 
 
 @pytest.fixture
