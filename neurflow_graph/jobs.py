@@ -109,8 +109,7 @@ def compute_class(
     from .recipes import class_job
 
     job = class_job(prepared, name, progress=progress)
-    report(f"class {job.class_index} ({job.class_name}): kept {len(job.images)} images predicted as "
-           f"the class, dropped {job.dropped}; run {job.run_id}")
+    report(f"{job.describe()}; run {job.run_id}")
     known = {"name": name, "class_index": job.class_index, "class_name": job.class_name, "run_id": job.run_id,
              "kept": len(job.images), "dropped": job.dropped}
     if skip(job.run_id):

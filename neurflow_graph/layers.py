@@ -93,7 +93,69 @@ def validate_layers(model: nn.Module, layers: Sequence[str], example: torch.Tens
             f"layers are not in forward order from the logit layer down: got {layers}, the forward pass "
             f"calls them as {order}; list them as {expected}"
         )
+    layer_widths(model, layers, example)
     return layers
+
+
+# Module types whose 4-D output is batch×channels×height×width by construction.
+CHANNELS_FIRST_TYPES: tuple[type[nn.Module], ...] = (
+    nn.modules.conv._ConvNd, nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm,
+    nn.GroupNorm, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.LPPool2d,
+)
+
+
+def layer_widths(model: nn.Module, layers: Sequence[str], example: torch.Tensor) -> dict[str, int]:
+    """Neurons per layer: units of a B×C output, channels of a B×C×H×W one; other layouts are a LayerError.
+
+    A 4-D output is taken as channels-first only when that is known, never guessed: either the layer is
+    a module type that fixes the layout (``CHANNELS_FIRST_TYPES``), or a probe shows it: the same input
+    made twice as wide changes exactly the output's last axis (the width), so axis 1 is the channel
+    axis. A probe that changes axis 2 instead is a channels-last (B×H×W×C) output, e.g. a Swin block.
+    """
+    modules = {name: _module(model, name) for name in layers}
+    with torch.no_grad(), capture(model, layers) as seen:
+        model(example)
+    shapes = {name: tuple(seen[name].shape) for name in layers}
+    for name, shape in shapes.items():
+        if len(shape) not in (2, 4):
+            raise LayerError(
+                f"layer {name!r} outputs shape {shape}; pick layers whose outputs are (batch, units) or "
+                "(batch, channels, height, width)"
+            )
+    unknown = [n for n in layers if len(shapes[n]) == 4 and not isinstance(modules[n], CHANNELS_FIRST_TYPES)]
+    if unknown:
+        changed = _width_probe(model, unknown, example)
+        for name in unknown:
+            shape, axes = shapes[name], changed.get(name)
+            if axes == [3]:
+                continue
+            if axes == [2]:
+                raise LayerError(
+                    f"layer {name!r} outputs shape {shape}, channels last (batch×height×width×channels), "
+                    "which is not supported yet; pick a layer whose output is batch×channels×height×width"
+                )
+            raise LayerError(
+                f"cannot tell the channel axis of layer {name!r} (output shape {shape}): it is no convolution, "
+                "norm or pooling module, and a wider input does not change its last axis alone; pick a layer "
+                "whose output is batch×channels×height×width"
+            )
+    return {name: shape[1] for name, shape in shapes.items()}
+
+
+def _width_probe(model: nn.Module, layers: Sequence[str], example: torch.Tensor) -> dict[str, list[int]]:
+    """The output axes of ``layers`` that change when the input is made twice as wide (missing: it failed)."""
+    wide = torch.cat([example[:1], example[:1].flip(-1)], dim=-1)
+    narrow: dict[str, tuple[int, ...]] = {}
+    with torch.no_grad(), capture(model, layers) as seen, contextlib.suppress(Exception):
+        model(example[:1])
+        narrow = {name: tuple(out.shape) for name, out in seen.items()}
+        seen.clear()
+        model(wide)  # the head may refuse the wider input: the layers below it have run by then
+    changed = {}
+    for name, out in seen.items():
+        if name in narrow and out.ndim == len(narrow[name]):
+            changed[name] = [axis for axis in range(1, out.ndim) if out.shape[axis] != narrow[name][axis]]
+    return changed
 
 
 class _LeafTracer(fx.Tracer):

@@ -198,6 +198,28 @@ def image_source_from_record(record: dict) -> ImageSource:
     return ImageSource(**{**record, "names": tuple(record.get("names", ()))})
 
 
+def class_folder(recipe: Recipe, class_name: str) -> str | None:
+    """The subfolder holding a class's images, or None for a flat folder of one class's images.
+
+    By default the class's subfolder; a folder without it that holds images itself (e.g. ``--images DIR``
+    of espresso photos) is read flat, which only makes sense for a single class.
+    """
+    from .images import _list_images
+
+    src = recipe.images
+    if src.folder is not None:
+        return src.folder or None
+    root = Path(src.path).expanduser()
+    if (root / class_name).is_dir() or not root.is_dir() or not _list_images(root):
+        return class_name
+    if len(recipe.classes) > 1:
+        raise ConfigError(
+            f"{root} holds images directly, not a subfolder per class, so they are the images of one class; "
+            f"pass one --class, not {len(recipe.classes)}"
+        )
+    return None
+
+
 def class_images(prepared: PreparedModel, class_index: int, device) -> tuple[object, int]:
     """The recipe's images of one class that the model predicts as that class, and how many were dropped."""
     from .images import filter_predicted
@@ -230,7 +252,7 @@ def source_images(prepared: PreparedModel, src: ImageSource, class_index: int, s
         folder = class_folders(src.path, len(prepared.class_names))[class_index]
         images = load_image_folder(src.path, folder, preset.input_size, preset.in_channels)
     else:
-        folder = prepared.class_names[class_index] if src.folder is None else (src.folder or None)
+        folder = class_folder(recipe, prepared.class_names[class_index])
         images = load_image_folder(src.path, folder, preset.input_size, preset.in_channels)
     return images
 
@@ -278,10 +300,18 @@ class ClassJob:
         """Compute the bundle (the heavy part)."""
         return self.flow.run(
             self.spec, self.class_index, self.images.images, self.images.sha256, class_name=self.class_name,
-            image_provenance={"dropped": self.dropped, "sources": list(self.images.sources),
-                              "recipe": self.prepared.recipe.name,
+            image_provenance={"dropped": self.dropped, "unreadable": list(self.images.unreadable),
+                              "sources": list(self.images.sources), "recipe": self.prepared.recipe.name,
                               "source": image_source_record(self.prepared.recipe.images)},
         )
+
+    def describe(self) -> str:
+        """One line: the images kept, those dropped (not predicted as the class) and the unreadable files skipped."""
+        skipped = self.images.unreadable
+        names = ", ".join(Path(f).name for f in skipped[:5]) + (", ..." if len(skipped) > 5 else "")
+        line = (f"class {self.class_index} ({self.class_name}): kept {len(self.images)} images predicted as the "
+                f"class, dropped {self.dropped}")
+        return line + (f", skipped {len(skipped)} unreadable ({names})" if skipped else "")
 
 
 def class_job(prepared: PreparedModel, class_name: str, progress: bool = True) -> ClassJob:
@@ -305,8 +335,7 @@ def run_recipe_class(
     from .artifacts import write_bundle
 
     job = class_job(prepared, class_name, progress)
-    report(f"class {job.class_index} ({job.class_name}): kept {len(job.images)} images predicted as the class, "
-           f"dropped {job.dropped}")
+    report(job.describe())
     bundle = job.run()
     write_bundle(bundle, out_dir)
     return bundle
