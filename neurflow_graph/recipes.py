@@ -198,7 +198,7 @@ def image_source_from_record(record: dict) -> ImageSource:
     return ImageSource(**{**record, "names": tuple(record.get("names", ()))})
 
 
-def class_folder(recipe: Recipe, class_name: str) -> str | None:
+def class_folder(src: ImageSource, class_name: str, n_classes: int = 1) -> str | None:
     """The subfolder holding a class's images, or None for a flat folder of one class's images.
 
     By default the class's subfolder; a folder without it that holds images itself (e.g. ``--images DIR``
@@ -206,16 +206,15 @@ def class_folder(recipe: Recipe, class_name: str) -> str | None:
     """
     from .images import _list_images
 
-    src = recipe.images
     if src.folder is not None:
         return src.folder or None
     root = Path(src.path).expanduser()
     if (root / class_name).is_dir() or not root.is_dir() or not _list_images(root):
         return class_name
-    if len(recipe.classes) > 1:
+    if n_classes > 1:
         raise ConfigError(
             f"{root} holds images directly, not a subfolder per class, so they are the images of one class; "
-            f"pass one --class, not {len(recipe.classes)}"
+            f"pass one --class, not {n_classes}"
         )
     return None
 
@@ -252,7 +251,7 @@ def source_images(prepared: PreparedModel, src: ImageSource, class_index: int, s
         folder = class_folders(src.path, len(prepared.class_names))[class_index]
         images = load_image_folder(src.path, folder, preset.input_size, preset.in_channels)
     else:
-        folder = class_folder(recipe, prepared.class_names[class_index])
+        folder = class_folder(src, prepared.class_names[class_index], len(prepared.recipe.classes))
         images = load_image_folder(src.path, folder, preset.input_size, preset.in_channels)
     return images
 

@@ -123,7 +123,7 @@ def test_class_folder_prefers_the_class_subfolder_then_a_flat_folder(tmp_path, f
     from neurflow_graph.recipes import class_folder, load_recipe
 
     recipe = load_recipe(RECIPE)
-    assert class_folder(recipe.with_overrides(images=flat_digits), "3") is None  # flat: the folder itself
+    assert class_folder(recipe.with_overrides(images=flat_digits).images, "3") is None  # flat: the folder itself
     (flat_digits / "3").mkdir()
-    assert class_folder(recipe.with_overrides(images=flat_digits), "3") == "3"  # a class subfolder wins
-    assert class_folder(recipe.with_overrides(images=tmp_path / "nowhere"), "3") == "3"  # its loader says why
+    assert class_folder(recipe.with_overrides(images=flat_digits).images, "3") == "3"  # a class subfolder wins
+    assert class_folder(recipe.with_overrides(images=tmp_path / "nowhere").images, "3") == "3"  # its loader says why
