@@ -7,17 +7,27 @@ warm-up calls, through the same helpers the CLI uses (driver round trip included
 slowest are printed. Target: each under 200 ms. `--quick`: digits 0-3 at one setting, 5 repeats.
 
     python benchmarks/queries.py [--quick] [--repeats N] [--bundles DIR] [--data-dir DIR]
+
+`--classes N` instead measures the cross-class queries on a store shaped like N ResNet50 class circuits (11
+layers from fc down to layer2.3, about 10 neuron groups per layer, member neurons drawn with a Zipf skew so
+that some neurons serve many classes; no patches), each written through the real writer, with the time per
+class; it prints `<query>_ms: N` lines and the store's size on disk.
+
+    python benchmarks/queries.py --classes 1000 [--data-dir DIR] [--repeats N]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import torch
 
 from neurflow_graph.query import (
@@ -79,6 +89,93 @@ def make_bundles(folder: Path, classes: list[int], taus: list[int], images: int 
     return out
 
 
+RESNET50_LAYERS = ("fc", "layer4.2", "layer4.1", "layer4.0", "layer3.5", "layer3.4", "layer3.3", "layer3.2",
+                   "layer3.1", "layer3.0", "layer2.3")
+RESNET50_WIDTH = {"fc": 1000, "layer4": 2048, "layer3": 1024, "layer2": 512}
+CLASS_TARGETS_PER_LAYER = 32  # neurons of a layer in one class circuit (targets of the layer below)
+CORE_PER_TARGET = 8  # tau
+GROUPS_PER_LAYER = 10
+ZIPF = 1.1  # neuron popularity: P(rank r) ~ 1 / r^ZIPF over a per-layer random order of the channels
+
+
+def synthetic_run(class_index: int, rng: np.random.Generator, popularity: dict[str, np.ndarray]):
+    """BundleTables shaped like one ResNet50 class circuit (no patches): targets, core neurons, groups, edges."""
+    from neurflow_graph.artifacts import SCHEMAS, neuron_id, semantic_group_id
+    from neurflow_graph.store.bundle import BundleTables
+
+    model, layers = "resnet50", RESNET50_LAYERS
+    targets = {0: [class_index]}
+    neurons, sgs, edges, groups, group_edges = [], [], [], [], []
+    group_of_sg: dict[str, str] = {}
+    for li, layer in enumerate(layers):
+        is_leaf = li == len(layers) - 1
+        for ch in targets[li]:
+            neurons.append({"neuron_id": neuron_id(model, layer, ch), "layer": layer, "layer_index": li,
+                            "channel": ch, "is_root": li == 0, "is_leaf": is_leaf, "top_patch_ids": [],
+                            "activation_max": float(rng.random())})
+        if is_leaf:
+            break
+        lower = layers[li + 1]
+        pool = rng.choice(len(popularity[lower]), size=CLASS_TARGETS_PER_LAYER, replace=False, p=popularity[lower])
+        n_groups = 1 if li == 0 else GROUPS_PER_LAYER
+        layer_sgs = []
+        children = set()
+        for ch in targets[li]:
+            core = rng.choice(pool, size=CORE_PER_TARGET, replace=False)
+            children.update(int(c) for c in core)
+            for j in range(int(rng.integers(2, 4))):
+                sg = semantic_group_id(model, layer, ch, j)
+                layer_sgs.append((ch, j, sg))
+                w = rng.random(CORE_PER_TARGET) * rng.choice([-1.0, 1.0], CORE_PER_TARGET)
+                for rank, (c, wi) in enumerate(zip(core, w / np.abs(w).sum(), strict=True)):
+                    edges.append({"child_id": neuron_id(model, lower, int(c)), "parent_sg_id": sg,
+                                  "parent_id": neuron_id(model, layer, ch), "child_layer": lower, "parent_layer": layer,
+                                  "score": float(abs(wi)), "weight": float(wi), "core_score": float(abs(wi)),
+                                  "core_rank": rank})
+        assignment = np.arange(len(layer_sgs)) % n_groups
+        rng.shuffle(assignment)
+        for g in range(n_groups):
+            members = [layer_sgs[i] for i in np.flatnonzero(assignment == g)]
+            gid = f"{layer}/g{g}"
+            groups.append({"group_id": gid, "layer": layer, "layer_index": li, "group_index": g, "is_root": li == 0,
+                           "neuron_ids": sorted({neuron_id(model, layer, ch) for ch, _j, _sg in members}),
+                           "sg_ids": [sg for _ch, _j, sg in members], "patch_ids": [], "exemplar_patch_ids": []})
+            for ch, j, sg in members:
+                group_of_sg[sg] = gid
+                sgs.append({"sg_id": sg, "neuron_id": neuron_id(model, layer, ch), "layer": layer, "layer_index": li,
+                            "group_index": j, "patch_ids": [], "mean_activation": float(rng.random()),
+                            "neuron_group_id": gid})
+        targets[li + 1] = sorted(children)
+    groups_of_neuron: dict[str, list[str]] = {}
+    for g in groups:
+        for n in g["neuron_ids"]:
+            groups_of_neuron.setdefault(n, []).append(g["group_id"])
+    weights: dict[tuple[str, str], list[float]] = {}
+    for e in edges:
+        for child in groups_of_neuron.get(e["child_id"], ()):
+            weights.setdefault((child, group_of_sg[e["parent_sg_id"]]), []).append(e["weight"])
+    for (child, parent), ws in sorted(weights.items()):
+        group_edges.append({"child_group_id": child, "parent_group_id": parent, "child_layer": child.split("/")[0],
+                            "parent_layer": parent.split("/")[0], "weight": float(sum(ws)), "n_edges": len(ws)})
+    run_id = f"{model}-c{class_index}-synthetic"
+    run = {"run_id": run_id, "complete": True, "model": {"name": model, "preset": model, "num_classes": 1000},
+           "class": {"index": class_index, "name": f"class {class_index}"}, "layers": list(layers),
+           "created_at": "2026-01-01T00:00:00Z"}
+    rows = {"patches": [], "neurons": neurons, "semantic_groups": sgs, "hyperedges": edges, "neuron_groups": groups,
+            "group_edges": group_edges}
+    return BundleTables(run=run, **{name: pa.Table.from_pylist(r, schema=SCHEMAS[name]) for name, r in rows.items()})
+
+
+def zipf_popularity(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Per layer, each channel's probability of being drawn: Zipf over a random order of the channels."""
+    out = {}
+    for layer in RESNET50_LAYERS[1:]:
+        width = RESNET50_WIDTH[layer.split(".")[0]]
+        p = 1.0 / np.arange(1, width + 1) ** ZIPF
+        out[layer] = rng.permutation(p / p.sum())
+    return out
+
+
 def timed(fn: Callable[[], object], repeats: int) -> tuple[float, float, object]:
     """Median and slowest wall time in ms over `repeats` calls (after two warm-up calls), and the last answer."""
     for _ in range(2):
@@ -98,7 +195,15 @@ def main() -> None:
     parser.add_argument("--bundles", type=Path, default=Path.home() / ".cache" / "neurflow-graph" / "bench-bundles",
                         help="Folder caching the runs' bundles.")
     parser.add_argument("--data-dir", type=Path, help="Embedded store directory (default: a temporary one).")
+    parser.add_argument("--classes", type=int, help="Measure on N synthetic ResNet50 class circuits instead.")
+    parser.add_argument("--seed", type=int, default=0, help="--classes: seed of the synthetic circuits.")
+    parser.add_argument("--only", help="--classes: comma-separated query names to time (default: all five).")
     args = parser.parse_args()
+    if args.classes:
+        with store(args.data_dir) as data_dir:
+            only = tuple(q.strip() for q in args.only.split(",")) if args.only else tuple(SCALE_TARGETS_MS)
+            measure_at_scale(data_dir, args.classes, args.repeats or 5, args.seed, only=only)
+        return
     classes, taus = (list(range(4)), [4]) if args.quick else (list(range(10)), [4, 6])
     repeats = args.repeats or (5 if args.quick else 20)
 
@@ -118,6 +223,105 @@ def main() -> None:
         finally:
             if owns_server:
                 server.stop(data_dir)
+
+
+@contextlib.contextmanager
+def store(data_dir: Path | None):
+    """The embedded store's data dir (a temporary one unless given), its server started and stopped if we own it."""
+    with tempfile.TemporaryDirectory(prefix="neurflow-bench-") as tmp:
+        data_dir = data_dir or Path(tmp) / "store"
+        owns_server = server.status(data_dir).state != "running"
+        server.start(data_dir)
+        try:
+            yield data_dir
+        finally:
+            if owns_server:
+                server.stop(data_dir)
+
+
+def capped(fn: Callable[[], object], cap_s: float) -> float | str | None:
+    """Seconds one call takes, its error as one line, or None when it has not returned within cap_s."""
+    import threading
+
+    took: list[float | str] = []
+
+    def call() -> None:
+        started = time.perf_counter()
+        try:
+            fn()
+        except Exception as exc:  # noqa: BLE001 - reported as the query's figure
+            took.append(str(exc).splitlines()[0][:300])
+            return
+        took.append(time.perf_counter() - started)
+
+    thread = threading.Thread(target=call, daemon=True)
+    thread.start()
+    thread.join(cap_s)
+    return took[0] if took else None
+
+
+def measure_at_scale(data_dir: Path, n_classes: int, repeats: int, seed: int, cap_s: float = 120.0,
+                     only: tuple[str, ...] = ()) -> None:
+    """Write n_classes synthetic ResNet50 circuits through the writer, then time the cross-class queries."""
+    rng = np.random.default_rng(seed)
+    popularity = zipf_popularity(rng)
+    database = f"bench_scale_{n_classes}"
+    with connect(data_dir, database=database) as conn:
+        done = {r["class_index"] for r in run_query(conn, "list_runs") if r["complete"]}
+        elements, seconds, written = 0, 0.0, 0
+        for c in range(n_classes):
+            tables = synthetic_run(c, rng, popularity)  # drawn even when stored: the same store for any resume
+            if c in done:
+                continue
+            report = write_bundle(conn.driver, conn.database, tables)
+            elements += report.nodes + report.relationships
+            seconds += report.seconds
+            written += 1
+            if written <= 3 or written % 50 == 0 or c == n_classes - 1:
+                print(f"  wrote {c + 1}/{n_classes} classes: {seconds / written:.2f} s and "
+                      f"{elements / written:.0f} elements per class", flush=True)
+        if written:
+            print(f"write_s_per_class: {seconds / written:.2f}", flush=True)
+            print(f"elements_per_class: {elements / written:.0f}", flush=True)
+        class_id = "resnet50/0"
+        layer = RESNET50_LAYERS[5]
+        cases = {  # bias paths last: it enumerates paths, and a dense 11-layer circuit has very many
+            "circuit": lambda: fetch_class_circuit(conn, class_id),
+            "shared_neurons": lambda: run_query(conn, "shared_neurons", layer=layer, min_classes=2, limit=100),
+            "shared_groups_one_class": lambda: run_query(conn, "shared_groups", min_jaccard=0.3, class_id=class_id,
+                                                         limit=100),
+            "shared_groups_top100": lambda: run_query(conn, "shared_groups", min_jaccard=0.0, limit=100),
+            "bias_paths": lambda: run_query(conn, "bias_paths", class_id=class_id, limit=20),
+        }
+        print(f"classes: {n_classes}; store size: {du(data_dir) / 2**20:.0f} MiB in {data_dir}", flush=True)
+        for name, fn in cases.items():
+            if only and name not in only:
+                continue
+            first = capped(fn, cap_s)
+            if isinstance(first, str):
+                print(f"{name}_ms: failed ({first})", flush=True)
+                continue
+            if first is None:
+                print(f"{name}_ms: >{cap_s * 1000:.0f}  (gave up after {cap_s:.0f} s; target "
+                      f"{SCALE_TARGETS_MS[name]:.0f})", flush=True)
+                break  # the server is still busy with it: later figures would be wrong
+            if first > 2.0:  # slow: one more call is the figure
+                again = capped(fn, cap_s)
+                again = again if isinstance(again, float) else first
+                print(f"{name}_ms: {again * 1000:.0f}  (one call; target {SCALE_TARGETS_MS[name]:.0f})", flush=True)
+                continue
+            median, worst, answer = timed(fn, repeats)
+            print(f"{name}_ms: {median:.0f}  (max {worst:.0f}, target {SCALE_TARGETS_MS[name]:.0f}, "
+                  f"{len(answer.edges) if hasattr(answer, 'edges') else len(answer)} rows)", flush=True)
+
+
+SCALE_TARGETS_MS = {"circuit": 200, "bias_paths": 200, "shared_groups_one_class": 200, "shared_groups_top100": 1000,
+                    "shared_neurons": 500}
+
+
+def du(path: Path) -> int:
+    """Bytes of the files under path."""
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
 
 
 def measure(conn, classes: list[int], repeats: int) -> None:

@@ -6,6 +6,7 @@ artifacts (bundles) -> store -> queries. Each stage's public entry is re-exporte
 
 __version__ = "0.1.0"
 
+from ._compat import prepare_torchvision
 from .activations import Activations, compute_activations, feature_maps
 from .artifacts import Bundle, read_bundle, write_bundle
 from .attribution import Attribution, IntegratedGradients, quadrature
@@ -29,6 +30,8 @@ from .patches import Patches, make_patches
 from .pipeline import ModelSpec, NeurFlow, NeurFlowParams
 from .presets import ModelPreset, get_preset, preset_names
 from .recipes import Recipe, load_recipe
+
+prepare_torchvision()  # a plain `import torchvision` works after `import neurflow_graph`, whatever its build
 
 __all__ = [
     "Activations", "ArtifactError", "Attribution", "Bundle", "Circuit", "ConfigError", "DataError", "GroupEdge",

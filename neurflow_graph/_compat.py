@@ -8,7 +8,11 @@ torchvision (models, transforms) import; calling ``torchvision.ops.nms`` still f
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import importlib.machinery
+import importlib.util
+import os
 import sys
 import types
 
@@ -27,6 +31,34 @@ def _schema_exists(name: str) -> bool:
         return True
     except RuntimeError:
         return False
+
+
+def prepare_torchvision() -> None:
+    """Let a later plain ``import torchvision`` work, without importing it (run when neurflow_graph is imported).
+
+    Loads torchvision's compiled ops the way torchvision does; where they do not load (a build that does
+    not match torch), defines the two schemas its Python side needs instead.
+    """
+    global _fragment
+    if "torchvision" in sys.modules:
+        return
+    spec = importlib.util.find_spec("torchvision")
+    if spec is None or not spec.submodule_search_locations:
+        return
+    import torch
+
+    missing = [name for name in _MISSING_SCHEMAS if not _schema_exists(name)]
+    for folder in spec.submodule_search_locations if missing else ():
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            library = os.path.join(folder, "_C" + suffix)
+            if os.path.isfile(library):
+                with contextlib.suppress(OSError, ImportError, RuntimeError):
+                    torch.ops.load_library(library)
+    missing = [name for name in _MISSING_SCHEMAS if not _schema_exists(name)]
+    if missing and _fragment is None:
+        _fragment = torch.library.Library("torchvision", "FRAGMENT")
+    for name in missing:
+        _fragment.define(_MISSING_SCHEMAS[name])
 
 
 def import_torchvision() -> types.ModuleType:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from .artifacts import write_bundle
 from .cli_common import errors_as_click, open_store, store_options
+from .jobs import slug
 
 
 def _steps(value: str) -> int | str:
@@ -101,28 +101,13 @@ def run(recipe: str, out: str, quiet: bool, **overrides) -> None:
     spec = load_recipe_with(recipe, overrides)
     prepared = prepare_model(spec)
     for name in spec.classes:
-        target = Path(out) if len(spec.classes) == 1 else Path(out) / _slug(name)
+        target = Path(out) if len(spec.classes) == 1 else Path(out) / slug(name)
         bundle = run_recipe_class(prepared, name, target, progress=not quiet, report=click.echo)
         click.echo(summarize(bundle))
         click.echo(f"bundle written to {target}")
 
 
-def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-
-
 # -- the graph store ----------------------------------------------------------------------------------
-
-
-def _write_with_progress(conn, bundle, quiet: bool):
-    """Write one bundle (a directory or its checked tables) into the store, holding its writer lock, with a
-    progress bar over committed batches."""
-    from tqdm.auto import tqdm
-
-    from .store import write_bundle
-
-    with conn.writing(), tqdm(desc="store", unit="batch", disable=quiet, leave=False) as bar:
-        return write_bundle(conn.driver, conn.database, bundle, on_batch=lambda _q, _i: bar.update())
 
 
 def describe_stored_run(conn, run_id: str, class_id: str, top: int = 3) -> str:
@@ -150,46 +135,99 @@ def describe_stored_run(conn, run_id: str, class_id: str, top: int = 3) -> str:
     return "\n".join(lines)
 
 
+def _ingest_options(fn):
+    """Options of ``ingest`` that choose the classes, where bundles go, and the Ray cluster."""
+    options = [
+        click.option("--classes", "class_list", help="'all', or a comma-separated list of class names or indices."),
+        click.option("--classes-file", type=click.Path(dir_okay=False), help="A file with one class a line."),
+        click.option("--bundles", type=click.Path(file_okay=False),
+                     help="Bundle root, one folder per run id; a complete bundle there is reused. With --ray, "
+                          "a path every node sees (default runs/RECIPE).",),
+        click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]",
+                     help="Compute classes on Ray: a local Ray, or the cluster at ADDRESS (ray://HOST:10001, auto)."),
+        click.option("--workers", type=click.IntRange(min=1), help="--ray: at most this many workers."),
+        click.option("--gpus-per-worker", type=click.FloatRange(min=0),
+                     help="--ray: GPUs per worker (default 1 where the cluster has GPUs, else 0)."),
+        click.option("--max-retries", type=click.IntRange(min=0), default=3, show_default=True,
+                     help="--ray: times a class is retried when its worker dies."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
 @main.command()
 @click.argument("recipe", type=click.Path(dir_okay=False))
 @click.option("--out", "out", type=click.Path(file_okay=False), default=None,
               help="Where bundles go (default runs/RECIPE/CLASS).")
 @click.option("--force", is_flag=True, help="Recompute and rewrite classes already complete in the store.")
+@_ingest_options
 @store_options
 @run_options
 @errors_as_click
 def ingest(recipe: str, out: str | None, force: bool, data_dir: str | None, database: str | None, quiet: bool,
-           **overrides) -> None:
+           class_list: str | None, classes_file: str | None, bundles: str | None, ray_address: str | None,
+           workers: int | None, gpus_per_worker: float | None, max_retries: int, **overrides) -> None:
     """Compute RECIPE's class circuits and write them into the graph store (the main job).
 
     Classes whose run (same model, images and parameters) is already complete in the store are skipped
-    unless --force. The model is loaded once for all classes.
+    unless --force. The model is loaded once for all classes (once per worker with --ray).
     """
-    from .recipes import class_job, prepare_model
+    from .jobs import ingest as ingest_classes
+    from .jobs import select_classes
 
+    if out and bundles:
+        raise click.UsageError("give --out or --bundles, not both")
+    if overrides.get("classes") and (class_list or classes_file):
+        raise click.UsageError("give --class or --classes/--classes-file, not both")
     spec = load_recipe_with(recipe, overrides)
-    root = Path(out) if out else Path("runs") / spec.name
+    classes = select_classes(spec, class_list, classes_file)
     with open_store(data_dir, database) as conn:
         click.echo(f"store: {conn.uri} (database {conn.database})")
-        prepared = prepare_model(spec)
-        for name in spec.classes:
-            job = class_job(prepared, name, progress=not quiet)
-            class_id = f"{spec.preset}/{job.class_index}"
-            click.echo(f"class {job.class_index} ({job.class_name}): kept {len(job.images)} images predicted as "
-                       f"the class, dropped {job.dropped}; run {job.run_id}")
-            status = conn.run("run_status", run_id=job.run_id)
-            if status and status[0]["complete"] and not force:
-                click.echo("  already complete in the store; skipped (use --force to recompute)")
-            else:
-                bundle = job.run()
-                target = root / _slug(job.class_name)
-                write_bundle(bundle, target)
-                click.echo(summarize(bundle))
-                click.echo(f"bundle written to {target}")
-                report = _write_with_progress(conn, target, quiet)
-                click.echo(f"wrote {report.nodes} nodes and {report.relationships} relationships in "
-                           f"{report.batches} transactions ({report.seconds:.1f} s)")
-            click.echo(describe_stored_run(conn, job.run_id, class_id))
+        if ray_address is not None:
+            _ingest_on_ray(spec, conn, classes, force, bundles or out or str(Path("runs") / spec.name),
+                           ray_address, workers, gpus_per_worker, max_retries, quiet)
+            click.echo(conn.browser_help())
+            return
+
+        def settled(outcome) -> None:
+            if outcome.bundle is not None:
+                click.echo(summarize(outcome.bundle))
+            if outcome.write is not None:
+                w = outcome.write
+                click.echo(f"wrote {w.nodes} nodes and {w.relationships} relationships in "
+                           f"{w.batches} transactions ({w.seconds:.1f} s)")
+            click.echo(describe_stored_run(conn, outcome.run_id, f"{spec.preset}/{outcome.class_index}"))
+
+        ingest_classes(spec, conn, classes, force=force, out=bundles or out, by_run_id=bundles is not None,
+                       progress=not quiet, report=click.echo, on_class=settled)
+        click.echo(conn.browser_help())
+
+
+def _ingest_on_ray(spec, conn, classes, force, bundles, address, workers, gpus_per_worker, max_retries, quiet):
+    """``ingest --ray``: one line per class, a summary, and a non-zero exit naming the classes that failed."""
+    from tqdm.auto import tqdm
+
+    from .distributed import RayOptions, ingest_on_ray
+
+    def settled(o) -> None:
+        what = {"skipped": "already complete in the store; skipped",
+                "failed": f"FAILED: {o.error}"}.get(o.status)
+        if what is None:
+            w = o.write
+            what = (f"{'computed' if o.computed else 'bundle reused'}, stored {w.nodes} nodes and "
+                    f"{w.relationships} relationships ({w.seconds:.1f} s)")
+        label = f"class {o.class_index} ({o.class_name})" if o.class_index is not None else f"class {o.name}"
+        tqdm.write(f"{label}: {what}" + (f"; run {o.run_id}" if o.run_id else ""))
+
+    options = RayOptions(address=address or None, workers=workers, gpus_per_worker=gpus_per_worker,
+                         max_retries=max_retries)
+    report = ingest_on_ray(spec, conn, classes, force, bundles=bundles, options=options, progress=not quiet,
+                           report=click.echo, on_class=settled)
+    click.echo(f"{len(report.outcomes)} classes: computed {report.computed}, stored {report.count('stored')}, "
+               f"skipped {report.count('skipped')}, failed {report.count('failed')}")
+    if report.failed:
+        raise click.ClickException("failed classes: " + ", ".join(o.name for o in report.failed))
 
 
 @main.command()
@@ -199,12 +237,13 @@ def ingest(recipe: str, out: str | None, force: bool, data_dir: str | None, data
 @errors_as_click
 def load(bundles: tuple[str, ...], data_dir: str | None, database: str | None, quiet: bool) -> None:
     """Write existing bundle directories into the graph store, without recomputing anything."""
+    from .jobs import store_bundle
     from .store.bundle import read_bundle_tables
 
     checked = [read_bundle_tables(bundle_dir) for bundle_dir in bundles]  # every bundle checked before any write
     with open_store(data_dir, database) as conn:
         for bundle_dir, tables in zip(bundles, checked, strict=True):
-            report = _write_with_progress(conn, tables, quiet)
+            report = store_bundle(conn, tables, progress=not quiet)
             click.echo(f"{bundle_dir}: run {report.run_id}: {report.nodes} nodes, {report.relationships} "
                        f"relationships in {report.batches} transactions ({report.seconds:.1f} s)")
 
@@ -221,16 +260,31 @@ def _data_dir_option(fn):
     )(fn)
 
 
+def _browser_help(info, database: str | None) -> str:
+    from .store.connection import browser_help, embedded_database_name
+    from .store.server import ROOT_USER
+
+    return browser_help(info.bolt_uri, ROOT_USER, embedded_database_name(database), info.password_file)
+
+
+def _database_option(fn):
+    return click.option("--database", envvar="NEURFLOW_GRAPH_DATABASE", default=None,
+                        help="Database to name in the connection help (default 'neurflow'; env "
+                             "NEURFLOW_GRAPH_DATABASE).")(fn)
+
+
 @db.command("start")
 @_data_dir_option
+@_database_option
 @errors_as_click
-def db_start(data_dir: str | None) -> None:
-    """Start the embedded server (or find the one already running)."""
+def db_start(data_dir: str | None, database: str | None) -> None:
+    """Start the embedded server (or find the one already running), and say how to connect to it."""
     from .store import resolve_data_dir, start
 
     info = start(data_dir)
     click.echo(f"running: {info.bolt_uri} (pid {info.pid}), data in {resolve_data_dir(data_dir)}; "
                f"user root, password in {info.password_file}")
+    click.echo(_browser_help(info, database))
 
 
 @db.command("stop")
@@ -245,12 +299,43 @@ def db_stop(data_dir: str | None) -> None:
 
 @db.command("status")
 @_data_dir_option
+@_database_option
 @errors_as_click
-def db_status(data_dir: str | None) -> None:
-    """Say whether the embedded server runs, and where."""
+def db_status(data_dir: str | None, database: str | None) -> None:
+    """Say whether the embedded server runs, where, and how to connect to it."""
     from .store import status
 
-    click.echo(status(data_dir).message)
+    found = status(data_dir)
+    click.echo(found.message)
+    if found.state == "running" and found.info is not None:
+        click.echo(_browser_help(found.info, database))
+
+
+@db.command("credentials")
+@_data_dir_option
+@_database_option
+@click.option("--show-password", is_flag=True, help="Also print the root password (it is never logged).")
+@errors_as_click
+def db_credentials(data_dir: str | None, database: str | None, show_password: bool) -> None:
+    """Print the embedded store's Bolt URI, user and database (the password only with --show-password)."""
+    from .store import server
+    from .store.connection import embedded_database_name
+
+    found = server.status(data_dir)
+    if found.state == "running" and found.info is not None:
+        uri = found.info.bolt_uri
+    else:
+        remembered = server.remembered_bolt_uri(data_dir)
+        uri = (f"{remembered} (not running: `neurflow-graph db start`)" if remembered
+               else "none yet (never started: `neurflow-graph db start`)")
+    password_file = server.layout(data_dir).password_file
+    click.echo(f"uri: {uri}")
+    click.echo(f"user: {server.ROOT_USER}")
+    click.echo(f"database: {embedded_database_name(database)}")
+    if show_password:
+        click.echo(f"password: {server.read_password(data_dir)}")
+    else:
+        click.echo(f"password: in {password_file} (add --show-password to print it)")
 
 
 @db.command("path")

@@ -37,3 +37,7 @@ class SchemaVersionError(StoreError):
 
 class QueryError(NeurflowGraphError):
     """An unknown query name or a missing or unexpected query parameter."""
+
+
+class MissingDependency(NeurflowGraphError, ImportError):
+    """An optional package a feature needs is not installed (the message names it and how to install it)."""

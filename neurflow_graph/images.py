@@ -30,11 +30,15 @@ _SKIMAGE_EXCLUDED = {"data_dir", "download_all", "file_hash", "lbp_frontal_face_
 
 @dataclass(frozen=True)
 class ImageSet:
-    """Images (N x C x H x W, float32 in [0, 1]) with one source description and SHA-256 per image."""
+    """Images (N x C x H x W, float32 in [0, 1]) with one source description and SHA-256 per image.
+
+    ``unreadable`` names the files of the source that could not be read and were skipped.
+    """
 
     images: torch.Tensor
     sources: tuple[str, ...]
     sha256: tuple[str, ...]
+    unreadable: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.sources)
@@ -46,6 +50,7 @@ class ImageSet:
             images=self.images[index].contiguous(),
             sources=tuple(self.sources[i] for i in index.tolist()),
             sha256=tuple(self.sha256[i] for i in index.tolist()),
+            unreadable=self.unreadable,
         )
 
 
@@ -95,7 +100,7 @@ def load_image_folder(
     """Images of one class from ``path/class_name`` (or the flat folder ``path`` when class_name is None).
 
     Each image is resized (shorter side to ``input_size``) and centre-cropped; unreadable files are
-    skipped with a warning.
+    skipped with a warning and listed in the result's ``unreadable``.
     """
     _check_geometry(input_size, in_channels)
     root = Path(path).expanduser()
@@ -109,10 +114,13 @@ def load_image_folder(
         if not folder.is_dir():
             found = sorted(p.name for p in root.iterdir() if p.is_dir())
             listed = ", ".join(found[:20]) + (f", ... ({len(found)} in all)" if len(found) > 20 else "")
-            raise DataError(
-                f"no subfolder {class_name!r} in {root}; it has {listed or 'no subfolders'}; "
-                "pass one of these as the class name"
-            )
+            if found:
+                fix = f"its subfolders are {listed}; pass one of these as the class name"
+            elif _list_images(root):
+                fix = "it holds images directly: load it as a flat folder (no class name) for a single class"
+            else:
+                fix = "it has no subfolders and no images; pass a folder of images or of class subfolders"
+            raise DataError(f"no subfolder {class_name!r} in {root}; {fix}")
     files = _list_images(folder)
     if not files:
         hint = ""
@@ -122,7 +130,7 @@ def load_image_folder(
             f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {folder}{hint}; "
             "add images or pick another folder"
         )
-    images, sources, hashes = [], [], []
+    images, sources, hashes, unreadable = [], [], [], []
     for file in files:
         try:
             data = file.read_bytes()
@@ -131,13 +139,15 @@ def load_image_folder(
                 image = _to_mode(ImageOps.exif_transpose(opened), in_channels)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
             warnings.warn(f"skipping unreadable image {file}: {exc}", stacklevel=2)
+            unreadable.append(str(file))
             continue
         images.append(_to_tensor(_resize_center_crop(image, input_size)))
         sources.append(str(file))
         hashes.append(hashlib.sha256(data).hexdigest())
     if not images:
         raise DataError(f"none of the {len(files)} image files in {folder} could be read; check the files")
-    return ImageSet(images=torch.stack(images), sources=tuple(sources), sha256=tuple(hashes))
+    return ImageSet(images=torch.stack(images), sources=tuple(sources), sha256=tuple(hashes),
+                    unreadable=tuple(unreadable))
 
 
 def image_set_from_tensors(images: torch.Tensor, sources: Sequence[str] | None = None) -> ImageSet:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import torch
 from torch import fx, nn
@@ -73,8 +73,10 @@ def call_order(model: nn.Module, layers: Sequence[str], example: torch.Tensor) -
     return order
 
 
-def validate_layers(model: nn.Module, layers: Sequence[str], example: torch.Tensor) -> list[str]:
-    """Check that ``layers`` are real modules, each called once, listed from the logit layer downwards."""
+def validate_layers(model: nn.Module, layers: Sequence[str], example: torch.Tensor,
+                    layouts: Mapping[str, str] | None = None, tokens: str = "patches") -> list[str]:
+    """Check that ``layers`` are real modules, each called once, listed from the logit layer downwards,
+    each of a known layout (stated in ``layouts`` where its output does not fix it)."""
     layers = list(layers)
     if len(layers) < 2:
         raise LayerError(f"need at least 2 layers (the logit layer and one below it), got {layers}")
@@ -93,7 +95,24 @@ def validate_layers(model: nn.Module, layers: Sequence[str], example: torch.Tens
             f"layers are not in forward order from the logit layer down: got {layers}, the forward pass "
             f"calls them as {order}; list them as {expected}"
         )
+    layer_widths(model, layers, example, layouts, tokens)
     return layers
+
+
+def layer_widths(model: nn.Module, layers: Sequence[str], example: torch.Tensor,
+                 layouts: Mapping[str, str] | None = None, tokens: str = "patches") -> dict[str, int]:
+    """Neurons per layer, read through each layer's layout (``layouts.resolve_layouts``: stated or inferred).
+
+    A layout is taken only where it is known, never guessed: a 2-D output, a module type that fixes it,
+    a probe input twice as wide that changes exactly one spatial axis, or ``layouts`` (the user's or the
+    preset's); any other output is a one-line LayerError naming the layer, its shape and how to state it.
+    """
+    from .layouts import resolve_layouts
+
+    resolved = resolve_layouts(model, layers, example, layouts, tokens)
+    with torch.no_grad(), capture(model, layers) as seen:
+        model(example)
+    return {name: resolved[name].width(seen[name]) for name in layers}
 
 
 class _LeafTracer(fx.Tracer):

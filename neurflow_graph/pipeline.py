@@ -22,7 +22,7 @@ from .attribution import METHODS, PRECISIONS, IntegratedGradients
 from .circuit import build_circuit
 from .errors import ConfigError
 from .groups import find_neuron_groups
-from .layers import bridge, validate_layers
+from .layers import bridge, layer_widths, validate_layers
 from .layouts import Layout, channels_first_bridge, resolve_layouts
 from .patches import make_patches
 
@@ -153,6 +153,16 @@ def run_id(model_name: str, class_index: int, fingerprint: dict) -> str:
     return f"{model_name}-c{class_index}-{digest}"
 
 
+def check_tau(tau: int, widths: dict[str, int], lower_layers: Sequence[str]) -> None:
+    """Refuse a tau at or above a lower layer's width: that layer would be all core, which says nothing."""
+    narrow = min(lower_layers, key=lambda name: widths[name])
+    if tau >= widths[narrow]:
+        raise ConfigError(
+            f"tau={tau} is at or above the width of layer {narrow!r} ({widths[narrow]} neurons), so every "
+            f"neuron would be core; pass a tau below {widths[narrow]} (--tau)"
+        )
+
+
 class NeurFlow:
     """Computes a NeurFlow circuit; parameters are fixed at construction, ``run`` does the work."""
 
@@ -177,7 +187,7 @@ class NeurFlow:
         digest = spec.weights_digest()
         model = spec.model.to(device).eval()
         example = spec.normalize(images[:2]).to(device)
-        layers = validate_layers(model, spec.layers, example)
+        layers = validate_layers(model, spec.layers, example, spec.layouts, spec.tokens)
         layouts = spec.resolve_layouts(model, example)
         with torch.no_grad():
             n_classes = model(example[:1]).shape[1]
@@ -194,6 +204,7 @@ class NeurFlow:
                 f"k={p.k} is larger than the {len(patches)} patches of {len(images)} images; "
                 "lower k or add images"
             )
+        check_tau(p.tau, layer_widths(model, layers, example, spec.layouts, spec.tokens), layers[1:])
         timings["patches"] = time.perf_counter() - started
 
         started = time.perf_counter()

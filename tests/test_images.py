@@ -38,6 +38,8 @@ def test_class_subfolder_skips_the_corrupt_file(image_root: Path) -> None:
     assert images.images.dtype == torch.float32
     assert 0.0 <= float(images.images.min()) and float(images.images.max()) <= 1.0
     assert [Path(s).name for s in images.sources] == ["astronaut.png", "chelsea.png", "coffee.png"]
+    assert images.unreadable == (str(image_root / SYNSET / "broken.jpg"),)  # named, not silently gone
+    assert images.subset([2, 0]).unreadable == images.unreadable
     for source, digest in zip(images.sources, images.sha256, strict=True):
         assert digest == hashlib.sha256(Path(source).read_bytes()).hexdigest()
 
@@ -60,9 +62,15 @@ def test_flat_folder_grayscale_and_centre_crop(image_root: Path, tmp_path: Path)
 def test_folder_errors(image_root: Path, tmp_path: Path) -> None:
     with pytest.raises(DataError, match="does not exist"):
         load_image_folder(tmp_path / "nowhere", None, input_size=64)
-    with pytest.raises(DataError, match=rf"no subfolder 'n01440764' in .*; it has empty, {SYNSET}") as info:
+    with pytest.raises(DataError, match=rf"no subfolder 'n01440764' in .*; its subfolders are empty, {SYNSET}; "
+                                        "pass one of these") as info:
         load_image_folder(image_root, "n01440764", input_size=64)
     assert "\n" not in str(info.value)
+    with pytest.raises(DataError, match="it holds images directly: load it as a flat folder") as info:
+        load_image_folder(image_root / SYNSET, "espresso", input_size=64)
+    assert "\n" not in str(info.value) and "subfolders are" not in str(info.value)
+    with pytest.raises(DataError, match="it has no subfolders and no images; pass a folder of images"):
+        load_image_folder(image_root / "empty", "espresso", input_size=64)
     with pytest.raises(DataError, match="no image files"):
         load_image_folder(image_root, "empty", input_size=64)
     with pytest.raises(DataError, match="pass a class name"):

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from neurflow_graph.errors import LayerError
-from neurflow_graph.layers import ablate, bridge, capture, validate_layers
+from neurflow_graph.layers import ablate, bridge, capture, layer_widths, validate_layers
 from neurflow_graph.presets import get_preset
 
 
@@ -117,3 +117,73 @@ def test_masking_neurons_changes_the_subnetwork_output(digits_model, digits_clas
     assert not torch.allclose(base, masked)
     assert torch.count_nonzero(retained[:, [c for c in range(retained.shape[1]) if c != 5]]) == 0
     torch.testing.assert_close(retained[:, 5], plain[:, 5])
+
+
+class ToChannelsLast(nn.Module):
+    def forward(self, x):
+        return x.permute(0, 2, 3, 1)
+
+
+class ChannelsLastNet(nn.Module):
+    """A conv stem, then a LayerNorm over channels in B×H×W×C layout, as Swin and ConvNeXt blocks do."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.to_last = ToChannelsLast()
+        self.norm = nn.LayerNorm(8)
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.head(self.norm(self.to_last(self.conv(x))).mean((1, 2)))
+
+
+class FixedSize(nn.Module):
+    """Resizes every input to 8×8 first, so a wider input cannot show which output axis is the width."""
+
+    def __init__(self):
+        super().__init__()
+        self.block = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU())
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x):
+        x = nn.functional.interpolate(x, size=(8, 8))
+        return self.head(self.block(x).mean((2, 3)))
+
+
+def test_a_channels_last_layer_is_read_as_channels_last_not_as_height():
+    model, example = ChannelsLastNet().eval(), torch.rand(2, 3, 16, 16)
+    validate_layers(model, ["head", "norm"], example)
+    assert layer_widths(model, ["head", "norm"], example) == {"head": 2, "norm": 8}  # (2, 16, 16, 8): C last
+    assert layer_widths(model, ["head", "conv"], example) == {"head": 2, "conv": 8}  # Conv2d: channels first
+
+
+def test_a_layer_whose_channel_axis_cannot_be_told_apart_is_refused_unless_its_type_fixes_it():
+    model, example = FixedSize().eval(), torch.rand(2, 3, 16, 16)
+    with pytest.raises(LayerError, match=r"cannot tell the layout of layer 'block' \(output shape "
+                                         r"\(2, 8, 8, 8\)\).*state it"):
+        validate_layers(model, ["head", "block"], example)
+    assert layer_widths(model, ["head", "block.0"], example) == {"head": 2, "block.0": 8}
+    assert layer_widths(model, ["head", "block"], example, {"block": "channels_first"}) == {"head": 2, "block": 8}
+
+
+def test_outputs_that_are_neither_units_nor_feature_maps_are_refused():
+    model = nn.Sequential(nn.Flatten(2), nn.Linear(16, 4), nn.Flatten(1), nn.Linear(12, 2)).eval()
+    with pytest.raises(LayerError, match=r"cannot tell the layout of layer '1' \(output shape \(2, 3, 4\)\)"):
+        validate_layers(model, ["3", "1"], torch.rand(2, 3, 4, 4))
+
+
+def test_swin_t_blocks_are_channels_last_and_a_wrong_stated_layout_is_refused_before_any_work(monkeypatch):
+    """A real torchvision swin_t (random weights): its stages are B×H×W×C; its final permute is B×C×H×W."""
+    from neurflow_graph import ModelSpec, NeurFlow
+    from neurflow_graph._compat import import_torchvision
+
+    torch.manual_seed(0)
+    model = import_torchvision().models.swin_t().eval()
+    images = torch.rand(2, 3, 64, 64)
+    assert layer_widths(model, ["head", "permute"], images) == {"head": 1000, "permute": 768}
+    assert layer_widths(model, ["head", "features.7"], images) == {"head": 1000, "features.7": 768}  # (2, 2, 2, 768)
+    spec = ModelSpec("swin", model, ("head", "features.7"), 64, lambda x: x, layouts={"features.7": "tokens"})
+    monkeypatch.setattr("neurflow_graph.pipeline.make_patches", None)  # must never be reached
+    with pytest.raises(LayerError, match=r"layer 'features.7' is declared tokens but outputs shape \(2, 2, 2, 768\)"):
+        NeurFlow(progress=False, device="cpu").run(spec, 0, images, ["a", "b"])

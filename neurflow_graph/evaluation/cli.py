@@ -112,15 +112,17 @@ def _bundle_dirs(o: dict) -> dict[str, Path]:
 
 
 def _store(records: list[dict], bundles: dict[str, Path], data_dir: str | None, database: str | None) -> None:
-    """Store each record as an Evaluation node linked to its Run, loading the run's bundle first if needed."""
-    from ..store import write_bundle
+    """Store each record as an Evaluation node linked to its Run, loading the run's bundle first if needed.
+
+    Every write holds the store's writer lock, as ``load`` and ``ingest`` do.
+    """
+    from ..jobs import store_unless_complete
     from .record import store_evaluation
 
-    with open_store(data_dir, database) as conn:
+    with open_store(data_dir, database) as conn, conn.writing():
         for record in records:
-            status = conn.run("run_status", run_id=record["run_id"])
-            if not (status and status[0]["complete"]) and record["run_id"] in bundles:
-                write_bundle(conn.driver, conn.database, bundles[record["run_id"]])
+            if record["run_id"] in bundles:
+                store_unless_complete(conn, record["run_id"], bundles[record["run_id"]])
             store_evaluation(conn.run, record)
             click.echo(f"stored Evaluation {record['id']} -> Run {record['run_id']} ({conn.uri})")
 
@@ -136,6 +138,7 @@ def _subjects(kind: str, o: dict, params: dict) -> tuple[Iterator, str]:
             raise click.UsageError(f"--{engine[0].replace('_', '-')} applies to a RECIPE, not to --bundle")
         return (subject_from_bundle(b, device=o["device"] or "auto") for b in o["bundles"]), ""
 
+    from ..jobs import slug
     from ..recipes import load_recipe, prepare_model
 
     classes = [c.strip() for value in o["classes"] for c in value.split(",") if c.strip()]
@@ -150,14 +153,10 @@ def _subjects(kind: str, o: dict, params: dict) -> tuple[Iterator, str]:
     def generate():
         prepared = prepare_model(recipe)
         for name in recipe.classes:
-            yield subject_from_recipe(prepared, name, needed, Path(o["out"]) / "bundles" / _slug(name),
+            yield subject_from_recipe(prepared, name, needed, Path(o["out"]) / "bundles" / slug(name),
                                       progress=not o["quiet"], report=click.echo)
 
     return generate(), f"{recipe.name}: {', '.join(recipe.classes)}"
-
-
-def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -31,10 +31,12 @@ from neurflow_graph.query.results import (
     Intervention,
     LayerGroup,
     NeuronRole,
+    Records,
     RunComparison,
     RunInfo,
     SharedGroup,
     SharedNeuron,
+    Tabular,
     to_table,
 )
 from neurflow_graph.query.table import format_table
@@ -46,4 +48,5 @@ __all__ = [
     "fetch_interventions", "fetch_layer_groups", "fetch_neuron_roles", "fetch_run_comparison", "fetch_run_info",
     "fetch_shared_groups", "fetch_shared_neurons", "format_table", "query_info", "read_queries", "resolve_class",
     "run_query", "to_table", "with_defaults",
+    "Records", "Tabular",
 ]

@@ -26,6 +26,7 @@ from neurflow_graph.query.results import (
     Intervention,
     LayerGroup,
     NeuronRole,
+    Records,
     RunComparison,
     RunInfo,
     SharedGroup,
@@ -35,9 +36,9 @@ from neurflow_graph.query.results import (
 _LISTED = 12  # classes or runs named in an error message before "… and N more"
 
 
-def fetch_classes(conn: Runner) -> list[ClassInfo]:
+def fetch_classes(conn: Runner) -> Records[ClassInfo]:
     """Every class in the store with its run counts and latest complete run (`list_classes.cypher`)."""
-    return [ClassInfo(**row) for row in run_query(conn, "list_classes")]
+    return Records(ClassInfo, (ClassInfo(**row) for row in run_query(conn, "list_classes")))
 
 
 def resolve_class(conn: Runner, cls: str | int, model: str | None = None) -> ClassInfo:
@@ -86,43 +87,45 @@ def fetch_class_circuit(conn: Runner, cls: str | int, run_id: str | None = None,
 
 
 def fetch_bias_paths(conn: Runner, cls: str | int, source: str | None = None, run_id: str | None = None,
-                     min_weight: float = 0.0, limit: int = 20) -> list[BiasPath]:
+                     min_weight: float = 0.0, limit: int = 20) -> Records[BiasPath]:
     """Strongest group paths up to the class logit, by Π|w| (`bias_paths.cypher`); `source` a group or neuron id."""
     info = resolve_class(conn, cls)
     _check_run_of_class(conn, info, run_id)
     rows = run_query(conn, "bias_paths", class_id=info.class_id, run_id=run_id, source=source,
                      min_weight=float(min_weight), limit=int(limit))
-    return [BiasPath(**{**row, "groups": tuple(row["groups"]), "weights": tuple(row["weights"])}) for row in rows]
+    return Records(BiasPath, (BiasPath(**{**row, "groups": tuple(row["groups"]), "weights": tuple(row["weights"])})
+                             for row in rows))
 
 
 def fetch_shared_groups(conn: Runner, min_jaccard: float = 0.5, layer: str | None = None,
-                        cls: str | int | None = None, limit: int = 100) -> list[SharedGroup]:
+                        cls: str | int | None = None, limit: int = 100) -> Records[SharedGroup]:
     """Group pairs of different classes ranked by neuron Jaccard (`shared_groups.cypher`)."""
     class_id = None if cls is None else resolve_class(conn, cls).class_id
     rows = run_query(conn, "shared_groups", min_jaccard=float(min_jaccard), layer=layer, class_id=class_id,
                      limit=int(limit))
-    return [SharedGroup(**{**row, "shared_neurons": tuple(sorted(row["shared_neurons"]))}) for row in rows]
+    return Records(SharedGroup, (SharedGroup(**{**row, "shared_neurons": tuple(sorted(row["shared_neurons"]))})
+                                for row in rows))
 
 
-def fetch_shared_neurons(conn: Runner, layer: str, min_classes: int = 2, limit: int = 100) -> list[SharedNeuron]:
+def fetch_shared_neurons(conn: Runner, layer: str, min_classes: int = 2, limit: int = 100) -> Records[SharedNeuron]:
     """Neurons of `layer` held by at least `min_classes` classes' circuits (`shared_neurons.cypher`)."""
     rows = run_query(conn, "shared_neurons", layer=layer, min_classes=int(min_classes), limit=int(limit))
-    return [SharedNeuron(**{**row, "classes": tuple(row["classes"])}) for row in rows]
+    return Records(SharedNeuron, (SharedNeuron(**{**row, "classes": tuple(row["classes"])}) for row in rows))
 
 
-def fetch_neuron_roles(conn: Runner, neuron_id: str) -> list[NeuronRole]:
+def fetch_neuron_roles(conn: Runner, neuron_id: str) -> Records[NeuronRole]:
     """Every semantic group and neuron group of one neuron, class by class (`neuron_roles.cypher`)."""
-    return [NeuronRole(**row) for row in run_query(conn, "neuron_roles", neuron_id=neuron_id)]
+    return Records(NeuronRole, (NeuronRole(**row) for row in run_query(conn, "neuron_roles", neuron_id=neuron_id)))
 
 
-def fetch_exemplars(conn: Runner, group_id: str) -> list[Exemplar]:
+def fetch_exemplars(conn: Runner, group_id: str) -> Records[Exemplar]:
     """The exemplar patches of a group (node id `{run_id}/{group_id}`), best first (`group_exemplars.cypher`)."""
-    return [
+    return Records(Exemplar, (
         Exemplar(rank=row["rank"], patch_id=row["patch_id"], thumbnail=row["thumbnail"],
                  path=bundle_file(row["bundle_path"], row["thumbnail"]), image_index=row["image_index"],
                  granularity=row["granularity"], box=(row["x0"], row["y0"], row["x1"], row["y1"]))
         for row in run_query(conn, "group_exemplars", group_id=group_id)
-    ]
+    ))
 
 
 def fetch_run_info(conn: Runner, run_id: str) -> RunInfo:
@@ -157,7 +160,7 @@ def fetch_run_comparison(conn: Runner, run_a: str, run_b: str, min_jaccard: floa
     return RunComparison(run_a, run_b, float(min_jaccard), groups, edges)
 
 
-def fetch_layer_groups(conn: Runner, cls: str | int, layer: str, run_id: str | None = None) -> list[LayerGroup]:
+def fetch_layer_groups(conn: Runner, cls: str | int, layer: str, run_id: str | None = None) -> Records[LayerGroup]:
     """The groups of one layer with channels and activation_max (`layer_groups.cypher`), for image debugging."""
     info = resolve_class(conn, cls)
     _check_run_of_class(conn, info, run_id)
@@ -167,21 +170,22 @@ def fetch_layer_groups(conn: Runner, cls: str | int, layer: str, run_id: str | N
         with_groups = [row["layer"] for row in _layers_with_groups(conn, info.class_id, run.run_id)]
         raise QueryError(f"layer {layer!r} has no neuron groups in run {run.run_id}; layers with groups: "
                          f"{', '.join(with_groups) or 'none'}")
-    return [
+    return Records(LayerGroup, (
         LayerGroup(run_id=row["run_id"], id=row["id"], group_id=row["group_id"], layer=row["layer"],
                    layer_index=row["layer_index"], group_index=row["group_index"], neurons=tuple(row["neurons"]),
                    channels=tuple(int(c) for c in row["channels"]),
                    activation_max=tuple(float(a) for a in row["activation_max"]),
                    weight_up=float(row["weight_up"] or 0.0), label=row["label"], description=row["description"])
         for row in rows if not row["is_root"]
-    ]
+    ))
 
 
-def fetch_interventions(conn: Runner, cls: str | int, run_id: str | None = None) -> list[Intervention]:
+def fetch_interventions(conn: Runner, cls: str | int, run_id: str | None = None) -> Records[Intervention]:
     """The image-debugging results stored for a class's circuit (`interventions.cypher`)."""
     info = resolve_class(conn, cls)
     _check_run_of_class(conn, info, run_id)
-    return [Intervention(**row) for row in run_query(conn, "interventions", class_id=info.class_id, run_id=run_id)]
+    return Records(Intervention, (Intervention(**row) for row in run_query(conn, "interventions",
+                                                                          class_id=info.class_id, run_id=run_id)))
 
 
 def bundle_file(bundle_path: str | None, relative: str | None) -> Path | None:

@@ -1,15 +1,66 @@
-"""Typed rows of the query library: one frozen dataclass per answer, plus `to_table` for bulk use."""
+"""Typed rows of the query library: one frozen dataclass per answer, plus `to_table` for bulk use.
+
+Every `fetch_*` answer converts for notebooks: `to_arrow()` (a pyarrow Table, one row per record) and
+`to_pandas()` (pandas is optional: without it the call is a MissingDependency error naming it). A list of
+rows is a `Records` (a list); a class circuit also displays itself in Jupyter (`_repr_html_`, the `show` page).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import pyarrow as pa
+
+from neurflow_graph.errors import ConfigError, MissingDependency
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+T = TypeVar("T")
+
+
+class Tabular:
+    """`to_arrow()` and `to_pandas()` for a typed answer: one table row per record (`_rows`)."""
+
+    _parts: tuple[str, ...] = ()
+    """Answers with several kinds of rows (a circuit's groups and edges) name them; the first is the default."""
+
+    def _rows(self, part: str | None) -> tuple[type, Sequence[Any]]:
+        return type(self), [self]
+
+    def to_arrow(self, part: str | None = None) -> pa.Table:
+        """The answer as a pyarrow Table (nested tuples become lists, paths strings); `part` picks the rows."""
+        if part is not None and part not in self._parts:
+            accepted = ", ".join(repr(p) for p in self._parts) or "none (this answer has one kind of row)"
+            raise ConfigError(f"{type(self).__name__} has no part {part!r}; parts: {accepted}")
+        row_type, rows = self._rows(part or (self._parts[0] if self._parts else None))
+        return to_table(rows, row_type)
+
+    def to_pandas(self, part: str | None = None) -> pd.DataFrame:
+        """The answer as a pandas DataFrame (via `to_arrow`); pandas is an optional dependency."""
+        try:
+            import pandas  # noqa: F401 - only to name it when missing
+        except ImportError:
+            raise MissingDependency("to_pandas() needs pandas, which is not installed; pip install pandas "
+                                    "(or use to_arrow())") from None
+        return self.to_arrow(part).to_pandas()
+
+
+class Records(list[T], Generic[T], Tabular):
+    """The rows of a `fetch_*` answer: a plain list of records of one type that also converts to tables."""
+
+    def __init__(self, row_type: type[T], rows: Iterable[T] = ()) -> None:
+        super().__init__(rows)
+        self.row_type = row_type
+
+    def _rows(self, part: str | None) -> tuple[type, Sequence[Any]]:
+        return self.row_type, self
 
 
 @dataclass(frozen=True)
@@ -71,8 +122,12 @@ class CircuitEdge:
 
 
 @dataclass(frozen=True)
-class ClassCircuit:
-    """The circuit of a class in one run: its groups (layer by layer) and weighted edges."""
+class ClassCircuit(Tabular):
+    """The circuit of a class in one run: its groups (layer by layer) and weighted edges.
+
+    `to_arrow("groups")` / `to_arrow("edges")` (the default) give one row per group or edge; in Jupyter the
+    circuit draws itself with the `show` page.
+    """
 
     class_id: str
     class_name: str
@@ -95,6 +150,19 @@ class ClassCircuit:
             if g.group_id == group_id:
                 return g
         raise KeyError(group_id)
+
+    _parts = ("edges", "groups")
+
+    def _rows(self, part: str | None) -> tuple[type, Sequence[Any]]:
+        return (CircuitEdge, self.edges) if part == "edges" else (CircuitGroup, self.groups)
+
+    def _repr_html_(self) -> str:
+        """The page of `neurflow-graph show`, in an iframe so its styles stay inside it (Jupyter's inline view)."""
+        from neurflow_graph.render.circuit import render_circuit_html
+
+        page = html.escape(render_circuit_html(self), quote=True)
+        return (f'<iframe srcdoc="{page}" style="width:100%;height:640px;border:1px solid #e2e8f0" '
+                'onload="this.style.height=(this.contentDocument.body.scrollHeight+24)+\'px\'"></iframe>')
 
 
 @dataclass(frozen=True)
@@ -162,7 +230,7 @@ class NeuronRole:
 
 
 @dataclass(frozen=True)
-class RunInfo:
+class RunInfo(Tabular):
     """A stored run's parameters and provenance (its run.json and what the store added at ingest)."""
 
     run_id: str
@@ -211,8 +279,11 @@ class EdgeChange:
 
 
 @dataclass(frozen=True)
-class RunComparison:
-    """Two runs compared: matched/unmatched groups and same/changed/appeared/disappeared edges."""
+class RunComparison(Tabular):
+    """Two runs compared: matched/unmatched groups and same/changed/appeared/disappeared edges.
+
+    `to_arrow("groups")` (the default) or `to_arrow("edges")`.
+    """
 
     run_a: str
     run_b: str
@@ -223,6 +294,11 @@ class RunComparison:
     def count(self, status: str, what: str = "groups") -> int:
         """How many groups (or edges) have this status."""
         return sum(1 for row in getattr(self, what) if row.status == status)
+
+    _parts = ("groups", "edges")
+
+    def _rows(self, part: str | None) -> tuple[type, Sequence[Any]]:
+        return (GroupMatch, self.groups) if part == "groups" else (EdgeChange, self.edges)
 
 
 @dataclass(frozen=True)
@@ -254,8 +330,11 @@ class Intervention:
     properties: dict[str, Any]
 
 
-def to_table(rows: Sequence[Any]) -> pa.Table:
-    """Dataclass rows as a pyarrow Table (nested tuples become lists; paths become strings)."""
+def to_table(rows: Sequence[Any], row_type: type | None = None) -> pa.Table:
+    """Dataclass rows as a pyarrow Table (nested tuples become lists; paths become strings); `row_type`
+    names the columns of an empty table."""
+    if not rows and row_type is not None and dataclasses.is_dataclass(row_type):
+        return pa.table({f.name: pa.array([], pa.null()) for f in dataclasses.fields(row_type)})
     return pa.Table.from_pylist([{k: _plain(v) for k, v in _fields(row)} for row in rows])
 
 

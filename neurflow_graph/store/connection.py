@@ -30,6 +30,7 @@ NEO4J_DATABASE_ENV = "NEO4J_DATABASE"
 DATABASE_ENV = "NEURFLOW_GRAPH_DATABASE"
 DEFAULT_DATABASE = "neurflow"
 DEFAULT_NEO4J_DATABASE = "neo4j"
+WAITING = "waiting for another writer"
 BOLT_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 
 
@@ -42,16 +43,25 @@ class Connection:
     uri: str
     embedded: bool
     data_dir: Path | None = None
+    user: str = server.ROOT_USER
+
+    def browser_help(self) -> str:
+        """How to open this store in Neo4j Browser or Desktop (URL, user, where the password is, database)."""
+        password_file = layout(self.data_dir).password_file if self.embedded and self.data_dir else None
+        return browser_help(self.uri, self.user, self.database, password_file)
 
     @property
     def writer_lock_file(self) -> Path | None:
         """File locked while writing to the embedded store (one writer across processes), else None."""
-        return None if self.data_dir is None else self.data_dir / "writer.lock"
+        return None if self.data_dir is None else layout(self.data_dir).writer_lock_file
 
     def writing(self) -> contextlib.AbstractContextManager[object]:
-        """Hold the embedded store's cross-process writer lock for a block of writes (Neo4j: nothing)."""
+        """Hold the embedded store's cross-process writer lock for a block of writes (Neo4j: nothing).
+
+        Every write of every command goes through it; a writer that must wait says so once on stderr.
+        """
         lock = self.writer_lock_file
-        return exclusive(lock) if lock is not None else contextlib.nullcontext()
+        return exclusive(lock, waiting=WAITING) if lock is not None else contextlib.nullcontext()
 
     def run(self, name: str, /, **params: Any) -> list[dict[str, Any]]:
         """Run query file `cypher/<name>.cypher` on this connection (see queries.run)."""
@@ -65,6 +75,25 @@ class Connection:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+STYLE_FILE = Path(__file__).resolve().parents[2] / "docker" / "style.grass"
+"""Neo4j Browser's style for the graph's labels (colours, captions); in a source checkout."""
+
+
+def browser_help(uri: str, user: str, database: str, password_file: Path | None) -> str:
+    """Two lines: how to connect Neo4j Browser or Desktop to the store, and how to load the project's style.
+
+    `password_file`: the embedded server's; None for Neo4j, whose password is in `$NEO4J_PASSWORD`.
+    """
+    style = STYLE_FILE if STYLE_FILE.is_file() else "docker/style.grass (in the source repository)"
+    where = (f"${NEO4J_PASSWORD_ENV}" if password_file is None
+             else f"in {password_file} (`neurflow-graph db credentials --show-password`)")
+    return (
+        f"look at it in Neo4j Browser or Desktop: connect URL {uri}, user {user}, password {where}, "
+        f"database {database} (`:use {database}`)\n"
+        f"  style: run `:style` in Browser and drop {style} onto it (README: Look at it in Neo4j Browser)"
+    )
 
 
 def connect(
@@ -108,11 +137,37 @@ def _connect_neo4j(uri: str, database: str | None) -> Connection:
         auth_hint=f"check {NEO4J_USER_ENV} and {NEO4J_PASSWORD_ENV}",
         down_hint=f"start Neo4j (see docker/README.md) or unset {NEO4J_URI_ENV} to use the embedded store",
     )
-    return Connection(driver, database, uri, embedded=False)
+    try:
+        check_database_exists(driver, database, uri)
+    except StoreError:
+        driver.close()
+        raise
+    return Connection(driver, database, uri, embedded=False, user=user)
+
+
+def check_database_exists(driver: neo4j.Driver, database: str, uri: str) -> None:
+    """Refuse a database the server does not hold, naming those it does (SHOW DATABASES, which Neo4j 5 and
+    ArcadeDB answer; a server that refuses it, e.g. for lack of privileges, is not checked here)."""
+    try:
+        rows = run(driver, "system", "list_databases")
+    except StoreError:
+        return
+    names = [row["name"] for row in rows]
+    known = {str(n).lower() for row in rows for n in [row["name"], *(row.get("aliases") or [])]}
+    if database.lower() not in known:  # Neo4j's names and aliases are case-insensitive
+        held = ", ".join(repr(n) for n in names if n != "system") or "none but 'system'"
+        raise StoreError(
+            f"database {database!r} does not exist at {uri} (it holds {held}); set {NEO4J_DATABASE_ENV} to one of them"
+        )
+
+
+def embedded_database_name(database: str | None = None) -> str:
+    """The embedded store's database: `database`, else `$NEURFLOW_GRAPH_DATABASE`, else 'neurflow' (checked)."""
+    return admin.check_database_name(database or os.environ.get(DATABASE_ENV) or DEFAULT_DATABASE)
 
 
 def _connect_embedded(data_dir: str | os.PathLike[str] | None, database: str | None, start: bool) -> Connection:
-    database = admin.check_database_name(database or os.environ.get(DATABASE_ENV) or DEFAULT_DATABASE)
+    database = embedded_database_name(database)
     if start:
         info = server.start(data_dir)
     else:

@@ -53,9 +53,19 @@ class StoreLayout:
         return self.root / "server.json"
 
     @property
+    def ports_file(self) -> Path:
+        """The Bolt and HTTP ports of the first start (JSON), reused at every restart."""
+        return self.root / "ports.json"
+
+    @property
     def lock_file(self) -> Path:
         """Serialises start/stop between processes."""
         return self.root / "server.lock"
+
+    @property
+    def writer_lock_file(self) -> Path:
+        """Held by the one process writing to the store at a time."""
+        return self.root / "writer.lock"
 
     @property
     def log_file(self) -> Path:

@@ -14,10 +14,22 @@ SCHEMA_KEY = "neurflow-graph"
 
 
 def read_schema_version(driver: neo4j.Driver, database: str) -> int | None:
-    """The schema version recorded in the store, or None for a store never written by neurflow-graph."""
+    """The schema version recorded in the store, or None for a store never written by neurflow-graph.
+
+    Anything but an integer (a string, a float, a bool, null on an existing node) is a SchemaVersionError:
+    it is never coerced, so "1" or 1.5 are not read as 1.
+    """
     rows = run(driver, database, "schema_version_read", key=SCHEMA_KEY)
-    version = rows[0]["version"] if rows else None
-    return None if version is None else int(version)
+    if not rows or not rows[0].get("present"):
+        return None
+    version = rows[0]["version"]
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise SchemaVersionError(
+            f"graph store {database!r} records schema version {version!r} ({type(version).__name__}), not an "
+            f"integer; neurflow-graph {__version__} reads schema version {SCHEMA_VERSION}: load your run "
+            f"bundles into a new database (neurflow-graph load BUNDLE --database NEW)"
+        )
+    return version
 
 
 def check_schema_version(driver: neo4j.Driver, database: str) -> int | None:

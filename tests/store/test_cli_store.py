@@ -23,6 +23,7 @@ def test_ingest_writes_the_circuit_then_skips_it_then_force_recomputes(data_dir,
     assert first.exit_code == 0, first.output
     assert "(complete: True)" in first.output and "fc/g0" in first.output
     assert "MATCH (root:NeuronGroup" in first.output  # a ready-to-paste query
+    assert "look at it in Neo4j Browser or Desktop: connect URL bolt://127.0.0.1:" in first.output
     assert (tmp_path / "b" / "3" / "run.json").is_file()
     second = invoke("ingest", RECIPE, "--out", tmp_path / "b", *store, *SMALL_RUN)
     assert second.exit_code == 0 and "already complete in the store; skipped" in second.output

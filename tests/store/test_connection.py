@@ -88,16 +88,6 @@ def test_password_never_logged(data_dir: Path, database_name: str, caplog: pytes
     assert server.read_password(data_dir) not in caplog.text
 
 
-def test_missing_database_on_an_external_server(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    info = server.start(data_dir)
-    monkeypatch.setenv("NEO4J_URI", info.bolt_uri)
-    monkeypatch.setenv("NEO4J_USER", "root")
-    monkeypatch.setenv("NEO4J_PASSWORD", server.read_password(data_dir))
-    monkeypatch.setenv("NEO4J_DATABASE", "no_such_database")
-    with pytest.raises(StoreError, match="database 'no_such_database' does not exist .* NEO4J_DATABASE"):
-        connect()
-
-
 def test_no_embedded_server_without_start(tmp_path: Path) -> None:
     with pytest.raises(StoreUnavailable, match="db start"):
         connect(tmp_path, start=False)
@@ -112,3 +102,31 @@ def test_bad_uri(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEO4J_URI", "http://localhost:7474")
     with pytest.raises(ConfigError, match="not a Bolt URI"):
         connect()
+
+
+@pytest.mark.parametrize("database", [None, "no_such_database"])
+def test_a_database_the_server_lacks_is_named_with_those_it_holds(
+    data_dir: Path, database_name: str, monkeypatch: pytest.MonkeyPatch, database: str | None
+) -> None:
+    """NEO4J_URI at a server without the database (here the embedded ArcadeDB, which answers SHOW DATABASES as
+    Neo4j does; unset NEO4J_DATABASE means Neo4j's default 'neo4j', which it does not hold)."""
+    with connect(data_dir, database=database_name):
+        pass  # a database that exists
+    info = server.start(data_dir)
+    monkeypatch.setenv("NEO4J_URI", info.bolt_uri)
+    monkeypatch.setenv("NEO4J_USER", "root")
+    monkeypatch.setenv("NEO4J_PASSWORD", server.read_password(data_dir))
+    if database is not None:
+        monkeypatch.setenv("NEO4J_DATABASE", database)
+    missing = database or "neo4j"
+    with pytest.raises(StoreError) as err:
+        connect()
+    message = str(err.value)
+    assert f"database {missing!r} does not exist at {info.bolt_uri}" in message and "NEO4J_DATABASE" in message
+    assert repr(database_name) in message and "\n" not in message
+    from click.testing import CliRunner
+
+    from neurflow_graph.cli import main
+
+    result = CliRunner().invoke(main, ["query", "list_runs"])
+    assert result.exit_code == 1 and "does not exist" in result.output and "(no rows)" not in result.output

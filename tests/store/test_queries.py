@@ -102,7 +102,7 @@ def test_row_parameters_stay_out_of_the_driver_debug_log(
 def test_run_returns_rows_and_tables(conn: Connection) -> None:
     assert queries.run(conn.driver, conn.database, "list_runs") == []
     table = queries.run_table(conn.driver, conn.database, "schema_version_read", key="neurflow-graph")
-    assert table.column_names == ["version", "written_by"]
+    assert table.column_names == ["version", "written_by", "present"]
 
 
 def test_driver_errors_name_the_query_and_parameter_names(conn: Connection) -> None:

@@ -53,3 +53,22 @@ def test_other_schema_version_is_refused(data_dir: Path, database_name: str, bun
         assert conn.run("list_runs") == []  # refused before any write
     with pytest.raises(SchemaVersionError):
         connect(data_dir, database=database_name)
+
+
+@pytest.mark.parametrize("stored", ["abc", "1", 1.5, 1.0, True, None], ids=repr)
+def test_a_schema_version_that_is_not_the_integer_is_refused(
+    data_dir: Path, database_name: str, bundle_dir: Path, stored: object
+) -> None:
+    with connect(data_dir, database=database_name, check_schema=False) as conn:
+        props = {"id": SCHEMA_KEY} if stored is None else {"id": SCHEMA_KEY, "version": stored}
+        conn.driver.execute_query("CREATE (v:SchemaVersion) SET v = $props", {"props": props},
+                                  database_=conn.database)
+        with pytest.raises(SchemaVersionError, match=rf"records schema version {re.escape(repr(stored))} ") as err:
+            write_bundle(conn.driver, conn.database, bundle_dir)  # a load: refused before any write
+        message = str(err.value)
+        assert "\n" not in message and f"reads schema version {SCHEMA_VERSION}" in message and "new database" in message
+        assert conn.run("list_runs") == []
+        (row,) = conn.run("schema_version_read", key=SCHEMA_KEY)
+        assert row["present"] and row["version"] == stored  # left as it was (a null stays refused, not filled)
+    with pytest.raises(SchemaVersionError):
+        connect(data_dir, database=database_name)

@@ -1,0 +1,183 @@
+"""Ingest on Ray: a pool of actors, each loading the model once, computes classes; the driver stores them.
+
+Only the scheduling lives here; what to skip, compute, write and store is decided by ``jobs``. Ray is an
+optional extra (``pip install 'neurflow-graph[ray]'``), imported only when this module runs a job.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigError
+from .jobs import ClassOutcome, IngestReport, Report, bundle_target, complete_run_ids, compute_class, store_bundle
+
+if TYPE_CHECKING:
+    from .recipes import Recipe
+    from .store.connection import Connection
+
+IN_FLIGHT_PER_WORKER = 2  # one class computing, one queued behind it: a worker never waits for the driver
+
+
+def import_ray() -> Any:
+    """The ``ray`` module, or a one-line error naming the extra that installs it."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--ray needs Ray, which is not installed; pip install 'neurflow-graph[ray]'") from None
+    return ray
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """Where and how wide to run: a cluster address (None: start a local Ray), pool size, GPUs per worker."""
+
+    address: str | None = None
+    workers: int | None = None  # default: as many as the cluster's GPUs (or CPUs) allow, at most one per class
+    gpus_per_worker: float | None = None  # default: 1 where the cluster has GPUs, else 0 (CPU workers)
+    max_retries: int = 3  # a dead worker is restarted and its class retried this many times
+
+    def __post_init__(self) -> None:
+        if self.workers is not None and self.workers < 1:
+            raise ConfigError(f"--workers must be at least 1, got {self.workers}")
+        if self.gpus_per_worker is not None and self.gpus_per_worker < 0:
+            raise ConfigError(f"--gpus-per-worker must be >= 0, got {self.gpus_per_worker}")
+        if self.max_retries < 0:
+            raise ConfigError(f"max_retries must be >= 0, got {self.max_retries}")
+
+
+class ClassWorker:
+    """A Ray actor's state: the recipe's model, built once, used for every class sent to it."""
+
+    def __init__(self, recipe: Recipe) -> None:
+        from .recipes import prepare_model
+
+        self.prepared = prepare_model(recipe)
+
+    def compute(self, name: str, root: str, complete: frozenset[str], force: bool) -> ClassOutcome:
+        """``jobs.compute_class`` with bundles under ``root`` by run id; a class's own failure is an outcome."""
+        try:
+            outcome = compute_class(
+                self.prepared, name, bundle_target(Path(root), by_run_id=True),
+                lambda run_id: not force and run_id in complete, reuse=not force, progress=False,
+            )
+        except Exception as exc:  # noqa: BLE001 - any failure of this class is reported, the others go on
+            return ClassOutcome(name=name, status="failed", error=one_line(exc))
+        return dataclasses.replace(outcome, bundle=None)  # the driver reads the bundle from disk
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as the one line a user reads: the package's own message, else type and first line."""
+    from .errors import NeurflowGraphError
+
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return text if isinstance(exc, NeurflowGraphError) else f"{type(exc).__name__}: {text}"
+
+
+def _pool_size(ray: Any, options: RayOptions, n_classes: int) -> tuple[int, float]:
+    resources = ray.cluster_resources()
+    gpus = options.gpus_per_worker
+    if gpus is None:
+        gpus = 1.0 if resources.get("GPU", 0) >= 1 else 0.0
+    fits = int(resources.get("GPU", 0) / gpus) if gpus > 0 else int(resources.get("CPU", 1))
+    workers = options.workers or max(1, fits)
+    return max(1, min(workers, n_classes)), gpus
+
+
+def ingest_on_ray(
+    recipe: Recipe,
+    conn: Connection,
+    classes: Sequence[str] | None = None,
+    force: bool = False,
+    *,
+    bundles: str | os.PathLike,
+    options: RayOptions = RayOptions(),
+    progress: bool = True,
+    report: Report = lambda _msg: None,
+    on_class: Callable[[ClassOutcome], None] = lambda _outcome: None,
+) -> IngestReport:
+    """Compute ``classes`` on a pool of Ray actors and store each finished bundle while others compute.
+
+    Runs complete in the store are skipped before any compute; bundles go to ``bundles/RUN_ID`` (a path
+    every node sees) and a complete one is reused. A dead worker is restarted and its class retried
+    ``options.max_retries`` times; a class that fails for its own reasons is reported and the rest go on.
+    """
+    from tqdm.auto import tqdm
+
+    from .presets import get_preset
+    from .recipes import resolve_class
+
+    if "://" in str(bundles):
+        raise ConfigError(f"--bundles {bundles}: give a directory every Ray node can see (a shared filesystem "
+                          "path); URIs are not supported")
+    ray = import_ray()
+    names = list(classes or recipe.classes)
+    class_names = get_preset(recipe.preset).class_names()
+    for name in names:  # a wrong class is the user's mistake: say so before starting anything
+        resolve_class(name, class_names)
+    root = str(Path(bundles).resolve())
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=options.address, logging_level="WARNING", log_to_driver=False)
+    actors: list[Any] = []
+    counts = dict.fromkeys(("computed", "stored", "skipped", "failed"), 0)
+    outcomes: dict[int, ClassOutcome] = {}
+    try:
+        complete = frozenset() if force else complete_run_ids(conn)
+        n_workers, gpus = _pool_size(ray, options, len(names))
+        report(f"ray: {n_workers} workers ({gpus:g} GPU each) for {len(names)} classes; bundles in {root}")
+        worker = ray.remote(max_restarts=options.max_retries, max_task_retries=options.max_retries)(ClassWorker)
+        actors = [worker.options(num_cpus=1, num_gpus=gpus).remote(recipe) for _ in range(n_workers)]
+        queue = deque(enumerate(names))
+        pending: dict[Any, tuple[int, str, Any]] = {}
+
+        def submit(actor: Any) -> None:
+            if queue:
+                i, name = queue.popleft()
+                pending[actor.compute.remote(name, root, complete, force)] = (i, name, actor)
+
+        for actor in actors:
+            for _ in range(IN_FLIGHT_PER_WORKER):
+                submit(actor)
+        with tqdm(total=len(names), desc="classes", unit="class", disable=not progress) as bar:
+            while pending:
+                (ref,), _ = ray.wait(list(pending), num_returns=1)
+                i, name, actor = pending.pop(ref)
+                submit(actor)  # keep the worker busy while this class is stored
+                outcome = _settle(ray, ref, name, conn, options)
+                counts["computed"] += outcome.computed
+                counts[outcome.status] += 1
+                bar.set_postfix(counts, refresh=False)
+                bar.update()
+                outcomes[i] = outcome
+                on_class(outcome)
+    finally:
+        for actor in actors:  # Ctrl-C and errors included: no worker outlives the job
+            ray.kill(actor, no_restart=True)
+        if started:
+            ray.shutdown()
+    return IngestReport(tuple(outcomes[i] for i in sorted(outcomes)))
+
+
+def _settle(ray: Any, ref: Any, name: str, conn: Connection, options: RayOptions) -> ClassOutcome:
+    """The class's outcome from its finished task, stored through the single writer when it has a bundle."""
+    from .jobs import stored
+
+    try:
+        outcome = ray.get(ref)
+    except ray.exceptions.RayActorError as exc:
+        return ClassOutcome(name=name, status="failed",
+                            error=f"its worker died {options.max_retries + 1} times ({type(exc).__name__})")
+    except ray.exceptions.RayTaskError as exc:
+        return ClassOutcome(name=name, status="failed", error=one_line(exc.cause or exc))
+    if outcome.bundle_dir is None:
+        return outcome
+    return stored(outcome, store_bundle(conn, outcome.bundle_dir))

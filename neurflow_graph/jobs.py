@@ -1,0 +1,230 @@
+"""The job API: ingest a recipe's classes into a graph store.
+
+The one place that decides, per class, whether to skip it (its run is complete in the store), reuse a
+bundle already on disk, compute it, write its bundle and store it. The CLI, ``evaluate`` and the Ray
+runner (``neurflow_graph.distributed``) call these functions; none re-implements them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from .errors import ArtifactError
+
+if TYPE_CHECKING:
+    from .artifacts import Bundle
+    from .recipes import ClassJob, PreparedModel, Recipe
+    from .store.bundle import BundleTables
+    from .store.connection import Connection
+    from .store.writer import WriteReport
+
+Status = Literal["skipped", "computed", "reused", "stored", "failed"]
+Report = Callable[[str], None]
+
+
+def slug(name: str) -> str:
+    """A class name made safe as one path component (bundle folders)."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+@dataclass(frozen=True)
+class ClassOutcome:
+    """What happened to one class: skipped, computed or reused (bundle on disk), stored, or failed."""
+
+    name: str
+    status: Status
+    class_index: int | None = None
+    class_name: str | None = None
+    run_id: str | None = None
+    kept: int = 0
+    dropped: int = 0
+    bundle_dir: Path | None = None
+    computed: bool = False  # the engine ran for it in this job (not skipped, not reused)
+    write: WriteReport | None = None
+    error: str | None = None
+    bundle: Bundle | None = field(default=None, repr=False, compare=False)  # in-process runs only
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """Every class of an ingest job and what happened to it."""
+
+    outcomes: tuple[ClassOutcome, ...]
+
+    def count(self, status: Status) -> int:
+        return sum(o.status == status for o in self.outcomes)
+
+    @property
+    def computed(self) -> int:
+        return sum(o.computed for o in self.outcomes)
+
+    @property
+    def failed(self) -> tuple[ClassOutcome, ...]:
+        return tuple(o for o in self.outcomes if o.status == "failed")
+
+
+# -- the parts ----------------------------------------------------------------------------------------
+
+
+def complete_run_ids(conn: Connection) -> frozenset[str]:
+    """Ids of the runs whose ingest completed in the store (read once, before scheduling)."""
+    return frozenset(r["run_id"] for r in conn.run("list_runs") if r["complete"])
+
+
+def run_is_complete(conn: Connection, run_id: str) -> bool:
+    """Whether the store holds this run completely (an interrupted ingest is incomplete)."""
+    status = conn.run("run_status", run_id=run_id)
+    return bool(status and status[0]["complete"])
+
+
+def complete_bundle(path: Path, run_id: str) -> bool:
+    """Whether ``path`` holds a complete bundle of ``run_id`` (written atomically, so complete or absent)."""
+    from .artifacts import read_run_json
+
+    try:
+        return read_run_json(path / "run.json")["run_id"] == run_id
+    except ArtifactError:
+        return False
+
+
+def compute_class(
+    prepared: PreparedModel,
+    name: str,
+    target: Callable[[ClassJob], Path],
+    skip: Callable[[str], bool],
+    *,
+    reuse: bool = False,
+    progress: bool = True,
+    report: Report = lambda _msg: None,
+) -> ClassOutcome:
+    """Plan one class, then skip it (``skip(run_id)``), reuse its complete bundle, or compute and write it.
+
+    ``target(job)`` is the bundle directory; bundles are written atomically (complete or absent).
+    """
+    from .artifacts import write_bundle
+    from .recipes import class_job
+
+    job = class_job(prepared, name, progress=progress)
+    report(f"{job.describe()}; run {job.run_id}")
+    known = {"name": name, "class_index": job.class_index, "class_name": job.class_name, "run_id": job.run_id,
+             "kept": len(job.images), "dropped": job.dropped}
+    if skip(job.run_id):
+        report("  already complete in the store; skipped (use --force to recompute)")
+        return ClassOutcome(status="skipped", **known)
+    path = target(job)
+    if reuse and complete_bundle(path, job.run_id):
+        report(f"  complete bundle found in {path}; reused, not recomputed")
+        return ClassOutcome(status="reused", bundle_dir=path, **known)
+    bundle = job.run()
+    write_bundle(bundle, path)
+    report(f"bundle written to {path}")
+    return ClassOutcome(status="computed", bundle_dir=path, computed=True, bundle=bundle, **known)
+
+
+def store_bundle(conn: Connection, bundle: Path | BundleTables, progress: bool = False) -> WriteReport:
+    """Write one bundle (its directory, or its tables already checked) into the store through its single writer
+    (the writer lock), with a batch bar."""
+    from tqdm.auto import tqdm
+
+    from .store import write_bundle
+
+    with conn.writing(), tqdm(desc="store", unit="batch", disable=not progress, leave=False) as bar:
+        return write_bundle(conn.driver, conn.database, bundle, on_batch=lambda _q, _i: bar.update())
+
+
+def store_unless_complete(conn: Connection, run_id: str, bundle_dir: Path) -> WriteReport | None:
+    """Store a bundle whose run is not complete in the store yet; None when it already is."""
+    return None if run_is_complete(conn, run_id) else store_bundle(conn, bundle_dir)
+
+
+def stored(outcome: ClassOutcome, write: WriteReport) -> ClassOutcome:
+    """The outcome of a class once its bundle is in the store."""
+    from dataclasses import replace
+
+    return replace(outcome, status="stored", write=write)
+
+
+def bundle_target(root: Path, by_run_id: bool) -> Callable[[ClassJob], Path]:
+    """Where a class's bundle goes: ``ROOT/CLASS`` (``--out``) or ``ROOT/RUN_ID`` (``--bundles``, reusable)."""
+    return (lambda job: root / job.run_id) if by_run_id else (lambda job: root / slug(job.class_name))
+
+
+# -- the job ------------------------------------------------------------------------------------------
+
+
+def ingest(
+    recipe: Recipe,
+    conn: Connection,
+    classes: Sequence[str] | None = None,
+    force: bool = False,
+    *,
+    out: str | os.PathLike | None = None,
+    by_run_id: bool = False,
+    progress: bool = True,
+    report: Report = lambda _msg: None,
+    on_class: Callable[[ClassOutcome], None] = lambda _outcome: None,
+) -> IngestReport:
+    """Ingest ``classes`` (default the recipe's) of ``recipe`` into ``conn``, in this process, one by one.
+
+    Classes complete in the store are skipped unless ``force``; the model is loaded once. Bundles go to
+    ``out`` (default ``runs/RECIPE``); ``on_class`` sees each class's outcome once it is settled.
+    """
+    from .recipes import prepare_model
+
+    root = Path(out) if out else Path("runs") / recipe.name
+    prepared = prepare_model(recipe)
+    outcomes = []
+    for name in classes or recipe.classes:
+        outcome = compute_class(
+            prepared, name, bundle_target(root, by_run_id), lambda run_id: not force and run_is_complete(conn, run_id),
+            reuse=by_run_id and not force, progress=progress, report=report,
+        )
+        if outcome.bundle_dir is not None:
+            outcome = stored(outcome, store_bundle(conn, outcome.bundle_dir, progress))
+        on_class(outcome)
+        outcomes.append(outcome)
+    return IngestReport(tuple(outcomes))
+
+
+def select_classes(recipe: Recipe, classes: str | None = None, classes_file: str | os.PathLike | None = None,
+                   ) -> tuple[str, ...]:
+    """The classes to ingest: ``all`` (every class of the model), a comma-separated list, or a file of them.
+
+    A file holds one class name or index a line (``#`` starts a comment). Neither: the recipe's classes.
+    """
+    from .errors import ConfigError
+
+    if classes is not None and classes_file is not None:
+        raise ConfigError("give --classes or --classes-file, not both")
+    if classes_file is not None:
+        try:
+            lines = Path(classes_file).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ConfigError(f"--classes-file {classes_file}: cannot read it ({exc.strerror})") from None
+        chosen = tuple(c for line in lines if (c := line.split("#", 1)[0].strip()))
+        if not chosen:
+            raise ConfigError(f"--classes-file {classes_file} names no class; write one name or index a line")
+        return chosen
+    if classes is None:
+        return recipe.classes
+    if classes.strip().lower() == "all":
+        return all_classes(recipe)
+    chosen = tuple(c.strip() for c in classes.split(",") if c.strip())
+    if not chosen:
+        raise ConfigError("--classes is empty; give 'all' or a comma-separated list of names or indices")
+    return chosen
+
+
+def all_classes(recipe: Recipe) -> tuple[str, ...]:
+    """Every class of the recipe's model, as indices; on an ImageFolder tree, every class folder with images."""
+    from .presets import get_preset
+    from .recipes import classes_present
+
+    n_classes = len(get_preset(recipe.preset).class_names())
+    if recipe.images.source == "folder" and recipe.images.layout == "imagefolder":
+        return tuple(str(i) for i in classes_present(recipe, n_classes))
+    return tuple(str(i) for i in range(n_classes))
