@@ -153,16 +153,25 @@ def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> fl
 
 def train_digits_model(seed: int = _SEED, epochs: int = _EPOCHS) -> tuple[DigitsCNN, dict[str, Any]]:
     """Train a DigitsCNN from scratch on the fixed train split; returns the model and its metrics."""
+    return train_classifier(DigitsCNN, lambda params: torch.optim.Adam(params, lr=_LR), _LR, seed, epochs)
+
+
+def train_classifier(build: Any, optimizer: Any, max_lr: float, seed: int, epochs: int,
+                     ) -> tuple[nn.Module, dict[str, Any]]:
+    """Train ``build()`` on the fixed train split (one thread, one-cycle schedule, 2-px shifts); model and metrics.
+
+    ``optimizer(parameters)`` makes the optimizer; everything random comes from ``seed``.
+    """
     start = time.perf_counter()
     train_x, train_y = digits_images(split="train")
     test_x, test_y = digits_images(split="test")
     generator = torch.Generator().manual_seed(seed)
     with _deterministic(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = DigitsCNN()
-        optimizer = torch.optim.Adam(model.parameters(), lr=_LR)
+        model = build()
+        optim = optimizer(model.parameters())
         schedule = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=_LR, total_steps=epochs * -(-len(train_y) // _BATCH_SIZE)
+            optim, max_lr=max_lr, total_steps=epochs * -(-len(train_y) // _BATCH_SIZE)
         )
         inputs = normalize_digits(train_x)
         model.train()
@@ -173,9 +182,9 @@ def train_digits_model(seed: int = _SEED, epochs: int = _EPOCHS) -> tuple[Digits
                 dy, dx = torch.randint(-2, 3, (2,), generator=generator).tolist()
                 x = torch.roll(inputs[batch], shifts=(dy, dx), dims=(2, 3))
                 loss = F.cross_entropy(model(x), train_y[batch])
-                optimizer.zero_grad(set_to_none=True)
+                optim.zero_grad(set_to_none=True)
                 loss.backward()
-                optimizer.step()
+                optim.step()
                 schedule.step()
     model.eval()
     info = {

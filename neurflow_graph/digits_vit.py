@@ -9,18 +9,16 @@ tokens); MLP-hidden sites are ``encoder.layers.encoder_layer_N.mlp.1``, the GELU
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from neurflow_graph.digits import _deterministic, accuracy, digits_images, load_cached, normalize_digits
+from neurflow_graph.digits import load_cached, train_classifier
 
 PATCH_SIZE, NUM_LAYERS, NUM_HEADS, HIDDEN_DIM, MLP_DIM = 8, 3, 4, 64, 256
 _MODEL_FILE, _INFO_FILE = "digits_vit_v1.pt", "digits_vit_v1.json"
-_SEED, _EPOCHS, _BATCH_SIZE, _LR = 0, 25, 64, 3e-3
+_SEED, _EPOCHS, _LR = 0, 25, 3e-3
 
 
 def digits_vit() -> nn.Module:
@@ -37,38 +35,9 @@ def digits_vit() -> nn.Module:
 
 
 def train_digits_vit(seed: int = _SEED, epochs: int = _EPOCHS) -> tuple[nn.Module, dict[str, Any]]:
-    """Train the digits ViT from scratch on the fixed train split (AdamW, one-cycle, 2-px shifts)."""
-    start = time.perf_counter()
-    train_x, train_y = digits_images(split="train")
-    test_x, test_y = digits_images(split="test")
-    generator = torch.Generator().manual_seed(seed)
-    with _deterministic(), torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = digits_vit()
-        optimizer = torch.optim.AdamW(model.parameters(), lr=_LR, weight_decay=0.05)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=_LR, total_steps=epochs * -(-len(train_y) // _BATCH_SIZE)
-        )
-        inputs = normalize_digits(train_x)
-        model.train()
-        for _ in range(epochs):
-            order = torch.randperm(len(train_y), generator=generator)
-            for batch in order.split(_BATCH_SIZE):
-                dy, dx = torch.randint(-2, 3, (2,), generator=generator).tolist()
-                x = torch.roll(inputs[batch], shifts=(dy, dx), dims=(2, 3))
-                loss = F.cross_entropy(model(x), train_y[batch])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-    model.eval()
-    info = {
-        "test_accuracy": round(accuracy(model, test_x, test_y), 4),
-        "train_accuracy": round(accuracy(model, train_x, train_y), 4),
-        "n_train": len(train_y), "n_test": len(test_y), "epochs": epochs, "seed": seed,
-        "train_seconds": round(time.perf_counter() - start, 2), "torch_version": torch.__version__,
-    }
-    return model, info
+    """Train the digits ViT from scratch on the fixed train split (AdamW, as the digits CNN otherwise)."""
+    return train_classifier(digits_vit, lambda params: torch.optim.AdamW(params, lr=_LR, weight_decay=0.05), _LR,
+                            seed, epochs)
 
 
 def load_digits_vit(cache_dir: str | os.PathLike[str] | None = None) -> nn.Module:

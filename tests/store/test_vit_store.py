@@ -2,19 +2,13 @@
 
 from pathlib import Path
 
-from click.testing import CliRunner
-
 from neurflow_graph.artifacts import read_bundle
-from neurflow_graph.cli import main
 from neurflow_graph.query.fetch import fetch_class_circuit
 from neurflow_graph.store import connect
 
+from .test_cli_store import SMALL_RUN, invoke
+
 RECIPE = str(Path(__file__).resolve().parents[2] / "ingest" / "digits-vit.toml")
-SMALL_RUN = ["--k", "10", "--tau", "3", "--steps", "14", "--max-images", "3", "--quiet"]
-
-
-def invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
 
 
 def test_digits_vit_circuit_is_ingested_queried_and_shown(data_dir, database_name, tmp_path):
