@@ -22,6 +22,24 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 ADAPTIVE_LADDER = (4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 
 
+def cpu_has_bf16_matrix_units() -> bool:
+    """Whether this CPU multiplies bf16 matrices in hardware (Intel AMX), where bf16 autocast pays off."""
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    if amx is not None and amx():
+        return True
+    try:
+        with open("/proc/cpuinfo") as f:
+            return "amx_bf16" in f.read().split()
+    except OSError:
+        return False
+
+
+def default_precision(device: str | torch.device) -> str:
+    """``auto``'s choice: bf16 on CUDA and on CPUs with AMX, fp32 elsewhere (bf16 is emulated, so slower)."""
+    device = torch.device(device)
+    return "bf16" if device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16_matrix_units()) else "fp32"
+
+
 def quadrature(method: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
     """Points in [0, 1] and weights summing to 1 for integrating along the straight path.
 
@@ -112,12 +130,15 @@ class IntegratedGradients:
         self.internal_batch_size, self.device, self.tolerance = internal_batch_size, device, tolerance
         self.memory_budget_mb = memory_budget_mb
 
-    def rows_per_pass(self, example: torch.Tensor, forward: nn.Module | None = None, slots: int = 1) -> int:
+    def rows_per_pass(
+        self, example: torch.Tensor, forward: nn.Module | None = None, slots: int = 1, n_steps: int = 1
+    ) -> int:
         """(patch, step) rows per forward pass: the fixed batch size, or what fits the memory budget.
 
         With ``forward``, a two-row probe measures what autograd keeps per row (saved tensors, counted
         once per storage) and the budget also covers backward's transient gradients and the ``slots``
-        running sums; without it, a pass is assumed to keep about 24 input-sized tensors per row.
+        running sums (one per patch, i.e. per ``n_steps`` rows); without it, a pass is assumed to keep
+        about 24 input-sized tensors per row.
         """
         if self.internal_batch_size is not None:
             return self.internal_batch_size
@@ -125,7 +146,7 @@ class IntegratedGradients:
         row_bytes = in_bytes * 24
         if forward is not None:
             saved, largest = self._saved_per_row(forward, example[:1])
-            row_bytes = saved + 3 * largest + (2 + slots) * in_bytes
+            row_bytes = saved + 3 * largest + 2 * in_bytes + -(-slots * in_bytes // n_steps)
         return int(max(1, min(8192, self.memory_budget_mb * 2**20 // row_bytes)))
 
     def _saved_per_row(self, forward: nn.Module, x1: torch.Tensor) -> tuple[int, int]:
@@ -210,7 +231,7 @@ class IntegratedGradients:
 
         forward = forward.to(self.device).eval()
         first = self._to_device(inputs(uniq[order[:1]]))
-        rows_per_pass = self.rows_per_pass(first, forward, int(counts.max()))
+        rows_per_pass = self.rows_per_pass(first, forward, int(counts.max()), n_steps)
         per_chunk = max(1, rows_per_pass // n_steps)
         steps_per_pass = max(1, min(n_steps, rows_per_pass // per_chunk))
         with torch.no_grad():

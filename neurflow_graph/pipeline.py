@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from . import __version__
 from .activations import compute_activations, feature_maps
 from .artifacts import Bundle
-from .attribution import METHODS, PRECISIONS, IntegratedGradients
+from .attribution import METHODS, PRECISIONS, IntegratedGradients, default_precision
 from .circuit import build_circuit
 from .errors import ConfigError
 from .groups import find_neuron_groups
@@ -127,7 +127,7 @@ class NeurFlow:
         """Run every stage on ``images`` (N×C×S×S in [0, 1], all predicted as the class) and return the bundle."""
         p = self.params
         device = resolve_device(p.device)
-        precision = p.precision if p.precision != "auto" else ("bf16" if device.type == "cuda" else "fp32")
+        precision = p.precision if p.precision != "auto" else default_precision(device)
         torch.manual_seed(p.seed)
         model = spec.model.to(device).eval()
         example = spec.normalize(images[:2]).to(device)
@@ -206,7 +206,7 @@ class NeurFlow:
         """The id ``run`` will give these inputs, known before any heavy work (to skip finished runs)."""
         p = self.params
         device = resolve_device(p.device)
-        precision = p.precision if p.precision != "auto" else ("bf16" if device.type == "cuda" else "fp32")
+        precision = p.precision if p.precision != "auto" else default_precision(device)
         params = {**asdict(p), "precision": precision, "input_size": spec.input_size}
         fingerprint = {"model": spec.provenance, "layers": list(spec.layers), "class": class_index,
                        "images": list(image_sha256),
