@@ -62,7 +62,7 @@ def transition(model, preset, size, images, device, cfg, rng) -> dict:
     for p in sub.parameters():
         p.requires_grad_(False)
     precision_flags("tf32")  # the authors ran with PyTorch's defaults: cuDNN convolutions in TF32
-    per_target, _rows, _ref, _gap = authors_sample(sub, lambda ids: maps[ids], targets, top, cfg["n_steps"],
+    per_target, *_ = authors_sample(sub, lambda ids: maps[ids], targets, top, cfg["n_steps"],
                                                    cfg["sample"], rng)
     out = {"lower": lower, "upper": upper, "targets": len(targets), "k": cfg["k"], "n_steps": cfg["n_steps"],
            "authors_s": per_target * len(targets), "authors_sampled": min(cfg["sample"], len(targets))}
