@@ -7,7 +7,10 @@ gradients of the different targets are taken from that one graph. Zero baseline,
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+import ctypes
+import ctypes.util
+import platform
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +23,42 @@ from .layers import neuron_activations
 METHODS = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
 PRECISIONS = ("fp32", "bf16", "fp16")
 ADAPTIVE_LADDER = (4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # mallopt parameters (glibc malloc.h)
+_GLIBC_DEFAULTS = {_M_TRIM_THRESHOLD: 128 * 1024, _M_MMAP_MAX: 65536}
+KEEP_FREED_MEMORY = True  # switch for benchmarks: off gives glibc's default behaviour
+
+
+@contextlib.contextmanager
+def _keep_freed_memory() -> Iterator[None]:
+    """Inside the block glibc keeps freed blocks for reuse instead of unmapping each one over 32 MB.
+
+    A pass allocates and frees the same large tensors for every slot; by default each is mmapped,
+    page-faulted in and unmapped again, so the kernel's time rivals the arithmetic. Memory stays within
+    the pass sizes (the same shapes recur); on exit the defaults return and the spare memory is trimmed.
+    """
+    libc = _glibc()
+    if libc is None or not KEEP_FREED_MEMORY:
+        yield
+        return
+    libc.mallopt(_M_MMAP_MAX, 0)
+    libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
+    try:
+        yield
+    finally:
+        for param, value in _GLIBC_DEFAULTS.items():
+            libc.mallopt(param, value)
+        libc.malloc_trim(0)
+
+
+def _glibc():
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
 
 
 def cpu_has_bf16_matrix_units() -> bool:
@@ -190,9 +229,10 @@ class IntegratedGradients:
         patch_ids = np.asarray(patch_ids, dtype=np.int64)
         if patch_ids.ndim != 2 or len(patch_ids) != len(targets):
             raise ConfigError(f"patch_ids must be T×k with T={len(targets)}, got shape {patch_ids.shape}")
-        if self.n_steps != "auto":
-            return self._attribute(forward, inputs, targets, patch_ids, self.n_steps, progress)
-        return self._adaptive(forward, inputs, targets, patch_ids, progress)
+        with _keep_freed_memory() if self.device.type == "cpu" else contextlib.nullcontext():
+            if self.n_steps != "auto":
+                return self._attribute(forward, inputs, targets, patch_ids, self.n_steps, progress)
+            return self._adaptive(forward, inputs, targets, patch_ids, progress)
 
     def _adaptive(self, forward, inputs, targets, patch_ids, progress) -> Attribution:
         # Probe a few patches per target to pick the step count, then run everything at that count,
