@@ -28,6 +28,7 @@ ADAPTIVE_LADDER = (4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # mallopt parameters (glibc malloc.h)
 _GLIBC_DEFAULTS = {_M_TRIM_THRESHOLD: 128 * 1024, _M_MMAP_MAX: 65536}
 KEEP_FREED_MEMORY = True  # switch for benchmarks: off gives glibc's default behaviour
+CHANNELS_LAST = True  # IG passes on NHWC maps; switch for benchmarks
 
 
 @contextlib.contextmanager
@@ -322,7 +323,7 @@ class IntegratedGradients:
             a, w = alphas[s0 : s0 + steps_per_pass], weights[s0 : s0 + steps_per_pass]
             s = len(a)
             scaled = (a.view(-1, *([1] * x.ndim)) * x.unsqueeze(0)).reshape(s * m, *x.shape[1:])
-            if scaled.ndim == 4:  # convolutions run faster on NHWC (1.13-1.32x on a 2-core AVX2 CPU, fp32)
+            if CHANNELS_LAST and scaled.ndim == 4:  # convolutions run faster on NHWC (1.13-1.32x, 2-core AVX2, fp32)
                 scaled = scaled.contiguous(memory_format=torch.channels_last)
             scaled.requires_grad_(True)
             with self._autocast():
