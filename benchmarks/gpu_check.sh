@@ -8,22 +8,25 @@ if [ $# -lt 1 ]; then
     echo "usage: $0 OUTDIR [--tiny]" >&2
     exit 2
 fi
-out=$1
+out=$(mkdir -p "$1" && cd "$1" && pwd)  # absolute: the checks run from the repository root
 shift
 root=$(cd "$(dirname "$0")/.." && pwd)
 python=${PYTHON:-$root/.venv/bin/python}
-mkdir -p "$out"
-exec > >(tee "$out/gpu_check.log") 2>&1
-echo "gpu_check $(date -u +%FT%TZ) $*"
-command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
-cd "$root"
-status=0
-"$python" -m pytest -q -p no:cacheprovider -m cuda tests/test_cuda.py --junitxml "$out/pytest-cuda.xml" || status=$?
-# pytest exits 5 when every test was deselected or skipped (no GPU): not a failure here
-if [ "$status" -ne 0 ] && [ "$status" -ne 5 ]; then
-    echo "CUDA tests failed (exit $status); running the benchmark anyway"
-fi
-"$python" benchmarks/gpu_check.py "$out" "$@"
-if [ "$status" -ne 0 ] && [ "$status" -ne 5 ]; then
-    exit "$status"
-fi
+check() {
+    echo "gpu_check $(date -u +%FT%TZ) $*"
+    command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
+    cd "$root"
+    status=0
+    "$python" -m pytest -q -p no:cacheprovider -m cuda tests/test_cuda.py --junitxml "$out/pytest-cuda.xml" || status=$?
+    # pytest exits 5 when every test was deselected or skipped (no GPU): not a failure here
+    if [ "$status" -ne 0 ] && [ "$status" -ne 5 ]; then
+        echo "CUDA tests failed (exit $status); running the benchmark anyway"
+    fi
+    "$python" benchmarks/gpu_check.py "$out" "$@"
+    if [ "$status" -ne 0 ] && [ "$status" -ne 5 ]; then
+        exit "$status"
+    fi
+}
+
+check "$@" 2>&1 | tee "$out/gpu_check.log"
+exit "${PIPESTATUS[0]}"
