@@ -1,7 +1,9 @@
 """One whole class circuit on real weights (patches -> activations -> every IG transition -> groups),
 timed the authors' way and with the engine's modes, side by side in one run.
 
-    python benchmarks/circuit.py --quick    # the shipped EfficientNet-Lite0 recipe, scaled to < 5 min on 2 cores
+    python benchmarks/circuit.py --quick    # the shipped EfficientNet-Lite0 recipe scaled down (k 8, tau 4, N 8,
+                                            # 3 of its 6 images): minutes on 2 idle cores
+    python benchmarks/circuit.py --quick --modes fp32,bf16,adaptive   # bf16 too (slow where it is emulated)
     python benchmarks/circuit.py --paper    # the same at the paper's k 50, tau 16, N 50 (hours on 2 cores)
     python benchmarks/circuit.py --tiny     # seconds; what the test runs so this script cannot rot
 
@@ -41,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ig_throughput import _Means  # noqa: E402  (the authors' wrapper, shared with the transition benchmark)
 
 from neurflow_graph.activations import compute_activations, feature_maps  # noqa: E402
-from neurflow_graph.attribution import IntegratedGradients  # noqa: E402
+from neurflow_graph.attribution import IntegratedGradients, cpu_has_bf16_matrix_units  # noqa: E402
 from neurflow_graph.circuit import build_circuit  # noqa: E402
 from neurflow_graph.groups import find_neuron_groups  # noqa: E402
 from neurflow_graph.layers import bridge  # noqa: E402
@@ -153,7 +155,9 @@ def main() -> None:  # noqa: C901 - one linear script
     size = parser.add_mutually_exclusive_group()
     for name in SETTINGS:
         size.add_argument(f"--{name}", action="store_const", const=name, dest="size")
-    parser.add_argument("--modes", default="fp32,bf16,adaptive", help="engine modes (fp32 always runs)")
+    parser.add_argument("--modes", default="fp32,bf16,adaptive" if cpu_has_bf16_matrix_units() else "fp32,adaptive",
+                        help="engine modes (fp32 always runs); bf16 by default only where AMX runs it in hardware "
+                             "(emulated it is 5-13x slower than fp32 and breaks --quick's 5 minutes)")
     parser.add_argument("--memory-budget-mb", type=float, default=1024)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()

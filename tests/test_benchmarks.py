@@ -20,7 +20,8 @@ def _run(args, tmp_path):
 
 @pytest.mark.slow
 def test_circuit_benchmark_tiny(tmp_path):
-    out = _run([sys.executable, "benchmarks/circuit.py", "--tiny", "--json", str(tmp_path / "c.json")], tmp_path)
+    out = _run([sys.executable, "benchmarks/circuit.py", "--tiny", "--modes", "fp32,bf16,adaptive", "--json",
+                str(tmp_path / "c.json")], tmp_path)
     figures = json.loads((tmp_path / "c.json").read_text())
     for mode in ("fp32", "bf16", "adaptive"):
         assert f"ratio {mode}: " in out
