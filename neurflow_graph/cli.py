@@ -36,7 +36,7 @@ def run_options(fn):
              "gausslegendre_geometric"]),
             help="Quadrature rule for integrated gradients."),
         click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
-                     help="auto: bf16 autocast on CUDA, fp32 on CPU."),
+                     help="auto: bf16 autocast on CUDA and on CPUs with AMX, else fp32."),
         click.option("--device", help="auto, cpu, cuda or cuda:N."),
         click.option("--seed", type=int, help="Random seed."),
         click.option("--batch-size", "internal_batch_size", type=int,

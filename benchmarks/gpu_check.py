@@ -1,0 +1,161 @@
+"""The GPU path's figures: one IG transition the authors' way (Captum on the same device) against the
+engine in fp32, TF32 and bf16, then a whole ResNet50 class circuit at the paper's settings.
+
+    python benchmarks/gpu_check.py OUTDIR            # on a CUDA GPU (what benchmarks/gpu_check.sh runs)
+    python benchmarks/gpu_check.py OUTDIR --tiny     # a few seconds' worth on the CPU, so the script is tested
+
+ResNet50 has random weights (timing does not depend on them; nothing is downloaded). The circuit uses
+k 50, tau 16, N 50, the paper's 11 layers from ``fc`` down to ``layer2.3`` and 50 scikit-image photos
+with augmentation; it records seconds and targets per layer, and the authors' projected time (Captum
+seconds per target, sampled on each transition, times its targets). Writes OUTDIR/gpu_check.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from circuit import _sync, authors_sample, top_sets  # noqa: E402
+
+from neurflow_graph.activations import compute_activations, feature_maps  # noqa: E402
+from neurflow_graph.attribution import IntegratedGradients  # noqa: E402
+from neurflow_graph.images import skimage_images  # noqa: E402
+from neurflow_graph.layers import bridge  # noqa: E402
+from neurflow_graph.patches import make_patches  # noqa: E402
+from neurflow_graph.pipeline import ModelSpec, NeurFlow  # noqa: E402
+from neurflow_graph.presets import get_preset  # noqa: E402
+
+NAMES = ["chelsea", "coffee", "astronaut", "rocket"]
+FULL = dict(input_size=224, images=50, granularities=(1.0, 0.5, 0.25), layers=None, k=50, tau=16, n_steps=50,
+            transition_targets=16, sample=2)
+TINY = dict(input_size=64, images=3, granularities=(1.0, 0.5), layers=3, k=4, tau=2, n_steps=3,
+            transition_targets=2, sample=1)
+
+
+def precision_flags(mode: str) -> str:
+    """Set cuDNN/cuBLAS TF32 for ``mode`` (off for strict fp32) and return the engine's precision."""
+    tf32 = mode == "tf32"
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+    return "fp32" if mode in ("fp32", "tf32") else mode
+
+
+def transition(model, preset, size, images, device, cfg, rng) -> dict:
+    """layer4.1 -> layer4.2 with the most active targets: Captum (sampled, extrapolated) vs the engine's modes."""
+    lower, upper = "layer4.1", "layer4.2"
+    patches = make_patches(images, cfg["granularities"])
+    acts = compute_activations(model, patches, [upper, lower], preset.normalize, size, device=device)
+    targets = np.sort(np.argsort(-acts.values[upper].mean(0))[: cfg["transition_targets"]])
+    top = acts.top_patches(upper, targets, cfg["k"])
+    uniq = np.unique(top)
+    maps = torch.zeros((len(patches), *feature_maps(model, patches, lower, uniq[:1], preset.normalize, size,
+                                                     device=device).shape[1:]), device=device)
+    maps[uniq] = feature_maps(model, patches, lower, uniq, preset.normalize, size, device=device)
+    sub = bridge(model, lower, upper, preset.normalize(images[:2]).to(device))
+    for p in sub.parameters():
+        p.requires_grad_(False)
+    precision_flags("tf32")  # the authors ran with PyTorch's defaults: cuDNN convolutions in TF32
+    per_target, *_ = authors_sample(sub, lambda ids: maps[ids], targets, top, cfg["n_steps"],
+                                                   cfg["sample"], rng)
+    out = {"lower": lower, "upper": upper, "targets": len(targets), "k": cfg["k"], "n_steps": cfg["n_steps"],
+           "authors_s": per_target * len(targets), "authors_sampled": min(cfg["sample"], len(targets))}
+    results = {}
+    for mode in ("fp32", "tf32", "bf16"):
+        engine = IntegratedGradients(n_steps=cfg["n_steps"], precision=precision_flags(mode), device=device)
+        engine.attribute(sub, lambda ids: maps[ids], targets, top[:, :1])  # warm-up (cuDNN autotuning)
+        _sync(device)
+        started = time.perf_counter()
+        results[mode] = engine.attribute(sub, lambda ids: maps[ids], targets, top)
+        _sync(device)
+        out[f"{mode}_s"] = time.perf_counter() - started
+        out[f"ratio_{mode}"] = out["authors_s"] / out[f"{mode}_s"]
+    base = top_sets(results["fp32"].scores, cfg["tau"])
+    for mode in ("tf32", "bf16"):
+        out[f"{mode}_top_identical"] = sum(a == b for a, b in zip(top_sets(results[mode].scores, cfg["tau"]), base,
+                                                                  strict=True))
+    precision_flags("fp32")
+    return out
+
+
+def whole_circuit(model, preset, size, images, device, cfg, rng) -> dict:
+    """The paper's ResNet50 circuit through the pipeline (bf16, the CUDA default), and the authors' projection."""
+    layers = preset.layers[: cfg["layers"]] if cfg["layers"] else preset.layers
+    with torch.no_grad():
+        predicted = model(preset.normalize(images).to(device)).argmax(1).cpu()
+    class_index = int(torch.mode(predicted).values)  # random weights: the class the images are predicted as
+    spec = ModelSpec("resnet50", model, tuple(layers), size, preset.normalize, provenance={"preset": "resnet50"})
+    flow = NeurFlow(progress=False, k=cfg["k"], tau=cfg["tau"], n_steps=cfg["n_steps"],
+                    granularities=cfg["granularities"], device=str(device))
+    started = time.perf_counter()
+    bundle = flow.run(spec, class_index, images, [f"img{i}" for i in range(len(images))])
+    _sync(device)
+    seconds = time.perf_counter() - started
+    precision_flags("tf32")
+    per_layer, authors = [], 0.0
+    for tr in bundle.circuit.transitions:
+        sub = bridge(model, tr.lower, tr.layer, preset.normalize(images[:2]).to(device))
+        for p in sub.parameters():
+            p.requires_grad_(False)
+        maps_of = lambda ids, lower=tr.lower: feature_maps(model, bundle.patches, lower, ids,  # noqa: E731
+                                                           preset.normalize, size, device=device)
+        per_target, *_ = authors_sample(sub, maps_of, tr.targets, tr.top_patches, cfg["n_steps"], cfg["sample"], rng)
+        stats = bundle.run["layer_stats"][tr.layer]
+        per_layer.append({"layer": tr.layer, "lower": tr.lower, "targets": int(len(tr.targets)),
+                          "seconds": stats["seconds"], "authors_projected_s": per_target * len(tr.targets),
+                          "completeness_error": stats["completeness_error"]})
+        authors += per_target * len(tr.targets)
+    precision_flags("fp32")
+    transitions = sum(row["seconds"] for row in per_layer)
+    return {"class": class_index, "images": len(images), "patches": len(bundle.patches), "layers": list(layers),
+            "precision": bundle.run["params"]["precision"], "seconds": seconds,
+            "stage_seconds": bundle.run["stage_seconds"], "per_layer": per_layer,
+            "transitions_s": transitions, "authors_projected_s": authors, "ratio": authors / transitions}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("out", type=Path, help="folder for gpu_check.json")
+    parser.add_argument("--tiny", action="store_true", help="a few seconds on the CPU (the test's mode)")
+    args = parser.parse_args()
+    cfg = TINY if args.tiny else FULL
+    device = torch.device("cuda" if torch.cuda.is_available() and not args.tiny else "cpu")
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    preset = get_preset("resnet50")
+    model = preset.build().eval().to(device)
+    size = cfg["input_size"]
+    images = skimage_images(NAMES, size, augment=-(-cfg["images"] // len(NAMES)) - 1).images[: cfg["images"]]
+    figures = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+               "torch": torch.__version__, "settings": {k: v for k, v in cfg.items()}}
+    print(f"device {figures['device']}, torch {torch.__version__}", flush=True)
+    started = time.perf_counter()
+    figures["transition"] = transition(model, preset, size, images[:4], device, cfg, rng)
+    t = figures["transition"]
+    print(f"transition {t['lower']} -> {t['upper']}: {t['targets']} targets x k={t['k']} x N={t['n_steps']}; "
+          f"authors' {t['authors_s']:.1f} s (extrapolated from {t['authors_sampled']}); "
+          + ", ".join(f"ratio {m}: {t[f'ratio_{m}']:.2f}" for m in ("fp32", "tf32", "bf16"))
+          + f"; top-tau identical tf32 {t['tf32_top_identical']}/{t['targets']}, "
+          f"bf16 {t['bf16_top_identical']}/{t['targets']}", flush=True)
+    figures["circuit"] = whole_circuit(model, preset, size, images, device, cfg, rng)
+    c = figures["circuit"]
+    for row in c["per_layer"]:
+        print(f"  {row['lower']} -> {row['layer']}: {row['targets']} targets, {row['seconds']:.1f} s "
+              f"(authors' projected {row['authors_projected_s']:.1f} s)", flush=True)
+    print(f"circuit: {c['images']} images, {c['patches']} patches, {len(c['layers'])} layers, {c['precision']}: "
+          f"{c['seconds']:.1f} s for every stage, {c['transitions_s']:.1f} s in the transitions; authors' projected "
+          f"{c['authors_projected_s']:.1f} s (Captum only, sampled per transition); ratio {c['ratio']:.2f}")
+    figures["total_s"] = time.perf_counter() - started
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "gpu_check.json").write_text(json.dumps(figures, indent=2, default=float))
+    print(f"wrote {args.out / 'gpu_check.json'} ({figures['total_s']:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

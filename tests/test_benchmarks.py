@@ -1,0 +1,43 @@
+"""The whole-circuit and GPU-check benchmarks run end to end in their tiny modes, so they cannot rot."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(args, tmp_path):
+    env = {**os.environ, "PYTHON": sys.executable}
+    done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+@pytest.mark.slow
+def test_circuit_benchmark_tiny(tmp_path):
+    out = _run([sys.executable, "benchmarks/circuit.py", "--tiny", "--modes", "fp32,bf16,adaptive", "--json",
+                str(tmp_path / "c.json")], tmp_path)
+    figures = json.loads((tmp_path / "c.json").read_text())
+    for mode in ("fp32", "bf16", "adaptive"):
+        assert f"ratio {mode}: " in out
+        assert 0 <= figures["modes"][mode]["top_identical"] <= figures["targets"]
+    assert figures["modes"]["fp32"]["top_identical"] == figures["targets"]  # fp32 against itself
+    assert "EXTRAPOLATED" in out and "activations vs plain forward: " in out and "sys/user: " in out
+    assert all(row["captum_max_rel_diff"] < 1e-4 for row in figures["per_layer"])  # engine fp32 == Captum
+    assert figures["peak_rss_mb"] > figures["model_mb"]
+
+
+@pytest.mark.slow
+def test_gpu_check_tiny_on_cpu(tmp_path):
+    out = _run(["bash", "benchmarks/gpu_check.sh", str(tmp_path / "gpu"), "--tiny"], tmp_path)
+    figures = json.loads((tmp_path / "gpu" / "gpu_check.json").read_text())
+    assert (tmp_path / "gpu" / "gpu_check.log").read_text().strip().endswith("s)")
+    assert "ratio bf16: " in out and "circuit: " in out
+    circuit = figures["circuit"]
+    assert [row["layer"] for row in circuit["per_layer"]] == circuit["layers"][:-1]
+    assert all(row["targets"] >= 1 and row["authors_projected_s"] > 0 for row in circuit["per_layer"])
