@@ -7,6 +7,7 @@ import torch
 from neurflow_graph.activations import compute_activations
 from neurflow_graph.digits import accuracy, digits_images
 from neurflow_graph.digits_vit import MLP_DIM, digits_vit_info, load_digits_vit
+from neurflow_graph.errors import LayerError
 from neurflow_graph.layers import validate_layers
 from neurflow_graph.patches import make_patches
 from neurflow_graph.presets import get_preset
@@ -33,7 +34,9 @@ def test_residual_and_mlp_sites_are_nameable(vit):
     layers = ("heads.head", "encoder.layers.encoder_layer_2", hidden, "encoder.layers.encoder_layer_0")
     images, _ = digits_images(3, split="test")
     example = preset.normalize(images[:2])
-    validate_layers(vit, layers, example)
+    with pytest.raises(LayerError, match=hidden):  # a GELU's B×T×4D output does not fix its layout
+        validate_layers(vit, layers, example)
+    validate_layers(vit, layers, example, preset.layouts_of(layers))
     from neurflow_graph.pipeline import ModelSpec
 
     spec = ModelSpec("digits-vit", vit, layers, preset.input_size, preset.normalize, layouts=preset.layouts_of(layers))
