@@ -52,13 +52,13 @@ def best_paths(edges: Iterable[tuple[str, str, float]], root: str, sources: Iter
 
 
 def bias_path_rows(edge_rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The rows of `bias_paths` (one per path, strongest first) from the rows of its edge read `bias_paths.cypher`."""
+    """The rows of `bias_paths` (one per path, strongest first) from the row of its edge read `bias_paths.cypher`."""
     if not edge_rows:
         return []
     first = edge_rows[0]
-    edges = [(r["child"], r["parent"], r["weight"]) for r in edge_rows if r["child"] is not None]
     rows = []
-    for _, groups, weights in best_paths(edges, first["root"], first["sources"], int(first["limit"])):
+    for _, groups, weights in best_paths(map(tuple, first["edges"]), first["root"], first["sources"],
+                                         int(first["limit"])):
         product = 1.0
         for w in weights:  # left to right, as the reduce() of the Cypher enumeration did
             product *= w

@@ -119,6 +119,8 @@ def write_bundle(
             model_props=R.model_row(tables.run),
             class_props=R.class_row(tables.run),
         )
+        class_id = R.class_row(tables.run)["id"]
+        _refresh_class_neurons(driver, database, class_id)  # the run is incomplete now: off the class's lists
         _clear_run(driver, database, run_id)
         written = _Tally(nodes=3, rels=3)  # Run, Model, Class; FOR_CLASS and two OF_MODEL
 
@@ -150,6 +152,7 @@ def write_bundle(
         done = run(driver, database, "write_run_complete", run_id=run_id, counts=counts, completed_at=_now())
         if not done or done[0]["complete"] is not True:
             raise StoreError(f"run {run_id} vanished from the store during its ingest; write it again")
+        _refresh_class_neurons(driver, database, class_id)
         return WriteReport(run_id, nodes, rels, n_batches, time.perf_counter() - started, counts)
 
 
@@ -362,6 +365,16 @@ def _clear_run(driver: neo4j.Driver, database: str, run_id: str) -> None:
     ):
         while run(driver, database, query, run_id=run_id, limit=limit)[0]["deleted"] > 0:
             pass
+
+
+def _refresh_class_neurons(driver: neo4j.Driver, database: str, class_id: str) -> None:
+    """Point the per-neuron class lists (`Neuron.class_ids`, `class_groups`) at the class's latest complete run.
+
+    Called when a run of the class turns incomplete and again when it completes, so the lists that
+    shared_neurons.cypher reads always describe the complete runs, even after an interrupted ingest.
+    """
+    run(driver, database, "write_class_neurons_clear", class_id=class_id)
+    run(driver, database, "write_class_neurons", class_id=class_id)
 
 
 def _write_logit_of(driver: neo4j.Driver, database: str, tables: BundleTables) -> int:
