@@ -110,6 +110,7 @@ def write_bundle(
     with _WRITE_LOCK:
         started = time.perf_counter()
         ensure_schema(driver, database)
+        was_complete = any(r["complete"] is True for r in run(driver, database, "run_status", run_id=run_id))
         run(
             driver,
             database,
@@ -120,7 +121,8 @@ def write_bundle(
             class_props=R.class_row(tables.run),
         )
         class_id = R.class_row(tables.run)["id"]
-        _refresh_class_neurons(driver, database, class_id)  # the run is incomplete now: off the class's lists
+        if was_complete:  # it may have been the class's latest complete run: take it off the class lists
+            _refresh_class_neurons(driver, database, class_id)
         _clear_run(driver, database, run_id)
         written = _Tally(nodes=3, rels=3)  # Run, Model, Class; FOR_CLASS and two OF_MODEL
 
@@ -370,8 +372,8 @@ def _clear_run(driver: neo4j.Driver, database: str, run_id: str) -> None:
 def _refresh_class_neurons(driver: neo4j.Driver, database: str, class_id: str) -> None:
     """Point the per-neuron class lists (`Neuron.class_ids`, `class_groups`) at the class's latest complete run.
 
-    Called when a run of the class turns incomplete and again when it completes, so the lists that
-    shared_neurons.cypher reads always describe the complete runs, even after an interrupted ingest.
+    Called when a complete run of the class turns incomplete (a re-ingest starts) and when a run completes, so
+    the lists that shared_neurons.cypher reads always describe the complete runs, even after an interruption.
     """
     run(driver, database, "write_class_neurons_clear", class_id=class_id)
     run(driver, database, "write_class_neurons", class_id=class_id)
