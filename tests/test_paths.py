@@ -52,7 +52,7 @@ def test_best_paths_are_the_top_of_every_path(seed: int) -> None:
 
 def test_rows_keep_the_sign_and_the_log_strength() -> None:
     edges = [["a", "b", -0.5], ["b", "root", 0.25], ["a", "root", 0.1]]
-    rows = bias_path_rows([{"run_id": "r", "root": "root", "sources": ["a"], "limit": 5, "edges": edges}])
+    rows = bias_path_rows([{"run_id": "r", "root": "root", "sources": ["a"], "max_paths": 5, "edges": edges}])
     assert [r["groups"] for r in rows] == [["a", "b", "root"], ["a", "root"]]
     assert rows[0]["product"] == -0.125 and rows[0]["strength"] == 0.125 and rows[0]["hops"] == 2
     assert rows[0]["log_strength"] == pytest.approx(math.log(0.5) + math.log(0.25))

@@ -58,7 +58,7 @@ def bias_path_rows(edge_rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any
     first = edge_rows[0]
     rows = []
     for _, groups, weights in best_paths(map(tuple, first["edges"]), first["root"], first["sources"],
-                                         int(first["limit"])):
+                                         int(first["max_paths"])):
         product = 1.0
         for w in weights:  # left to right, as the reduce() of the Cypher enumeration did
             product *= w
