@@ -285,13 +285,13 @@ def measure_at_scale(data_dir: Path, n_classes: int, repeats: int, seed: int, ca
             print(f"elements_per_class: {elements / written:.0f}", flush=True)
         class_id = "resnet50/0"
         layer = RESNET50_LAYERS[5]
-        cases = {  # bias paths last: it enumerates paths, and a dense 11-layer circuit has very many
+        cases = {  # shared groups last: they still enumerate pairs through shared neurons and may hit the cap
             "circuit": lambda: fetch_class_circuit(conn, class_id),
+            "bias_paths": lambda: run_query(conn, "bias_paths", class_id=class_id, limit=20),
             "shared_neurons": lambda: run_query(conn, "shared_neurons", layer=layer, min_classes=2, limit=100),
             "shared_groups_one_class": lambda: run_query(conn, "shared_groups", min_jaccard=0.3, class_id=class_id,
                                                          limit=100),
             "shared_groups_top100": lambda: run_query(conn, "shared_groups", min_jaccard=0.0, limit=100),
-            "bias_paths": lambda: run_query(conn, "bias_paths", class_id=class_id, limit=20),
         }
         print(f"classes: {n_classes}; store size: {du(data_dir) / 2**20:.0f} MiB in {data_dir}", flush=True)
         for name, fn in cases.items():

@@ -17,8 +17,7 @@ WHERE r.complete = true AND ($run_id IS NULL OR r.id = $run_id)
 WITH r
 ORDER BY r.created_at DESC, r.completed_at DESC, r.id DESC
 LIMIT 1
-MATCH (parent:NeuronGroup)
-WHERE parent.run_id = r.id
+MATCH (parent:NeuronGroup)-[:IN_RUN]->(r)
 MATCH (child:NeuronGroup)-[f:FEEDS]->(parent)
 WITH r, parent, child, f
 ORDER BY abs(f.weight) DESC, child.group_id

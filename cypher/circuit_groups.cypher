@@ -17,8 +17,7 @@ WHERE r.complete = true AND ($run_id IS NULL OR r.id = $run_id)
 WITH r
 ORDER BY r.created_at DESC, r.completed_at DESC, r.id DESC
 LIMIT 1
-MATCH (g:NeuronGroup)
-WHERE g.run_id = r.id
+MATCH (g:NeuronGroup)-[:IN_RUN]->(r)
 CALL {
   WITH g
   MATCH (n:Neuron)-[:MEMBER_OF]->(g)

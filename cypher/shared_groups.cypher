@@ -2,6 +2,7 @@
 // neurons overlap, ranked by the Jaccard index |A ∩ B| / |A ∪ B| of their neuron sets. Each class is
 // represented by its latest complete run (newest created_at, then completed_at, then run id); root groups (the
 // class logits) are left out. Each unordered pair appears once (group_a is in the run with the smaller id).
+// With $class_id the pairs are read from that class's groups only, not from every pair of the store.
 // Parameters: $min_jaccard — float in [0, 1], pairs below it are dropped (pairs sharing no neuron never appear);
 //   $layer — a layer name ("conv2") or Layer id ("digits/conv2"), or null for every layer; $class_id — keep
 //   only pairs with a group of this class ("digits/3"), or null; $limit — int, pairs returned.
@@ -16,19 +17,24 @@ WHERE r.complete = true
 WITH c, r
 ORDER BY r.created_at DESC, r.completed_at DESC, r.id DESC
 WITH c, collect(r)[0] AS r
-WITH collect(r.id) AS runs, collect(c.id) AS classes
-MATCH (a:NeuronGroup)
-WHERE a.run_id IN runs AND a.is_root = false
-MATCH (n:Neuron)-[:MEMBER_OF]->(a)
-WHERE $layer IS NULL OR a.layer = $layer OR n.id STARTS WITH $layer + '/'
-MATCH (n)-[:MEMBER_OF]->(b:NeuronGroup)
-WHERE b.run_id > a.run_id AND b.run_id IN runs AND b.layer = a.layer
+WITH collect(r) AS latest, collect(r.id) AS runs, collect(c.id) AS classes
+UNWIND range(0, size(runs) - 1) AS i
+WITH runs, classes, latest[i] AS r
+WHERE $class_id IS NULL OR classes[i] = $class_id
+MATCH (x:NeuronGroup)-[:IN_RUN]->(r)
+MATCH (n:Neuron)-[:MEMBER_OF]->(x)
+WHERE $layer IS NULL OR x.layer = $layer OR n.id STARTS WITH $layer + '/'
+MATCH (n)-[:MEMBER_OF]->(y:NeuronGroup)
+WHERE y.layer = x.layer AND (y.run_id > x.run_id OR ($class_id IS NOT NULL AND y.run_id < x.run_id))
+  AND y.run_id IN runs
+WITH runs, classes, n, CASE WHEN x.run_id < y.run_id THEN x ELSE y END AS a,
+  CASE WHEN x.run_id < y.run_id THEN y ELSE x END AS b
+WHERE a.is_root = false
 WITH runs, classes, a, b, count(n) AS shared, collect(n.id) AS shared_neurons
 WITH runs, classes, a, b, shared, shared_neurons, toFloat(shared) / (a.n_neurons + b.n_neurons - shared) AS jaccard
 WHERE jaccard >= $min_jaccard
 WITH a, b, shared, shared_neurons, jaccard, classes[[i IN range(0, size(runs) - 1) WHERE runs[i] = a.run_id][0]]
   AS class_a, classes[[i IN range(0, size(runs) - 1) WHERE runs[i] = b.run_id][0]] AS class_b
-WHERE $class_id IS NULL OR class_a = $class_id OR class_b = $class_id
 RETURN a.layer AS layer, class_a, a.id AS group_a, class_b, b.id AS group_b, jaccard, shared,
   a.n_neurons AS n_a, b.n_neurons AS n_b, shared_neurons
 ORDER BY jaccard DESC, shared DESC, group_a, group_b

@@ -1,6 +1,7 @@
 // The neurons of a layer that many classes use: how many classes' circuits hold each neuron of the layer, and
 // in how many neuron groups. Each class is represented by its latest complete run (newest created_at, then
-// completed_at, then run id), as in shared_groups.cypher.
+// completed_at, then run id), as in shared_groups.cypher. The writer keeps those counts on each Neuron
+// (class_ids, class_groups: write_class_neurons.cypher), so this reads one node per neuron of the layer.
 // Parameters: $layer — a layer name ("conv2") or Layer id ("digits/conv2"); $min_classes — int, neurons in
 //   fewer classes' circuits are dropped; $limit — int, neurons returned.
 // Defaults: $min_classes = 2, $limit = 100
@@ -9,19 +10,12 @@
 // Example: run(driver, db, "shared_neurons", layer="conv2", min_classes=2, limit=10)
 //   -> [{"neuron_id": "digits/conv2/14", "layer": "conv2", "channel": 14, "n_classes": 2,
 //        "classes": ["digits/3", "digits/5"], "n_groups": 3}, …]
-MATCH (r:Run)-[:FOR_CLASS]->(c:Class)
-WHERE r.complete = true
-WITH c, r
-ORDER BY r.created_at DESC, r.completed_at DESC, r.id DESC
-WITH c, collect(r)[0] AS r
 MATCH (l:Layer)
 WHERE l.id = $layer OR l.name = $layer
 MATCH (n:Neuron)-[:IN_LAYER]->(l)
-MATCH (n)-[:IN_CIRCUIT]->(r)
-WITH n, c, COUNT { MATCH (n)-[:MEMBER_OF]->(g:NeuronGroup) WHERE g.run_id = r.id } AS groups
-ORDER BY c.id
-WITH n, collect(c.id) AS classes, sum(groups) AS n_groups
-WHERE size(classes) >= $min_classes
-RETURN n.id AS neuron_id, n.layer AS layer, n.channel AS channel, size(classes) AS n_classes, classes, n_groups
+WITH n, coalesce(n.class_ids, []) AS classes, coalesce(n.class_groups, []) AS counts
+WHERE size(classes) > 0 AND size(classes) >= $min_classes
+RETURN n.id AS neuron_id, n.layer AS layer, n.channel AS channel, size(classes) AS n_classes, classes,
+  reduce(total = 0, k IN counts | total + k) AS n_groups
 ORDER BY n_classes DESC, n_groups DESC, channel, neuron_id
 LIMIT $limit

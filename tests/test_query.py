@@ -19,7 +19,7 @@ from neurflow_graph.query import (
 from neurflow_graph.query.cli import parse_param
 from neurflow_graph.store import queries
 
-MINE = ("bias_paths", "circuit_edges", "circuit_groups", "circuit_of_class", "compare_run_edges",
+MINE = ("bias_paths", "circuit_edges", "class_info", "circuit_groups", "circuit_of_class", "compare_run_edges",
         "compare_run_groups", "group_exemplars", "interventions", "layer_groups", "list_classes", "neuron_roles",
         "run_provenance", "shared_groups", "shared_neurons")
 

@@ -45,9 +45,14 @@ def resolve_class(conn: Runner, cls: str | int, model: str | None = None) -> Cla
     """The stored class meant by `cls` (class id, index or name; `model` narrows it) with a complete run.
 
     Raises QueryError naming the classes that exist when none (or several) match, or when it has no complete run.
+    A class id with a complete run is looked up alone (`class_info.cypher`), not by listing every class.
     """
-    classes = fetch_classes(conn)
     text = str(cls).strip()
+    if "/" in text and model is None:
+        rows = run_query(conn, "class_info", class_id=text)
+        if rows and rows[0]["n_complete"] > 0:
+            return ClassInfo(**rows[0])
+    classes = fetch_classes(conn)
     pool = [c for c in classes if model is None or c.model == model]
     found = [c for c in pool if c.class_id == text]
     if not found and model is not None:

@@ -84,8 +84,23 @@ def with_defaults(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def run_query(conn: Runner, name: str, /, **params: Any) -> list[dict[str, Any]]:
-    """Run read query `name` with its defaults filled in; rows as dicts (the helpers' one choke point)."""
-    return conn.run(name, **with_defaults(name, params))
+    """Run read query `name` with its defaults filled in; rows as dicts (the helpers' one choke point).
+
+    A query whose answer is computed from its file's rows (`bias_paths`: a path search over the edges it
+    reads) is finished here, so the CLI and the helpers give the same answer.
+    """
+    rows = conn.run(name, **with_defaults(name, params))
+    finish = _COMPUTED.get(name)
+    return finish(rows) if finish is not None else rows
+
+
+def _bias_paths(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    from neurflow_graph.query.paths import bias_path_rows
+
+    return bias_path_rows(rows)
+
+
+_COMPUTED = {"bias_paths": _bias_paths}
 
 
 def _defaults(query: queries.Query) -> dict[str, Any]:

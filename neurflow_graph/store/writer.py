@@ -110,6 +110,7 @@ def write_bundle(
     with _WRITE_LOCK:
         started = time.perf_counter()
         ensure_schema(driver, database)
+        was_complete = any(r["complete"] is True for r in run(driver, database, "run_status", run_id=run_id))
         run(
             driver,
             database,
@@ -119,6 +120,9 @@ def write_bundle(
             model_props=R.model_row(tables.run),
             class_props=R.class_row(tables.run),
         )
+        class_id = R.class_row(tables.run)["id"]
+        if was_complete:  # it may have been the class's latest complete run: take it off the class lists
+            _refresh_class_neurons(driver, database, class_id)
         _clear_run(driver, database, run_id)
         written = _Tally(nodes=3, rels=3)  # Run, Model, Class; FOR_CLASS and two OF_MODEL
 
@@ -150,6 +154,7 @@ def write_bundle(
         done = run(driver, database, "write_run_complete", run_id=run_id, counts=counts, completed_at=_now())
         if not done or done[0]["complete"] is not True:
             raise StoreError(f"run {run_id} vanished from the store during its ingest; write it again")
+        _refresh_class_neurons(driver, database, class_id)
         return WriteReport(run_id, nodes, rels, n_batches, time.perf_counter() - started, counts)
 
 
@@ -362,6 +367,16 @@ def _clear_run(driver: neo4j.Driver, database: str, run_id: str) -> None:
     ):
         while run(driver, database, query, run_id=run_id, limit=limit)[0]["deleted"] > 0:
             pass
+
+
+def _refresh_class_neurons(driver: neo4j.Driver, database: str, class_id: str) -> None:
+    """Point the per-neuron class lists (`Neuron.class_ids`, `class_groups`) at the class's latest complete run.
+
+    Called when a complete run of the class turns incomplete (a re-ingest starts) and when a run completes, so
+    the lists that shared_neurons.cypher reads always describe the complete runs, even after an interruption.
+    """
+    run(driver, database, "write_class_neurons_clear", class_id=class_id)
+    run(driver, database, "write_class_neurons", class_id=class_id)
 
 
 def _write_logit_of(driver: neo4j.Driver, database: str, tables: BundleTables) -> int:

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from neurflow_graph.cli import main
+from neurflow_graph.query.library import run_query
 from neurflow_graph.store import queries, server, write_bundle
 from neurflow_graph.store.connection import STYLE_FILE, Connection
 
@@ -63,7 +64,7 @@ def test_circuit_graph_draws_every_feeds_edge_of_the_latest_run(two_classes) -> 
 
 def test_graph_bias_paths_are_the_strongest_paths_of_bias_paths(two_classes) -> None:
     conn, run3, _ = two_classes
-    every = conn.run("bias_paths", class_id="digits/3", run_id=None, source=None, min_weight=0.0, limit=10_000)
+    every = run_query(conn, "bias_paths", class_id="digits/3", min_weight=0.0, limit=10_000)
     limit = max(1, len(every) // 2)
     rows = _graph(conn, "graph_bias_paths", class_id="digits/3", limit=limit)
     assert len(rows) == limit and all(isinstance(row["path"], neo4j.graph.Path) for row in rows)
