@@ -25,6 +25,7 @@ from .errors import (
 from .groups import GroupEdge, NeuronGroup, NeuronGroups, find_neuron_groups
 from .images import ImageSet, filter_predicted, image_set_from_tensors, load_image_folder, skimage_images
 from .layers import ablate, bridge, capture, validate_layers
+from .layouts import Layout, resolve_layouts
 from .patches import Patches, make_patches
 from .pipeline import ModelSpec, NeurFlow, NeurFlowParams
 from .presets import ModelPreset, get_preset, preset_names
@@ -40,4 +41,5 @@ __all__ = [
     "compute_activations", "feature_maps", "filter_predicted", "find_neuron_groups", "get_preset",
     "image_set_from_tensors", "load_image_folder", "load_recipe", "make_patches", "preset_names", "quadrature",
     "read_bundle", "skimage_images", "validate_layers", "write_bundle",
+    "Layout", "resolve_layouts",
 ]

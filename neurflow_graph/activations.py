@@ -9,7 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .layers import _StopForward, capture, neuron_activations
+from .layers import _StopForward, capture
+from .layouts import layout_of
 from .patches import Patches
 
 Normalize = Callable[[torch.Tensor], torch.Tensor]
@@ -64,7 +65,7 @@ def compute_activations(
         batch = normalize(patches.crops(ids, input_size)).to(device)
         seen = _run_until(model, batch, layers, last)
         for name in layers:
-            chunks[name].append(neuron_activations(seen[name]).float().cpu().numpy())
+            chunks[name].append(layout_of(model, name, seen[name]).activations(seen[name]).float().cpu().numpy())
         if progress:
             progress(len(ids))
     return Activations({name: np.concatenate(parts) for name, parts in chunks.items()})

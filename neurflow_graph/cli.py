@@ -32,7 +32,8 @@ def run_options(fn):
         click.option("--steps", "n_steps", type=str, help="Integrated-gradients steps, or 'auto' with --tolerance."),
         click.option("--tolerance", type=float, help="Completeness error to reach with --steps auto."),
         click.option("--method", type=click.Choice(
-            ["gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid"]),
+            ["gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid",
+             "gausslegendre_geometric"]),
             help="Quadrature rule for integrated gradients."),
         click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
                      help="auto: bf16 autocast on CUDA and on CPUs with AMX, else fp32."),

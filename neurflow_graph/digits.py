@@ -153,16 +153,25 @@ def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> fl
 
 def train_digits_model(seed: int = _SEED, epochs: int = _EPOCHS) -> tuple[DigitsCNN, dict[str, Any]]:
     """Train a DigitsCNN from scratch on the fixed train split; returns the model and its metrics."""
+    return train_classifier(DigitsCNN, lambda params: torch.optim.Adam(params, lr=_LR), _LR, seed, epochs)
+
+
+def train_classifier(build: Any, optimizer: Any, max_lr: float, seed: int, epochs: int,
+                     ) -> tuple[nn.Module, dict[str, Any]]:
+    """Train ``build()`` on the fixed train split (one thread, one-cycle schedule, 2-px shifts); model and metrics.
+
+    ``optimizer(parameters)`` makes the optimizer; everything random comes from ``seed``.
+    """
     start = time.perf_counter()
     train_x, train_y = digits_images(split="train")
     test_x, test_y = digits_images(split="test")
     generator = torch.Generator().manual_seed(seed)
     with _deterministic(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = DigitsCNN()
-        optimizer = torch.optim.Adam(model.parameters(), lr=_LR)
+        model = build()
+        optim = optimizer(model.parameters())
         schedule = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=_LR, total_steps=epochs * -(-len(train_y) // _BATCH_SIZE)
+            optim, max_lr=max_lr, total_steps=epochs * -(-len(train_y) // _BATCH_SIZE)
         )
         inputs = normalize_digits(train_x)
         model.train()
@@ -173,9 +182,9 @@ def train_digits_model(seed: int = _SEED, epochs: int = _EPOCHS) -> tuple[Digits
                 dy, dx = torch.randint(-2, 3, (2,), generator=generator).tolist()
                 x = torch.roll(inputs[batch], shifts=(dy, dx), dims=(2, 3))
                 loss = F.cross_entropy(model(x), train_y[batch])
-                optimizer.zero_grad(set_to_none=True)
+                optim.zero_grad(set_to_none=True)
                 loss.backward()
-                optimizer.step()
+                optim.step()
                 schedule.step()
     model.eval()
     info = {
@@ -210,17 +219,19 @@ def digits_cache_paths(cache_dir: str | os.PathLike[str] | None = None) -> tuple
     return folder / _MODEL_FILE, folder / _INFO_FILE
 
 
-def load_digits_model(cache_dir: str | os.PathLike[str] | None = None) -> DigitsCNN:
-    """The trained digits CNN in eval mode, trained and cached on first use (about 10 s, one core)."""
-    model_path, info_path = digits_cache_paths(cache_dir)
+def load_cached(model_file: str, info_file: str, build: Any, train: Any,
+                cache_dir: str | os.PathLike[str] | None = None) -> nn.Module:
+    """``build()`` with the weights cached as ``model_file``, trained by ``train()`` and cached on first use."""
+    folder = resolve_cache_dir(cache_dir)
+    model_path, info_path = folder / model_file, folder / info_file
     if model_path.is_file():
-        model = DigitsCNN()
+        model = build()
         try:
             model.load_state_dict(torch.load(model_path, map_location="cpu", weights_only=True))
             return model.eval()
         except Exception as exc:  # a damaged cache is rebuilt, never fatal
             warnings.warn(
-                f"retraining the digits model: cached {model_path} is unreadable ({exc})", stacklevel=2
+                f"retraining the model: cached {model_path} is unreadable ({exc})", stacklevel=2
             )
     try:
         model_path.parent.mkdir(parents=True, exist_ok=True)
@@ -229,17 +240,28 @@ def load_digits_model(cache_dir: str | os.PathLike[str] | None = None) -> Digits
             f"cannot create cache folder {model_path.parent} ({exc.strerror}); "
             f"set {CACHE_ENV} to a writable folder"
         ) from exc
-    model, info = train_digits_model()
+    model, info = train()
     payload = (json.dumps(info, indent=2) + "\n").encode()
     _atomic_write(info_path, lambda handle: handle.write(payload))
     _atomic_write(model_path, lambda handle: torch.save(model.state_dict(), handle))
     return model
 
 
+def cached_info(model_file: str, info_file: str, build: Any, train: Any,
+                cache_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Metrics recorded when the cached model was trained; trains and caches it first when missing."""
+    folder = resolve_cache_dir(cache_dir)
+    if not (folder / model_file).is_file() or not (folder / info_file).is_file():
+        load_cached(model_file, info_file, build, train, cache_dir)
+    with open(folder / info_file, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def load_digits_model(cache_dir: str | os.PathLike[str] | None = None) -> DigitsCNN:
+    """The trained digits CNN in eval mode, trained and cached on first use (about 10 s, one core)."""
+    return load_cached(_MODEL_FILE, _INFO_FILE, DigitsCNN, train_digits_model, cache_dir)
+
+
 def digits_model_info(cache_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Metrics recorded when the cached model was trained (test_accuracy, train_seconds, ...)."""
-    model_path, info_path = digits_cache_paths(cache_dir)
-    if not model_path.is_file() or not info_path.is_file():
-        load_digits_model(cache_dir)
-    with open(info_path, encoding="utf-8") as handle:
-        return json.load(handle)
+    return cached_info(_MODEL_FILE, _INFO_FILE, DigitsCNN, train_digits_model, cache_dir)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import torch
 from torch import fx, nn
@@ -73,8 +73,10 @@ def call_order(model: nn.Module, layers: Sequence[str], example: torch.Tensor) -
     return order
 
 
-def validate_layers(model: nn.Module, layers: Sequence[str], example: torch.Tensor) -> list[str]:
-    """Check that ``layers`` are real modules, each called once, listed from the logit layer downwards."""
+def validate_layers(model: nn.Module, layers: Sequence[str], example: torch.Tensor,
+                    layouts: Mapping[str, str] | None = None, tokens: str = "patches") -> list[str]:
+    """Check that ``layers`` are real modules, each called once, listed from the logit layer downwards,
+    each of a known layout (stated in ``layouts`` where its output does not fix it)."""
     layers = list(layers)
     if len(layers) < 2:
         raise LayerError(f"need at least 2 layers (the logit layer and one below it), got {layers}")
@@ -93,69 +95,24 @@ def validate_layers(model: nn.Module, layers: Sequence[str], example: torch.Tens
             f"layers are not in forward order from the logit layer down: got {layers}, the forward pass "
             f"calls them as {order}; list them as {expected}"
         )
-    layer_widths(model, layers, example)
+    layer_widths(model, layers, example, layouts, tokens)
     return layers
 
 
-# Module types whose 4-D output is batch×channels×height×width by construction.
-CHANNELS_FIRST_TYPES: tuple[type[nn.Module], ...] = (
-    nn.modules.conv._ConvNd, nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm,
-    nn.GroupNorm, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.LPPool2d,
-)
+def layer_widths(model: nn.Module, layers: Sequence[str], example: torch.Tensor,
+                 layouts: Mapping[str, str] | None = None, tokens: str = "patches") -> dict[str, int]:
+    """Neurons per layer, read through each layer's layout (``layouts.resolve_layouts``: stated or inferred).
 
-
-def layer_widths(model: nn.Module, layers: Sequence[str], example: torch.Tensor) -> dict[str, int]:
-    """Neurons per layer: units of a B×C output, channels of a B×C×H×W one; other layouts are a LayerError.
-
-    A 4-D output is taken as channels-first only when that is known, never guessed: either the layer is
-    a module type that fixes the layout (``CHANNELS_FIRST_TYPES``), or a probe shows it: the same input
-    made twice as wide changes exactly the output's last axis (the width), so axis 1 is the channel
-    axis. A probe that changes axis 2 instead is a channels-last (B×H×W×C) output, e.g. a Swin block.
+    A layout is taken only where it is known, never guessed: a 2-D output, a module type that fixes it,
+    a probe input twice as wide that changes exactly one spatial axis, or ``layouts`` (the user's or the
+    preset's); any other output is a one-line LayerError naming the layer, its shape and how to state it.
     """
-    modules = {name: _module(model, name) for name in layers}
+    from .layouts import resolve_layouts
+
+    resolved = resolve_layouts(model, layers, example, layouts, tokens)
     with torch.no_grad(), capture(model, layers) as seen:
         model(example)
-    shapes = {name: tuple(seen[name].shape) for name in layers}
-    for name, shape in shapes.items():
-        if len(shape) not in (2, 4):
-            raise LayerError(
-                f"layer {name!r} outputs shape {shape}; pick layers whose outputs are (batch, units) or "
-                "(batch, channels, height, width)"
-            )
-    unknown = [n for n in layers if len(shapes[n]) == 4 and not isinstance(modules[n], CHANNELS_FIRST_TYPES)]
-    if unknown:
-        changed = _width_probe(model, unknown, example)
-        for name in unknown:
-            shape, axes = shapes[name], changed.get(name)
-            if axes == [3]:
-                continue
-            if axes == [2]:
-                raise LayerError(
-                    f"layer {name!r} outputs shape {shape}, channels last (batch×height×width×channels), "
-                    "which is not supported yet; pick a layer whose output is batch×channels×height×width"
-                )
-            raise LayerError(
-                f"cannot tell the channel axis of layer {name!r} (output shape {shape}): it is no convolution, "
-                "norm or pooling module, and a wider input does not change its last axis alone; pick a layer "
-                "whose output is batch×channels×height×width"
-            )
-    return {name: shape[1] for name, shape in shapes.items()}
-
-
-def _width_probe(model: nn.Module, layers: Sequence[str], example: torch.Tensor) -> dict[str, list[int]]:
-    """The output axes of ``layers`` that change when the input is made twice as wide (missing: it failed)."""
-    wide = torch.cat([example[:1], example[:1].flip(-1)], dim=-1)
-    narrow: dict[str, tuple[int, ...]] = {}
-    with torch.no_grad(), capture(model, layers) as seen, contextlib.suppress(Exception):
-        model(example[:1])
-        narrow = {name: tuple(out.shape) for name, out in seen.items()}
-        seen.clear()
-        model(wide)  # the head may refuse the wider input: the layers below it have run by then
-    changed = {}
-    for name, out in seen.items():
-        if name in narrow and out.ndim == len(narrow[name]):
-            changed[name] = [axis for axis in range(1, out.ndim) if out.shape[axis] != narrow[name][axis]]
-    return changed
+    return {name: resolved[name].width(seen[name]) for name in layers}
 
 
 class _LeafTracer(fx.Tracer):
@@ -287,15 +244,18 @@ def ablate(model: nn.Module, neurons: dict[str, Sequence[int]], retain: bool = F
     with contextlib.ExitStack() as hooks:
         for name, channels in neurons.items():
             index = torch.as_tensor(list(channels), dtype=torch.long)
-            hooks.enter_context(_module(model, name).register_forward_hook(_zeroer(index, retain), prepend=True))
+            hook = _zeroer(index, retain, name)
+            hooks.enter_context(_module(model, name).register_forward_hook(hook, prepend=True))
         yield
 
 
-def _zeroer(index: torch.Tensor, retain: bool):
-    def hook(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> torch.Tensor:
-        mask = torch.zeros(output.shape[1], dtype=output.dtype, device=output.device)
+def _zeroer(index: torch.Tensor, retain: bool, name: str):
+    from .layouts import module_layout
+
+    def hook(module: nn.Module, _inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+        layout = module_layout(module, output, name)  # a neuron is zeroed at every position or token
+        mask = torch.zeros(layout.width(output), dtype=output.dtype, device=output.device)
         mask[index.to(output.device)] = 1.0
-        keep = mask if retain else 1.0 - mask
-        return output * keep.view(1, -1, *([1] * (output.ndim - 2)))
+        return layout.keep(output, mask if retain else 1.0 - mask)
 
     return hook

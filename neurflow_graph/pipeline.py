@@ -6,7 +6,7 @@ import hashlib
 import json
 import platform
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
@@ -23,6 +23,7 @@ from .circuit import build_circuit
 from .errors import ConfigError
 from .groups import find_neuron_groups
 from .layers import bridge, layer_widths, validate_layers
+from .layouts import Layout, channels_first_bridge, resolve_layouts
 from .patches import make_patches
 
 
@@ -93,6 +94,19 @@ class ModelSpec:
     normalize: Callable[[torch.Tensor], torch.Tensor]
     provenance: dict = field(default_factory=dict)
     weights_sha256: str | None = None  # weights_sha256(model); computed by the run when None
+    layouts: Mapping[str, str] = field(default_factory=dict)
+    """Layouts of layers whose output does not fix it (``units``, ``channels_first``, ``channels_last``, ``tokens``)."""
+    tokens: str = "patches"
+    """A token layer's neuron activation: mean over the ``patches`` tokens, ``all`` tokens, or the ``cls`` token."""
+
+    def resolve_layouts(self, model: nn.Module, example: torch.Tensor) -> dict[str, Layout]:
+        """Each listed layer's layout, stated here or inferred (layouts.resolve_layouts), recorded on ``model``."""
+        return resolve_layouts(model, self.layers, example, self.layouts, self.tokens)
+
+    def identity(self) -> dict:
+        """What of the model enters the run id: its provenance, and layouts/tokens when stated."""
+        stated = {"layouts": dict(sorted(self.layouts.items()))} if self.layouts else {}
+        return {**self.provenance, **stated, **({"tokens": self.tokens} if self.tokens != "patches" else {})}
 
     def weights_digest(self) -> str:
         """The digest of the model's weights: the one given, else computed from the model now."""
@@ -173,7 +187,8 @@ class NeurFlow:
         digest = spec.weights_digest()
         model = spec.model.to(device).eval()
         example = spec.normalize(images[:2]).to(device)
-        layers = validate_layers(model, spec.layers, example)
+        layers = validate_layers(model, spec.layers, example, spec.layouts, spec.tokens)
+        layouts = spec.resolve_layouts(model, example)
         with torch.no_grad():
             n_classes = model(example[:1]).shape[1]
         if not 0 <= class_index < n_classes:
@@ -189,7 +204,7 @@ class NeurFlow:
                 f"k={p.k} is larger than the {len(patches)} patches of {len(images)} images; "
                 "lower k or add images"
             )
-        check_tau(p.tau, layer_widths(model, layers, example), layers[1:])
+        check_tau(p.tau, layer_widths(model, layers, example, spec.layouts, spec.tokens), layers[1:])
         timings["patches"] = time.perf_counter() - started
 
         started = time.perf_counter()
@@ -206,14 +221,15 @@ class NeurFlow:
         )
 
         def attribute(upper, lower, targets, top):
-            sub = bridge(model, lower, upper, example)
+            # IG runs on the channels-first view of every layout (B×C×positions in, B×C activations out).
+            sub = channels_first_bridge(bridge(model, lower, upper, example), layouts[lower], layouts[upper])
             for param in sub.parameters():
                 param.requires_grad_(False)
             with self._bar(f"IG {lower}->{upper}", int(top.size), "pair") as bar:
                 return ig.attribute(
                     sub,
-                    lambda ids: feature_maps(model, patches, lower, ids, spec.normalize, spec.input_size,
-                                             p.batch_size, device),
+                    lambda ids: layouts[lower].to_channels_first(feature_maps(
+                        model, patches, lower, ids, spec.normalize, spec.input_size, p.batch_size, device)),
                     targets, top, progress=bar.update,
                 )
 
@@ -227,7 +243,7 @@ class NeurFlow:
 
         params = self._recorded_params(spec, device)
         run = {
-            "run_id": run_id(spec.name, class_index, run_identity(spec.name, spec.provenance, digest, spec.layers,
+            "run_id": run_id(spec.name, class_index, run_identity(spec.name, spec.identity(), digest, spec.layers,
                                                                   class_index, image_sha256, params)),
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "complete": True,
@@ -250,7 +266,7 @@ class NeurFlow:
     def run_id(self, spec: ModelSpec, class_index: int, image_sha256: Sequence[str]) -> str:
         """The id ``run`` will give these inputs, known before any heavy work (to skip finished runs)."""
         params = self._recorded_params(spec, resolve_device(self.params.device))
-        identity = run_identity(spec.name, spec.provenance, spec.weights_digest(), spec.layers, class_index,
+        identity = run_identity(spec.name, spec.identity(), spec.weights_digest(), spec.layers, class_index,
                                 image_sha256, params)
         return run_id(spec.name, class_index, identity)
 

@@ -37,6 +37,12 @@ class ModelPreset:
     std: tuple[float, ...]
     weight_names: tuple[str, ...] = ()
     """Names ``build(weights=...)`` accepts; the first is what "DEFAULT" means."""
+    layouts: tuple[tuple[str, str], ...] = ()
+    """Layouts of layers whose output does not fix it (layer name, layout), for layers of this model."""
+
+    def layouts_of(self, layers: tuple[str, ...], stated: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The preset's layouts of ``layers``, overridden by ``stated`` (a recipe's or the user's)."""
+        return {**{name: kind for name, kind in self.layouts if name in layers}, **(stated or {})}
 
     def build(
         self, weights: str | None = None, checkpoint: str | os.PathLike[str] | None = None
@@ -69,7 +75,7 @@ class ModelPreset:
 
     def class_names(self) -> list[str]:
         """Names of the model's output classes, indexed by logit."""
-        if self.name == "digits":
+        if self.name in ("digits", "digits-vit"):
             from neurflow_graph.digits import CLASS_NAMES
 
             return list(CLASS_NAMES)
@@ -182,12 +188,26 @@ def _build_digits(weights: str | None, checkpoint: object) -> nn.Module:
     return load_digits_model() if weights is not None else DigitsCNN()
 
 
+def _build_digits_vit(weights: str | None, checkpoint: object) -> nn.Module:
+    from neurflow_graph.digits_vit import digits_vit, load_digits_vit
+
+    return load_digits_vit() if weights is not None else digits_vit()
+
+
+def _torchvision_builder(arch: str) -> Callable[[str | None, object], nn.Module]:
+    return lambda weights, _checkpoint: _torchvision_model(arch, weights)
+
+
 _BUILDERS: dict[str, Callable[[str | None, object], nn.Module]] = {
     "resnet50": _build_resnet50,
     "googlenet": _build_googlenet,
     "alexnet": _build_alexnet,
     "efficientnet-lite0": _build_efficientnet_lite0,
     "digits": _build_digits,
+    "digits-vit": _build_digits_vit,
+    "vit_b_16": _torchvision_builder("vit_b_16"),
+    "swin_t": _torchvision_builder("swin_t"),
+    "convnext_tiny": _torchvision_builder("convnext_tiny"),
 }
 # torchvision's released GoogLeNet file carries untrained auxiliary heads the built model lacks.
 _IGNORED_CHECKPOINT_PREFIXES = {"googlenet": ("aux1.", "aux2.")}
@@ -230,6 +250,39 @@ _PRESETS: dict[str, ModelPreset] = {
             layers=("fc", "conv3", "conv2", "conv1"),
             input_size=DIGITS_INPUT_SIZE, in_channels=1, mean=DIGITS_MEAN, std=DIGITS_STD,
             weight_names=("DIGITS_V1",),
+        ),
+        ModelPreset(
+            # Residual-stream sites: each block's output tokens (class token + 16 patches, 64 dims). The MLP
+            # hidden sites (GELU outputs, 256 units) have their layouts stated so they can be listed.
+            name="digits-vit",
+            layers=("heads.head", "encoder.layers.encoder_layer_2", "encoder.layers.encoder_layer_1",
+                    "encoder.layers.encoder_layer_0"),
+            input_size=DIGITS_INPUT_SIZE, in_channels=1, mean=DIGITS_MEAN, std=DIGITS_STD,
+            weight_names=("DIGITS_VIT_V1",),
+            layouts=tuple((f"encoder.layers.encoder_layer_{i}.mlp.1", "tokens") for i in range(3)),
+        ),
+        ModelPreset(
+            # The last four of the twelve encoder blocks (197 tokens: class token + 14x14 patches, 768 dims).
+            name="vit_b_16",
+            layers=("heads.head", "encoder.layers.encoder_layer_11", "encoder.layers.encoder_layer_10",
+                    "encoder.layers.encoder_layer_9", "encoder.layers.encoder_layer_8"),
+            input_size=224, in_channels=3, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+            weight_names=("IMAGENET1K_V1",),
+            layouts=tuple((f"encoder.layers.encoder_layer_{i}.mlp.1", "tokens") for i in range(12)),
+        ),
+        ModelPreset(
+            # Channels-last blocks: stage 4 (7x7x768), then through the patch merging into stage 3 (14x14x384).
+            name="swin_t",
+            layers=("head", "features.7.1", "features.7.0", "features.5.5", "features.5.4", "features.5.3"),
+            input_size=224, in_channels=3, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+            weight_names=("IMAGENET1K_V1",),
+        ),
+        ModelPreset(
+            # Channels-first blocks: stage 4 (7x7, 768 ch), then through the downsampling into stage 3 (14x14, 384).
+            name="convnext_tiny",
+            layers=("classifier.2", "features.7.2", "features.7.1", "features.7.0", "features.5.8", "features.5.7"),
+            input_size=224, in_channels=3, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+            weight_names=("IMAGENET1K_V1",),
         ),
     )
 }

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigError
+from .layouts import Layout, parse_layout
 from .pipeline import NeurFlowParams
 
 if sys.version_info >= (3, 11):
@@ -19,7 +20,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 IMAGE_SOURCES = ("digits", "folder", "skimage")
-_MODEL_KEYS = {"preset", "weights", "checkpoint", "layers"}
+_MODEL_KEYS = {"preset", "weights", "checkpoint", "layers", "layouts", "tokens"}
 _IMAGE_KEYS = {"source", "path", "folder", "layout", "names", "augment", "split", "max_images"}
 LAYOUTS = ("imagefolder",)
 _RUN_KEYS = {"class", "classes"} | {f.name for f in dataclasses.fields(NeurFlowParams)}
@@ -52,6 +53,8 @@ class Recipe:
     checkpoint: str | None = None
     layers: tuple[str, ...] | None = None
     path: str | None = None
+    layouts: tuple[tuple[str, str], ...] = ()  # [model] layouts: layer -> units/channels_first/channels_last/tokens
+    tokens: str = "patches"  # [model] tokens: patches, all or cls
 
     def with_overrides(self, **overrides) -> Recipe:
         """A copy with CLI overrides applied (``classes``, ``images``, ``max_images`` or any parameter)."""
@@ -100,6 +103,16 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
     _check_keys(run, _RUN_KEYS, "run", str(path))
     if "preset" not in model:
         raise ConfigError(f"{path}: [model] needs a preset, e.g. preset = \"digits\"")
+    layouts = model.get("layouts", {})
+    if not isinstance(layouts, dict) or not all(isinstance(v, str) for v in layouts.values()):
+        raise ConfigError(f"{path}: [model] layouts must be a table of layer = \"layout\", e.g. "
+                          "layouts = { \"features.7\" = \"channels_last\" }")
+    try:
+        for value in layouts.values():
+            parse_layout(value)
+        Layout("tokens", tokens=model.get("tokens", "patches"))
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: [model] {exc}") from None
     source = images.get("source")
     if source not in IMAGE_SOURCES:
         raise ConfigError(f"{path}: [images] source must be one of {', '.join(IMAGE_SOURCES)}, got {source!r}")
@@ -126,6 +139,7 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
         ),
         params=parsed, weights=model.get("weights"), checkpoint=model.get("checkpoint"),
         layers=tuple(model["layers"]) if "layers" in model else None, path=str(path),
+        layouts=tuple(sorted(layouts.items())), tokens=model.get("tokens", "patches"),
     )
 
 
@@ -162,8 +176,10 @@ class PreparedModel:
         from .pipeline import ModelSpec
 
         recipe, preset = self.recipe, self.preset
+        layers = tuple(recipe.layers or preset.layers)
         return ModelSpec(
-            name=recipe.preset, model=self.model, layers=tuple(recipe.layers or preset.layers),
+            name=recipe.preset, model=self.model, layers=layers,
+            layouts=preset.layouts_of(layers, dict(recipe.layouts)), tokens=recipe.tokens,
             input_size=preset.input_size, normalize=preset.normalize,
             provenance={"preset": recipe.preset, "weights": recipe.weights, "checkpoint": recipe.checkpoint},
             weights_sha256=self.weights_sha256,

@@ -101,13 +101,13 @@ class RunMeta:
             raise ArtifactError(f"{source}: field 'params' is not valid ({exc}); re-run the bundle") from None
         stats = {}
         for layer, below in zip(layers[:-1], layers[1:], strict=True):
-            key = f"layer_stats.{layer}"
-            if f.get(f"{key}.lower", str) != below:
-                f.fail(f"{key}.lower", f"must be {below!r}, the layer listed below {layer!r}")
-            stats[layer] = LayerStats(lower=below, targets=f.get(f"{key}.targets", int),
-                                      n_steps=f.get(f"{key}.n_steps", int),
-                                      completeness_error=f.get(f"{key}.completeness_error", float),
-                                      seconds=f.get(f"{key}.seconds", float))
+            key = ("layer_stats", layer)  # a path of parts: layer names hold dots (layer4.2)
+            if f.get((*key, "lower"), str) != below:
+                f.fail((*key, "lower"), f"must be {below!r}, the layer listed below {layer!r}")
+            stats[layer] = LayerStats(lower=below, targets=f.get((*key, "targets"), int),
+                                      n_steps=f.get((*key, "n_steps"), int),
+                                      completeness_error=f.get((*key, "completeness_error"), float),
+                                      seconds=f.get((*key, "seconds"), float))
         return cls(
             run_id=f.get("run_id", str), created_at=f.get("created_at", str), model=model,
             weights_sha256=f.get("weights_sha256", str), class_index=f.get("class.index", int),
@@ -128,20 +128,22 @@ class _Fields:
         if not isinstance(data, dict):
             raise ArtifactError(f"{source}: expected a JSON object; re-run the bundle")
 
-    def fail(self, path: str, problem: str) -> None:
+    def fail(self, path: str | tuple[str, ...], problem: str) -> None:
+        path = ".".join(path) if isinstance(path, tuple) else path
         raise ArtifactError(f"{self.source}: field {path!r} {problem}; re-run the bundle")
 
-    def _value(self, path: str) -> Any:
+    def _value(self, path: str | tuple[str, ...]) -> Any:
         value = self.data
-        for i, part in enumerate(path.split(".")):
+        parts = path if isinstance(path, tuple) else path.split(".")
+        for i, part in enumerate(parts):
             if not isinstance(value, dict):
-                self.fail(".".join(path.split(".")[:i]), "must be an object")
+                self.fail(".".join(parts[:i]), "must be an object")
             value = value.get(part, _MISSING)
             if value is _MISSING:
                 return _MISSING
         return value
 
-    def get(self, path: str, kind: type, default: Any = _MISSING) -> Any:
+    def get(self, path: str | tuple[str, ...], kind: type, default: Any = _MISSING) -> Any:
         """The value at ``path``, of type ``kind`` (an int counts as a float); ``default`` when absent or null."""
         value = self._value(path)
         if value is _MISSING or (value is None and default is not _MISSING):
@@ -159,7 +161,7 @@ class _Fields:
         """The object at ``path``, each value of type ``kind``."""
         return {key: self._check(f"{path}.{key}", item, kind) for key, item in self.get(path, dict).items()}
 
-    def _check(self, path: str, value: Any, kind: type) -> Any:
+    def _check(self, path: str | tuple[str, ...], value: Any, kind: type) -> Any:
         ok: Callable[[Any], bool] = {
             int: lambda v: isinstance(v, int) and not isinstance(v, bool),
             float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),

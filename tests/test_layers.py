@@ -151,30 +151,29 @@ class FixedSize(nn.Module):
         return self.head(self.block(x).mean((2, 3)))
 
 
-def test_a_channels_last_layer_is_refused_with_its_name_and_shape():
+def test_a_channels_last_layer_is_read_as_channels_last_not_as_height():
     model, example = ChannelsLastNet().eval(), torch.rand(2, 3, 16, 16)
-    with pytest.raises(LayerError) as info:
-        validate_layers(model, ["head", "norm"], example)
-    message = str(info.value)
-    assert "layer 'norm' outputs shape (2, 16, 16, 8), channels last" in message and "\n" not in message
+    validate_layers(model, ["head", "norm"], example)
+    assert layer_widths(model, ["head", "norm"], example) == {"head": 2, "norm": 8}  # (2, 16, 16, 8): C last
     assert layer_widths(model, ["head", "conv"], example) == {"head": 2, "conv": 8}  # Conv2d: channels first
 
 
 def test_a_layer_whose_channel_axis_cannot_be_told_apart_is_refused_unless_its_type_fixes_it():
     model, example = FixedSize().eval(), torch.rand(2, 3, 16, 16)
-    with pytest.raises(LayerError, match=r"cannot tell the channel axis of layer 'block' \(output shape "
-                                         r"\(2, 8, 8, 8\)\)"):
+    with pytest.raises(LayerError, match=r"cannot tell the layout of layer 'block' \(output shape "
+                                         r"\(2, 8, 8, 8\)\).*state it"):
         validate_layers(model, ["head", "block"], example)
     assert layer_widths(model, ["head", "block.0"], example) == {"head": 2, "block.0": 8}
+    assert layer_widths(model, ["head", "block"], example, {"block": "channels_first"}) == {"head": 2, "block": 8}
 
 
 def test_outputs_that_are_neither_units_nor_feature_maps_are_refused():
     model = nn.Sequential(nn.Flatten(2), nn.Linear(16, 4), nn.Flatten(1), nn.Linear(12, 2)).eval()
-    with pytest.raises(LayerError, match=r"layer '1' outputs shape \(2, 3, 4\); pick layers"):
+    with pytest.raises(LayerError, match=r"cannot tell the layout of layer '1' \(output shape \(2, 3, 4\)\)"):
         validate_layers(model, ["3", "1"], torch.rand(2, 3, 4, 4))
 
 
-def test_swin_t_blocks_are_channels_last_and_refused_before_any_work(monkeypatch):
+def test_swin_t_blocks_are_channels_last_and_a_wrong_stated_layout_is_refused_before_any_work(monkeypatch):
     """A real torchvision swin_t (random weights): its stages are B×H×W×C; its final permute is B×C×H×W."""
     from neurflow_graph import ModelSpec, NeurFlow
     from neurflow_graph._compat import import_torchvision
@@ -183,7 +182,8 @@ def test_swin_t_blocks_are_channels_last_and_refused_before_any_work(monkeypatch
     model = import_torchvision().models.swin_t().eval()
     images = torch.rand(2, 3, 64, 64)
     assert layer_widths(model, ["head", "permute"], images) == {"head": 1000, "permute": 768}
-    spec = ModelSpec("swin", model, ("head", "features.7"), 64, lambda x: x)
+    assert layer_widths(model, ["head", "features.7"], images) == {"head": 1000, "features.7": 768}  # (2, 2, 2, 768)
+    spec = ModelSpec("swin", model, ("head", "features.7"), 64, lambda x: x, layouts={"features.7": "tokens"})
     monkeypatch.setattr("neurflow_graph.pipeline.make_patches", None)  # must never be reached
-    with pytest.raises(LayerError, match=r"layer 'features.7' outputs shape \(2, 2, 2, 768\), channels last"):
+    with pytest.raises(LayerError, match=r"layer 'features.7' is declared tokens but outputs shape \(2, 2, 2, 768\)"):
         NeurFlow(progress=False, device="cpu").run(spec, 0, images, ["a", "b"])

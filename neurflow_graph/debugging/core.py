@@ -24,7 +24,8 @@ from tqdm.auto import tqdm
 from neurflow_graph.errors import ConfigError, DataError
 from neurflow_graph.evaluation.masking import keep_mask, masked_outputs
 from neurflow_graph.evaluation.slicing import from_layer
-from neurflow_graph.layers import capture, neuron_activations
+from neurflow_graph.layers import capture
+from neurflow_graph.layouts import layout_of
 from neurflow_graph.query.results import LayerGroup
 
 Normalize = Callable[[torch.Tensor], torch.Tensor]
@@ -217,7 +218,7 @@ def _forward(model: nn.Module, images: torch.Tensor, normalize: Normalize, layer
     with capture(model, [layer]) as seen:
         for batch in images.split(batch_size):
             logits.append(model(normalize(batch.to(device))).float().cpu())
-            acts.append(neuron_activations(seen[layer]).float().cpu())
+            acts.append(layout_of(model, layer, seen[layer]).activations(seen[layer]).float().cpu())
     return torch.cat(logits), torch.cat(acts)
 
 

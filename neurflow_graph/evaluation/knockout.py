@@ -16,6 +16,7 @@ from torch import nn
 
 from ..activations import feature_maps
 from ..layers import bridge, neuron_activations
+from ..layouts import channels_first_bridge, layout_of
 from ..patches import Patches
 from .contributions import LinearFirst
 
@@ -25,8 +26,8 @@ _FLOATS_PER_CHUNK = 2**24  # bound on the elements of one knockout chunk (64 MB 
 class Knockout:
     """Activations of ``upper`` neurons over all P patches with chosen ``lower`` neurons zeroed.
 
-    ``maps`` holds the lower layer's output for every patch (P×C×H×W or P×C), computed on first use
-    (by the ``maps`` callable when given, e.g. to compute several layers in one pass).
+    ``maps`` holds the lower layer's output for every patch, channels first (P×C×H×W, P×D×T or P×C),
+    computed on first use (by the ``maps`` callable when given, e.g. to compute several layers in one pass).
     """
 
     def __init__(self, model: nn.Module, patches: Patches, lower: str, upper: str,
@@ -38,11 +39,17 @@ class Knockout:
         self._model, self._patches, self._normalize = model.to(self.device).eval(), patches, normalize
         self._input_size, self._batch_size = input_size, batch_size
         example = normalize(patches.crops(np.arange(min(2, len(patches))), input_size)).to(self.device)
-        self.bridge = bridge(self._model, lower, upper, example).to(self.device).eval()
+        sub = bridge(self._model, lower, upper, example)
+        native = feature_maps(self._model, patches, lower, np.arange(min(2, len(patches))), normalize,
+                              input_size, batch_size, self.device)
+        self._lower = layout_of(self._model, lower, native)
+        upper_layout = layout_of(self._model, upper, sub(native))
+        # Maps are kept channels first (P×C×positions) whatever the layout: a knockout zeroes channel c
+        # at every position or token.
+        self.bridge = channels_first_bridge(sub, self._lower, upper_layout).to(self.device).eval()
         for param in self.bridge.parameters():
             param.requires_grad_(False)
-        self.example = feature_maps(self._model, patches, lower, np.arange(min(2, len(patches))), normalize,
-                                    input_size, batch_size, self.device)
+        self.example = self._lower.to_channels_first(native)
         self.width = int(self.example.shape[1])
         self.n_patches = len(patches)
 
@@ -50,9 +57,10 @@ class Knockout:
     def maps(self) -> torch.Tensor:
         """The lower layer's output for every patch (P×C×H×W or P×C), computed on first use."""
         if self._maps is not None:
-            return self._maps()
-        return feature_maps(self._model, self._patches, self.lower, np.arange(self.n_patches), self._normalize,
-                            self._input_size, self._batch_size, self.device)
+            return self._lower.to_channels_first(self._maps())
+        return self._lower.to_channels_first(feature_maps(
+            self._model, self._patches, self.lower, np.arange(self.n_patches), self._normalize, self._input_size,
+            self._batch_size, self.device))
 
     @functools.cached_property
     def fast(self) -> LinearFirst | None:

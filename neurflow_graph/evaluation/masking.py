@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..layouts import layout_of, module_layout
+
 
 def keep_mask(width: int, neurons: np.ndarray, mode: str) -> np.ndarray:
     """Boolean keep-vector of a layer: ``mask`` zeroes ``neurons``, ``retain`` zeroes every other neuron."""
@@ -28,9 +30,8 @@ def _row_masks(model: nn.Module, layers: list[str]) -> Iterator[dict[str, torch.
     modules = dict(model.named_modules())
 
     def hook_for(name: str):
-        def hook(_module, _inputs, output):
-            mask = current[name]
-            return output * mask.view(*mask.shape, *([1] * (output.ndim - 2))).to(output.dtype)
+        def hook(module, _inputs, output):
+            return module_layout(module, output, name).keep(output, current[name])
         return hook
 
     with contextlib.ExitStack() as hooks:  # a torch hook handle removes its hook when its block exits
@@ -83,7 +84,7 @@ def masked_outputs(model: nn.Module, inputs: torch.Tensor, keep: dict[str, np.nd
                 batch = x.repeat(m1 - m0, *([1] * (x.ndim - 1)))
                 if start in masks:
                     row = masks[start][m0:m1].repeat_interleave(len(x), dim=0)
-                    batch = batch * row.view(*row.shape, *([1] * (x.ndim - 2))).to(batch.dtype)
+                    batch = layout_of(model, start, batch).keep(batch, row)
                 reduced = reduce(run(batch))
                 parts.append(reduced.reshape(m1 - m0, len(x), *reduced.shape[1:]).cpu().numpy())
             out.append(np.concatenate(parts, axis=1))

@@ -15,6 +15,7 @@ from ..artifacts import Bundle, read_bundle
 from ..circuit import Circuit
 from ..errors import ArtifactError, ConfigError
 from ..layers import capture
+from ..layouts import Layout
 from ..patches import Patches, make_patches
 from ..pipeline import ModelSpec, NeurFlow, resolve_device
 from .knockout import Knockout
@@ -62,6 +63,7 @@ class Subject:
 
     def knockout(self, index: int) -> Knockout:
         """The knockout helper of ``circuit.transitions[index]`` (targets in its layer, knocked-out neurons below)."""
+        self.layouts()
         if index not in self._cache:
             tr = self.circuit.transitions[index]
             self._cache[index] = Knockout(self.spec.model, self.patches, tr.lower, tr.layer, self.spec.normalize,
@@ -84,6 +86,14 @@ class Subject:
             self._cache["maps"] = {name: torch.cat(chunks) for name, chunks in parts.items()}
         return self._cache["maps"]
 
+    def layouts(self) -> dict[str, Layout]:
+        """Every listed layer's layout (stated by the spec or inferred), recorded on the model's modules."""
+        if "layouts" not in self._cache:
+            model = self.spec.model.to(self.device).eval()
+            example = self.spec.normalize(self.images[:2]).to(self.device)
+            self._cache["layouts"] = self.spec.resolve_layouts(model, example)
+        return self._cache["layouts"]
+
     def memo(self, key: object, compute: Callable[[], object]) -> object:
         """``compute()``, computed once per subject and ``key``."""
         if key not in self._cache:
@@ -97,7 +107,8 @@ class Subject:
             example = self.spec.normalize(self.images[:1]).to(self.device)
             with torch.no_grad(), capture(model, self.spec.layers) as seen:
                 model(example)
-            self._cache["widths"] = {name: int(seen[name].shape[1]) for name in self.spec.layers}
+            layouts = self.layouts()
+            self._cache["widths"] = {name: layouts[name].width(seen[name]) for name in self.spec.layers}
         return self._cache["widths"]
 
 
@@ -127,7 +138,7 @@ def preset_spec(run: dict) -> ModelSpec:
             f"({meta.weights_sha256[:12]}); restore that checkpoint or compute a new run"
         )
     return ModelSpec(name=model.name, model=built, layers=meta.layers, input_size=preset.input_size,
-                     normalize=preset.normalize,
+                     normalize=preset.normalize, layouts=preset.layouts_of(tuple(meta.layers)),
                      provenance={"preset": model.preset, "weights": model.weights, "checkpoint": model.checkpoint},
                      weights_sha256=digest)
 

@@ -1,0 +1,48 @@
+"""The transformer and ConvNeXt presets, with random weights (nothing downloaded), end to end on skimage photos."""
+
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+
+from neurflow_graph.images import skimage_images
+from neurflow_graph.pipeline import ModelSpec, NeurFlow
+from neurflow_graph.presets import get_preset
+from neurflow_graph.recipes import load_recipe
+
+PRESETS = {"vit_b_16": "tokens", "swin_t": "channels_last", "convnext_tiny": "channels_first"}
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_recipe_names_the_preset_and_its_torchvision_weights(name):
+    from pathlib import Path
+
+    recipe = load_recipe(Path(__file__).resolve().parents[1] / "ingest" / f"{name}-imagenet.toml")
+    preset = get_preset(name)
+    assert recipe.preset == name and recipe.weights in preset.weight_names
+    assert recipe.params.method == "gausslegendre_geometric"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_preset_runs_end_to_end_with_random_weights(name):
+    preset = get_preset(name)
+    torch.manual_seed(0)
+    model = preset.build(weights=None)
+    photos = skimage_images(["chelsea", "astronaut", "coffee"], preset.input_size, augment=1)
+    with torch.no_grad():
+        predicted = model(preset.normalize(photos.images)).argmax(dim=1).numpy()
+    class_index = Counter(predicted.tolist()).most_common(1)[0][0]  # random weights: the class they predict
+    keep = np.nonzero(predicted == class_index)[0]
+    layers = preset.layers[:3]  # the logit layer and two blocks keep a CPU run short
+    spec = ModelSpec(name, model, layers, preset.input_size, preset.normalize, layouts=preset.layouts_of(layers))
+    flow = NeurFlow(progress=False, k=4, tau=2, n_steps=14, method="gausslegendre_geometric",
+                    granularities=(1.0, 0.5), seed=0, device="cpu")
+    bundle = flow.run(spec, int(class_index), photos.images[keep], [photos.sha256[i] for i in keep])
+    assert bundle.run["complete"] and bundle.run["layers"] == list(layers)
+    assert [tr.layer for tr in bundle.circuit.transitions] == list(layers[:-1])
+    assert spec.resolve_layouts(model, preset.normalize(photos.images[:2]))[layers[1]].kind == PRESETS[name]
+    for stats in bundle.run["layer_stats"].values():
+        assert np.isfinite(stats["completeness_error"])
+    assert len(bundle.groups.groups) >= 1
