@@ -129,7 +129,7 @@ def describe_stored_run(conn, run_id: str, class_id: str, top: int = 3) -> str:
         shown = ", ".join(f"{e['child']} {e['weight']:+.2f}" for e in inputs[:top])
         more = f" (+{len(inputs) - top} more)" if len(inputs) > top else ""
         lines.append(f"  {parent:<16} <- {shown}{more}")
-    lines.append("look at it in Neo4j Browser (or any Cypher client):")
+    lines.append("a query that draws it (paste into Neo4j Browser or any Cypher client):")
     lines.append(f'  MATCH (root:NeuronGroup {{run_id: "{run_id}"}})-[:LOGIT_OF]->(:Class) '
                  "MATCH p = (:NeuronGroup)-[:FEEDS*1..]->(root) RETURN p")
     return "\n".join(lines)
