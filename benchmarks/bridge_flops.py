@@ -14,8 +14,8 @@ import argparse
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from neurflow_graph.layers import bridge, capture, neuron_activations
-from neurflow_graph.presets import get_preset, preset_names
+from neurflow_graph.engine.layers import bridge, capture, neuron_activations
+from neurflow_graph.engine.presets import get_preset, preset_names
 
 
 def bridge_flops(name: str) -> list[tuple[str, str, int, int]]:

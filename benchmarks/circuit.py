@@ -42,12 +42,12 @@ from captum.attr import IntegratedGradients as CaptumIG
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ig_throughput import _Means  # noqa: E402  (the authors' wrapper, shared with the transition benchmark)
 
-from neurflow_graph.activations import compute_activations, feature_maps  # noqa: E402
-from neurflow_graph.attribution import IntegratedGradients, cpu_has_bf16_matrix_units  # noqa: E402
-from neurflow_graph.circuit import build_circuit  # noqa: E402
-from neurflow_graph.groups import find_neuron_groups  # noqa: E402
-from neurflow_graph.layers import bridge  # noqa: E402
-from neurflow_graph.patches import make_patches  # noqa: E402
+from neurflow_graph.engine.activations import compute_activations, feature_maps  # noqa: E402
+from neurflow_graph.engine.attribution import IntegratedGradients, cpu_has_bf16_matrix_units  # noqa: E402
+from neurflow_graph.engine.circuit import build_circuit  # noqa: E402
+from neurflow_graph.engine.groups import find_neuron_groups  # noqa: E402
+from neurflow_graph.engine.layers import bridge  # noqa: E402
+from neurflow_graph.engine.patches import make_patches  # noqa: E402
 from neurflow_graph.recipes import class_images, load_recipe, prepare_model  # noqa: E402
 
 RECIPE = Path(__file__).resolve().parents[1] / "ingest" / "efficientnet-lite0.toml"

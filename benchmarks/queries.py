@@ -47,7 +47,7 @@ TARGET_MS = 200.0
 
 def _reusable(bundle: Path) -> bool:
     """Whether a bundle written earlier reads with this release (an older bundle_format is computed again)."""
-    from neurflow_graph.artifacts import read_run_json
+    from neurflow_graph.bundle.files import read_run_json
     from neurflow_graph.errors import ArtifactError
 
     try:
@@ -59,11 +59,11 @@ def _reusable(bundle: Path) -> bool:
 
 def make_bundles(folder: Path, classes: list[int], taus: list[int], images: int = 12) -> list[Path]:
     """Real runs of the digits CNN, one per (class, tau), written once under `folder` and reused."""
-    from neurflow_graph.artifacts import write_bundle as write_bundle_dir
-    from neurflow_graph.digits import digits_images
-    from neurflow_graph.images import filter_predicted, image_set_from_tensors
-    from neurflow_graph.pipeline import ModelSpec, NeurFlow
-    from neurflow_graph.presets import get_preset
+    from neurflow_graph.bundle.files import write_bundle as write_bundle_dir
+    from neurflow_graph.engine.digits import digits_images
+    from neurflow_graph.engine.images import filter_predicted, image_set_from_tensors
+    from neurflow_graph.engine.pipeline import ModelSpec, NeurFlow
+    from neurflow_graph.engine.presets import get_preset
 
     preset = get_preset("digits")
     model = None
@@ -100,8 +100,8 @@ ZIPF = 1.1  # neuron popularity: P(rank r) ~ 1 / r^ZIPF over a per-layer random 
 
 def synthetic_run(class_index: int, rng: np.random.Generator, popularity: dict[str, np.ndarray]):
     """BundleTables shaped like one ResNet50 class circuit (no patches): targets, core neurons, groups, edges."""
-    from neurflow_graph.artifacts import SCHEMAS, neuron_id, semantic_group_id
-    from neurflow_graph.store.bundle import BundleTables
+    from neurflow_graph.bundle.files import SCHEMAS, neuron_id, semantic_group_id
+    from neurflow_graph.bundle.tables import BundleTables
 
     model, layers = "resnet50", RESNET50_LAYERS
     targets = {0: [class_index]}

@@ -29,9 +29,9 @@ from unittest import mock
 import numpy as np
 import pyarrow as pa
 
+from neurflow_graph.bundle.tables import BundleTables
 from neurflow_graph.store import DEFAULT_WRITERS, admin, connect, server, write_bundle
 from neurflow_graph.store import rows as R
-from neurflow_graph.store.bundle import BundleTables
 from neurflow_graph.store.connection import NEO4J_URI_ENV, Connection
 from neurflow_graph.store.schema import ensure_schema
 

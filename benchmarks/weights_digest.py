@@ -15,8 +15,8 @@ import time
 
 import torch
 
-from neurflow_graph.pipeline import weights_sha256
-from neurflow_graph.presets import get_preset
+from neurflow_graph.engine.pipeline import weights_sha256
+from neurflow_graph.engine.presets import get_preset
 
 
 def _best(fn, repeats: int = 3) -> float:

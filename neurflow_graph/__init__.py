@@ -4,13 +4,26 @@ The pipeline runs one way: images -> patches -> activations -> attribution -> ci
 artifacts (bundles) -> store -> queries. Each stage's public entry is re-exported here.
 """
 
-__version__ = "0.1.0"
+from neurflow_graph._version import __version__
+from neurflow_graph.bundle.files import Bundle, read_bundle, write_bundle
+from neurflow_graph.engine.activations import Activations, compute_activations, feature_maps
+from neurflow_graph.engine.attribution import Attribution, IntegratedGradients, quadrature
+from neurflow_graph.engine.circuit import Circuit, Transition, build_circuit
+from neurflow_graph.engine.groups import GroupEdge, NeuronGroup, NeuronGroups, find_neuron_groups
+from neurflow_graph.engine.images import (
+    ImageSet,
+    filter_predicted,
+    image_set_from_tensors,
+    load_image_folder,
+    skimage_images,
+)
+from neurflow_graph.engine.layers import ablate, bridge, capture, validate_layers
+from neurflow_graph.engine.layouts import Layout, resolve_layouts
+from neurflow_graph.engine.patches import Patches, make_patches
+from neurflow_graph.engine.pipeline import ModelSpec, NeurFlow, NeurFlowParams
+from neurflow_graph.engine.presets import ModelPreset, get_preset, preset_names
 
 from ._compat import prepare_torchvision
-from .activations import Activations, compute_activations, feature_maps
-from .artifacts import Bundle, read_bundle, write_bundle
-from .attribution import Attribution, IntegratedGradients, quadrature
-from .circuit import Circuit, Transition, build_circuit
 from .errors import (
     ArtifactError,
     ConfigError,
@@ -22,18 +35,12 @@ from .errors import (
     StoreError,
     StoreUnavailable,
 )
-from .groups import GroupEdge, NeuronGroup, NeuronGroups, find_neuron_groups
-from .images import ImageSet, filter_predicted, image_set_from_tensors, load_image_folder, skimage_images
-from .layers import ablate, bridge, capture, validate_layers
-from .layouts import Layout, resolve_layouts
-from .patches import Patches, make_patches
-from .pipeline import ModelSpec, NeurFlow, NeurFlowParams
-from .presets import ModelPreset, get_preset, preset_names
 from .recipes import Recipe, load_recipe
 
 prepare_torchvision()  # a plain `import torchvision` works after `import neurflow_graph`, whatever its build
 
 __all__ = [
+    "__version__",
     "Activations", "ArtifactError", "Attribution", "Bundle", "Circuit", "ConfigError", "DataError", "GroupEdge",
     "ImageSet", "IntegratedGradients", "LayerError", "ModelPreset", "ModelSpec", "NeurFlow", "NeurFlowParams",
     "NeuronGroup", "NeuronGroups", "NeurflowGraphError", "Patches", "QueryError", "Recipe", "SchemaVersionError",

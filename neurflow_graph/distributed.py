@@ -112,7 +112,8 @@ def ingest_on_ray(
     """
     from tqdm.auto import tqdm
 
-    from .presets import get_preset
+    from neurflow_graph.engine.presets import get_preset
+
     from .recipes import resolve_class
 
     if "://" in str(bundles):

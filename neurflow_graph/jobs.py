@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Literal
 from .errors import ArtifactError
 
 if TYPE_CHECKING:
-    from .artifacts import Bundle
+    from neurflow_graph.bundle.files import Bundle
+    from neurflow_graph.bundle.tables import BundleTables
+
     from .recipes import ClassJob, PreparedModel, Recipe
-    from .store.bundle import BundleTables
     from .store.connection import Connection
     from .store.writer import WriteReport
 
@@ -83,7 +84,7 @@ def run_is_complete(conn: Connection, run_id: str) -> bool:
 
 def complete_bundle(path: Path, run_id: str) -> bool:
     """Whether ``path`` holds a complete bundle of ``run_id`` (written atomically, so complete or absent)."""
-    from .artifacts import read_run_json
+    from neurflow_graph.bundle.files import read_run_json
 
     try:
         return read_run_json(path / "run.json")["run_id"] == run_id
@@ -105,7 +106,8 @@ def compute_class(
 
     ``target(job)`` is the bundle directory; bundles are written atomically (complete or absent).
     """
-    from .artifacts import write_bundle
+    from neurflow_graph.bundle.files import write_bundle
+
     from .recipes import class_job
 
     job = class_job(prepared, name, progress=progress)
@@ -221,7 +223,8 @@ def select_classes(recipe: Recipe, classes: str | None = None, classes_file: str
 
 def all_classes(recipe: Recipe) -> tuple[str, ...]:
     """Every class of the recipe's model, as indices; on an ImageFolder tree, every class folder with images."""
-    from .presets import get_preset
+    from neurflow_graph.engine.presets import get_preset
+
     from .recipes import classes_present
 
     n_classes = len(get_preset(recipe.preset).class_names())

@@ -10,9 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from neurflow_graph.engine.layouts import Layout, parse_layout
+from neurflow_graph.engine.pipeline import NeurFlowParams
+
 from .errors import ConfigError
-from .layouts import Layout, parse_layout
-from .pipeline import NeurFlowParams
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -173,7 +174,7 @@ class PreparedModel:
 
     def model_spec(self):
         """The ModelSpec of every run of this recipe (model, layers, normalisation, provenance, weights digest)."""
-        from .pipeline import ModelSpec
+        from neurflow_graph.engine.pipeline import ModelSpec
 
         recipe, preset = self.recipe, self.preset
         layers = tuple(recipe.layers or preset.layers)
@@ -188,8 +189,8 @@ class PreparedModel:
 
 def prepare_model(recipe: Recipe) -> PreparedModel:
     """Build the recipe's model (and train the digits model on first use) and digest its weights once."""
-    from .pipeline import weights_sha256
-    from .presets import get_preset
+    from neurflow_graph.engine.pipeline import weights_sha256
+    from neurflow_graph.engine.presets import get_preset
 
     preset = get_preset(recipe.preset)
     model = preset.build(weights=recipe.weights, checkpoint=recipe.checkpoint)
@@ -220,7 +221,7 @@ def class_folder(src: ImageSource, class_name: str, n_classes: int = 1) -> str |
     By default the class's subfolder; a folder without it that holds images itself (e.g. ``--images DIR``
     of espresso photos) is read flat, which only makes sense for a single class.
     """
-    from .images import _list_images
+    from neurflow_graph.engine.images import _list_images
 
     if src.folder is not None:
         return src.folder or None
@@ -237,7 +238,7 @@ def class_folder(src: ImageSource, class_name: str, n_classes: int = 1) -> str |
 
 def class_images(prepared: PreparedModel, class_index: int, device) -> tuple[object, int]:
     """The recipe's images of one class that the model predicts as that class, and how many were dropped."""
-    from .images import filter_predicted
+    from neurflow_graph.engine.images import filter_predicted
 
     recipe, preset = prepared.recipe, prepared.preset
     src = recipe.images
@@ -252,11 +253,11 @@ def class_images(prepared: PreparedModel, class_index: int, device) -> tuple[obj
 def source_images(prepared: PreparedModel, src: ImageSource, class_index: int, seed: int):
     """Every image ``src`` offers for the class at the model's input size, before filtering by prediction
     (``seed`` draws skimage augmentations)."""
-    from .images import image_set_from_tensors, load_image_folder, skimage_images
+    from neurflow_graph.engine.images import image_set_from_tensors, load_image_folder, skimage_images
 
     preset = prepared.preset
     if src.source == "digits":
-        from .digits import digits_images
+        from neurflow_graph.engine.digits import digits_images
 
         tensors, _labels = digits_images(class_index, split=src.split)
         images = image_set_from_tensors(tensors, [f"digits:{src.split}#{i}" for i in range(len(tensors))])
@@ -291,7 +292,7 @@ def class_folders(path: str | os.PathLike, n_classes: int) -> list[str]:
 
 def classes_present(recipe: Recipe, n_classes: int) -> list[int]:
     """Indices of the classes whose folder holds at least one image (``--classes all`` on an ImageFolder tree)."""
-    from .images import IMAGE_SUFFIXES
+    from neurflow_graph.engine.images import IMAGE_SUFFIXES
 
     root = Path(recipe.images.path or "").expanduser()
     return [i for i, name in enumerate(class_folders(root, n_classes))
@@ -331,7 +332,7 @@ class ClassJob:
 
 def class_job(prepared: PreparedModel, class_name: str, progress: bool = True) -> ClassJob:
     """Resolve the class, load and filter its images, and work out the run id, without the heavy work."""
-    from .pipeline import NeurFlow, resolve_device
+    from neurflow_graph.engine.pipeline import NeurFlow, resolve_device
 
     recipe = prepared.recipe
     class_index = resolve_class(class_name, prepared.class_names)
@@ -347,7 +348,7 @@ def run_recipe_class(
     report: Callable[[str], None] = lambda _msg: None,
 ):
     """Run NeurFlow for one class of a recipe and write its bundle to ``out_dir``; returns the Bundle."""
-    from .artifacts import write_bundle
+    from neurflow_graph.bundle.files import write_bundle
 
     job = class_job(prepared, class_name, progress)
     report(job.describe())

@@ -20,7 +20,7 @@ def _session_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def digits_preset():
-    from neurflow_graph.presets import get_preset
+    from neurflow_graph.engine.presets import get_preset
 
     return get_preset("digits")
 
@@ -34,8 +34,8 @@ def digits_model(digits_preset):
 @pytest.fixture(scope="session")
 def digits_class3(digits_model, digits_preset):
     """Held-out images of digit 3 that the model predicts as 3 (real data from scikit-learn)."""
-    from neurflow_graph.digits import digits_images
-    from neurflow_graph.images import filter_predicted, image_set_from_tensors
+    from neurflow_graph.engine.digits import digits_images
+    from neurflow_graph.engine.images import filter_predicted, image_set_from_tensors
 
     images, _ = digits_images(3, split="test")
     kept, _dropped = filter_predicted(digits_model, image_set_from_tensors(images), 3, digits_preset.normalize)
@@ -44,7 +44,7 @@ def digits_class3(digits_model, digits_preset):
 
 @pytest.fixture(scope="session")
 def digits_spec(digits_model, digits_preset):
-    from neurflow_graph.pipeline import ModelSpec
+    from neurflow_graph.engine.pipeline import ModelSpec
 
     return ModelSpec("digits", digits_model, digits_preset.layers, digits_preset.input_size, digits_preset.normalize,
                      provenance={"preset": "digits", "weights": "DIGITS_V1"})
@@ -62,7 +62,7 @@ def small_params():
 @pytest.fixture(scope="session")
 def digits_bundle(digits_spec, digits_class3):
     """A small but complete real run: digit 3 from fc down to conv1."""
-    from neurflow_graph.pipeline import NeurFlow
+    from neurflow_graph.engine.pipeline import NeurFlow
 
     return NeurFlow(progress=False, **SMALL).run(digits_spec, 3, digits_class3.images, digits_class3.sha256, "3")
 
@@ -70,7 +70,7 @@ def digits_bundle(digits_spec, digits_class3):
 @pytest.fixture(scope="session")
 def digits_bundle_dir(digits_bundle, tmp_path_factory):
     """The small real run written to disk as a bundle."""
-    from neurflow_graph.artifacts import write_bundle
+    from neurflow_graph.bundle.files import write_bundle
 
     return write_bundle(digits_bundle, tmp_path_factory.mktemp("bundles") / "digits-3")
 
@@ -78,10 +78,10 @@ def digits_bundle_dir(digits_bundle, tmp_path_factory):
 @pytest.fixture(scope="session")
 def digits_bundle_dirs(digits_spec, digits_model, digits_preset, digits_bundle_dir, tmp_path_factory):
     """``bundle_dir(class_index)``: small real runs of other digits, written once per session."""
-    from neurflow_graph.artifacts import write_bundle
-    from neurflow_graph.digits import digits_images
-    from neurflow_graph.images import filter_predicted, image_set_from_tensors
-    from neurflow_graph.pipeline import NeurFlow
+    from neurflow_graph.bundle.files import write_bundle
+    from neurflow_graph.engine.digits import digits_images
+    from neurflow_graph.engine.images import filter_predicted, image_set_from_tensors
+    from neurflow_graph.engine.pipeline import NeurFlow
 
     made = {3: digits_bundle_dir}
 

@@ -5,11 +5,11 @@ import pytest
 import torch
 from captum.attr import IntegratedGradients as CaptumIG
 
-from neurflow_graph.activations import feature_maps
-from neurflow_graph.attribution import IntegratedGradients, quadrature
+from neurflow_graph.engine.activations import feature_maps
+from neurflow_graph.engine.attribution import IntegratedGradients, quadrature
+from neurflow_graph.engine.layers import bridge, neuron_activations
+from neurflow_graph.engine.patches import make_patches
 from neurflow_graph.errors import ConfigError
-from neurflow_graph.layers import bridge, neuron_activations
-from neurflow_graph.patches import make_patches
 
 
 class _Means(torch.nn.Module):

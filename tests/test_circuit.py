@@ -6,9 +6,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from neurflow_graph.artifacts import read_bundle, write_bundle
+from neurflow_graph.bundle.files import read_bundle, write_bundle
+from neurflow_graph.engine.pipeline import NeurFlow
 from neurflow_graph.errors import ConfigError
-from neurflow_graph.pipeline import NeurFlow
 
 
 def test_root_is_the_class_logit(digits_bundle):

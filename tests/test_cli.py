@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from neurflow_graph.cli import main
+from neurflow_graph.cli.main import main
 
 RECIPE = str(Path(__file__).resolve().parents[1] / "ingest" / "digits.toml")
 SMALL_RUN = ["--k", "10", "--tau", "3", "--steps", "8", "--max-images", "3", "--quiet"]
@@ -82,7 +82,7 @@ def flat_digits(tmp_path, digits_model, digits_preset):
     import torch
     from PIL import Image
 
-    from neurflow_graph.digits import digits_images
+    from neurflow_graph.engine.digits import digits_images
 
     folder = tmp_path / "flat"
     folder.mkdir()

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from neurflow_graph.activations import feature_maps
-from neurflow_graph.attribution import IntegratedGradients, default_precision
-from neurflow_graph.layers import bridge
-from neurflow_graph.patches import make_patches
+from neurflow_graph.engine.activations import feature_maps
+from neurflow_graph.engine.attribution import IntegratedGradients, default_precision
+from neurflow_graph.engine.layers import bridge
+from neurflow_graph.engine.patches import make_patches
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
@@ -52,7 +52,7 @@ def test_bf16_is_the_cuda_default():
 
 
 def test_memory_budget_is_respected_on_the_device():
-    from neurflow_graph.presets import get_preset
+    from neurflow_graph.engine.presets import get_preset
 
     torch.manual_seed(0)
     model = get_preset("resnet50").build().eval().cuda()  # random weights: memory does not depend on them

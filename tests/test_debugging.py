@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 
 from neurflow_graph.debugging import debug_images, group_confidence, layer_groups_from_bundle
+from neurflow_graph.engine.layers import capture, neuron_activations
 from neurflow_graph.errors import ConfigError
-from neurflow_graph.layers import capture, neuron_activations
 
 
 def test_group_confidence_is_the_geometric_mean_of_normalised_activations() -> None:
@@ -32,7 +32,7 @@ def test_group_confidence_is_the_geometric_mean_of_normalised_activations() -> N
 
 
 def _class_images(model, preset, class_index: int) -> tuple[torch.Tensor, torch.Tensor]:
-    from neurflow_graph.digits import digits_images
+    from neurflow_graph.engine.digits import digits_images
 
     images, labels = digits_images(None, split="test")
     with torch.no_grad():
@@ -97,7 +97,7 @@ def test_debug_parameters_are_validated(digits_model, digits_preset, digits_bund
 
 
 def test_debug_pages(digits_model, digits_preset, digits_bundle_dir, tmp_path: Path) -> None:
-    from neurflow_graph.digits import digits_images
+    from neurflow_graph.engine.digits import digits_images
     from neurflow_graph.render.debug import write_debug_pages
 
     groups = layer_groups_from_bundle(digits_bundle_dir, "conv3")
@@ -125,8 +125,8 @@ def test_debug_pages(digits_model, digits_preset, digits_bundle_dir, tmp_path: P
 
 def test_debug_masks_through_the_fidelity_slice_and_equals_whole_model_masking(
         digits_model, digits_preset, digits_bundle_dir, capfd) -> None:
+    from neurflow_graph.engine.layers import ablate
     from neurflow_graph.evaluation.slicing import from_layer
-    from neurflow_graph.layers import ablate
 
     groups = layer_groups_from_bundle(digits_bundle_dir, "conv3")
     images, _ = _class_images(digits_model, digits_preset, 3)

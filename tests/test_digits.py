@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from neurflow_graph.digits import (
+from neurflow_graph.engine.digits import (
     CACHE_ENV,
     DigitsCNN,
     accuracy,

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from neurflow_graph.activations import compute_activations
-from neurflow_graph.digits import accuracy, digits_images
-from neurflow_graph.digits_vit import MLP_DIM, digits_vit_info, load_digits_vit
+from neurflow_graph.engine.activations import compute_activations
+from neurflow_graph.engine.digits import accuracy, digits_images
+from neurflow_graph.engine.digits_vit import MLP_DIM, digits_vit_info, load_digits_vit
+from neurflow_graph.engine.layers import validate_layers
+from neurflow_graph.engine.patches import make_patches
+from neurflow_graph.engine.presets import get_preset
 from neurflow_graph.errors import LayerError
-from neurflow_graph.layers import validate_layers
-from neurflow_graph.patches import make_patches
-from neurflow_graph.presets import get_preset
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def test_residual_and_mlp_sites_are_nameable(vit):
     with pytest.raises(LayerError, match=hidden):  # a GELU's B×T×4D output does not fix its layout
         validate_layers(vit, layers, example)
     validate_layers(vit, layers, example, preset.layouts_of(layers))
-    from neurflow_graph.pipeline import ModelSpec
+    from neurflow_graph.engine.pipeline import ModelSpec
 
     spec = ModelSpec("digits-vit", vit, layers, preset.input_size, preset.normalize, layouts=preset.layouts_of(layers))
     layouts = spec.resolve_layouts(vit, example)

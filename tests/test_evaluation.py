@@ -12,6 +12,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from neurflow_graph.cli.evaluation import evaluate
+from neurflow_graph.engine.layers import ablate, capture, neuron_activations
 from neurflow_graph.evaluation import (
     SIGN_CONVENTION,
     evaluate_fidelity,
@@ -33,10 +35,8 @@ from neurflow_graph.evaluation import (
     weight_correlations,
     weight_norms,
 )
-from neurflow_graph.evaluation.cli import evaluate
 from neurflow_graph.evaluation.l2 import _expanded
 from neurflow_graph.evaluation.slicing import model_top
-from neurflow_graph.layers import ablate, capture, neuron_activations
 
 RECIPE = str(Path(__file__).resolve().parents[1] / "ingest" / "digits.toml")
 SEEDS = (0, 1, 2)
@@ -45,7 +45,7 @@ SEEDS = (0, 1, 2)
 @pytest.fixture(scope="module")
 def bundle8(digits_spec, digits_class3, small_params):
     """The small run of the shared fixture with tau=8 instead of 4 (everything else equal)."""
-    from neurflow_graph.pipeline import NeurFlow
+    from neurflow_graph.engine.pipeline import NeurFlow
 
     params = {**small_params, "tau": 8}
     return NeurFlow(progress=False, **params).run(digits_spec, 3, digits_class3.images, digits_class3.sha256, "3")

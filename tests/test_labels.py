@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from neurflow_graph.cli.labels import label
 from neurflow_graph.errors import ConfigError
 from neurflow_graph.labels import (
     AnswerError,
@@ -31,7 +32,6 @@ from neurflow_graph.labels import (
     parse_relation,
     relation_messages,
 )
-from neurflow_graph.labels.cli import label
 from neurflow_graph.labels.grid import GAP_COLOUR, png_bytes
 
 KEY = "sk-test-SECRET-7f3a9c2e5b1d"

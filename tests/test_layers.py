@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch import nn
 
+from neurflow_graph.engine.layers import ablate, bridge, capture, layer_widths, validate_layers
+from neurflow_graph.engine.presets import get_preset
 from neurflow_graph.errors import LayerError
-from neurflow_graph.layers import ablate, bridge, capture, layer_widths, validate_layers
-from neurflow_graph.presets import get_preset
 
 
 @pytest.mark.parametrize("name, size", [("resnet50", 64), ("googlenet", 64), ("alexnet", 224),
@@ -184,6 +184,6 @@ def test_swin_t_blocks_are_channels_last_and_a_wrong_stated_layout_is_refused_be
     assert layer_widths(model, ["head", "permute"], images) == {"head": 1000, "permute": 768}
     assert layer_widths(model, ["head", "features.7"], images) == {"head": 1000, "features.7": 768}  # (2, 2, 2, 768)
     spec = ModelSpec("swin", model, ("head", "features.7"), 64, lambda x: x, layouts={"features.7": "tokens"})
-    monkeypatch.setattr("neurflow_graph.pipeline.make_patches", None)  # must never be reached
+    monkeypatch.setattr("neurflow_graph.engine.pipeline.make_patches", None)  # must never be reached
     with pytest.raises(LayerError, match=r"layer 'features.7' is declared tokens but outputs shape \(2, 2, 2, 768\)"):
         NeurFlow(progress=False, device="cpu").run(spec, 0, images, ["a", "b"])

@@ -6,13 +6,13 @@ import torch
 from captum.attr import IntegratedGradients as CaptumIG
 
 from neurflow_graph._compat import import_torchvision
-from neurflow_graph.attribution import IntegratedGradients
+from neurflow_graph.engine.attribution import IntegratedGradients
+from neurflow_graph.engine.layers import ablate, bridge, capture
+from neurflow_graph.engine.layouts import Layout, channels_first_bridge, resolve_layouts
+from neurflow_graph.engine.patches import make_patches
 from neurflow_graph.errors import ConfigError, LayerError
 from neurflow_graph.evaluation.knockout import Knockout
 from neurflow_graph.evaluation.masking import masked_outputs
-from neurflow_graph.layers import ablate, bridge, capture
-from neurflow_graph.layouts import Layout, channels_first_bridge, resolve_layouts
-from neurflow_graph.patches import make_patches
 
 VIT_LAYERS = ["heads.head", "encoder.layers.encoder_layer_2", "encoder.layers.encoder_layer_1",
               "encoder.layers.encoder_layer_0"]

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
+from neurflow_graph.engine.patches import make_patches
 from neurflow_graph.errors import ConfigError
-from neurflow_graph.patches import make_patches
 
 
 def test_224_gives_59_patches_per_image_with_boxes_inside_the_image():

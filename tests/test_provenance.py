@@ -11,11 +11,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from neurflow_graph.artifacts import read_bundle
-from neurflow_graph.cli import main
+from neurflow_graph.bundle.files import read_bundle
+from neurflow_graph.bundle.meta import RunMeta
+from neurflow_graph.cli.main import main
+from neurflow_graph.engine.pipeline import ModelSpec, NeurFlow, weights_sha256
 from neurflow_graph.errors import ArtifactError
-from neurflow_graph.pipeline import ModelSpec, NeurFlow, weights_sha256
-from neurflow_graph.run_meta import RunMeta
 
 
 def _random_digits_spec(digits_preset, seed: int) -> ModelSpec:

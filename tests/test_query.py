@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from neurflow_graph.cli.query import parse_param
 from neurflow_graph.errors import QueryError
 from neurflow_graph.query import (
     BiasPath,
@@ -16,7 +17,6 @@ from neurflow_graph.query import (
     to_table,
     with_defaults,
 )
-from neurflow_graph.query.cli import parse_param
 from neurflow_graph.store import queries
 
 MINE = ("bias_paths", "circuit_edges", "class_info", "circuit_groups", "circuit_of_class", "compare_run_edges",

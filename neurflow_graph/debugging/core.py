@@ -21,11 +21,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from neurflow_graph.engine.layers import capture
+from neurflow_graph.engine.layouts import layout_of
 from neurflow_graph.errors import ConfigError, DataError
 from neurflow_graph.evaluation.masking import keep_mask, masked_outputs
 from neurflow_graph.evaluation.slicing import from_layer
-from neurflow_graph.layers import capture
-from neurflow_graph.layouts import layout_of
 from neurflow_graph.query.results import LayerGroup
 
 Normalize = Callable[[torch.Tensor], torch.Tensor]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 
+from neurflow_graph.engine.images import ImageSet, image_set_from_tensors, load_image_folder
 from neurflow_graph.errors import NeurflowGraphError
-from neurflow_graph.images import ImageSet, image_set_from_tensors, load_image_folder
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ def recipe_images(prepared, class_index: int, device: str | torch.device,
     """
     recipe, preset = prepared.recipe, prepared.preset
     if recipe.images.source == "digits":
-        from neurflow_graph.digits import digits_images
+        from neurflow_graph.engine.digits import digits_images
 
         split = recipe.images.split
         tensors, labels = digits_images(None, split=split)
@@ -72,9 +72,9 @@ def run_images(run, prepared, max_images: int | None = None) -> DebugImages | No
     First loaded again from the image source its run.json records, when every one of the run's image
     hashes is found there (the exact tensors); else the 8-bit copies its bundle keeps under `images/`.
     """
-    from neurflow_graph.artifacts import read_bundle_images
+    from neurflow_graph.bundle.files import read_bundle_images
+    from neurflow_graph.bundle.meta import RunMeta
     from neurflow_graph.recipes import image_source_from_record, source_images
-    from neurflow_graph.run_meta import RunMeta
 
     try:
         meta = RunMeta.parse(run.run_json, f"run {run.run_id}")

@@ -22,7 +22,7 @@ from neurflow_graph.store.connection import Connection
 
 def layer_groups_from_bundle(bundle_dir: str | os.PathLike[str], layer: str) -> list[LayerGroup]:
     """The non-root groups of `layer` read from a run bundle (no store needed), as `layer_groups.cypher` gives them."""
-    from neurflow_graph.store.bundle import read_bundle_tables
+    from neurflow_graph.bundle.tables import read_bundle_tables
 
     tables = read_bundle_tables(bundle_dir)
     run_id = tables.run_id

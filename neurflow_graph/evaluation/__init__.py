@@ -3,7 +3,7 @@
 Each experiment takes a ``Subject`` (one run: model, class images, patches, circuit) and returns a
 table of raw rows; ``summarize_*`` and ``headline_*`` turn rows into per-layer summaries and a few
 scalars; ``run_experiment`` does all of it over several runs and writes JSON, Parquet and a PNG.
-The ``evaluate`` click group lives in ``neurflow_graph.evaluation.cli``.
+The ``evaluate`` click group lives in ``neurflow_graph.cli.evaluation``.
 """
 
 from .experiments import KINDS, EvaluationOutput, run_experiment

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from ..layers import neuron_activations
+from neurflow_graph.engine.layers import neuron_activations
 
 # Modules that act on each channel separately (and keep zero channels zero where they come first).
 _CHANNELWISE = (

@@ -7,7 +7,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from ..attribution import IntegratedGradients
+from neurflow_graph.engine.attribution import IntegratedGradients
+
 from .knockout import Knockout
 
 

@@ -14,10 +14,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..activations import feature_maps
-from ..layers import bridge, neuron_activations
-from ..layouts import channels_first_bridge, layout_of
-from ..patches import Patches
+from neurflow_graph.engine.activations import feature_maps
+from neurflow_graph.engine.layers import bridge, neuron_activations
+from neurflow_graph.engine.layouts import channels_first_bridge, layout_of
+from neurflow_graph.engine.patches import Patches
+
 from .contributions import LinearFirst
 
 _FLOATS_PER_CHUNK = 2**24  # bound on the elements of one knockout chunk (64 MB in float32)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..layouts import layout_of, module_layout
+from neurflow_graph.engine.layouts import layout_of, module_layout
 
 
 def keep_mask(width: int, neurons: np.ndarray, mode: str) -> np.ndarray:

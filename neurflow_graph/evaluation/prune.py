@@ -6,7 +6,8 @@ import dataclasses
 
 import numpy as np
 
-from ..circuit import Circuit, Transition
+from neurflow_graph.engine.circuit import Circuit, Transition
+
 from ..errors import ConfigError
 
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ..layers import capture, fx_slice
+from neurflow_graph.engine.layers import capture, fx_slice
 
 
 def model_top(model: nn.Module, start: str, layers: Sequence[str], example: torch.Tensor) -> nn.Module | None:

@@ -11,13 +11,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..artifacts import Bundle, read_bundle
-from ..circuit import Circuit
+from neurflow_graph.bundle.files import Bundle, read_bundle
+from neurflow_graph.engine.circuit import Circuit
+from neurflow_graph.engine.layers import capture
+from neurflow_graph.engine.layouts import Layout
+from neurflow_graph.engine.patches import Patches, make_patches
+from neurflow_graph.engine.pipeline import ModelSpec, NeurFlow, resolve_device
+
 from ..errors import ArtifactError, ConfigError
-from ..layers import capture
-from ..layouts import Layout
-from ..patches import Patches, make_patches
-from ..pipeline import ModelSpec, NeurFlow, resolve_device
 from .knockout import Knockout
 
 
@@ -118,9 +119,9 @@ def preset_spec(run: dict) -> ModelSpec:
     The model is rebuilt from the recorded weights name or checkpoint; weights whose digest is not the
     run's ``weights_sha256`` (a checkpoint retrained since) are refused rather than evaluated as the run's.
     """
-    from ..pipeline import weights_sha256
-    from ..presets import get_preset
-    from ..run_meta import RunMeta
+    from neurflow_graph.bundle.meta import RunMeta
+    from neurflow_graph.engine.pipeline import weights_sha256
+    from neurflow_graph.engine.presets import get_preset
 
     meta = RunMeta.parse(run, f"run {run.get('run_id')!r}")
     model = meta.model

@@ -21,7 +21,7 @@ from neurflow_graph.errors import ArtifactError, ConfigError, NeurflowGraphError
 from neurflow_graph.labels import grid as G
 from neurflow_graph.labels import prompts
 from neurflow_graph.labels.client import HOW_TO_CONFIGURE, ChatClient, EndpointNotConfigured, LLMError, redact
-from neurflow_graph.labels.graph import (
+from neurflow_graph.query.labels import (
     LabelRun,
     StoredEdge,
     StoredGroup,

@@ -1,6 +1,6 @@
 """The graph store: an embedded ArcadeDB server (or Neo4j), its schema, and the run-bundle writer."""
 
-from neurflow_graph.store.bundle import BundleTables, read_bundle_tables
+from neurflow_graph.bundle.tables import BundleTables, read_bundle_tables
 from neurflow_graph.store.connection import Connection, connect
 from neurflow_graph.store.fetch import RunSummary, fetch_circuit, fetch_run_status, fetch_runs
 from neurflow_graph.store.paths import resolve_data_dir

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from neurflow_graph.store.bundle import BundleTables
+from neurflow_graph.bundle.tables import BundleTables
 
 Row = dict[str, Any]
 _KEY = re.compile(r"[^A-Za-z0-9_]+")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import neo4j
 
-from neurflow_graph import __version__
+from neurflow_graph._version import __version__
 from neurflow_graph.errors import SchemaVersionError
 from neurflow_graph.store.queries import run
 

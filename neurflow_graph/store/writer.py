@@ -28,9 +28,9 @@ from typing import Any
 import neo4j
 import pyarrow as pa
 
+from neurflow_graph.bundle.tables import BundleTables, check_tables, read_bundle_tables
 from neurflow_graph.errors import ConfigError, StoreError
 from neurflow_graph.store import rows as R
-from neurflow_graph.store.bundle import BundleTables, check_tables, read_bundle_tables
 from neurflow_graph.store.connection import connect
 from neurflow_graph.store.queries import execute, load, run
 from neurflow_graph.store.schema import ensure_schema

@@ -11,7 +11,7 @@ import neo4j.graph
 import pytest
 from click.testing import CliRunner
 
-from neurflow_graph.cli import main
+from neurflow_graph.cli.main import main
 from neurflow_graph.query.library import run_query
 from neurflow_graph.store import queries, server, write_bundle
 from neurflow_graph.store.connection import STYLE_FILE, Connection

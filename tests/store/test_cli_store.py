@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from neurflow_graph.cli import main
+from neurflow_graph.cli.main import main
 from neurflow_graph.store import connect
 
 RECIPE = str(Path(__file__).resolve().parents[2] / "ingest" / "digits.toml")

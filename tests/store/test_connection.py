@@ -126,7 +126,7 @@ def test_a_database_the_server_lacks_is_named_with_those_it_holds(
     assert repr(database_name) in message and "\n" not in message
     from click.testing import CliRunner
 
-    from neurflow_graph.cli import main
+    from neurflow_graph.cli.main import main
 
     result = CliRunner().invoke(main, ["query", "list_runs"])
     assert result.exit_code == 1 and "does not exist" in result.output and "(no rows)" not in result.output

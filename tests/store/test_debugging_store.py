@@ -7,9 +7,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from neurflow_graph.cli.query import debug
 from neurflow_graph.debugging import debug_images, layer_groups_from_bundle, store_interventions
 from neurflow_graph.query import fetch_interventions
-from neurflow_graph.query.cli import debug
 from neurflow_graph.store import write_bundle
 from neurflow_graph.store.connection import Connection
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from neurflow_graph.cli import main
+from neurflow_graph.cli.main import main
 from neurflow_graph.store import connect
 
 ray = pytest.importorskip("ray")
@@ -51,8 +51,8 @@ def recipe(tmp_path_factory, digits_model, digits_preset) -> Path:
     import torch
     from PIL import Image
 
-    from neurflow_graph.digits import digits_images
-    from neurflow_graph.images import load_image_folder
+    from neurflow_graph.engine.digits import digits_images
+    from neurflow_graph.engine.images import load_image_folder
 
     root = tmp_path_factory.mktemp("digits-folder")
     for name in (*GOOD, "3"):

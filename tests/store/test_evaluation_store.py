@@ -2,7 +2,7 @@
 
 from click.testing import CliRunner
 
-from neurflow_graph.evaluation.cli import evaluate
+from neurflow_graph.cli.evaluation import evaluate
 
 
 def test_evaluate_stores_one_linked_evaluation_per_run_idempotently(data_dir, database_name, conn,

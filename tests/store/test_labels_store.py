@@ -26,12 +26,12 @@ from test_labels import (
     request_images,
 )
 
+from neurflow_graph.cli.labels import label
 from neurflow_graph.errors import ArtifactError, ConfigError, StoreError
 from neurflow_graph.labels import ChatClient, EndpointNotConfigured, LLMSettings, grid_size, label_circuit
 from neurflow_graph.labels import prompts as P
-from neurflow_graph.labels.cli import label
-from neurflow_graph.labels.graph import fetch_edges
 from neurflow_graph.labels.labeler import top_edges
+from neurflow_graph.query.labels import fetch_edges
 from neurflow_graph.store import write_bundle
 from neurflow_graph.store.connection import Connection
 

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
+from neurflow_graph.cli.query import query, show
 from neurflow_graph.errors import QueryError
 from neurflow_graph.query import (
     fetch_bias_paths,
@@ -34,7 +35,6 @@ from neurflow_graph.query import (
     run_query,
     to_table,
 )
-from neurflow_graph.query.cli import query, show
 from neurflow_graph.store import connect, write_bundle
 from neurflow_graph.store.connection import Connection
 
@@ -81,8 +81,8 @@ def read(path: Path) -> B:
 @pytest.fixture(scope="session")
 def digits3_tau5_dir(digits_spec, digits_class3, small_params, tmp_path_factory) -> Path:
     """A second real run of digit 3 with tau=5 (on the same images): what run comparison compares."""
-    from neurflow_graph.artifacts import write_bundle as write_bundle_dir
-    from neurflow_graph.pipeline import NeurFlow
+    from neurflow_graph.bundle.files import write_bundle as write_bundle_dir
+    from neurflow_graph.engine.pipeline import NeurFlow
 
     bundle = NeurFlow(progress=False, **{**small_params, "tau": 5}).run(
         digits_spec, 3, digits_class3.images, digits_class3.sha256, "3")

@@ -19,7 +19,7 @@ import neo4j
 import pytest
 from click.testing import CliRunner
 
-from neurflow_graph.cli import main
+from neurflow_graph.cli.main import main
 from neurflow_graph.errors import ConfigError, StoreError
 from neurflow_graph.store import connect, paths, server
 

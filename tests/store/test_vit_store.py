@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from neurflow_graph.artifacts import read_bundle
+from neurflow_graph.bundle.files import read_bundle
 from neurflow_graph.query.fetch import fetch_class_circuit
 from neurflow_graph.store import connect
 

@@ -17,7 +17,7 @@ _STORE_EVALUATION = textwrap.dedent(
     """
     import json, sys
     from pathlib import Path
-    from neurflow_graph.evaluation.cli import _store
+    from neurflow_graph.cli.evaluation import _store
     from neurflow_graph.evaluation.record import evaluation_record
 
     bundle, data_dir, database, tau = Path(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])

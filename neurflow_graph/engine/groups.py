@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .activations import Activations
-from .circuit import Circuit
-from .clustering import ward_silhouette
+from neurflow_graph.engine.activations import Activations
+from neurflow_graph.engine.circuit import Circuit
+from neurflow_graph.engine.clustering import ward_silhouette
 
 
 @dataclass(frozen=True)

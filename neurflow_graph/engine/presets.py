@@ -16,8 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from neurflow_graph.digits import DIGITS_MEAN, DIGITS_STD
-from neurflow_graph.digits import INPUT_SIZE as DIGITS_INPUT_SIZE
+from neurflow_graph.engine.digits import DIGITS_MEAN, DIGITS_STD
+from neurflow_graph.engine.digits import INPUT_SIZE as DIGITS_INPUT_SIZE
 from neurflow_graph.errors import ConfigError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -76,7 +76,7 @@ class ModelPreset:
     def class_names(self) -> list[str]:
         """Names of the model's output classes, indexed by logit."""
         if self.name in ("digits", "digits-vit"):
-            from neurflow_graph.digits import CLASS_NAMES
+            from neurflow_graph.engine.digits import CLASS_NAMES
 
             return list(CLASS_NAMES)
         return imagenet_class_names()
@@ -183,13 +183,13 @@ def _build_efficientnet_lite0(weights: str | None, checkpoint: object) -> nn.Mod
 
 
 def _build_digits(weights: str | None, checkpoint: object) -> nn.Module:
-    from neurflow_graph.digits import DigitsCNN, load_digits_model
+    from neurflow_graph.engine.digits import DigitsCNN, load_digits_model
 
     return load_digits_model() if weights is not None else DigitsCNN()
 
 
 def _build_digits_vit(weights: str | None, checkpoint: object) -> nn.Module:
-    from neurflow_graph.digits_vit import digits_vit, load_digits_vit
+    from neurflow_graph.engine.digits_vit import digits_vit, load_digits_vit
 
     return load_digits_vit() if weights is not None else digits_vit()
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from neurflow_graph.cli_common import errors_as_click, open_store, store_options
+from neurflow_graph.cli.common import errors_as_click, open_store, store_options
 from neurflow_graph.errors import QueryError
 
 # Parameters whose value names a stored thing: checked before the query runs, so a typo is a one-line error.
@@ -143,7 +143,7 @@ def debug(class_name: str, recipe: str, images: str | None, layer: str | None, s
           data_dir: str | None, database: str | None) -> None:
     """Image debugging of CLASS (paper 5.1): group-confidence scores, masking each group vs random sets."""
     from neurflow_graph.debugging import debug_images, folder_images, recipe_images, run_images, store_interventions
-    from neurflow_graph.pipeline import resolve_device
+    from neurflow_graph.engine.pipeline import resolve_device
     from neurflow_graph.query.fetch import fetch_exemplars, fetch_layer_groups, fetch_run_info, resolve_class
     from neurflow_graph.recipes import load_recipe, prepare_model
     from neurflow_graph.render.debug import write_debug_pages

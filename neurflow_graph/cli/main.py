@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from .cli_common import errors_as_click, open_store, store_options
-from .jobs import slug
+from neurflow_graph.cli.common import errors_as_click, open_store, store_options
+from neurflow_graph.jobs import slug
 
 
 def _steps(value: str) -> int | str:
@@ -50,7 +50,7 @@ def run_options(fn):
 
 def load_recipe_with(recipe_path: str, overrides: dict):
     """The recipe at ``recipe_path`` with command-line overrides applied."""
-    from .recipes import load_recipe
+    from neurflow_graph.recipes import load_recipe
 
     if overrides.get("n_steps") is not None:
         overrides["n_steps"] = _steps(overrides["n_steps"])
@@ -96,7 +96,7 @@ def main() -> None:
 @errors_as_click
 def run(recipe: str, out: str, quiet: bool, **overrides) -> None:
     """Compute the NeurFlow circuit of RECIPE's class(es) and write a bundle to --out."""
-    from .recipes import prepare_model, run_recipe_class
+    from neurflow_graph.recipes import prepare_model, run_recipe_class
 
     spec = load_recipe_with(recipe, overrides)
     prepared = prepare_model(spec)
@@ -173,8 +173,8 @@ def ingest(recipe: str, out: str | None, force: bool, data_dir: str | None, data
     Classes whose run (same model, images and parameters) is already complete in the store are skipped
     unless --force. The model is loaded once for all classes (once per worker with --ray).
     """
-    from .jobs import ingest as ingest_classes
-    from .jobs import select_classes
+    from neurflow_graph.jobs import ingest as ingest_classes
+    from neurflow_graph.jobs import select_classes
 
     if out and bundles:
         raise click.UsageError("give --out or --bundles, not both")
@@ -208,7 +208,7 @@ def _ingest_on_ray(spec, conn, classes, force, bundles, address, workers, gpus_p
     """``ingest --ray``: one line per class, a summary, and a non-zero exit naming the classes that failed."""
     from tqdm.auto import tqdm
 
-    from .distributed import RayOptions, ingest_on_ray
+    from neurflow_graph.distributed import RayOptions, ingest_on_ray
 
     def settled(o) -> None:
         what = {"skipped": "already complete in the store; skipped",
@@ -237,8 +237,8 @@ def _ingest_on_ray(spec, conn, classes, force, bundles, address, workers, gpus_p
 @errors_as_click
 def load(bundles: tuple[str, ...], data_dir: str | None, database: str | None, quiet: bool) -> None:
     """Write existing bundle directories into the graph store, without recomputing anything."""
-    from .jobs import store_bundle
-    from .store.bundle import read_bundle_tables
+    from neurflow_graph.bundle.tables import read_bundle_tables
+    from neurflow_graph.jobs import store_bundle
 
     checked = [read_bundle_tables(bundle_dir) for bundle_dir in bundles]  # every bundle checked before any write
     with open_store(data_dir, database) as conn:
@@ -261,8 +261,8 @@ def _data_dir_option(fn):
 
 
 def _browser_help(info, database: str | None) -> str:
-    from .store.connection import browser_help, embedded_database_name
-    from .store.server import ROOT_USER
+    from neurflow_graph.store.connection import browser_help, embedded_database_name
+    from neurflow_graph.store.server import ROOT_USER
 
     return browser_help(info.bolt_uri, ROOT_USER, embedded_database_name(database), info.password_file)
 
@@ -279,7 +279,7 @@ def _database_option(fn):
 @errors_as_click
 def db_start(data_dir: str | None, database: str | None) -> None:
     """Start the embedded server (or find the one already running), and say how to connect to it."""
-    from .store import resolve_data_dir, start
+    from neurflow_graph.store import resolve_data_dir, start
 
     info = start(data_dir)
     click.echo(f"running: {info.bolt_uri} (pid {info.pid}), data in {resolve_data_dir(data_dir)}; "
@@ -292,7 +292,7 @@ def db_start(data_dir: str | None, database: str | None) -> None:
 @errors_as_click
 def db_stop(data_dir: str | None) -> None:
     """Stop the embedded server cleanly (SIGTERM, then wait)."""
-    from .store import stop
+    from neurflow_graph.store import stop
 
     click.echo("stopped" if stop(data_dir) else "not running")
 
@@ -303,7 +303,7 @@ def db_stop(data_dir: str | None) -> None:
 @errors_as_click
 def db_status(data_dir: str | None, database: str | None) -> None:
     """Say whether the embedded server runs, where, and how to connect to it."""
-    from .store import status
+    from neurflow_graph.store import status
 
     found = status(data_dir)
     click.echo(found.message)
@@ -318,8 +318,8 @@ def db_status(data_dir: str | None, database: str | None) -> None:
 @errors_as_click
 def db_credentials(data_dir: str | None, database: str | None, show_password: bool) -> None:
     """Print the embedded store's Bolt URI, user and database (the password only with --show-password)."""
-    from .store import server
-    from .store.connection import embedded_database_name
+    from neurflow_graph.store import server
+    from neurflow_graph.store.connection import embedded_database_name
 
     found = server.status(data_dir)
     if found.state == "running" and found.info is not None:
@@ -342,16 +342,16 @@ def db_credentials(data_dir: str | None, database: str | None, show_password: bo
 @_data_dir_option
 def db_path(data_dir: str | None) -> None:
     """Print the embedded store's data directory."""
-    from .store import resolve_data_dir
+    from neurflow_graph.store import resolve_data_dir
 
     click.echo(str(resolve_data_dir(data_dir)))
 
 
 def _register_commands() -> None:
     """Commands that live with their features (labels, evaluation, queries) join the main group here."""
-    from .evaluation.cli import evaluate
-    from .labels.cli import label
-    from .query.cli import debug, query, show
+    from neurflow_graph.cli.evaluation import evaluate
+    from neurflow_graph.cli.labels import label
+    from neurflow_graph.cli.query import debug, query, show
 
     for command in (query, show, debug, evaluate, label):
         main.add_command(command)

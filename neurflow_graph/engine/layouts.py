@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .errors import ConfigError, LayerError
+from neurflow_graph.errors import ConfigError, LayerError
 
 KINDS = ("units", "channels_first", "channels_last", "tokens")
 TOKEN_MODES = ("patches", "all", "cls")
@@ -138,7 +138,7 @@ def _typed_layouts() -> list[tuple[tuple[type, ...], str]]:
     channels_last: tuple[type, ...] = ()
     tokens: tuple[type, ...] = ()
     with contextlib.suppress(ImportError):
-        from ._compat import import_torchvision
+        from neurflow_graph._compat import import_torchvision
 
         models = import_torchvision().models
         convnext, resnet, swin_transformer = models.convnext, models.resnet, models.swin_transformer
@@ -180,7 +180,7 @@ def resolve_layouts(
 
     ``tokens`` and ``prefix`` apply to every token layer not declared as a ``Layout``.
     """
-    from .layers import _module, capture
+    from neurflow_graph.engine.layers import _module, capture
 
     declared = dict(declared or {})
     unknown = sorted(set(declared) - set(layers))
@@ -221,7 +221,7 @@ def resolve_layouts(
 
 def _width_probe(model: nn.Module, layers: Sequence[str], example: torch.Tensor) -> dict[str, list[int]]:
     """The output axes of ``layers`` that change when the input is made twice as wide (missing: it failed)."""
-    from .layers import capture
+    from neurflow_graph.engine.layers import capture
 
     wide = torch.cat([example[:1], example[:1].flip(-1)], dim=-1)
     narrow: dict[str, tuple[int, ...]] = {}
@@ -256,7 +256,7 @@ def module_layout(module: nn.Module, output: torch.Tensor, name: str = "?") -> L
 
 def layout_of(model: nn.Module, name: str, output: torch.Tensor) -> Layout:
     """The layout of layer ``name`` of ``model`` for this output (see ``module_layout``)."""
-    from .layers import _module
+    from neurflow_graph.engine.layers import _module
 
     return module_layout(_module(model, name), output, name)
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import ConfigError
+from neurflow_graph.errors import ConfigError
 
 
 @dataclass(frozen=True)

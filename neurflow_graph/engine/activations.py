@@ -9,9 +9,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .layers import _StopForward, capture
-from .layouts import layout_of
-from .patches import Patches
+from neurflow_graph.engine.layers import _StopForward, capture
+from neurflow_graph.engine.layouts import layout_of
+from neurflow_graph.engine.patches import Patches
 
 Normalize = Callable[[torch.Tensor], torch.Tensor]
 

@@ -6,7 +6,7 @@ import functools
 
 import click
 
-from .errors import NeurflowGraphError
+from neurflow_graph.errors import NeurflowGraphError
 
 
 def errors_as_click(fn):
@@ -36,6 +36,6 @@ def store_options(fn):
 
 def open_store(data_dir: str | None, database: str | None):
     """A store Connection (a context manager): Neo4j when NEO4J_URI is set, else the embedded server."""
-    from .store import connect
+    from neurflow_graph.store import connect
 
     return connect(data_dir, database=database)

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .activations import Activations
-from .attribution import Attribution
-from .clustering import ward_silhouette
+from neurflow_graph.engine.activations import Activations
+from neurflow_graph.engine.attribution import Attribution
+from neurflow_graph.engine.clustering import ward_silhouette
 
 
 @dataclass(frozen=True)

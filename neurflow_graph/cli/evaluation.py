@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..cli_common import errors_as_click, open_store, store_options
+from neurflow_graph.cli.common import errors_as_click, open_store, store_options
 
 
 def _source_options(samples_help: str, tau_help: str, targets: bool = False, max_size: bool = False):
@@ -85,7 +85,7 @@ def weights(**options) -> list[dict]:
 
 
 def _run(kind: str, o: dict) -> list[dict]:
-    from .experiments import run_experiment
+    from neurflow_graph.evaluation.experiments import run_experiment
 
     params = {"taus": list(o["taus"]) or None}
     for name in ("samples", "targets", "max_size"):
@@ -116,8 +116,8 @@ def _store(records: list[dict], bundles: dict[str, Path], data_dir: str | None, 
 
     Every write holds the store's writer lock, as ``load`` and ``ingest`` do.
     """
-    from ..jobs import store_unless_complete
-    from .record import store_evaluation
+    from neurflow_graph.evaluation.record import store_evaluation
+    from neurflow_graph.jobs import store_unless_complete
 
     with open_store(data_dir, database) as conn, conn.writing():
         for record in records:
@@ -128,7 +128,7 @@ def _store(records: list[dict], bundles: dict[str, Path], data_dir: str | None, 
 
 
 def _subjects(kind: str, o: dict, params: dict) -> tuple[Iterator, str]:
-    from .subject import subject_from_bundle, subject_from_recipe, with_overrides
+    from neurflow_graph.evaluation.subject import subject_from_bundle, subject_from_recipe, with_overrides
 
     if bool(o["recipe"]) == bool(o["bundles"]):
         raise click.UsageError("give a RECIPE or --bundle DIR (not both)")
@@ -138,8 +138,8 @@ def _subjects(kind: str, o: dict, params: dict) -> tuple[Iterator, str]:
             raise click.UsageError(f"--{engine[0].replace('_', '-')} applies to a RECIPE, not to --bundle")
         return (subject_from_bundle(b, device=o["device"] or "auto") for b in o["bundles"]), ""
 
-    from ..jobs import slug
-    from ..recipes import load_recipe, prepare_model
+    from neurflow_graph.jobs import slug
+    from neurflow_graph.recipes import load_recipe, prepare_model
 
     classes = [c.strip() for value in o["classes"] for c in value.split(",") if c.strip()]
     recipe = load_recipe(o["recipe"]).with_overrides(classes=tuple(classes), k=o["k"], n_steps=o["n_steps"],

@@ -9,7 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from neurflow_graph.artifacts import SCHEMAS, read_tables
+from neurflow_graph.bundle.files import SCHEMAS, read_tables
 from neurflow_graph.errors import ArtifactError
 
 

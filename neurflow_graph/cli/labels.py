@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from neurflow_graph.cli_common import errors_as_click, open_store, store_options
+from neurflow_graph.cli.common import errors_as_click, open_store, store_options
 from neurflow_graph.labels.client import HOW_TO_CONFIGURE, ChatClient, EndpointNotConfigured, LLMSettings
 from neurflow_graph.labels.labeler import DEFAULT_MAX_RELATIONS, ItemResult, label_circuit
 

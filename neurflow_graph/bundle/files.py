@@ -16,11 +16,11 @@ import pyarrow.parquet as pq
 import torch
 from PIL import Image
 
-from .circuit import Circuit, Transition
-from .errors import ArtifactError
-from .groups import GroupEdge, NeuronGroup, NeuronGroups
-from .patches import Patches
-from .run_meta import RunMeta
+from neurflow_graph.bundle.meta import RunMeta
+from neurflow_graph.engine.circuit import Circuit, Transition
+from neurflow_graph.engine.groups import GroupEdge, NeuronGroup, NeuronGroups
+from neurflow_graph.engine.patches import Patches
+from neurflow_graph.errors import ArtifactError
 
 BUNDLE_FORMAT = 2  # 2: run.json records weights_sha256, which the run id hashes
 TABLES = ("patches", "neurons", "semantic_groups", "hyperedges", "neuron_groups", "group_edges")

@@ -15,16 +15,16 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import __version__
-from .activations import compute_activations, feature_maps
-from .artifacts import Bundle
-from .attribution import METHODS, PRECISIONS, IntegratedGradients, default_precision
-from .circuit import build_circuit
-from .errors import ConfigError
-from .groups import find_neuron_groups
-from .layers import bridge, layer_widths, validate_layers
-from .layouts import Layout, channels_first_bridge, resolve_layouts
-from .patches import make_patches
+from neurflow_graph._version import __version__
+from neurflow_graph.bundle.files import Bundle
+from neurflow_graph.engine.activations import compute_activations, feature_maps
+from neurflow_graph.engine.attribution import METHODS, PRECISIONS, IntegratedGradients, default_precision
+from neurflow_graph.engine.circuit import build_circuit
+from neurflow_graph.engine.groups import find_neuron_groups
+from neurflow_graph.engine.layers import bridge, layer_widths, validate_layers
+from neurflow_graph.engine.layouts import Layout, channels_first_bridge, resolve_layouts
+from neurflow_graph.engine.patches import make_patches
+from neurflow_graph.errors import ConfigError
 
 
 def resolve_device(device: str) -> torch.device:

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping, Sequence
 import torch
 from torch import fx, nn
 
-from .errors import LayerError
+from neurflow_graph.errors import LayerError
 
 
 def neuron_activations(output: torch.Tensor) -> torch.Tensor:
@@ -107,7 +107,7 @@ def layer_widths(model: nn.Module, layers: Sequence[str], example: torch.Tensor,
     a probe input twice as wide that changes exactly one spatial axis, or ``layouts`` (the user's or the
     preset's); any other output is a one-line LayerError naming the layer, its shape and how to state it.
     """
-    from .layouts import resolve_layouts
+    from neurflow_graph.engine.layouts import resolve_layouts
 
     resolved = resolve_layouts(model, layers, example, layouts, tokens)
     with torch.no_grad(), capture(model, layers) as seen:
@@ -250,7 +250,7 @@ def ablate(model: nn.Module, neurons: dict[str, Sequence[int]], retain: bool = F
 
 
 def _zeroer(index: torch.Tensor, retain: bool, name: str):
-    from .layouts import module_layout
+    from neurflow_graph.engine.layouts import module_layout
 
     def hook(module: nn.Module, _inputs: tuple, output: torch.Tensor) -> torch.Tensor:
         layout = module_layout(module, output, name)  # a neuron is zeroed at every position or token

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ArtifactError, ConfigError
+from neurflow_graph.errors import ArtifactError, ConfigError
 
 _TYPES: dict[type, str] = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
                            dict: "an object", list: "a list"}
@@ -73,7 +73,7 @@ class RunMeta:
     @classmethod
     def parse(cls, run: Any, source: str = "run.json") -> RunMeta:
         """Check ``run`` (a parsed run.json) and return it typed; ArtifactError naming ``source`` and the field."""
-        from .pipeline import NeurFlowParams
+        from neurflow_graph.engine.pipeline import NeurFlowParams
 
         f = _Fields(run, source)
         layers = tuple(f.items("layers", str))

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import ConfigError
-from .layers import neuron_activations
+from neurflow_graph.engine.layers import neuron_activations
+from neurflow_graph.errors import ConfigError
 
 METHODS = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid",
            "gausslegendre_geometric")
