@@ -40,7 +40,7 @@ from neurflow_graph.query import (
     fetch_shared_neurons,
     run_query,
 )
-from neurflow_graph.store import connect, server, write_bundle
+from neurflow_graph.store import connect, server, write_run_graph
 
 TARGET_MS = 200.0
 
@@ -100,8 +100,9 @@ ZIPF = 1.1  # neuron popularity: P(rank r) ~ 1 / r^ZIPF over a per-layer random 
 
 def synthetic_run(class_index: int, rng: np.random.Generator, popularity: dict[str, np.ndarray]):
     """BundleTables shaped like one ResNet50 class circuit (no patches): targets, core neurons, groups, edges."""
-    from neurflow_graph.bundle.files import SCHEMAS, neuron_id, semantic_group_id
+    from neurflow_graph.bundle.files import SCHEMAS
     from neurflow_graph.bundle.tables import BundleTables
+    from neurflow_graph.ids import neuron_id, semantic_group_id
 
     model, layers = "resnet50", RESNET50_LAYERS
     targets = {0: [class_index]}
@@ -217,7 +218,7 @@ def main() -> None:
             with connect(data_dir, database=f"bench_queries_{int(time.time())}") as conn:
                 started = time.perf_counter()
                 for path in bundles:
-                    write_bundle(conn.driver, conn.database, path)
+                    write_run_graph(conn.driver, conn.database, path)
                 print(f"ingested {len(bundles)} runs in {time.perf_counter() - started:.1f} s", flush=True)
                 measure(conn, classes, repeats)
         finally:
@@ -273,7 +274,7 @@ def measure_at_scale(data_dir: Path, n_classes: int, repeats: int, seed: int, ca
             tables = synthetic_run(c, rng, popularity)  # drawn even when stored: the same store for any resume
             if c in done:
                 continue
-            report = write_bundle(conn.driver, conn.database, tables)
+            report = write_run_graph(conn.driver, conn.database, tables)
             elements += report.nodes + report.relationships
             seconds += report.seconds
             written += 1

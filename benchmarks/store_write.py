@@ -1,4 +1,4 @@
-"""Write throughput of the graph store: a synthetic circuit shaped like a real bundle, written by write_bundle.
+"""Write throughput of the graph store: a synthetic circuit shaped like a real bundle, written by write_run_graph.
 
 Writes about 100k nodes and 300k relationships (the `--quick` mode a fifth of that) into the embedded
 ArcadeDB server and, when NEO4J_URI is set, into Neo4j too, and prints nodes+relationships per second
@@ -30,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 
 from neurflow_graph.bundle.tables import BundleTables
-from neurflow_graph.store import DEFAULT_WRITERS, admin, connect, server, write_bundle
+from neurflow_graph.store import DEFAULT_WRITERS, admin, connect, server, write_run_graph
 from neurflow_graph.store import rows as R
 from neurflow_graph.store.connection import NEO4J_URI_ENV, Connection
 from neurflow_graph.store.schema import ensure_schema
@@ -266,7 +266,8 @@ def expected_elements(tables: BundleTables) -> tuple[int, int]:
 
 def measure(conn: Connection, tables: BundleTables, batch_size: int, writers: int) -> float:
     """Write `tables` once; nodes+relationships per second."""
-    return write_bundle(conn.driver, conn.database, tables, batch_size=batch_size, writers=writers).elements_per_second
+    report = write_run_graph(conn.driver, conn.database, tables, batch_size=batch_size, writers=writers)
+    return report.elements_per_second
 
 
 # The issue's reference point: one map row per element, MERGE for every node and relationship, 1000 rows a

@@ -4,8 +4,9 @@ The pipeline runs one way: images -> patches -> activations -> attribution -> ci
 artifacts (bundles) -> store -> queries. Each stage's public entry is re-exported here.
 """
 
+import neurflow_graph.render.circuit  # noqa: E402,F401 - registers the notebook view of a circuit
 from neurflow_graph._version import __version__
-from neurflow_graph.bundle.files import Bundle, read_bundle, write_bundle
+from neurflow_graph.bundle.files import read_bundle, write_bundle
 from neurflow_graph.engine.activations import Activations, compute_activations, feature_maps
 from neurflow_graph.engine.attribution import Attribution, IntegratedGradients, quadrature
 from neurflow_graph.engine.circuit import Circuit, Transition, build_circuit
@@ -20,7 +21,7 @@ from neurflow_graph.engine.images import (
 from neurflow_graph.engine.layers import ablate, bridge, capture, validate_layers
 from neurflow_graph.engine.layouts import Layout, resolve_layouts
 from neurflow_graph.engine.patches import Patches, make_patches
-from neurflow_graph.engine.pipeline import ModelSpec, NeurFlow, NeurFlowParams
+from neurflow_graph.engine.pipeline import Bundle, ModelSpec, NeurFlow, NeurFlowParams
 from neurflow_graph.engine.presets import ModelPreset, get_preset, preset_names
 
 from ._compat import prepare_torchvision

@@ -114,7 +114,7 @@ def ingest_on_ray(
 
     from neurflow_graph.engine.presets import get_preset
 
-    from .recipes import resolve_class
+    from .recipes import class_index_of
 
     if "://" in str(bundles):
         raise ConfigError(f"--bundles {bundles}: give a directory every Ray node can see (a shared filesystem "
@@ -123,7 +123,7 @@ def ingest_on_ray(
     names = list(classes or recipe.classes)
     class_names = get_preset(recipe.preset).class_names()
     for name in names:  # a wrong class is the user's mistake: say so before starting anything
-        resolve_class(name, class_names)
+        class_index_of(name, class_names)
     root = str(Path(bundles).resolve())
     started = not ray.is_initialized()
     if started:

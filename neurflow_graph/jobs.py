@@ -8,16 +8,17 @@ runner (``neurflow_graph.distributed``) call these functions; none re-implements
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from .errors import ArtifactError
+from neurflow_graph.errors import ArtifactError
+from neurflow_graph.ids import slug
 
 if TYPE_CHECKING:
-    from neurflow_graph.bundle.files import Bundle
     from neurflow_graph.bundle.tables import BundleTables
+    from neurflow_graph.engine.pipeline import Bundle
 
     from .recipes import ClassJob, PreparedModel, Recipe
     from .store.connection import Connection
@@ -25,11 +26,6 @@ if TYPE_CHECKING:
 
 Status = Literal["skipped", "computed", "reused", "stored", "failed"]
 Report = Callable[[str], None]
-
-
-def slug(name: str) -> str:
-    """A class name made safe as one path component (bundle folders)."""
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
 @dataclass(frozen=True)
@@ -132,15 +128,30 @@ def store_bundle(conn: Connection, bundle: Path | BundleTables, progress: bool =
     (the writer lock), with a batch bar."""
     from tqdm.auto import tqdm
 
-    from .store import write_bundle
+    from neurflow_graph.store import write_run_graph
 
     with conn.writing(), tqdm(desc="store", unit="batch", disable=not progress, leave=False) as bar:
-        return write_bundle(conn.driver, conn.database, bundle, on_batch=lambda _q, _i: bar.update())
+        return write_run_graph(conn.driver, conn.database, bundle, on_batch=lambda _q, _i: bar.update())
 
 
 def store_unless_complete(conn: Connection, run_id: str, bundle_dir: Path) -> WriteReport | None:
     """Store a bundle whose run is not complete in the store yet; None when it already is."""
     return None if run_is_complete(conn, run_id) else store_bundle(conn, bundle_dir)
+
+
+def store_evaluations(conn: Connection, records: Sequence[dict], bundle_dirs: Sequence[Path]) -> Iterator[dict]:
+    """Store each evaluation record as an Evaluation node linked to its Run, storing the run's bundle first
+    when it is not complete in the store; under the writer lock, as `ingest` and `load`. Yields each record stored."""
+    from neurflow_graph.bundle.files import read_run_json
+    from neurflow_graph.evaluation.record import store_evaluation
+
+    bundles = {read_run_json(d / "run.json")["run_id"]: d for d in bundle_dirs if (d / "run.json").is_file()}
+    with conn.writing():
+        for record in records:
+            if record["run_id"] in bundles:
+                store_unless_complete(conn, record["run_id"], bundles[record["run_id"]])
+            store_evaluation(conn.run, record)
+            yield record
 
 
 def stored(outcome: ClassOutcome, write: WriteReport) -> ClassOutcome:

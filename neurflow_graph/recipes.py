@@ -6,14 +6,14 @@ import dataclasses
 import difflib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from neurflow_graph.engine.layouts import Layout, parse_layout
 from neurflow_graph.engine.pipeline import NeurFlowParams
-
-from .errors import ConfigError
+from neurflow_graph.errors import ConfigError
+from neurflow_graph.records import ClassRef, resolve_class
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -144,22 +144,10 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
     )
 
 
-def resolve_class(name: str, class_names: list[str]) -> int:
-    """A class index from an index or a class name (exact, then case-insensitive)."""
-    if name.lstrip("-").isdigit():
-        index = int(name)
-        if not 0 <= index < len(class_names):
-            raise ConfigError(f"class index {index} is out of range; the model has {len(class_names)} classes "
-                              f"(0..{len(class_names) - 1})")
-        return index
-    lowered = [c.lower() for c in class_names]
-    if name in class_names:
-        return class_names.index(name)
-    if name.lower() in lowered:
-        return lowered.index(name.lower())
-    close = difflib.get_close_matches(name, class_names, n=3)
-    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else "; give an index instead"
-    raise ConfigError(f"unknown class {name!r}{hint}")
+def class_index_of(name: str, class_names: Sequence[str]) -> int:
+    """A class index from an index or a class name (exact, then case-insensitive): `records.resolve_class`."""
+    classes = [ClassRef(str(i), "", i, c) for i, c in enumerate(class_names)]
+    return resolve_class(name, classes).index
 
 
 @dataclass(frozen=True)
@@ -335,7 +323,7 @@ def class_job(prepared: PreparedModel, class_name: str, progress: bool = True) -
     from neurflow_graph.engine.pipeline import NeurFlow, resolve_device
 
     recipe = prepared.recipe
-    class_index = resolve_class(class_name, prepared.class_names)
+    class_index = class_index_of(class_name, prepared.class_names)
     images, dropped = class_images(prepared, class_index, resolve_device(recipe.params.device))
     spec = prepared.model_spec()
     flow = NeurFlow(recipe.params, progress=progress)

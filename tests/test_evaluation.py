@@ -307,7 +307,7 @@ def test_evaluation_properties_are_flat_and_match_the_write_query(digits_bundle)
 
 def test_store_evaluation_links_an_evaluation_node_to_its_run(digits_bundle, digits_bundle_dir, tmp_path):
     """Round trip through the real embedded store: the node is written once, linked, and refused without its Run."""
-    from neurflow_graph.store import connect, server, write_bundle
+    from neurflow_graph.store import connect, server, write_run_graph
 
     record = evaluation_record("weights", digits_bundle.run, {"taus": [4]}, {"pearson_size1": 0.6}, [])
     server.start(tmp_path / "store")
@@ -315,7 +315,7 @@ def test_store_evaluation_links_an_evaluation_node_to_its_run(digits_bundle, dig
         with connect(tmp_path / "store", database="evaluation") as conn:
             with pytest.raises(Exception, match="not in the store"):
                 store_evaluation(conn.run, record)
-            write_bundle(conn.driver, conn.database, digits_bundle_dir)
+            write_run_graph(conn.driver, conn.database, digits_bundle_dir)
             for _ in range(2):
                 store_evaluation(conn.run, record)
             rows = conn.driver.execute_query(

@@ -12,7 +12,7 @@ import torch
 from click.testing import CliRunner
 
 from neurflow_graph.bundle.files import read_bundle
-from neurflow_graph.bundle.meta import RunMeta
+from neurflow_graph.bundle.meta import RunMeta, meta_of
 from neurflow_graph.cli.main import main
 from neurflow_graph.engine.pipeline import ModelSpec, NeurFlow, weights_sha256
 from neurflow_graph.errors import ArtifactError
@@ -51,7 +51,7 @@ def test_changing_one_weight_or_buffer_changes_the_digest(digits_model) -> None:
 def test_the_bundle_records_the_weights_digest_its_run_id_hashes(digits_bundle, digits_spec, digits_model,
                                                                  digits_class3, small_params) -> None:
     assert digits_bundle.run["weights_sha256"] == weights_sha256(digits_model)
-    assert digits_bundle.meta.weights_sha256 == weights_sha256(digits_model)
+    assert meta_of(digits_bundle).weights_sha256 == weights_sha256(digits_model)
     flow = NeurFlow(progress=False, **small_params)
     assert flow.run_id(digits_spec, 3, digits_class3.sha256) == digits_bundle.run["run_id"]
     # settings of speed and memory only do not change the id; a parameter of the result does

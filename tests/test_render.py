@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from neurflow_graph.query.results import CircuitEdge, CircuitGroup, ClassCircuit, Exemplar
+from neurflow_graph.query.results import ClassCircuit
+from neurflow_graph.records import Edge, Exemplar, Group
 from neurflow_graph.render import find_chromium, render_circuit_html, screenshot, write_circuit_html
 from neurflow_graph.render.images import data_uri, pil_png
 
@@ -23,17 +24,17 @@ def _circuit(tmp_path: Path) -> ClassCircuit:
     ok = _thumb(tmp_path / "a.png", 200)
     ex = (Exemplar(0, 1, "thumbnails/p1.png", ok), Exemplar(1, 2, "thumbnails/p2.png", None))
 
-    def group(gid: str, layer: str, li: int, gi: int, **kw) -> CircuitGroup:
-        return CircuitGroup(f"run/{gid}", gid, layer, li, gi, li == 0, (f"m/{layer}/{gi}", f"m/{layer}/{gi + 5}"),
+    def group(gid: str, layer: str, li: int, gi: int, **kw) -> Group:
+        return Group(f"run/{gid}", gid, layer, li, gi, li == 0, (f"m/{layer}/{gi}", f"m/{layer}/{gi + 5}"),
                             ex, **kw)
 
     groups = (group("fc/g0", "fc", 0, 0), group("l2/g0", "l2", 1, 0, label="stripes & <dots>",
                                                  description="Thin \"parallel\" stripes."),
               group("l2/g1", "l2", 1, 1), group("l1/g0", "l1", 2, 0), group("l1/g1", "l1", 2, 1))
-    edges = (CircuitEdge("l2/g0", "fc/g0", "l2", "fc", 1, 0, 0.8, 3, 0, relation="Stripes make the class."),
-             CircuitEdge("l2/g1", "fc/g0", "l2", "fc", 1, 0, -0.3, 2, 1),
-             CircuitEdge("l1/g1", "l2/g0", "l1", "l2", 2, 1, 2.5, 7, 0),
-             CircuitEdge("l1/g0", "l2/g1", "l1", "l2", 2, 1, 0.4, 1, 0))
+    edges = (Edge("l2/g0", "fc/g0", "l2", "fc", 1, 0, 0.8, 3, 0, relation="Stripes make the class."),
+             Edge("l2/g1", "fc/g0", "l2", "fc", 1, 0, -0.3, 2, 1),
+             Edge("l1/g1", "l2/g0", "l1", "l2", 2, 1, 2.5, 7, 0),
+             Edge("l1/g0", "l2/g1", "l1", "l2", 2, 1, 0.4, 1, 0))
     return ClassCircuit("m/7", "seven", "run", str(tmp_path), groups, edges)
 
 

@@ -6,8 +6,6 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -20,36 +18,13 @@ from neurflow_graph.bundle.meta import RunMeta
 from neurflow_graph.engine.circuit import Circuit, Transition
 from neurflow_graph.engine.groups import GroupEdge, NeuronGroup, NeuronGroups
 from neurflow_graph.engine.patches import Patches
+from neurflow_graph.engine.pipeline import Bundle
 from neurflow_graph.errors import ArtifactError
+from neurflow_graph.ids import channel_of, neuron_id, parse_semantic_group, semantic_group_id
 
 BUNDLE_FORMAT = 2  # 2: run.json records weights_sha256, which the run id hashes
 TABLES = ("patches", "neurons", "semantic_groups", "hyperedges", "neuron_groups", "group_edges")
 THUMBNAIL_SIZE = 96
-
-
-@dataclass(frozen=True)
-class Bundle:
-    """Everything one run computed: provenance, patches, the hypertree and the neuron groups."""
-
-    run: dict
-    patches: Patches
-    circuit: Circuit
-    groups: NeuronGroups
-
-    @cached_property
-    def meta(self) -> RunMeta:
-        """``run`` checked and typed (parsed once)."""
-        return RunMeta.parse(self.run, f"run {self.run.get('run_id')!r}")
-
-
-def neuron_id(model: str, layer: str, channel: int) -> str:
-    """Canonical neuron id, e.g. ``resnet50/layer4.2/1203``."""
-    return f"{model}/{layer}/{channel}"
-
-
-def semantic_group_id(model: str, layer: str, channel: int, j: int) -> str:
-    """Canonical semantic group id, e.g. ``resnet50/layer4.2/1203#s0``."""
-    return f"{neuron_id(model, layer, channel)}#s{j}"
 
 
 def _to_uint8(image: torch.Tensor) -> np.ndarray:
@@ -249,10 +224,6 @@ def read_bundle_images(bundle_dir: str | os.PathLike, n_images: int) -> torch.Te
     return images.unsqueeze(1) if images.ndim == 3 else images.permute(0, 3, 1, 2).contiguous()
 
 
-def _channel(nid: str) -> int:
-    return int(nid.rsplit("/", 1)[1])
-
-
 def _read_circuit(run: dict, t: dict[str, pa.Table]) -> Circuit:
     layers = run["layers"]
     neurons = t["neurons"].to_pylist()
@@ -267,25 +238,25 @@ def _read_circuit(run: dict, t: dict[str, pa.Table]) -> Circuit:
         labels = np.zeros_like(top)
         sg_activation = np.full((len(targets), run["params"]["max_semantic_groups"]), np.nan)
         for sg in (s for s in sgs if s["layer_index"] == li):
-            r = row_of[_channel(sg["neuron_id"])]
+            r = row_of[channel_of(sg["neuron_id"])]
             labels[r, np.isin(top[r], sg["patch_ids"])] = sg["group_index"]
             sg_activation[r, sg["group_index"]] = sg["mean_activation"]
         mine = [e for e in edges if e["parent_layer"] == upper]
-        mine.sort(key=lambda e: (row_of[_channel(e["parent_id"])], int(e["parent_sg_id"].rsplit("#s", 1)[1]),
+        mine.sort(key=lambda e: (row_of[channel_of(e["parent_id"])], parse_semantic_group(e["parent_sg_id"])[1],
                                  e["core_rank"]))
         tau = max(e["core_rank"] for e in mine) + 1
         core = np.zeros((len(targets), tau), dtype=np.int64)
         core_scores = np.zeros((len(targets), tau))
         for e in mine:
-            core[row_of[_channel(e["parent_id"])], e["core_rank"]] = _channel(e["child_id"])
-            core_scores[row_of[_channel(e["parent_id"])], e["core_rank"]] = e["core_score"]
+            core[row_of[channel_of(e["parent_id"])], e["core_rank"]] = channel_of(e["child_id"])
+            core_scores[row_of[channel_of(e["parent_id"])], e["core_rank"]] = e["core_score"]
         stats = run.get("layer_stats", {}).get(upper, {})
         transitions.append(Transition(
             layer=upper, lower=lower, targets=targets, top_patches=top, core=core, core_scores=core_scores,
             semantic_labels=labels,
-            edge_target=np.array([row_of[_channel(e["parent_id"])] for e in mine], dtype=np.int64),
-            edge_group=np.array([int(e["parent_sg_id"].rsplit("#s", 1)[1]) for e in mine], dtype=np.int64),
-            edge_child=np.array([_channel(e["child_id"]) for e in mine], dtype=np.int64),
+            edge_target=np.array([row_of[channel_of(e["parent_id"])] for e in mine], dtype=np.int64),
+            edge_group=np.array([parse_semantic_group(e["parent_sg_id"])[1] for e in mine], dtype=np.int64),
+            edge_child=np.array([channel_of(e["child_id"]) for e in mine], dtype=np.int64),
             edge_rank=np.array([e["core_rank"] for e in mine], dtype=np.int64),
             edge_score=np.array([e["score"] for e in mine]), edge_weight=np.array([e["weight"] for e in mine]),
             activation_max=np.array([n["activation_max"] for n in rows]), sg_activation=sg_activation,
@@ -304,8 +275,8 @@ def _read_groups(t: dict[str, pa.Table]) -> NeuronGroups:
     groups = tuple(
         NeuronGroup(
             group_id=g["group_id"], layer=g["layer"], layer_index=g["layer_index"], group_index=g["group_index"],
-            is_root=g["is_root"], neurons=tuple(_channel(n) for n in g["neuron_ids"]),
-            semantic_groups=tuple((_channel(s.rsplit("#s", 1)[0]), int(s.rsplit("#s", 1)[1])) for s in g["sg_ids"]),
+            is_root=g["is_root"], neurons=tuple(channel_of(n) for n in g["neuron_ids"]),
+            semantic_groups=tuple((channel_of(n), j) for n, j in map(parse_semantic_group, g["sg_ids"])),
             patch_ids=tuple(g["patch_ids"]), exemplars=tuple(g["exemplar_patch_ids"]),
         )
         for g in t["neuron_groups"].to_pylist()

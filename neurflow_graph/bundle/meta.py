@@ -12,10 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from neurflow_graph.engine.pipeline import Bundle, NeurFlowParams
 from neurflow_graph.errors import ArtifactError, ConfigError
 
 _TYPES: dict[type, str] = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
                            dict: "an object", list: "a list"}
+
+
+def meta_of(bundle: Bundle) -> RunMeta:
+    """The checked, typed run.json of an in-memory bundle."""
+    return RunMeta.parse(bundle.run, f"run {bundle.run.get('run_id')!r}")
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,7 @@ class RunMeta:
     class_index: int
     class_name: str
     layers: tuple[str, ...]
-    params: Any  # pipeline.NeurFlowParams (imported lazily: the pipeline imports this module's users)
+    params: NeurFlowParams
     input_size: int
     images: ImagesMeta
     layer_stats: dict[str, LayerStats]
@@ -73,8 +79,6 @@ class RunMeta:
     @classmethod
     def parse(cls, run: Any, source: str = "run.json") -> RunMeta:
         """Check ``run`` (a parsed run.json) and return it typed; ArtifactError naming ``source`` and the field."""
-        from neurflow_graph.engine.pipeline import NeurFlowParams
-
         f = _Fields(run, source)
         layers = tuple(f.items("layers", str))
         if len(layers) < 2:

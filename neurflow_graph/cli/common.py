@@ -1,4 +1,5 @@
-"""Pieces every CLI command shares: one-line errors and the options that choose the graph store."""
+"""Pieces every CLI command shares: one-line errors, the store options, and options spelled alike everywhere
+(`--run-id`, repeatable `--layer`, `--steps N|auto`)."""
 
 from __future__ import annotations
 
@@ -39,3 +40,38 @@ def open_store(data_dir: str | None, database: str | None):
     from neurflow_graph.store import connect
 
     return connect(data_dir, database=database)
+
+
+class StepsType(click.ParamType):
+    """Integrated-gradients steps: an integer >= 2, or ``auto`` (adaptive, with a tolerance)."""
+
+    name = "steps"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or value == "auto":
+            return value
+        try:
+            steps = int(value)
+        except (TypeError, ValueError):
+            self.fail(f"expected an integer >= 2 or 'auto', got {value!r}", param, ctx)
+        if steps < 2:
+            self.fail(f"expected an integer >= 2 or 'auto', got {value!r}", param, ctx)
+        return steps
+
+
+STEPS = StepsType()
+
+
+def layer_option(help: str):
+    """``--layer NAME`` (repeat, or comma-separate; ``--layers`` is the same option): read with `layer_names`."""
+    return click.option("--layer", "--layers", "layers", multiple=True, help=help)
+
+
+def layer_names(values: tuple[str, ...]) -> tuple[str, ...]:
+    """The names given to repeated, comma-separated ``--layer`` options, in order."""
+    return tuple(name.strip() for value in values for name in value.split(",") if name.strip())
+
+
+def run_id_option(help: str):
+    """``--run-id RUN_ID`` (``--run`` is the same option): one stored run of the class."""
+    return click.option("--run-id", "--run", "run_id", help=help)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from neurflow_graph.cli.common import errors_as_click, open_store, store_options
+from neurflow_graph.cli.common import STEPS, errors_as_click, layer_names, layer_option, open_store, store_options
 
 
 def _source_options(samples_help: str, tau_help: str, targets: bool = False, max_size: bool = False):
@@ -26,12 +26,12 @@ def _source_options(samples_help: str, tau_help: str, targets: bool = False, max
             click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random draw."),
             click.option("--tau", "taus", multiple=True, type=click.IntRange(min=1), help=tau_help),
             click.option("--k", type=click.IntRange(min=1), help="RECIPE runs: top patches per neuron."),
-            click.option("--steps", "n_steps", type=click.IntRange(min=2),
-                         help="RECIPE runs: integrated-gradients steps."),
+            click.option("--steps", "n_steps", type=STEPS,
+                         help="RECIPE runs: integrated-gradients steps, or 'auto' (the recipe's tolerance)."),
             click.option("--max-images", type=click.IntRange(min=1), help="RECIPE runs: images kept per class."),
             click.option("--augment", type=click.IntRange(min=0),
                          help="RECIPE runs with sample photos: augmented copies per photo."),
-            click.option("--layers", help="RECIPE runs: layer names, logit layer first, comma-separated."),
+            layer_option("RECIPE runs: a layer, logit layer first (repeat or comma-separate)."),
             click.option("--device", help="auto, cpu, cuda or cuda:N (default: the recipe's, or auto)."),
             click.option("--quiet", is_flag=True, help="No progress bars."),
             click.option("--no-store", is_flag=True,
@@ -99,32 +99,17 @@ def _run(kind: str, o: dict) -> list[dict]:
     for name in ("json", "parquet", "png"):
         click.echo(f"{name}: {output.files[name]}")
     if not o["no_store"]:
-        _store(output.records, _bundle_dirs(o), o["data_dir"], o["database"])
+        from neurflow_graph.jobs import store_evaluations
+
+        with open_store(o["data_dir"], o["database"]) as conn:
+            for record in store_evaluations(conn, output.records, _bundle_dirs(o)):
+                click.echo(f"stored Evaluation {record['id']} -> Run {record['run_id']} ({conn.uri})")
     return output.records
 
 
-def _bundle_dirs(o: dict) -> dict[str, Path]:
-    """run id -> bundle directory of every run the command evaluated."""
-    import json
-
-    dirs = [Path(b) for b in o["bundles"]] or sorted(p for p in (Path(o["out"]) / "bundles").glob("*") if p.is_dir())
-    return {json.loads((d / "run.json").read_text())["run_id"]: d for d in dirs if (d / "run.json").is_file()}
-
-
-def _store(records: list[dict], bundles: dict[str, Path], data_dir: str | None, database: str | None) -> None:
-    """Store each record as an Evaluation node linked to its Run, loading the run's bundle first if needed.
-
-    Every write holds the store's writer lock, as ``load`` and ``ingest`` do.
-    """
-    from neurflow_graph.evaluation.record import store_evaluation
-    from neurflow_graph.jobs import store_unless_complete
-
-    with open_store(data_dir, database) as conn, conn.writing():
-        for record in records:
-            if record["run_id"] in bundles:
-                store_unless_complete(conn, record["run_id"], bundles[record["run_id"]])
-            store_evaluation(conn.run, record)
-            click.echo(f"stored Evaluation {record['id']} -> Run {record['run_id']} ({conn.uri})")
+def _bundle_dirs(o: dict) -> list[Path]:
+    """The bundle directory of every run the command evaluated."""
+    return [Path(b) for b in o["bundles"]] or sorted(p for p in (Path(o["out"]) / "bundles").glob("*") if p.is_dir())
 
 
 def _subjects(kind: str, o: dict, params: dict) -> tuple[Iterator, str]:
@@ -138,13 +123,13 @@ def _subjects(kind: str, o: dict, params: dict) -> tuple[Iterator, str]:
             raise click.UsageError(f"--{engine[0].replace('_', '-')} applies to a RECIPE, not to --bundle")
         return (subject_from_bundle(b, device=o["device"] or "auto") for b in o["bundles"]), ""
 
-    from neurflow_graph.jobs import slug
+    from neurflow_graph.ids import slug
     from neurflow_graph.recipes import load_recipe, prepare_model
 
     classes = [c.strip() for value in o["classes"] for c in value.split(",") if c.strip()]
     recipe = load_recipe(o["recipe"]).with_overrides(classes=tuple(classes), k=o["k"], n_steps=o["n_steps"],
                                                      max_images=o["max_images"], device=o["device"])
-    layers = tuple(name.strip() for name in (o["layers"] or "").split(",") if name.strip())
+    layers = layer_names(o["layers"])
     recipe = with_overrides(recipe, o["augment"], layers)
     if params["taus"] is None and kind != "fidelity":
         params["taus"] = [recipe.params.tau]

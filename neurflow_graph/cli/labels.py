@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import click
 
-from neurflow_graph.cli.common import errors_as_click, open_store, store_options
+from neurflow_graph.cli.common import (
+    errors_as_click,
+    layer_names,
+    layer_option,
+    open_store,
+    run_id_option,
+    store_options,
+)
 from neurflow_graph.labels.client import HOW_TO_CONFIGURE, ChatClient, EndpointNotConfigured, LLMSettings
 from neurflow_graph.labels.labeler import DEFAULT_MAX_RELATIONS, ItemResult, label_circuit
-
-
-def _layer_names(values: tuple[str, ...]) -> list[str] | None:
-    names = [name.strip() for value in values for name in value.split(",") if name.strip()]
-    return names or None
 
 
 def _echo(result: ItemResult) -> None:
@@ -27,10 +29,9 @@ def _echo(result: ItemResult) -> None:
 
 @click.command("label")
 @click.argument("class_ref", metavar="CLASS")
-@click.option("--layers", multiple=True,
-              help="Label only the groups of these layers (comma-separated or repeated), and their relations to "
-                   "their parents [default: every layer].")
-@click.option("--run", "run_id", help="Label this run of CLASS [default: the newest complete run].")
+@layer_option("Label only the groups of this layer (repeat or comma-separate), and their relations to "
+              "their parents [default: every layer].")
+@run_id_option("Label this run of CLASS [default: its latest complete run, as `show` picks it].")
 @click.option("--force", is_flag=True, help="Ask again for groups and edges labelled already (ignore the cache).")
 @click.option("--dry-run", "dry_run", type=click.Path(file_okay=False),
               help="Write every prompt (text and grid PNGs, plus manifest.json) to this folder; send nothing.")
@@ -54,7 +55,7 @@ def label(class_ref: str, layers: tuple[str, ...], run_id: str | None, force: bo
                                     "to write the prompts without sending them")
     client = ChatClient(settings) if settings is not None else None
     with open_store(data_dir, database) as conn:
-        report = label_circuit(conn, class_ref, client=client, run_id=run_id, layers=_layer_names(layers),
+        report = label_circuit(conn, class_ref, client=client, run_id=run_id, layers=list(layer_names(layers)) or None,
                                force=force, dry_run_dir=dry_run, max_relations=max_relations,
                                bundle_dir=bundle_dir, on_result=_echo)
     if not report.ok:

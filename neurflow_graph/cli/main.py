@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import click
 
-from neurflow_graph.cli.common import errors_as_click, open_store, store_options
-from neurflow_graph.jobs import slug
-
-
-def _steps(value: str) -> int | str:
-    if value == "auto":
-        return value
-    try:
-        return int(value)
-    except ValueError:
-        raise click.BadParameter(f"expected an integer >= 2 or 'auto', got {value!r}") from None
+from neurflow_graph import ids
+from neurflow_graph.bundle.summary import describe_bundle
+from neurflow_graph.cli.common import STEPS, errors_as_click, open_store, store_options
+from neurflow_graph.engine.attribution import METHODS, PRECISIONS
+from neurflow_graph.ids import slug
+from neurflow_graph.query.describe import describe_stored_run
 
 
 def run_options(fn):
@@ -29,13 +23,10 @@ def run_options(fn):
         click.option("--weights", help="Torchvision weights name or a local checkpoint path."),
         click.option("--k", type=int, help="Top patches per neuron (concept size)."),
         click.option("--tau", type=int, help="Core neurons kept per target."),
-        click.option("--steps", "n_steps", type=str, help="Integrated-gradients steps, or 'auto' with --tolerance."),
+        click.option("--steps", "n_steps", type=STEPS, help="Integrated-gradients steps, or 'auto' with --tolerance."),
         click.option("--tolerance", type=float, help="Completeness error to reach with --steps auto."),
-        click.option("--method", type=click.Choice(
-            ["gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid",
-             "gausslegendre_geometric"]),
-            help="Quadrature rule for integrated gradients."),
-        click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
+        click.option("--method", type=click.Choice(METHODS), help="Quadrature rule for integrated gradients."),
+        click.option("--precision", type=click.Choice(("auto", *PRECISIONS)),
                      help="auto: bf16 autocast on CUDA and on CPUs with AMX, else fp32."),
         click.option("--device", help="auto, cpu, cuda or cuda:N."),
         click.option("--seed", type=int, help="Random seed."),
@@ -52,34 +43,7 @@ def load_recipe_with(recipe_path: str, overrides: dict):
     """The recipe at ``recipe_path`` with command-line overrides applied."""
     from neurflow_graph.recipes import load_recipe
 
-    if overrides.get("n_steps") is not None:
-        overrides["n_steps"] = _steps(overrides["n_steps"])
     return load_recipe(recipe_path).with_overrides(**overrides)
-
-
-def summarize(bundle) -> str:
-    """Neurons, semantic groups, neuron groups and edges per layer, and seconds per stage."""
-    circuit, groups = bundle.circuit, bundle.groups
-    group_count = Counter(g.layer for g in groups.groups)
-    edge_count = Counter(e.child.rsplit("/", 1)[0] for e in groups.edges)
-    stats = bundle.run["layer_stats"]
-    lines = [f"run {bundle.run['run_id']}: class {bundle.run['class']['index']} ({bundle.run['class']['name']}), "
-             f"{bundle.run['images']['kept']} images, {len(bundle.patches)} patches"]
-    header = f"  {'layer':<14}{'neurons':>8}{'sem.groups':>11}{'groups':>7}{'hyperedges':>11}{'edges up':>12}" \
-             f"{'IG steps':>9}{'complet.err':>12}{'seconds':>9}"
-    lines.append(header)
-    for li, layer in enumerate(circuit.layers):
-        n = len(circuit.neurons(li))
-        if li < len(circuit.transitions):
-            tr = circuit.transitions[li]
-            s = stats[layer]
-            extra = (f"{int(tr.n_semantic_groups.sum()):>11}{group_count[layer]:>7}{len(tr.edge_child):>11}"
-                     f"{edge_count[layer]:>12}{s['n_steps']:>9}{s['completeness_error']:>12.2e}{s['seconds']:>9.1f}")
-        else:
-            extra = f"{'-':>11}{'-':>7}{'-':>11}{'-':>12}{'':>9}{'':>12}{'':>9}   (leaves)"
-        lines.append(f"  {layer:<14}{n:>8}{extra}")
-    lines.append("  stages: " + ", ".join(f"{k} {v:.1f}s" for k, v in bundle.run["stage_seconds"].items()))
-    return "\n".join(lines)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -103,36 +67,11 @@ def run(recipe: str, out: str, quiet: bool, **overrides) -> None:
     for name in spec.classes:
         target = Path(out) if len(spec.classes) == 1 else Path(out) / slug(name)
         bundle = run_recipe_class(prepared, name, target, progress=not quiet, report=click.echo)
-        click.echo(summarize(bundle))
+        click.echo(describe_bundle(bundle))
         click.echo(f"bundle written to {target}")
 
 
 # -- the graph store ----------------------------------------------------------------------------------
-
-
-def describe_stored_run(conn, run_id: str, class_id: str, top: int = 3) -> str:
-    """What a run holds in the graph (read back from it), its circuit as text, and a query to paste."""
-    (counts,) = conn.run("run_counts", run_id=run_id)
-    nodes = {k: counts[k] for k in ("neurons", "patches", "semantic_groups", "neuron_groups")}
-    rels = {k: counts[k] for k in ("hyperedges", "group_edges", "memberships", "in_group", "exemplars",
-                                   "has_semantic_group", "logit_of")}
-    lines = [f"stored run {run_id} (complete: {counts['complete']})",
-             "  nodes: " + ", ".join(f"{k} {v}" for k, v in nodes.items()),
-             "  relationships: " + ", ".join(f"{k} {v}" for k, v in rels.items()),
-             f"circuit of {class_id} (strongest {top} inputs of each group, weight = summed hyper-edge weights):"]
-    edges = [e for e in conn.run("circuit_of_class", class_id=class_id) if e["run_id"] == run_id]
-    by_parent: dict[str, list[dict]] = {}
-    for edge in edges:
-        by_parent.setdefault(edge["parent"], []).append(edge)
-    for parent in sorted(by_parent, key=lambda g: (by_parent[g][0]["parent_layer_index"], g)):
-        inputs = sorted(by_parent[parent], key=lambda e: -abs(e["weight"]))
-        shown = ", ".join(f"{e['child']} {e['weight']:+.2f}" for e in inputs[:top])
-        more = f" (+{len(inputs) - top} more)" if len(inputs) > top else ""
-        lines.append(f"  {parent:<16} <- {shown}{more}")
-    lines.append("a query that draws it (paste into Neo4j Browser or any Cypher client):")
-    lines.append(f'  MATCH (root:NeuronGroup {{run_id: "{run_id}"}})-[:LOGIT_OF]->(:Class) '
-                 "MATCH p = (:NeuronGroup)-[:FEEDS*1..]->(root) RETURN p")
-    return "\n".join(lines)
 
 
 def _ingest_options(fn):
@@ -192,12 +131,12 @@ def ingest(recipe: str, out: str | None, force: bool, data_dir: str | None, data
 
         def settled(outcome) -> None:
             if outcome.bundle is not None:
-                click.echo(summarize(outcome.bundle))
+                click.echo(describe_bundle(outcome.bundle))
             if outcome.write is not None:
                 w = outcome.write
                 click.echo(f"wrote {w.nodes} nodes and {w.relationships} relationships in "
                            f"{w.batches} transactions ({w.seconds:.1f} s)")
-            click.echo(describe_stored_run(conn, outcome.run_id, f"{spec.preset}/{outcome.class_index}"))
+            click.echo(describe_stored_run(conn, outcome.run_id, ids.class_id(spec.preset, outcome.class_index)))
 
         ingest_classes(spec, conn, classes, force=force, out=bundles or out, by_run_id=bundles is not None,
                        progress=not quiet, report=click.echo, on_class=settled)

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from neurflow_graph.cli.common import errors_as_click, open_store, store_options
+from neurflow_graph.cli.common import errors_as_click, open_store, run_id_option, store_options
 from neurflow_graph.errors import QueryError
 
 # Parameters whose value names a stored thing: checked before the query runs, so a typo is a one-line error.
@@ -56,10 +56,10 @@ def _list_queries() -> str:
 def query(name: str | None, params: tuple[str, ...], as_json: bool, list_only: bool, width: int,
           data_dir: str | None, database: str | None) -> None:
     """Run the read query NAME (a file in cypher/) with --param KEY=VALUE and print its rows."""
-    from neurflow_graph.query.fetch import fetch_run_info, resolve_class
+    from neurflow_graph.query.fetch import fetch_class, fetch_run_info
     from neurflow_graph.query.library import run_query, with_defaults
-    from neurflow_graph.query.results import dumps
     from neurflow_graph.query.table import format_table
+    from neurflow_graph.records import dumps
 
     if list_only or name is None:
         click.echo(_list_queries())
@@ -69,7 +69,7 @@ def query(name: str | None, params: tuple[str, ...], as_json: bool, list_only: b
     with open_store(data_dir, database) as conn:
         for key in _CLASS_PARAMS:
             if values.get(key) is not None:
-                values[key] = resolve_class(conn, values[key]).class_id
+                values[key] = fetch_class(conn, values[key]).class_id
         for key in _RUN_PARAMS:
             if values.get(key) is not None:
                 fetch_run_info(conn, str(values[key]))
@@ -79,7 +79,7 @@ def query(name: str | None, params: tuple[str, ...], as_json: bool, list_only: b
 
 @click.command()
 @click.argument("class_name", metavar="CLASS")
-@click.option("--run-id", help="Show this run of the class (default: its latest complete run).")
+@run_id_option("Show this run of the class [default: its latest complete run].")
 @click.option("--top", "top_n", type=click.IntRange(min=1),
               help="Keep only the N strongest inputs (by |weight|) of each group.")
 @click.option("--exemplars", type=click.IntRange(min=0, max=16), default=4, show_default=True,
@@ -130,7 +130,7 @@ def _page_height(circuit) -> int:
               help="Images listed per group (largest logit drop first).")
 @click.option("--max-images", type=click.IntRange(min=1), default=200, show_default=True,
               help="Score at most this many images.")
-@click.option("--run-id", help="Debug this run of the class (default: its latest complete run).")
+@run_id_option("Debug this run of the class [default: its latest complete run].")
 @click.option("--device", help="auto, cpu, cuda or cuda:N [default: the recipe's].")
 @click.option("--no-store", is_flag=True, help="Do not write Intervention nodes back to the store.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
@@ -144,13 +144,13 @@ def debug(class_name: str, recipe: str, images: str | None, layer: str | None, s
     """Image debugging of CLASS (paper 5.1): group-confidence scores, masking each group vs random sets."""
     from neurflow_graph.debugging import debug_images, folder_images, recipe_images, run_images, store_interventions
     from neurflow_graph.engine.pipeline import resolve_device
-    from neurflow_graph.query.fetch import fetch_exemplars, fetch_layer_groups, fetch_run_info, resolve_class
+    from neurflow_graph.query.fetch import fetch_class, fetch_exemplars, fetch_layer_groups, fetch_run_info
     from neurflow_graph.recipes import load_recipe, prepare_model
     from neurflow_graph.render.debug import write_debug_pages
 
     spec = load_recipe(recipe)
     with open_store(data_dir, database) as conn:  # what to debug, read before any heavy work
-        info = resolve_class(conn, class_name, model=spec.preset)
+        info = fetch_class(conn, class_name, model=spec.preset)
         run = fetch_run_info(conn, run_id or str(info.latest_run))
         if run.class_id != info.class_id:
             raise QueryError(f"run {run.run_id} is of class {run.class_id}, not {info.class_id}")

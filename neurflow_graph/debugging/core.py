@@ -26,7 +26,7 @@ from neurflow_graph.engine.layouts import layout_of
 from neurflow_graph.errors import ConfigError, DataError
 from neurflow_graph.evaluation.masking import keep_mask, masked_outputs
 from neurflow_graph.evaluation.slicing import from_layer
-from neurflow_graph.query.results import LayerGroup
+from neurflow_graph.records import Group
 
 Normalize = Callable[[torch.Tensor], torch.Tensor]
 DEFAULT_EPS = 1e-6
@@ -55,7 +55,7 @@ class GroupDebug:
     Arrays over images are (N,); arrays over random draws are (seeds,) means over the images.
     """
 
-    group: LayerGroup
+    group: Group
     metric: np.ndarray
     logit_drop: np.ndarray
     prob_drop: np.ndarray
@@ -113,7 +113,7 @@ class DebugResult:
 def debug_images(
     model: nn.Module,
     images: torch.Tensor,
-    groups: Sequence[LayerGroup],
+    groups: Sequence[Group],
     class_index: int,
     *,
     normalize: Normalize,
@@ -191,7 +191,7 @@ def debug_images(
     )
 
 
-def _check(images: torch.Tensor, groups: Sequence[LayerGroup], class_index: int, seeds: int, top: int,
+def _check(images: torch.Tensor, groups: Sequence[Group], class_index: int, seeds: int, top: int,
            batch_size: int) -> None:
     if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[0] == 0:
         raise DataError("images must be a non-empty N×C×H×W tensor in [0, 1]")

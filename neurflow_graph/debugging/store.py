@@ -7,20 +7,19 @@ running the same debugging again replaces the node instead of adding one.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from datetime import datetime, timezone
 from typing import Any
 
+from neurflow_graph import ids
 from neurflow_graph.debugging.core import DebugResult, GroupDebug
 from neurflow_graph.errors import ConfigError, StoreError
-from neurflow_graph.query.results import LayerGroup
+from neurflow_graph.records import Group
 from neurflow_graph.store import queries
 from neurflow_graph.store.connection import Connection
 
 
-def layer_groups_from_bundle(bundle_dir: str | os.PathLike[str], layer: str) -> list[LayerGroup]:
+def layer_groups_from_bundle(bundle_dir: str | os.PathLike[str], layer: str) -> list[Group]:
     """The non-root groups of `layer` read from a run bundle (no store needed), as `layer_groups.cypher` gives them."""
     from neurflow_graph.bundle.tables import read_bundle_tables
 
@@ -37,9 +36,9 @@ def layer_groups_from_bundle(bundle_dir: str | os.PathLike[str], layer: str) -> 
         if g["layer"] != layer or g["is_root"]:
             continue
         members = sorted(g["neuron_ids"], key=lambda n: neurons[n]["channel"])
-        groups.append(LayerGroup(
-            run_id=run_id, id=f"{run_id}/{g['group_id']}", group_id=g["group_id"], layer=layer,
-            layer_index=g["layer_index"], group_index=g["group_index"], neurons=tuple(members),
+        groups.append(Group(
+            run_id=run_id, id=ids.group_node_id(run_id, g["group_id"]), group_id=g["group_id"], layer=layer,
+            layer_index=g["layer_index"], group_index=g["group_index"], is_root=False, neurons=tuple(members),
             channels=tuple(int(neurons[n]["channel"]) for n in members),
             activation_max=tuple(float(neurons[n]["activation_max"]) for n in members),
             weight_up=float(weight_up.get(g["group_id"], 0.0)),
@@ -53,12 +52,11 @@ def layer_groups_from_bundle(bundle_dir: str | os.PathLike[str], layer: str) -> 
 
 def intervention_id(group: GroupDebug, result: DebugResult) -> str:
     """Deterministic id of one masked group's result: same group, image set, seeds and ε -> same id."""
-    key = json.dumps({
+    return ids.intervention_id(group.group.id, {
         "layer": result.layer, "channels": list(group.group.channels), "class": result.class_index,
         "images": list(result.sha256) or list(result.sources), "seeds": result.seeds, "seed": result.seed,
         "eps": result.eps,
-    }, sort_keys=True)
-    return f"{group.group.id}/mask-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+    })
 
 
 def intervention_properties(group: GroupDebug, result: DebugResult, class_id: str,

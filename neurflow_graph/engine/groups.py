@@ -10,6 +10,7 @@ import numpy as np
 from neurflow_graph.engine.activations import Activations
 from neurflow_graph.engine.circuit import Circuit
 from neurflow_graph.engine.clustering import ward_silhouette
+from neurflow_graph.ids import group_id
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,6 @@ class NeuronGroups:
     def in_layer(self, layer: str) -> list[NeuronGroup]:
         """Groups of one layer, in index order."""
         return [g for g in self.groups if g.layer == layer]
-
-
-def group_id(layer: str, index: int) -> str:
-    """Bundle-scoped id of a neuron group, e.g. ``layer4.2/g3``."""
-    return f"{layer}/g{index}"
 
 
 def find_neuron_groups(

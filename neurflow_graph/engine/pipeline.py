@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import platform
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -16,15 +15,25 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from neurflow_graph._version import __version__
-from neurflow_graph.bundle.files import Bundle
 from neurflow_graph.engine.activations import compute_activations, feature_maps
 from neurflow_graph.engine.attribution import METHODS, PRECISIONS, IntegratedGradients, default_precision
-from neurflow_graph.engine.circuit import build_circuit
-from neurflow_graph.engine.groups import find_neuron_groups
+from neurflow_graph.engine.circuit import Circuit, build_circuit
+from neurflow_graph.engine.groups import NeuronGroups, find_neuron_groups
 from neurflow_graph.engine.layers import bridge, layer_widths, validate_layers
 from neurflow_graph.engine.layouts import Layout, channels_first_bridge, resolve_layouts
-from neurflow_graph.engine.patches import make_patches
+from neurflow_graph.engine.patches import Patches, make_patches
 from neurflow_graph.errors import ConfigError
+from neurflow_graph.ids import run_id
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """Everything one run computed: its run.json record, patches, the hypertree and the neuron groups."""
+
+    run: dict
+    patches: Patches
+    circuit: Circuit
+    groups: NeuronGroups
 
 
 def resolve_device(device: str) -> torch.device:
@@ -117,10 +126,6 @@ class ModelSpec:
 NOT_IN_RUN_ID = ("device", "batch_size", "internal_batch_size", "memory_budget_mb")
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def weights_sha256(model: nn.Module) -> str:
     """SHA-256 of the model's state dict: each tensor's name, dtype, shape and bytes, in sorted name order.
 
@@ -145,12 +150,6 @@ def run_identity(model_name: str, provenance: dict, weights_digest: str, layers:
     return {"model": {"name": model_name, **provenance}, "weights_sha256": weights_digest, "layers": list(layers),
             "class": int(class_index), "images": list(image_sha256),
             "params": {k: v for k, v in params.items() if k not in NOT_IN_RUN_ID}}
-
-
-def run_id(model_name: str, class_index: int, fingerprint: dict) -> str:
-    """Stable id: the same model weights, class, images and parameters give the same id (idempotent ingest)."""
-    digest = _sha256(json.dumps(fingerprint, sort_keys=True, default=str).encode())[:10]
-    return f"{model_name}-c{class_index}-{digest}"
 
 
 def check_tau(tau: int, widths: dict[str, int], lower_layers: Sequence[str]) -> None:

@@ -11,12 +11,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from neurflow_graph.bundle.files import Bundle, read_bundle
+from neurflow_graph.bundle.files import read_bundle
+from neurflow_graph.bundle.meta import meta_of
 from neurflow_graph.engine.circuit import Circuit
 from neurflow_graph.engine.layers import capture
 from neurflow_graph.engine.layouts import Layout
 from neurflow_graph.engine.patches import Patches, make_patches
-from neurflow_graph.engine.pipeline import ModelSpec, NeurFlow, resolve_device
+from neurflow_graph.engine.pipeline import Bundle, ModelSpec, NeurFlow, resolve_device
 
 from ..errors import ArtifactError, ConfigError
 from .knockout import Knockout
@@ -178,10 +179,10 @@ def subject_from_recipe(prepared, class_name: str, tau: int, cache_dir: str | os
     The bundle is written to ``cache_dir`` and reused on the next call when the model, images and
     circuit parameters match and its tau is at least ``tau`` (smaller taus are pruned from it).
     """
-    from ..recipes import class_images, resolve_class, run_recipe_class
+    from ..recipes import class_images, class_index_of, run_recipe_class
 
     recipe = prepared.recipe
-    class_index = resolve_class(class_name, prepared.class_names)
+    class_index = class_index_of(class_name, prepared.class_names)
     device = resolve_device(recipe.params.device)
     spec = prepared.model_spec()
     images, _dropped = class_images(prepared, class_index, device)
@@ -211,8 +212,8 @@ def _cached_bundle(path: Path, recipe, spec: ModelSpec, class_index: int, sha256
         bundle = read_bundle(path)
     except (ArtifactError, OSError, ValueError, KeyError):
         return None
-    cached_tau = bundle.meta.params.tau
+    cached_tau = meta_of(bundle).params.tau
     if cached_tau < tau:
         return None
     flow = NeurFlow(recipe.params, progress=False, tau=cached_tau)
-    return bundle if flow.run_id(spec, class_index, sha256) == bundle.meta.run_id else None
+    return bundle if flow.run_id(spec, class_index, sha256) == bundle.run["run_id"] else None

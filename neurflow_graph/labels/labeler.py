@@ -18,19 +18,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 from neurflow_graph.errors import ArtifactError, ConfigError, NeurflowGraphError, StoreUnavailable
+from neurflow_graph.ids import group_node_id, slug
 from neurflow_graph.labels import grid as G
 from neurflow_graph.labels import prompts
 from neurflow_graph.labels.client import HOW_TO_CONFIGURE, ChatClient, EndpointNotConfigured, LLMError, redact
 from neurflow_graph.query.labels import (
-    LabelRun,
-    StoredEdge,
-    StoredGroup,
     fetch_edges,
     fetch_groups,
     fetch_label_run,
     write_group_label,
     write_relation,
 )
+from neurflow_graph.records import Edge, Group, Run
 from neurflow_graph.store.connection import Connection
 
 DEFAULT_MAX_RELATIONS = 2
@@ -136,8 +135,8 @@ def label_circuit(
     bundle = _bundle_folder(run, bundle_dir)
     groups = fetch_groups(conn, run.run_id)
     selected = _select_layers(groups, layers)
-    by_id = {g.id: g for g in groups}
-    selected_ids = {g.id for g in selected}
+    by_id = {g.group_id: g for g in groups}
+    selected_ids = {g.group_id for g in selected}
     edges = [e for e in top_edges(fetch_edges(conn, run.run_id), max_relations)
              if e.child in selected_ids and e.parent in by_id]
 
@@ -148,7 +147,7 @@ def label_circuit(
     for group in selected:
         job.item("group", group.group_id, lambda g=group: job.label_group(g))
     for edge in edges:
-        target = f"{edge.child_group_id} -> {edge.parent_group_id}"
+        target = f"{edge.child} -> {edge.parent}"
         job.item("relation", target, lambda e=edge: job.relate(e, by_id[e.parent], by_id[e.child]))
     if job.dry is not None:
         job.dry.finish()
@@ -156,9 +155,9 @@ def label_circuit(
                        Path(dry_run_dir) if dry_run_dir is not None else None, job.stopped)
 
 
-def top_edges(edges: Iterable[StoredEdge], max_per_parent: int) -> list[StoredEdge]:
+def top_edges(edges: Iterable[Edge], max_per_parent: int) -> list[Edge]:
     """The `max_per_parent` heaviest edges into each parent (positive weights only; ties by child id)."""
-    by_parent: dict[str, list[StoredEdge]] = defaultdict(list)
+    by_parent: dict[str, list[Edge]] = defaultdict(list)
     for edge in edges:
         if edge.weight > 0:
             by_parent[edge.parent].append(edge)
@@ -185,7 +184,7 @@ def relation_key(
 class _Job:
     """The state of one labelling pass: grids built so far, results, and whether to stop."""
 
-    def __init__(self, conn: Connection, run: LabelRun, bundle: Path, client: ChatClient | None, model: str | None,
+    def __init__(self, conn: Connection, run: Run, bundle: Path, client: ChatClient | None, model: str | None,
                  secret: str | None, force: bool, dry: _DryRun | None,
                  on_result: Callable[[ItemResult], None] | None) -> None:
         self.conn, self.run, self.bundle, self.client = conn, run, bundle, client
@@ -210,7 +209,7 @@ class _Job:
         if self.on_result is not None:
             self.on_result(result)
 
-    def label_group(self, group: StoredGroup) -> ItemResult:
+    def label_group(self, group: Group) -> ItemResult:
         grid = self.grid(group)
         if grid is None:
             return ItemResult("group", group.group_id, "skipped", error="no exemplar thumbnails")
@@ -227,8 +226,8 @@ class _Job:
                           model=str(self.model), prompt_version=version, key=key)
         return ItemResult("group", group.group_id, "labelled", text=answer.label)
 
-    def relate(self, edge: StoredEdge, parent: StoredGroup, child: StoredGroup) -> ItemResult:
-        target = f"{edge.child_group_id} -> {edge.parent_group_id}"
+    def relate(self, edge: Edge, parent: Group, child: Group) -> ItemResult:
+        target = f"{edge.child} -> {edge.parent}"
         parent_grid, child_grid = self.grid(parent), self.grid(child)
         if parent_grid is None or child_grid is None:
             return ItemResult("relation", target, "skipped", error="a group has no exemplar thumbnails")
@@ -241,7 +240,8 @@ class _Job:
             self.dry.add("relation", target, messages, [(parent, parent_grid), (child, child_grid)], key)
             return ItemResult("relation", target, "prompted")
         answer = prompts.parse_relation(self._client().complete(messages))
-        write_relation(self.conn, edge.child, edge.parent, relation=answer.relation, model=str(self.model),
+        write_relation(self.conn, group_node_id(self.run.run_id, edge.child),
+                       group_node_id(self.run.run_id, edge.parent), relation=answer.relation, model=str(self.model),
                        prompt_version=version, key=key)
         return ItemResult("relation", target, "labelled", text=answer.relation)
 
@@ -250,7 +250,7 @@ class _Job:
             raise EndpointNotConfigured(f"no LLM endpoint is configured: {HOW_TO_CONFIGURE}")
         return self.client
 
-    def grid(self, group: StoredGroup) -> _Grid | None:
+    def grid(self, group: Group) -> _Grid | None:
         """The group's exemplar grid (built once): up to MAX_EXEMPLARS thumbnails, best first; None without any."""
         if group.id in self.grids:
             return self.grids[group.id]
@@ -275,7 +275,7 @@ class _Job:
 class _DryRun:
     """Writes each prompt (text file, grid PNGs, and a manifest of every request) to a folder instead of sending it."""
 
-    def __init__(self, folder: Path, run: LabelRun, client: ChatClient | None) -> None:
+    def __init__(self, folder: Path, run: Run, client: ChatClient | None) -> None:
         self.folder, self.run, self.client = folder, run, client
         self.entries: list[dict[str, Any]] = []
         self.images: dict[str, int] = {}
@@ -285,9 +285,9 @@ class _DryRun:
             raise ConfigError(f"--dry-run: cannot create folder {folder}: {exc.strerror}") from None
 
     def add(self, kind: Kind, target: str, messages: list[dict[str, Any]],
-            grids: list[tuple[StoredGroup, _Grid]], key: str) -> None:
+            grids: list[tuple[Group, _Grid]], key: str) -> None:
         names = [self._image(group, grid) for group, grid in grids]
-        stem = f"{kind}-" + "--".join(_slug(g.group_id) for g, _ in reversed(grids))
+        stem = f"{kind}-" + "--".join(slug(g.group_id, "-") for g, _ in reversed(grids))
         shown = _with_files(messages, iter(names))
         text_file = f"{stem}.txt"
         (self.folder / text_file).write_text(_readable(kind, target, self.run, shown), encoding="utf-8")
@@ -315,16 +315,16 @@ class _DryRun:
         }
         (self.folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
-    def _image(self, group: StoredGroup, grid: _Grid) -> str:
-        name = f"grid-{_slug(group.group_id)}.png"
+    def _image(self, group: Group, grid: _Grid) -> str:
+        name = f"grid-{slug(group.group_id, '-')}.png"
         if name not in self.images:
             (self.folder / name).write_bytes(grid.png)
             self.images[name] = len(grid.png)
         return name
 
 
-def _bundle_folder(run: LabelRun, bundle_dir: str | os.PathLike[str] | None) -> Path:
-    folder = Path(bundle_dir) if bundle_dir is not None else run.bundle_path
+def _bundle_folder(run: Run, bundle_dir: str | os.PathLike[str] | None) -> Path:
+    folder = Path(bundle_dir) if bundle_dir is not None else (Path(run.bundle_path) if run.bundle_path else None)
     if folder is None:
         raise ConfigError(f"run {run.run_id} has no bundle path in the store; pass --bundle DIR (its bundle folder)")
     if not folder.is_dir():
@@ -332,7 +332,7 @@ def _bundle_folder(run: LabelRun, bundle_dir: str | os.PathLike[str] | None) -> 
     return folder
 
 
-def _select_layers(groups: list[StoredGroup], layers: Sequence[str] | None) -> list[StoredGroup]:
+def _select_layers(groups: list[Group], layers: Sequence[str] | None) -> list[Group]:
     if not groups:
         return []
     if layers is None or len(layers) == 0:
@@ -351,10 +351,6 @@ def _grid_layout() -> list[int]:
 
 def _hash(payload: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8")).hexdigest()[:32]
-
-
-def _slug(group_id: str) -> str:
-    return "".join(c if c.isalnum() or c in "._" else "-" for c in group_id)
 
 
 def _parts(message: dict[str, Any]) -> list[dict[str, Any]]:
@@ -379,7 +375,7 @@ def _with_files(messages: list[dict[str, Any]], names: Iterable[str]) -> list[di
     return out
 
 
-def _readable(kind: Kind, target: str, run: LabelRun, messages: list[dict[str, Any]]) -> str:
+def _readable(kind: Kind, target: str, run: Run, messages: list[dict[str, Any]]) -> str:
     lines = [f"# {kind} prompt: {target} (run {run.run_id}, class {run.class_id})", ""]
     for message in messages:
         lines.append(f"## {message['role']}")

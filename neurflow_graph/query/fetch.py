@@ -1,47 +1,42 @@
 """Thin typed helpers over the query files: each `fetch_<noun>` runs one or two `cypher/` files by name.
 
 `conn` is anything with `.run(name, **params)` (a `neurflow_graph.store.Connection`). A class is given as its
-id (`digits/3`), its index or its name; `resolve_class` turns it into the stored class or a one-line error
-that lists the classes the store holds.
+id (`digits/3`), its index or its name; `fetch_class` turns it into the stored class (`records.resolve_class`,
+the one rule) or a one-line error that lists the classes the store holds.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
 from pathlib import Path
 from typing import Any
+
+import pyarrow as pa
 
 from neurflow_graph.errors import QueryError
 from neurflow_graph.query.library import Runner, run_query
 from neurflow_graph.query.results import (
     BiasPath,
-    CircuitEdge,
-    CircuitGroup,
     ClassCircuit,
-    ClassInfo,
     EdgeChange,
-    Exemplar,
     GroupMatch,
     Intervention,
-    LayerGroup,
     NeuronRole,
-    Records,
     RunComparison,
-    RunInfo,
     SharedGroup,
     SharedNeuron,
 )
+from neurflow_graph.records import ClassRef, Edge, Exemplar, Group, Records, Run, resolve_class
 
 _LISTED = 12  # classes or runs named in an error message before "… and N more"
 
 
-def fetch_classes(conn: Runner) -> Records[ClassInfo]:
+def fetch_classes(conn: Runner) -> Records[ClassRef]:
     """Every class in the store with its run counts and latest complete run (`list_classes.cypher`)."""
-    return Records(ClassInfo, (ClassInfo(**row) for row in run_query(conn, "list_classes")))
+    return Records(ClassRef, (ClassRef(**row) for row in run_query(conn, "list_classes")))
 
 
-def resolve_class(conn: Runner, cls: str | int, model: str | None = None) -> ClassInfo:
+def fetch_class(conn: Runner, cls: str | int, model: str | None = None) -> ClassRef:
     """The stored class meant by `cls` (class id, index or name; `model` narrows it) with a complete run.
 
     Raises QueryError naming the classes that exist when none (or several) match, or when it has no complete run.
@@ -51,25 +46,11 @@ def resolve_class(conn: Runner, cls: str | int, model: str | None = None) -> Cla
     if "/" in text and model is None:
         rows = run_query(conn, "class_info", class_id=text)
         if rows and rows[0]["n_complete"] > 0:
-            return ClassInfo(**rows[0])
+            return ClassRef(**rows[0])
     classes = fetch_classes(conn)
-    pool = [c for c in classes if model is None or c.model == model]
-    found = [c for c in pool if c.class_id == text]
-    if not found and model is not None:
-        found = [c for c in pool if c.class_id == f"{model}/{text}"]
-    if not found and text.lstrip("-").isdigit():
-        found = [c for c in pool if c.index == int(text)]
-    if not found:
-        found = [c for c in pool if c.name == text] or [c for c in pool if c.name.lower() == text.lower()]
-    if not found:
-        where = f" of model {model!r}" if model else ""
-        close = difflib.get_close_matches(text, [c.name for c in pool] + [c.class_id for c in pool], n=3)
-        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise QueryError(f"class {text!r}{where} is not in the store{hint}; {_class_list(classes)}")
-    if len(found) > 1:
-        raise QueryError(f"class {text!r} is ambiguous: {', '.join(c.class_id for c in found)}; "
-                         "pass the class id ({model}/{index})")
-    (info,) = found
+    where = f" of model {model!r}" if model else ""
+    info = resolve_class(text, classes, model, error=QueryError, unknown=f"class {{ref}}{where} is not in the store",
+                         where=f"; {_class_list(classes)}")
     if info.n_complete == 0:
         raise QueryError(f"class {info.class_id} has {info.n_runs} run(s) in the store but none completed its "
                          f"ingest; load its bundle again; {_class_list(classes)}")
@@ -79,14 +60,14 @@ def resolve_class(conn: Runner, cls: str | int, model: str | None = None) -> Cla
 def fetch_class_circuit(conn: Runner, cls: str | int, run_id: str | None = None,
                         top_n: int | None = None) -> ClassCircuit:
     """The circuit of a class in one run (latest complete unless `run_id`): groups, then the top-N edges per parent."""
-    info = resolve_class(conn, cls)
+    info = fetch_class(conn, cls)
     rows = run_query(conn, "circuit_groups", class_id=info.class_id, run_id=run_id)
     if not rows:
         raise _no_such_run(conn, info, run_id)
     run = rows[0]["run_id"]
     bundle = rows[0]["bundle_path"]
     groups = tuple(_circuit_group(row, bundle) for row in rows)
-    edges = tuple(CircuitEdge(**{k: v for k, v in row.items() if k != "run_id"})
+    edges = tuple(Edge(**{k: v for k, v in row.items() if k != "run_id"})
                   for row in run_query(conn, "circuit_edges", class_id=info.class_id, run_id=run, top_n=top_n))
     return ClassCircuit(info.class_id, info.name, run, bundle, groups, edges, top_n)
 
@@ -94,7 +75,7 @@ def fetch_class_circuit(conn: Runner, cls: str | int, run_id: str | None = None,
 def fetch_bias_paths(conn: Runner, cls: str | int, source: str | None = None, run_id: str | None = None,
                      min_weight: float = 0.0, limit: int = 20) -> Records[BiasPath]:
     """Strongest group paths up to the class logit, by Π|w| (`bias_paths.cypher`); `source` a group or neuron id."""
-    info = resolve_class(conn, cls)
+    info = fetch_class(conn, cls)
     _check_run_of_class(conn, info, run_id)
     rows = run_query(conn, "bias_paths", class_id=info.class_id, run_id=run_id, source=source,
                      min_weight=float(min_weight), limit=int(limit))
@@ -105,7 +86,7 @@ def fetch_bias_paths(conn: Runner, cls: str | int, source: str | None = None, ru
 def fetch_shared_groups(conn: Runner, min_jaccard: float = 0.5, layer: str | None = None,
                         cls: str | int | None = None, limit: int = 100) -> Records[SharedGroup]:
     """Group pairs of different classes ranked by neuron Jaccard (`shared_groups.cypher`)."""
-    class_id = None if cls is None else resolve_class(conn, cls).class_id
+    class_id = None if cls is None else fetch_class(conn, cls).class_id
     rows = run_query(conn, "shared_groups", min_jaccard=float(min_jaccard), layer=layer, class_id=class_id,
                      limit=int(limit))
     return Records(SharedGroup, (SharedGroup(**{**row, "shared_neurons": tuple(sorted(row["shared_neurons"]))})
@@ -133,7 +114,7 @@ def fetch_exemplars(conn: Runner, group_id: str) -> Records[Exemplar]:
     ))
 
 
-def fetch_run_info(conn: Runner, run_id: str) -> RunInfo:
+def fetch_run_info(conn: Runner, run_id: str) -> Run:
     """A run's parameters and provenance (`run_provenance.cypher`); an unknown run lists the stored ones."""
     rows = run_query(conn, "run_provenance", run_id=run_id)
     if not rows:
@@ -141,13 +122,33 @@ def fetch_run_info(conn: Runner, run_id: str) -> RunInfo:
     row = rows[0]
     props = dict(row["properties"])
     run_json = json.loads(props.get("run_json") or "{}")
-    return RunInfo(
+    return Run(
         run_id=row["run_id"], complete=row["complete"] is True, class_id=row["class_id"],
         class_name=str(row["class_name"]), model=row["model"], created_at=props.get("created_at"),
         ingested_at=props.get("ingested_at"), completed_at=props.get("completed_at"),
         bundle_path=props.get("bundle_path"), layers=tuple(props.get("layers") or run_json.get("layers", ())),
         params=dict(run_json.get("params", {})), run_json=run_json, properties=props,
     )
+
+
+def fetch_runs(conn: Runner) -> Records[Run]:
+    """Every stored run, newest first; `complete` is False while (or after an interrupted) ingest (`list_runs`)."""
+    return Records(Run, (
+        Run(run_id=r["run_id"], complete=r["complete"] is True, class_id=r["class_id"],
+            class_name=str(r["class_name"]), model=r["model"], created_at=r["created_at"])
+        for r in run_query(conn, "list_runs")
+    ))
+
+
+def fetch_run_status(conn: Runner, run_id: str) -> dict[str, Any] | None:
+    """Completeness and recorded counts of one run, or None when it is not stored (`run_status.cypher`)."""
+    rows = run_query(conn, "run_status", run_id=run_id)
+    return rows[0] if rows else None
+
+
+def fetch_circuit_table(conn: Runner, class_id: str) -> pa.Table:
+    """The FEEDS edges of a class's complete runs, one row per edge, as a table (`circuit_of_class.cypher`)."""
+    return pa.Table.from_pylist(run_query(conn, "circuit_of_class", class_id=class_id))
 
 
 def fetch_run_comparison(conn: Runner, run_a: str, run_b: str, min_jaccard: float = 0.5,
@@ -165,9 +166,9 @@ def fetch_run_comparison(conn: Runner, run_a: str, run_b: str, min_jaccard: floa
     return RunComparison(run_a, run_b, float(min_jaccard), groups, edges)
 
 
-def fetch_layer_groups(conn: Runner, cls: str | int, layer: str, run_id: str | None = None) -> Records[LayerGroup]:
+def fetch_layer_groups(conn: Runner, cls: str | int, layer: str, run_id: str | None = None) -> Records[Group]:
     """The groups of one layer with channels and activation_max (`layer_groups.cypher`), for image debugging."""
-    info = resolve_class(conn, cls)
+    info = fetch_class(conn, cls)
     _check_run_of_class(conn, info, run_id)
     rows = run_query(conn, "layer_groups", class_id=info.class_id, run_id=run_id, layer=layer)
     if not rows:
@@ -175,19 +176,19 @@ def fetch_layer_groups(conn: Runner, cls: str | int, layer: str, run_id: str | N
         with_groups = [row["layer"] for row in _layers_with_groups(conn, info.class_id, run.run_id)]
         raise QueryError(f"layer {layer!r} has no neuron groups in run {run.run_id}; layers with groups: "
                          f"{', '.join(with_groups) or 'none'}")
-    return Records(LayerGroup, (
-        LayerGroup(run_id=row["run_id"], id=row["id"], group_id=row["group_id"], layer=row["layer"],
-                   layer_index=row["layer_index"], group_index=row["group_index"], neurons=tuple(row["neurons"]),
-                   channels=tuple(int(c) for c in row["channels"]),
-                   activation_max=tuple(float(a) for a in row["activation_max"]),
-                   weight_up=float(row["weight_up"] or 0.0), label=row["label"], description=row["description"])
+    return Records(Group, (
+        Group(run_id=row["run_id"], id=row["id"], group_id=row["group_id"], layer=row["layer"],
+              layer_index=row["layer_index"], group_index=row["group_index"], is_root=False,
+              neurons=tuple(row["neurons"]), channels=tuple(int(c) for c in row["channels"]),
+              activation_max=tuple(float(a) for a in row["activation_max"]),
+              weight_up=float(row["weight_up"] or 0.0), label=row["label"], description=row["description"])
         for row in rows if not row["is_root"]
     ))
 
 
 def fetch_interventions(conn: Runner, cls: str | int, run_id: str | None = None) -> Records[Intervention]:
     """The image-debugging results stored for a class's circuit (`interventions.cypher`)."""
-    info = resolve_class(conn, cls)
+    info = fetch_class(conn, cls)
     _check_run_of_class(conn, info, run_id)
     return Records(Intervention, (Intervention(**row) for row in run_query(conn, "interventions",
                                                                           class_id=info.class_id, run_id=run_id)))
@@ -201,13 +202,13 @@ def bundle_file(bundle_path: str | None, relative: str | None) -> Path | None:
     return path if path.is_file() else None
 
 
-def _circuit_group(row: dict[str, Any], bundle: str | None) -> CircuitGroup:
+def _circuit_group(row: dict[str, Any], bundle: str | None) -> Group:
     exemplars = tuple(
         Exemplar(rank=e["rank"], patch_id=e["patch_id"], thumbnail=e["thumbnail"],
                  path=bundle_file(bundle, e["thumbnail"]))
         for e in sorted(row["exemplars"], key=lambda e: e["rank"])
     )
-    return CircuitGroup(id=row["id"], group_id=row["group_id"], layer=row["layer"], layer_index=row["layer_index"],
+    return Group(id=row["id"], group_id=row["group_id"], layer=row["layer"], layer_index=row["layer_index"],
                         group_index=row["group_index"], is_root=row["is_root"] is True,
                         neurons=tuple(row["neurons"]), exemplars=exemplars, label=row["label"],
                         description=row["description"])
@@ -222,7 +223,7 @@ def _layers_with_groups(conn: Runner, class_id: str, run_id: str) -> list[dict[s
     return list(seen.values())
 
 
-def _check_run_of_class(conn: Runner, info: ClassInfo, run_id: str | None) -> None:
+def _check_run_of_class(conn: Runner, info: ClassRef, run_id: str | None) -> None:
     if run_id is None:
         return
     runs = [r for r in run_query(conn, "list_runs") if r["class_id"] == info.class_id]
@@ -230,7 +231,7 @@ def _check_run_of_class(conn: Runner, info: ClassInfo, run_id: str | None) -> No
         raise _no_such_run(conn, info, run_id)
 
 
-def _no_such_run(conn: Runner, info: ClassInfo, run_id: str | None) -> QueryError:
+def _no_such_run(conn: Runner, info: ClassRef, run_id: str | None) -> QueryError:
     runs = [r["run_id"] for r in run_query(conn, "list_runs") if r["class_id"] == info.class_id and r["complete"]]
     if run_id is None:
         return QueryError(f"class {info.class_id} has no complete run in the store")
@@ -238,7 +239,7 @@ def _no_such_run(conn: Runner, info: ClassInfo, run_id: str | None) -> QueryErro
                       f"(newest first): {', '.join(runs) or 'none'}")
 
 
-def _class_list(classes: list[ClassInfo]) -> str:
+def _class_list(classes: list[ClassRef]) -> str:
     ingested = [c for c in classes if c.n_complete > 0]
     if not ingested:
         return "the store holds no complete run yet (ingest or load one first)"

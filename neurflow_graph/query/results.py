@@ -1,124 +1,16 @@
-"""Typed rows of the query library: one frozen dataclass per answer, plus `to_table` for bulk use.
+"""The answers of the query library that are not shared records: one frozen dataclass per answer.
 
-Every `fetch_*` answer converts for notebooks: `to_arrow()` (a pyarrow Table, one row per record) and
-`to_pandas()` (pandas is optional: without it the call is a MissingDependency error naming it). A list of
-rows is a `Records` (a list); a class circuit also displays itself in Jupyter (`_repr_html_`, the `show` page).
+Groups, edges, runs and classes are the shared records of `neurflow_graph.records`; every answer converts
+for notebooks (`to_arrow()`, `to_pandas()`), and a class circuit displays itself in Jupyter (the `show` page).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import html
-import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any
 
-import pyarrow as pa
-
-from neurflow_graph.errors import ConfigError, MissingDependency
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-T = TypeVar("T")
-
-
-class Tabular:
-    """`to_arrow()` and `to_pandas()` for a typed answer: one table row per record (`_rows`)."""
-
-    _parts: tuple[str, ...] = ()
-    """Answers with several kinds of rows (a circuit's groups and edges) name them; the first is the default."""
-
-    def _rows(self, part: str | None) -> tuple[type, Sequence[Any]]:
-        return type(self), [self]
-
-    def to_arrow(self, part: str | None = None) -> pa.Table:
-        """The answer as a pyarrow Table (nested tuples become lists, paths strings); `part` picks the rows."""
-        if part is not None and part not in self._parts:
-            accepted = ", ".join(repr(p) for p in self._parts) or "none (this answer has one kind of row)"
-            raise ConfigError(f"{type(self).__name__} has no part {part!r}; parts: {accepted}")
-        row_type, rows = self._rows(part or (self._parts[0] if self._parts else None))
-        return to_table(rows, row_type)
-
-    def to_pandas(self, part: str | None = None) -> pd.DataFrame:
-        """The answer as a pandas DataFrame (via `to_arrow`); pandas is an optional dependency."""
-        try:
-            import pandas  # noqa: F401 - only to name it when missing
-        except ImportError:
-            raise MissingDependency("to_pandas() needs pandas, which is not installed; pip install pandas "
-                                    "(or use to_arrow())") from None
-        return self.to_arrow(part).to_pandas()
-
-
-class Records(list[T], Generic[T], Tabular):
-    """The rows of a `fetch_*` answer: a plain list of records of one type that also converts to tables."""
-
-    def __init__(self, row_type: type[T], rows: Iterable[T] = ()) -> None:
-        super().__init__(rows)
-        self.row_type = row_type
-
-    def _rows(self, part: str | None) -> tuple[type, Sequence[Any]]:
-        return self.row_type, self
-
-
-@dataclass(frozen=True)
-class ClassInfo:
-    """A class in the store and its runs; `latest_run` is the run class-level queries pick by default."""
-
-    class_id: str
-    model: str
-    index: int
-    name: str
-    n_runs: int
-    n_complete: int
-    latest_run: str | None
-
-
-@dataclass(frozen=True)
-class Exemplar:
-    """One exemplar patch of a group; `path` is its thumbnail file when the bundle is still where it was."""
-
-    rank: int
-    patch_id: int
-    thumbnail: str | None
-    path: Path | None = None
-    image_index: int | None = None
-    granularity: float | None = None
-    box: tuple[int, int, int, int] | None = None
-
-
-@dataclass(frozen=True)
-class CircuitGroup:
-    """A neuron group of a circuit, with its members, exemplars and (if labelled) its concept label."""
-
-    id: str
-    group_id: str
-    layer: str
-    layer_index: int
-    group_index: int
-    is_root: bool
-    neurons: tuple[str, ...]
-    exemplars: tuple[Exemplar, ...]
-    label: str | None = None
-    description: str | None = None
-
-
-@dataclass(frozen=True)
-class CircuitEdge:
-    """A FEEDS edge child -> parent (group ids within the run); `rank` 0 is the parent's strongest input."""
-
-    child: str
-    parent: str
-    child_layer: str
-    parent_layer: str
-    child_layer_index: int
-    parent_layer_index: int
-    weight: float
-    n_edges: int
-    rank: int
-    relation: str | None = None
+from neurflow_graph.records import HTML_VIEWS, Edge, Group, Tabular
 
 
 @dataclass(frozen=True)
@@ -133,18 +25,18 @@ class ClassCircuit(Tabular):
     class_name: str
     run_id: str
     bundle_path: str | None
-    groups: tuple[CircuitGroup, ...]
-    edges: tuple[CircuitEdge, ...]
+    groups: tuple[Group, ...]
+    edges: tuple[Edge, ...]
     top_n: int | None = None
 
-    def layers(self) -> list[tuple[str, list[CircuitGroup]]]:
+    def layers(self) -> list[tuple[str, list[Group]]]:
         """(layer, its groups by group index), from the logit layer down."""
-        out: dict[int, tuple[str, list[CircuitGroup]]] = {}
+        out: dict[int, tuple[str, list[Group]]] = {}
         for g in sorted(self.groups, key=lambda g: (g.layer_index, g.group_index)):
             out.setdefault(g.layer_index, (g.layer, []))[1].append(g)
         return [out[i] for i in sorted(out)]
 
-    def group(self, group_id: str) -> CircuitGroup:
+    def group(self, group_id: str) -> Group:
         """The group with this id within the run (KeyError if absent)."""
         for g in self.groups:
             if g.group_id == group_id:
@@ -154,15 +46,12 @@ class ClassCircuit(Tabular):
     _parts = ("edges", "groups")
 
     def _rows(self, part: str | None) -> tuple[type, Sequence[Any]]:
-        return (CircuitEdge, self.edges) if part == "edges" else (CircuitGroup, self.groups)
+        return (Edge, self.edges) if part == "edges" else (Group, self.groups)
 
-    def _repr_html_(self) -> str:
-        """The page of `neurflow-graph show`, in an iframe so its styles stay inside it (Jupyter's inline view)."""
-        from neurflow_graph.render.circuit import render_circuit_html
-
-        page = html.escape(render_circuit_html(self), quote=True)
-        return (f'<iframe srcdoc="{page}" style="width:100%;height:640px;border:1px solid #e2e8f0" '
-                'onload="this.style.height=(this.contentDocument.body.scrollHeight+24)+\'px\'"></iframe>')
+    def _repr_html_(self) -> str | None:
+        """Jupyter's inline view: the `show` page, once the render layer has registered it (records.HTML_VIEWS)."""
+        view = HTML_VIEWS.get(type(self))
+        return view(self) if view is not None else None
 
 
 @dataclass(frozen=True)
@@ -230,25 +119,6 @@ class NeuronRole:
 
 
 @dataclass(frozen=True)
-class RunInfo(Tabular):
-    """A stored run's parameters and provenance (its run.json and what the store added at ingest)."""
-
-    run_id: str
-    complete: bool
-    class_id: str
-    class_name: str
-    model: str
-    created_at: str | None
-    ingested_at: str | None
-    completed_at: str | None
-    bundle_path: str | None
-    layers: tuple[str, ...]
-    params: dict[str, Any]
-    run_json: dict[str, Any]
-    properties: dict[str, Any]
-
-
-@dataclass(frozen=True)
 class GroupMatch:
     """A group of run A matched to one of run B (status same/changed), or unmatched (disappeared/appeared)."""
 
@@ -302,24 +172,6 @@ class RunComparison(Tabular):
 
 
 @dataclass(frozen=True)
-class LayerGroup:
-    """A group of one layer with its channels and their activation_max in the run (for image debugging)."""
-
-    run_id: str
-    id: str
-    group_id: str
-    layer: str
-    layer_index: int
-    group_index: int
-    neurons: tuple[str, ...]
-    channels: tuple[int, ...]
-    activation_max: tuple[float, ...]
-    weight_up: float
-    label: str | None = None
-    description: str | None = None
-
-
-@dataclass(frozen=True)
 class Intervention:
     """A stored image-debugging result: masking one group, with its measured numbers in `properties`."""
 
@@ -328,44 +180,3 @@ class Intervention:
     group_id: str
     layer: str
     properties: dict[str, Any]
-
-
-def to_table(rows: Sequence[Any], row_type: type | None = None) -> pa.Table:
-    """Dataclass rows as a pyarrow Table (nested tuples become lists; paths become strings); `row_type`
-    names the columns of an empty table."""
-    if not rows and row_type is not None and dataclasses.is_dataclass(row_type):
-        return pa.table({f.name: pa.array([], pa.null()) for f in dataclasses.fields(row_type)})
-    return pa.Table.from_pylist([{k: _plain(v) for k, v in _fields(row)} for row in rows])
-
-
-def to_jsonable(value: Any) -> Any:
-    """Dataclasses, tuples and paths as plain JSON values."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {k: to_jsonable(v) for k, v in _fields(value)}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def dumps(value: Any) -> str:
-    """JSON text of query results (dataclasses or rows)."""
-    return json.dumps(to_jsonable(value), indent=2, default=str)
-
-
-def _fields(row: Any) -> Iterator[tuple[str, Any]]:
-    for f in dataclasses.fields(row):
-        yield f.name, getattr(row, f.name)
-
-
-def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {k: _plain(v) for k, v in _fields(value)}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    return value

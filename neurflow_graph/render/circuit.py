@@ -13,7 +13,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from neurflow_graph.query.results import CircuitEdge, CircuitGroup, ClassCircuit, RunInfo
+from neurflow_graph.ids import channel_of
+from neurflow_graph.query.results import ClassCircuit
+from neurflow_graph.records import HTML_VIEWS, Edge, Group, Run
 from neurflow_graph.render.images import file_uri
 
 THUMB = 40
@@ -32,7 +34,7 @@ EDGE_LABEL_LIMIT = 16  # up to this many edges all weights are printed; above, o
 
 @dataclass(frozen=True)
 class _Node:
-    group: CircuitGroup
+    group: Group
     x: float  # left
     y: float  # top
     width: float
@@ -43,7 +45,7 @@ class _Node:
         return self.x + self.width / 2
 
 
-def render_circuit_html(circuit: ClassCircuit, run: RunInfo | None = None, exemplars: int = 4) -> str:
+def render_circuit_html(circuit: ClassCircuit, run: Run | None = None, exemplars: int = 4) -> str:
     """The page as a string (see the module docstring); `run` adds the run's parameters to the header."""
     nodes, width, height = _layout(circuit, exemplars)
     svg = _svg(circuit, nodes, width, height, exemplars)
@@ -51,7 +53,17 @@ def render_circuit_html(circuit: ClassCircuit, run: RunInfo | None = None, exemp
     return _page(circuit, run, svg, missing, exemplars)
 
 
-def write_circuit_html(circuit: ClassCircuit, path: str | os.PathLike[str], run: RunInfo | None = None,
+def notebook_html(circuit: ClassCircuit) -> str:
+    """The page in an iframe, so its styles stay inside it (Jupyter's inline view of a ClassCircuit)."""
+    page = html.escape(render_circuit_html(circuit), quote=True)
+    return (f'<iframe srcdoc="{page}" style="width:100%;height:640px;border:1px solid #e2e8f0" '
+            'onload="this.style.height=(this.contentDocument.body.scrollHeight+24)+\'px\'"></iframe>')
+
+
+HTML_VIEWS[ClassCircuit] = notebook_html
+
+
+def write_circuit_html(circuit: ClassCircuit, path: str | os.PathLike[str], run: Run | None = None,
                        exemplars: int = 4) -> Path:
     """Write the page to `path` (parent folders created); returns the path."""
     path = Path(path)
@@ -70,7 +82,7 @@ def _node_size(exemplars: int) -> tuple[float, float]:
 def _layout(circuit: ClassCircuit, exemplars: int) -> tuple[dict[str, _Node], float, float]:
     node_w, node_h = _node_size(exemplars)
     layers = circuit.layers()
-    parents_of: dict[str, list[CircuitEdge]] = {}
+    parents_of: dict[str, list[Edge]] = {}
     for edge in circuit.edges:
         parents_of.setdefault(edge.child, []).append(edge)
     widest = max((len(groups) for _, groups in layers), default=1)
@@ -78,7 +90,7 @@ def _layout(circuit: ClassCircuit, exemplars: int) -> tuple[dict[str, _Node], fl
     centre_x: dict[str, float] = {}
     nodes: dict[str, _Node] = {}
     for row, (_layer, groups) in enumerate(layers):
-        def barycentre(group: CircuitGroup) -> tuple[float, int]:
+        def barycentre(group: Group) -> tuple[float, int]:
             edges = [e for e in parents_of.get(group.group_id, []) if e.parent in centre_x]
             total = sum(abs(e.weight) for e in edges)
             if not edges or total == 0:
@@ -97,12 +109,12 @@ def _layout(circuit: ClassCircuit, exemplars: int) -> tuple[dict[str, _Node], fl
     return nodes, canvas, height
 
 
-def _attachments(edges: list[CircuitEdge], nodes: dict[str, _Node]) -> dict[tuple[str, str], tuple[float, float]]:
+def _attachments(edges: list[Edge], nodes: dict[str, _Node]) -> dict[tuple[str, str], tuple[float, float]]:
     """Where each edge leaves its child (top) and enters its parent (bottom): spread over the middle of the box."""
     out_x: dict[tuple[str, str], float] = {}
     in_x: dict[tuple[str, str], float] = {}
-    by_child: dict[str, list[CircuitEdge]] = {}
-    by_parent: dict[str, list[CircuitEdge]] = {}
+    by_child: dict[str, list[Edge]] = {}
+    by_parent: dict[str, list[Edge]] = {}
     for e in edges:
         by_child.setdefault(e.child, []).append(e)
         by_parent.setdefault(e.parent, []).append(e)
@@ -169,7 +181,7 @@ def _node_svg(node: _Node, exemplars: int) -> str:
     count = f"{len(g.neurons)} neuron{'s' if len(g.neurons) != 1 else ''}"
     sub = count if full == g.group_id else f"{g.group_id} · {count}"
     tip = g.description or g.label or g.group_id
-    tip += "\nneurons: " + ", ".join(n.rsplit("/", 1)[-1] for n in g.neurons[:24])
+    tip += "\nneurons: " + ", ".join(str(channel_of(n)) for n in g.neurons[:24])
     tip += " …" if len(g.neurons) > 24 else ""
     cls = "node root" if g.is_root else "node"
     out = [f'<g class="{cls}"><title>{esc(tip)}</title>',
@@ -212,7 +224,7 @@ th { background: #f7fafc; } td.num { text-align: right; font-variant-numeric: ta
 """
 
 
-def _page(circuit: ClassCircuit, run: RunInfo | None, svg: str, missing: int, exemplars: int) -> str:
+def _page(circuit: ClassCircuit, run: Run | None, svg: str, missing: int, exemplars: int) -> str:
     esc = html.escape
     title = f"Circuit of class {circuit.class_name} ({circuit.class_id})"
     meta = [f"run <code>{esc(circuit.run_id)}</code>"]
@@ -236,7 +248,7 @@ def _page(circuit: ClassCircuit, run: RunInfo | None, svg: str, missing: int, ex
     rows = []
     for layer, groups in circuit.layers():
         for g in groups:
-            neurons = ", ".join(n.rsplit("/", 1)[-1] for n in g.neurons)
+            neurons = ", ".join(str(channel_of(n)) for n in g.neurons)
             rows.append(f"<tr><td>{esc(layer)}</td><td>{esc(g.group_id)}</td><td>{esc(g.label or '')}</td>"
                         f"<td>{esc(g.description or '')}</td><td>{esc(neurons)}</td></tr>")
     edge_rows = []

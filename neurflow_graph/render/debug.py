@@ -8,7 +8,6 @@ from __future__ import annotations
 import html
 import json
 import os
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from neurflow_graph.debugging.core import DebugResult, GroupDebug
+from neurflow_graph.ids import slug
 from neurflow_graph.render.images import PLACEHOLDER_GREY, file_uri, load_thumbnail, tensor_to_pil, tensor_uri
 
 GROUP_COLOUR = "#2b6cb0"
@@ -37,12 +37,12 @@ def write_debug_pages(result: DebugResult, out_dir: str | os.PathLike[str], *, c
     ids = intervention_ids or {}
     written: dict[str, Path] = {}
     for group in result.groups:
-        slug = group_slug(group.group.group_id)
-        page = out / f"group-{slug}.html"
+        stem = slug(group.group.group_id, "-")
+        page = out / f"group-{stem}.html"
         page.write_text(_group_page(result, group, class_name, image_set, exemplars.get(group.group.group_id, ()),
                                     ids.get(group.group.group_id)), encoding="utf-8")
         written[page.name] = page
-        png = out / f"group-{slug}.png"
+        png = out / f"group-{stem}.png"
         render_group_png(result, group, exemplars.get(group.group.group_id, ()), class_name).save(png)
         written[png.name] = png
     index = out / "index.html"
@@ -52,11 +52,6 @@ def write_debug_pages(result: DebugResult, out_dir: str | os.PathLike[str], *, c
     report.write_text(json.dumps(report_json(result, image_set, ids), indent=2), encoding="utf-8")
     written[report.name] = report
     return written
-
-
-def group_slug(group_id: str) -> str:
-    """A file-name-safe form of a group id: `conv3/g0` -> `conv3-g0`."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", group_id).strip("-")
 
 
 def report_json(result: DebugResult, image_set: str = "", ids: Mapping[str, str] | None = None) -> dict:
@@ -215,9 +210,9 @@ def _index_page(result: DebugResult, class_name: str, image_set: str) -> str:
     rows = []
     for group in result.groups:
         g = group.group
-        slug = group_slug(g.group_id)
+        stem = slug(g.group_id, "-")
         rows.append(
-            f"<tr><td><a href='group-{slug}.html'>{esc(g.group_id)}</a></td><td>{esc(g.label or '')}</td>"
+            f"<tr><td><a href='group-{stem}.html'>{esc(g.group_id)}</a></td><td>{esc(g.label or '')}</td>"
             f"<td class='num'>{len(g.channels)}</td><td class='num'>{g.weight_up:+.3f}</td>"
             f"<td class='num'>{group.metric.mean():.3f}</td>"
             f"<td class='num'>{group.mean_prob_drop:+.4f}</td>"

@@ -2,12 +2,11 @@
 
 from neurflow_graph.bundle.tables import BundleTables, read_bundle_tables
 from neurflow_graph.store.connection import Connection, connect
-from neurflow_graph.store.fetch import RunSummary, fetch_circuit, fetch_run_status, fetch_runs
 from neurflow_graph.store.paths import resolve_data_dir
 from neurflow_graph.store.queries import run, run_table
 from neurflow_graph.store.schema import SCHEMA_VERSION, check_schema_version, ensure_schema
 from neurflow_graph.store.server import ServerInfo, ServerStatus, start, status, stop
-from neurflow_graph.store.writer import DEFAULT_BATCH_SIZE, DEFAULT_WRITERS, WriteReport, load_bundle, write_bundle
+from neurflow_graph.store.writer import DEFAULT_BATCH_SIZE, DEFAULT_WRITERS, WriteReport, load_bundle, write_run_graph
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -16,15 +15,11 @@ __all__ = [
     "BundleTables",
     "Connection",
     "ServerInfo",
-    "RunSummary",
     "ServerStatus",
     "WriteReport",
     "check_schema_version",
     "connect",
     "ensure_schema",
-    "fetch_circuit",
-    "fetch_run_status",
-    "fetch_runs",
     "load_bundle",
     "read_bundle_tables",
     "resolve_data_dir",
@@ -33,5 +28,5 @@ __all__ = [
     "start",
     "status",
     "stop",
-    "write_bundle",
+    "write_run_graph",
 ]

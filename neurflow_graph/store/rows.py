@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from neurflow_graph import ids
 from neurflow_graph.bundle.tables import BundleTables
 
 Row = dict[str, Any]
@@ -77,33 +78,34 @@ def model_row(run: dict[str, Any]) -> Row:
 def class_row(run: dict[str, Any]) -> Row:
     """The Class node, id `{model}/{class_index}` (shared by every run of that model and class)."""
     model, index = str(run["model"]["name"]), int(run["class"]["index"])
-    return {"id": f"{model}/{index}", "model": model, "index": index, "name": str(run["class"].get("name", index))}
+    name = str(run["class"].get("name", index))
+    return {"id": ids.class_id(model, index), "model": model, "index": index, "name": name}
 
 
 def layer_rows(tables: BundleTables) -> pa.Table:
     """One row per layer of the run (run.json order, then any other layer a neuron names)."""
     model = tables.model_name
     names = list(dict.fromkeys([*tables.run.get("layers", []), *tables.neurons.column("layer").to_pylist()]))
-    return pa.table({"id": [f"{model}/{name}" for name in names], "name": names})
+    return pa.table({"id": [ids.layer_id(model, name) for name in names], "name": names})
 
 
 def neuron_rows(tables: BundleTables) -> pa.Table:
     neurons = tables.neurons
     return neurons.append_column("id", neurons["neuron_id"]).append_column(
-        "layer_id", _prefixed(f"{tables.model_name}/", neurons["layer"])
+        "layer_id", _prefixed(ids.layer_scope(tables.model_name), neurons["layer"])
     )
 
 
 def patch_rows(tables: BundleTables) -> pa.Table:
     patches = tables.patches
-    return patches.append_column("id", _prefixed(f"{tables.run_id}/p", patches["patch_id"]))
+    return patches.append_column("id", _prefixed(ids.patch_scope(tables.run_id), patches["patch_id"]))
 
 
 def neuron_group_rows(tables: BundleTables) -> pa.Table:
     groups = tables.neuron_groups
     return pa.table(
         {
-            "id": _prefixed(f"{tables.run_id}/", groups["group_id"]),
+            "id": _prefixed(ids.run_scope(tables.run_id), groups["group_id"]),
             "group_id": groups["group_id"],
             "layer": groups["layer"],
             "layer_index": groups["layer_index"],
@@ -127,14 +129,14 @@ def root_group_id(tables: BundleTables) -> str | None:
         )
         if root
     ]
-    return f"{tables.run_id}/{roots[0]}" if roots else None
+    return ids.group_node_id(tables.run_id, roots[0]) if roots else None
 
 
 def semantic_group_rows(tables: BundleTables) -> pa.Table:
     sgs = tables.semantic_groups
     return sgs.set_column(
         sgs.schema.get_field_index("patch_ids"), "patch_ids", _or_empty(sgs["patch_ids"])
-    ).append_column("id", _prefixed(f"{tables.run_id}/", sgs["sg_id"]))
+    ).append_column("id", _prefixed(ids.run_scope(tables.run_id), sgs["sg_id"]))
 
 
 def in_group_rows(tables: BundleTables) -> pa.Table:
@@ -161,7 +163,7 @@ def _group_lists(tables: BundleTables, column: str, prefix: str, name: str) -> p
     items = _prefixed(prefix, lists.flatten())
     return pa.table(
         {
-            "group_id": _prefixed(f"{tables.run_id}/", groups["group_id"]),
+            "group_id": _prefixed(ids.run_scope(tables.run_id), groups["group_id"]),
             name: pa.ListArray.from_arrays(pc.subtract(lists.offsets, lists.offsets[0]), items),
         }
     )
@@ -188,7 +190,7 @@ def hyperedge_rows(tables: BundleTables, block: tuple[int, int] = (0, 0), blocks
     grouped = edges.select(list(values)).take(order)
     return pa.table(
         {
-            "sg": _prefixed(f"{tables.run_id}/", parents.dictionary),
+            "sg": _prefixed(ids.run_scope(tables.run_id), parents.dictionary),
             **{
                 name: pa.ListArray.from_arrays(offsets, grouped[c].combine_chunks())
                 for name, c in zip(("children", *values[1:]), values, strict=True)
@@ -201,8 +203,8 @@ def group_edge_rows(tables: BundleTables) -> pa.Table:
     edges = tables.group_edges
     return pa.table(
         {
-            "child": _prefixed(f"{tables.run_id}/", edges["child_group_id"]),
-            "parent": _prefixed(f"{tables.run_id}/", edges["parent_group_id"]),
+            "child": _prefixed(ids.run_scope(tables.run_id), edges["child_group_id"]),
+            "parent": _prefixed(ids.run_scope(tables.run_id), edges["parent_group_id"]),
             "weight": edges["weight"],
             "n_edges": edges["n_edges"],
         }

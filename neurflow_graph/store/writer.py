@@ -86,7 +86,7 @@ class _Step:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-def write_bundle(
+def write_run_graph(
     driver: neo4j.Driver,
     database: str,
     bundle: str | os.PathLike[str] | BundleTables,
@@ -175,7 +175,7 @@ def load_bundle(
     tables = read_bundle_tables(bundle_dir)  # fail on a bad bundle before starting anything
     with connect(data_dir=data_dir, database=database) as conn:
         with conn.writing():
-            return write_bundle(
+            return write_run_graph(
                 conn.driver, conn.database, tables, batch_size=batch_size, writers=writers, on_batch=on_batch
             )
 

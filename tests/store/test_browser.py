@@ -33,7 +33,7 @@ import pytest
 
 from neurflow_graph.query import read_queries
 from neurflow_graph.render.screenshot import find_chromium
-from neurflow_graph.store import connect, queries, server, write_bundle
+from neurflow_graph.store import connect, queries, server, write_run_graph
 
 ROOT = Path(__file__).resolve().parents[2]
 BROWSER_DIR = ROOT / "tests" / "browser"
@@ -154,7 +154,7 @@ def store(tmp_path_factory: pytest.TempPathFactory, digits_bundle_dir: Path, dig
         try:
             with connect(root, database=DATABASE) as conn:
                 for path in (digits_bundle_dir, digits_bundle_dirs(5)):
-                    write_bundle(conn.driver, conn.database, path)
+                    write_run_graph(conn.driver, conn.database, path)
             yield root
         finally:
             server.stop(root)

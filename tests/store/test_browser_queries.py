@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from neurflow_graph.cli.main import main
 from neurflow_graph.query.library import run_query
-from neurflow_graph.store import queries, server, write_bundle
+from neurflow_graph.store import queries, server, write_run_graph
 from neurflow_graph.store.connection import STYLE_FILE, Connection
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -25,7 +25,7 @@ def two_classes(conn: Connection, digits_bundle_dir: Path, digits_bundle_dirs) -
     runs = []
     for bundle in (digits_bundle_dir, digits_bundle_dirs(8)):
         with conn.writing():
-            runs.append(write_bundle(conn.driver, conn.database, bundle).run_id)
+            runs.append(write_run_graph(conn.driver, conn.database, bundle).run_id)
     return conn, runs[0], runs[1]
 
 

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from neurflow_graph.query import fetch_shared_neurons
-from neurflow_graph.store import read_bundle_tables, write_bundle
+from neurflow_graph.store import read_bundle_tables, write_run_graph
 from neurflow_graph.store.connection import Connection
 
 
@@ -50,19 +50,19 @@ def test_class_lists_follow_ingests_interruptions_and_reingests(
 ) -> None:
     three, five = digits_bundle_dir, digits_bundle_dirs(5)
     layers = sorted(set(pq.read_table(three / "neurons.parquet").column("layer").to_pylist()))
-    write_bundle(conn.driver, conn.database, three)
-    write_bundle(conn.driver, conn.database, five)
+    write_run_graph(conn.driver, conn.database, three)
+    write_run_graph(conn.driver, conn.database, five)
     for layer in layers:
         assert stored(conn, layer) == expected([three, five], layer)
     assert any(len(c) == 2 for layer in layers for c, _ in stored(conn, layer).values())  # the test shares neurons
 
     with pytest.raises(Interrupted):  # an interrupted re-ingest takes digit 3 off the lists (no complete run)
-        write_bundle(conn.driver, conn.database, three, on_batch=_stop)
+        write_run_graph(conn.driver, conn.database, three, on_batch=_stop)
     for layer in layers:
         assert stored(conn, layer) == expected([five], layer)
 
-    write_bundle(conn.driver, conn.database, three)  # finished again: back, with no class listed twice
-    write_bundle(conn.driver, conn.database, five)
+    write_run_graph(conn.driver, conn.database, three)  # finished again: back, with no class listed twice
+    write_run_graph(conn.driver, conn.database, five)
     for layer in layers:
         assert stored(conn, layer) == expected([three, five], layer)
     assert fetch_shared_neurons(conn, layers[0], min_classes=3) == []

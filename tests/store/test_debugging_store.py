@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from neurflow_graph.cli.query import debug
 from neurflow_graph.debugging import debug_images, layer_groups_from_bundle, store_interventions
 from neurflow_graph.query import fetch_interventions
-from neurflow_graph.store import write_bundle
+from neurflow_graph.store import write_run_graph
 from neurflow_graph.store.connection import Connection
 
 RECIPE = str(Path(__file__).resolve().parents[2] / "ingest" / "digits.toml")
@@ -24,7 +24,7 @@ def _counts(conn: Connection) -> tuple[dict, dict]:
 
 def test_debug_command_stores_interventions_once(conn: Connection, data_dir: Path, digits_bundle_dir: Path,
                                                  tmp_path: Path) -> None:
-    run_id = write_bundle(conn.driver, conn.database, digits_bundle_dir).run_id
+    run_id = write_run_graph(conn.driver, conn.database, digits_bundle_dir).run_id
     args = ["3", "--recipe", RECIPE, "--seeds", "3", "--top", "4", "--max-images", "40", "--device", "cpu",
             "--out", str(tmp_path / "pages"), "--data-dir", str(data_dir), "--database", conn.database]
     result = CliRunner().invoke(debug, args, catch_exceptions=False)
@@ -47,14 +47,14 @@ def test_debug_command_stores_interventions_once(conn: Connection, data_dir: Pat
     assert before[0]["Intervention"] == len(groups) and before[1]["MASKS"] == len(groups)
     for name in ("index.html", "report.json", "group-conv3-g0.html", "group-conv3-g0.png"):
         assert (tmp_path / "pages" / name).is_file()
-    write_bundle(conn.driver, conn.database, digits_bundle_dir)  # re-ingest rewrites the groups ...
+    write_run_graph(conn.driver, conn.database, digits_bundle_dir)  # re-ingest rewrites the groups ...
     assert "Intervention" not in _counts(conn)[0]  # ... and takes their (now stale) results with them
     assert fetch_interventions(conn, "3") == []
 
 
 def test_debug_command_errors_are_one_line(conn: Connection, data_dir: Path, digits_bundle_dir: Path,
                                            tmp_path: Path) -> None:
-    write_bundle(conn.driver, conn.database, digits_bundle_dir)
+    write_run_graph(conn.driver, conn.database, digits_bundle_dir)
     base = ["--recipe", RECIPE, "--out", str(tmp_path), "--data-dir", str(data_dir), "--database", conn.database]
     for args, message in ((["7"], "class '7' of model 'digits' is not in the store; classes in the store: digits/3"),
                           (["3", "--layer", "conv1"], "layer 'conv1' has no neuron groups in run")):
@@ -65,7 +65,7 @@ def test_debug_command_errors_are_one_line(conn: Connection, data_dir: Path, dig
 
 def test_other_image_sets_get_other_interventions(conn: Connection, digits_bundle_dir: Path, digits_model,
                                                   digits_preset, digits_class3) -> None:
-    write_bundle(conn.driver, conn.database, digits_bundle_dir)
+    write_run_graph(conn.driver, conn.database, digits_bundle_dir)
     groups = layer_groups_from_bundle(digits_bundle_dir, "conv3")
     images = digits_class3
     first = debug_images(digits_model, images.images, groups, 3, normalize=digits_preset.normalize, seeds=2,

@@ -32,7 +32,7 @@ from neurflow_graph.labels import ChatClient, EndpointNotConfigured, LLMSettings
 from neurflow_graph.labels import prompts as P
 from neurflow_graph.labels.labeler import top_edges
 from neurflow_graph.query.labels import fetch_edges
-from neurflow_graph.store import write_bundle
+from neurflow_graph.store import write_run_graph
 from neurflow_graph.store.connection import Connection
 
 CLASS = "digits/3"
@@ -82,7 +82,7 @@ def expected(digits_bundle_dir: Path) -> Expected:
 @pytest.fixture
 def run_id(conn: Connection, digits_bundle_dir: Path) -> str:
     """The digits run of class 3, loaded into this test's fresh database."""
-    return write_bundle(conn.driver, conn.database, digits_bundle_dir).run_id
+    return write_run_graph(conn.driver, conn.database, digits_bundle_dir).run_id
 
 
 def client_for(server: FakeChatServer) -> ChatClient:
@@ -250,7 +250,7 @@ def test_cli_labels_a_chosen_layer_and_prints_what_it_stored(conn, run_id, llm_e
     bad = invoke(CLASS, "--layers", "conv9", "--data-dir", data_dir, "--database", database_name)
     assert bad.exit_code == 1 and "'conv9'" in bad.output and "valid layers: fc, conv3, conv2" in bad.output
     other = invoke("digits/4", "--data-dir", data_dir, "--database", database_name)
-    assert other.exit_code == 1 and "no complete run of class 'digits/4'" in other.output
+    assert other.exit_code == 1 and "class 'digits/4' is not in the store" in other.output
     wrong = invoke("digits/4", "--run", run_id, "--data-dir", data_dir, "--database", database_name)
     assert wrong.exit_code == 1 and "is of class digits/3" in wrong.output
     assert len(llm_env.requests) == len(conv3) + len(relations)

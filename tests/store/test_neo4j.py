@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from neurflow_graph.store import connect, ensure_schema, write_bundle
+from neurflow_graph.store import connect, ensure_schema, write_run_graph
 from neurflow_graph.store.connection import Connection
 
 
@@ -27,11 +27,11 @@ def test_schema_on_neo4j(neo4j_conn: Connection) -> None:
 
 
 def test_write_bundle_on_neo4j(neo4j_conn: Connection, bundle_dir: Path) -> None:
-    report = write_bundle(neo4j_conn.driver, neo4j_conn.database, bundle_dir)
+    report = write_run_graph(neo4j_conn.driver, neo4j_conn.database, bundle_dir)
     (counts,) = neo4j_conn.run("run_counts", run_id=report.run_id)
     assert counts["complete"] is True
     assert counts["hyperedges"] == report.counts["n_hyperedges"]
     before = (neo4j_conn.run("node_counts"), neo4j_conn.run("relationship_counts"))
-    write_bundle(neo4j_conn.driver, neo4j_conn.database, bundle_dir)
+    write_run_graph(neo4j_conn.driver, neo4j_conn.database, bundle_dir)
     assert (neo4j_conn.run("node_counts"), neo4j_conn.run("relationship_counts")) == before
     assert neo4j_conn.run("circuit_of_class", class_id="digits/3")

@@ -22,6 +22,7 @@ from neurflow_graph.cli.query import query, show
 from neurflow_graph.errors import QueryError
 from neurflow_graph.query import (
     fetch_bias_paths,
+    fetch_class,
     fetch_class_circuit,
     fetch_classes,
     fetch_exemplars,
@@ -31,11 +32,10 @@ from neurflow_graph.query import (
     fetch_run_info,
     fetch_shared_groups,
     fetch_shared_neurons,
-    resolve_class,
     run_query,
     to_table,
 )
-from neurflow_graph.store import connect, write_bundle
+from neurflow_graph.store import connect, write_run_graph
 from neurflow_graph.store.connection import Connection
 
 _NEO4J_ENV = ("NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD", "NEO4J_DATABASE", "NEURFLOW_GRAPH_DATABASE")
@@ -109,7 +109,7 @@ def store(data_dir, digits_bundle_dir, digits3_tau5_dir, digits_bundle_dirs) -> 
         with connect(data_dir, database=DATABASE) as conn:
             bundles = {}
             for path in (digits_bundle_dir, digits3_tau5_dir, digits_bundle_dirs(5), digits_bundle_dirs(8)):
-                write_bundle(conn.driver, conn.database, path)
+                write_run_graph(conn.driver, conn.database, path)
                 b = read(path)
                 bundles[b.run_id] = b
             yield Store(conn, data_dir, bundles)
@@ -135,14 +135,14 @@ def test_list_classes_and_the_latest_run_rule(store: Store) -> None:
     runs3 = [fetch_run_info(store.conn, b.run_id) for b in store.bundles.values() if b.class_id == "digits/3"]
     expected = max(runs3, key=lambda r: (r.created_at, r.completed_at, r.run_id))
     assert classes["digits/3"].latest_run == expected.run_id
-    assert resolve_class(store.conn, "3").class_id == "digits/3"
-    assert resolve_class(store.conn, "digits/5").class_id == "digits/5"
-    assert resolve_class(store.conn, 8).class_id == "digits/8"
+    assert fetch_class(store.conn, "3").class_id == "digits/3"
+    assert fetch_class(store.conn, "digits/5").class_id == "digits/5"
+    assert fetch_class(store.conn, 8).class_id == "digits/8"
 
 
 def test_a_class_not_ingested_is_a_one_line_error_naming_the_classes(store: Store) -> None:
     with pytest.raises(QueryError) as err:
-        resolve_class(store.conn, "7")
+        fetch_class(store.conn, "7")
     message = str(err.value)
     assert "class '7' is not in the store" in message
     assert "digits/3" in message and "digits/5" in message and "digits/8" in message
@@ -485,7 +485,7 @@ def test_show_writes_a_self_contained_page(store: Store, tau5: B, tmp_path: Path
 def test_show_draws_labels_and_grey_boxes_when_the_bundle_moved(conn: Connection, digits_bundle_dir: Path,
                                                                  tmp_path: Path, data_dir: Path) -> None:
     copy = shutil.copytree(digits_bundle_dir, tmp_path / "bundle")
-    run_id = write_bundle(conn.driver, conn.database, copy).run_id
+    run_id = write_run_graph(conn.driver, conn.database, copy).run_id
     conn.driver.execute_query(  # what concept labelling stores (docs/labels.md)
         "MATCH (g:NeuronGroup {id: $id}) SET g.label = 'round top stroke', g.description = 'The upper arc.'",
         {"id": f"{run_id}/conv3/g0"}, database_=conn.database)

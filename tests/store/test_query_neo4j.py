@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from neurflow_graph.store import connect, write_bundle
+from neurflow_graph.store import connect, write_run_graph
 from neurflow_graph.store.connection import Connection
 
 
@@ -28,7 +28,7 @@ def both(request: pytest.FixtureRequest) -> Iterator[tuple[Connection, Connectio
             with connect() as neo4j:
                 for conn in (embedded, neo4j):
                     for path in bundles:
-                        write_bundle(conn.driver, conn.database, path)
+                        write_run_graph(conn.driver, conn.database, path)
                 yield embedded, neo4j
 
 

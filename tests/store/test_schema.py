@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from neurflow_graph.errors import SchemaVersionError
-from neurflow_graph.store import SCHEMA_VERSION, connect, ensure_schema, queries, write_bundle
+from neurflow_graph.store import SCHEMA_VERSION, connect, ensure_schema, queries, write_run_graph
 from neurflow_graph.store.connection import Connection
 from neurflow_graph.store.schema import SCHEMA_KEY, read_schema_version
 
@@ -46,7 +46,7 @@ def test_other_schema_version_is_refused(data_dir: Path, database_name: str, bun
             database_=conn.database,
         )
         with pytest.raises(SchemaVersionError, match=f"schema version {other}") as err:
-            write_bundle(conn.driver, conn.database, bundle_dir)
+            write_run_graph(conn.driver, conn.database, bundle_dir)
         assert "\n" not in str(err.value)
         hint = "upgrade neurflow-graph" if other > SCHEMA_VERSION else "new database"
         assert hint in str(err.value)
@@ -64,7 +64,7 @@ def test_a_schema_version_that_is_not_the_integer_is_refused(
         conn.driver.execute_query("CREATE (v:SchemaVersion) SET v = $props", {"props": props},
                                   database_=conn.database)
         with pytest.raises(SchemaVersionError, match=rf"records schema version {re.escape(repr(stored))} ") as err:
-            write_bundle(conn.driver, conn.database, bundle_dir)  # a load: refused before any write
+            write_run_graph(conn.driver, conn.database, bundle_dir)  # a load: refused before any write
         message = str(err.value)
         assert "\n" not in message and f"reads schema version {SCHEMA_VERSION}" in message and "new database" in message
         assert conn.run("list_runs") == []

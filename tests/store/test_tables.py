@@ -31,7 +31,7 @@ from neurflow_graph.query import (
     fetch_shared_neurons,
 )
 from neurflow_graph.render.circuit import render_circuit_html
-from neurflow_graph.store import connect, write_bundle
+from neurflow_graph.store import connect, write_run_graph
 from neurflow_graph.store.connection import Connection
 
 
@@ -40,7 +40,7 @@ def conn(data_dir: Path, digits_bundle_dir: Path, digits_bundle_dirs) -> Iterato
     """One database holding the real runs of digits 3 and 5."""
     with connect(data_dir, database="tables") as connection:
         for path in (digits_bundle_dir, digits_bundle_dirs(5)):
-            write_bundle(connection.driver, connection.database, path)
+            write_run_graph(connection.driver, connection.database, path)
         yield connection
 
 
@@ -129,7 +129,7 @@ def test_a_circuit_names_its_parts_and_draws_itself_in_jupyter(conn: Connection)
     assert isinstance(circuit, ClassCircuit)
     with pytest.raises(ConfigError, match=r"ClassCircuit has no part 'nodes'; parts: 'edges', 'groups'"):
         circuit.to_arrow("nodes")
-    with pytest.raises(ConfigError, match=r"RunInfo has no part 'edges'; parts: none"):
+    with pytest.raises(ConfigError, match=r"Run has no part 'edges'; parts: none"):
         fetch_run_info(conn, circuit.run_id).to_arrow("edges")
     shown = circuit._repr_html_()
     (srcdoc,) = re.findall(r'<iframe srcdoc="([^"]*)"', shown)

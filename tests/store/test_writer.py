@@ -14,15 +14,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from neurflow_graph.errors import ArtifactError, ConfigError, StoreError
+from neurflow_graph.query.fetch import fetch_circuit_table, fetch_run_status, fetch_runs
 from neurflow_graph.store import (
     connect,
-    fetch_circuit,
-    fetch_run_status,
-    fetch_runs,
     load_bundle,
     read_bundle_tables,
     server,
-    write_bundle,
+    write_run_graph,
 )
 from neurflow_graph.store import rows as R
 from neurflow_graph.store.connection import Connection
@@ -70,7 +68,7 @@ def _expected_counts(bundle: Path) -> dict[str, int]:
 
 
 def test_bundle_counts_read_back_equal_the_tables(conn: Connection, bundle_dir: Path) -> None:
-    report = write_bundle(conn.driver, conn.database, bundle_dir)
+    report = write_run_graph(conn.driver, conn.database, bundle_dir)
     run_id = report.run_id
     (counts,) = conn.run("run_counts", run_id=run_id)
     assert counts.pop("run_id") == run_id
@@ -83,7 +81,7 @@ def test_bundle_counts_read_back_equal_the_tables(conn: Connection, bundle_dir: 
 
 
 def test_hyperedge_values_equal_the_parquet_table(conn: Connection, bundle_dir: Path) -> None:
-    run_id = write_bundle(conn.driver, conn.database, bundle_dir).run_id
+    run_id = write_run_graph(conn.driver, conn.database, bundle_dir).run_id
     edges = pq.read_table(bundle_dir / "hyperedges.parquet").to_pylist()
     by_sg = defaultdict(list)
     for e in edges:
@@ -101,7 +99,7 @@ def test_hyperedge_values_equal_the_parquet_table(conn: Connection, bundle_dir: 
 
 
 def test_nodes_carry_the_bundle_values(conn: Connection, bundle_dir: Path) -> None:
-    run_id = write_bundle(conn.driver, conn.database, bundle_dir).run_id
+    run_id = write_run_graph(conn.driver, conn.database, bundle_dir).run_id
     run_json = json.loads((bundle_dir / "run.json").read_text())
     records, _, _ = conn.driver.execute_query(
         "MATCH (r:Run {id: $id}) RETURN properties(r) AS p", {"id": run_id}, database_=conn.database
@@ -148,9 +146,9 @@ def test_batches_bound_the_elements_per_transaction(bundle_dir: Path, size: int)
 
 
 def test_ingesting_twice_leaves_identical_counts(conn: Connection, bundle_dir: Path) -> None:
-    write_bundle(conn.driver, conn.database, bundle_dir)
+    write_run_graph(conn.driver, conn.database, bundle_dir)
     once = _graph(conn)
-    write_bundle(conn.driver, conn.database, bundle_dir)
+    write_run_graph(conn.driver, conn.database, bundle_dir)
     assert _graph(conn) == once
 
 
@@ -158,21 +156,21 @@ def test_runs_of_two_classes_share_neurons(
     conn: Connection, bundle_dir: Path, digits_bundle_dirs: Callable[[int], Path]
 ) -> None:
     other = digits_bundle_dirs(5)
-    first = write_bundle(conn.driver, conn.database, bundle_dir)
-    second = write_bundle(conn.driver, conn.database, other)
+    first = write_run_graph(conn.driver, conn.database, bundle_dir)
+    second = write_run_graph(conn.driver, conn.database, other)
     ids = set(pq.read_table(bundle_dir / "neurons.parquet").column("neuron_id").to_pylist())
     ids |= set(pq.read_table(other / "neurons.parquet").column("neuron_id").to_pylist())
     counts = {row["label"]: row["count"] for row in conn.run("node_counts")}
     assert counts["Neuron"] == len(ids)
     assert counts["Run"] == 2 and counts["Class"] == 2 and counts["Model"] == 1
-    runs = {r.run_id: r for r in fetch_runs(conn.driver, conn.database)}
+    runs = {r.run_id: r for r in fetch_runs(conn)}
     assert runs.keys() == {first.run_id, second.run_id}
     assert all(r.complete for r in runs.values())
     assert runs[second.run_id].class_id == "digits/5" and runs[second.run_id].class_index == 5
-    circuit = fetch_circuit(conn.driver, conn.database, "digits/5")
+    circuit = fetch_circuit_table(conn, "digits/5")
     assert set(circuit.column("run_id").to_pylist()) == {second.run_id}
-    assert fetch_run_status(conn.driver, conn.database, first.run_id)["complete"] is True
-    assert fetch_run_status(conn.driver, conn.database, "no-such-run") is None
+    assert fetch_run_status(conn, first.run_id)["complete"] is True
+    assert fetch_run_status(conn, "no-such-run") is None
 
 
 @pytest.mark.parametrize("stop_after", [1, 6])
@@ -180,25 +178,25 @@ def test_interrupted_ingest_stays_incomplete_then_converges(
     data_dir: Path, database_name: str, bundle_dir: Path, stop_after: int
 ) -> None:
     with connect(data_dir, database=database_name + "_clean") as clean:
-        write_bundle(clean.driver, clean.database, bundle_dir, batch_size=40)
+        write_run_graph(clean.driver, clean.database, bundle_dir, batch_size=40)
         expected = _graph(clean)
     with connect(data_dir, database=database_name) as conn:
         with pytest.raises(Interrupted):
-            write_bundle(conn.driver, conn.database, bundle_dir, batch_size=40, on_batch=_stop_after(stop_after))
+            write_run_graph(conn.driver, conn.database, bundle_dir, batch_size=40, on_batch=_stop_after(stop_after))
         run_id = read_bundle_tables(bundle_dir).run_id
         (status,) = conn.run("run_status", run_id=run_id)
         assert status["complete"] is False
         assert [r["complete"] for r in conn.run("list_runs")] == [False]
         assert conn.run("circuit_of_class", class_id="digits/3") == []  # incomplete runs are not served
-        write_bundle(conn.driver, conn.database, bundle_dir, batch_size=40)
+        write_run_graph(conn.driver, conn.database, bundle_dir, batch_size=40)
         assert conn.run("run_status", run_id=run_id)[0]["complete"] is True
         assert _graph(conn) == expected
 
 
 def test_reingest_of_a_complete_run_is_incomplete_until_it_ends(conn: Connection, bundle_dir: Path) -> None:
-    run_id = write_bundle(conn.driver, conn.database, bundle_dir).run_id
+    run_id = write_run_graph(conn.driver, conn.database, bundle_dir).run_id
     with pytest.raises(Interrupted):
-        write_bundle(conn.driver, conn.database, bundle_dir, on_batch=_stop_after(3))
+        write_run_graph(conn.driver, conn.database, bundle_dir, on_batch=_stop_after(3))
     assert conn.run("run_status", run_id=run_id)[0]["complete"] is False
 
 
@@ -222,7 +220,7 @@ def test_concurrent_reader_while_ingesting(conn: Connection, bundle_dir: Path) -
     thread = threading.Thread(target=reader)
     thread.start()
     try:
-        write_bundle(conn.driver, conn.database, bundle_dir, batch_size=25)
+        write_run_graph(conn.driver, conn.database, bundle_dir, batch_size=25)
     finally:
         done.set()
         thread.join(timeout=60)
@@ -238,7 +236,7 @@ def test_missing_table_names_the_file(tmp_path: Path, bundle_dir: Path, conn: Co
     shutil.copytree(bundle_dir, broken)
     (broken / "hyperedges.parquet").unlink()
     with pytest.raises(ArtifactError, match="hyperedges.parquet"):
-        write_bundle(conn.driver, conn.database, broken)
+        write_run_graph(conn.driver, conn.database, broken)
     assert conn.run("list_runs") == []
 
 
@@ -268,21 +266,21 @@ def test_inconsistent_tables_leave_the_run_incomplete(tmp_path: Path, bundle_dir
     edges[0]["child_id"] = "digits/conv1/99999"  # a neuron absent from neurons.parquet
     pq.write_table(pq.read_table(broken / "hyperedges.parquet").from_pylist(edges), broken / "hyperedges.parquet")
     with pytest.raises(StoreError, match="write_hyperedges.*stays incomplete"):
-        write_bundle(conn.driver, conn.database, broken)
+        write_run_graph(conn.driver, conn.database, broken)
     assert [r["complete"] for r in conn.run("list_runs")] == [False]
 
 
 @pytest.mark.parametrize(("arg", "value"), [("batch_size", 0), ("writers", 0), ("writers", True)])
 def test_bad_batch_size_or_writers(conn: Connection, bundle_dir: Path, arg: str, value: object) -> None:
     with pytest.raises(ConfigError, match=arg):
-        write_bundle(conn.driver, conn.database, bundle_dir, **{arg: value})
+        write_run_graph(conn.driver, conn.database, bundle_dir, **{arg: value})
 
 
 def test_one_and_three_writers_write_the_same_graph(data_dir: Path, database_name: str, bundle_dir: Path) -> None:
     graphs = []
     for writers in (1, 3):
         with connect(data_dir, database=f"{database_name}_w{writers}") as conn:
-            report = write_bundle(conn.driver, conn.database, bundle_dir, batch_size=40, writers=writers)
+            report = write_run_graph(conn.driver, conn.database, bundle_dir, batch_size=40, writers=writers)
             assert conn.run("run_status", run_id=report.run_id)[0]["complete"] is True
             drivers = conn.run("semantic_group_drivers", semantic_group_id=f"{report.run_id}/{_some_sg(bundle_dir)}")
             circuit = conn.run("circuit_of_class", class_id="digits/3")

@@ -17,13 +17,15 @@ _STORE_EVALUATION = textwrap.dedent(
     """
     import json, sys
     from pathlib import Path
-    from neurflow_graph.cli.evaluation import _store
     from neurflow_graph.evaluation.record import evaluation_record
+    from neurflow_graph.jobs import store_evaluations
+    from neurflow_graph.store import connect
 
     bundle, data_dir, database, tau = Path(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
     run = json.loads((bundle / "run.json").read_text())
     record = evaluation_record("fidelity", run, {"tau": tau}, {"probe": float(tau)}, [])
-    _store([record], {run["run_id"]: bundle}, data_dir, database)
+    with connect(data_dir, database=database) as conn:
+        list(store_evaluations(conn, [record], [bundle]))
     """
 )
 
