@@ -9,9 +9,17 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from neurflow_graph.engine.layouts import Layout, parse_layout
 from neurflow_graph.engine.pipeline import NeurFlowParams
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from neurflow_graph.engine.images import ImageSet
+    from neurflow_graph.engine.pipeline import ModelSpec, NeurFlow
+    from neurflow_graph.engine.presets import ModelPreset
 from neurflow_graph.errors import ConfigError
 from neurflow_graph.records import ClassRef, resolve_class
 
@@ -155,24 +163,17 @@ class PreparedModel:
     """A recipe's model built once, reused by every class of the recipe."""
 
     recipe: Recipe
-    preset: object
-    model: object
+    preset: ModelPreset
+    model: nn.Module
     class_names: list[str]
     weights_sha256: str | None = None  # pipeline.weights_sha256(model), computed once here
 
-    def model_spec(self):
+    def model_spec(self) -> ModelSpec:
         """The ModelSpec of every run of this recipe (model, layers, normalisation, provenance, weights digest)."""
-        from neurflow_graph.engine.pipeline import ModelSpec
-
-        recipe, preset = self.recipe, self.preset
-        layers = tuple(recipe.layers or preset.layers)
-        return ModelSpec(
-            name=recipe.preset, model=self.model, layers=layers,
-            layouts=preset.layouts_of(layers, dict(recipe.layouts)), tokens=recipe.tokens,
-            input_size=preset.input_size, normalize=preset.normalize,
-            provenance={"preset": recipe.preset, "weights": recipe.weights, "checkpoint": recipe.checkpoint},
-            weights_sha256=self.weights_sha256,
-        )
+        recipe = self.recipe
+        return self.preset.model_spec(self.model, name=recipe.preset, layers=recipe.layers or None,
+                                      layouts=dict(recipe.layouts), tokens=recipe.tokens, weights=recipe.weights,
+                                      checkpoint=recipe.checkpoint, weights_sha256=self.weights_sha256)
 
 
 def prepare_model(recipe: Recipe) -> PreparedModel:
@@ -224,7 +225,7 @@ def class_folder(src: ImageSource, class_name: str, n_classes: int = 1) -> str |
     return None
 
 
-def class_images(prepared: PreparedModel, class_index: int, device) -> tuple[object, int]:
+def class_images(prepared: PreparedModel, class_index: int, device) -> tuple[ImageSet, int]:
     """The recipe's images of one class that the model predicts as that class, and how many were dropped."""
     from neurflow_graph.engine.images import filter_predicted
 
@@ -294,10 +295,10 @@ class ClassJob:
     prepared: PreparedModel
     class_index: int
     class_name: str
-    images: object
+    images: ImageSet
     dropped: int
-    spec: object
-    flow: object
+    spec: ModelSpec
+    flow: NeurFlow
     run_id: str
 
     def run(self):

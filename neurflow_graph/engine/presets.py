@@ -11,7 +11,7 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -19,6 +19,9 @@ from torch import nn
 from neurflow_graph.engine.digits import DIGITS_MEAN, DIGITS_STD
 from neurflow_graph.engine.digits import INPUT_SIZE as DIGITS_INPUT_SIZE
 from neurflow_graph.errors import ConfigError
+
+if TYPE_CHECKING:
+    from neurflow_graph.engine.pipeline import ModelSpec
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -72,6 +75,23 @@ class ModelPreset:
             load_checkpoint(model, checkpoint, ignore_prefixes=ignored)
         _disable_inplace(model)
         return model.eval()
+
+    def model_spec(self, model: nn.Module, *, name: str | None = None, layers: tuple[str, ...] | None = None,
+                   layouts: Mapping[str, str] | None = None, tokens: str = "patches", weights: str | None = None,
+                   checkpoint: str | os.PathLike[str] | None = None,
+                   weights_sha256: str | None = None) -> ModelSpec:
+        """The ModelSpec of ``model`` built by this preset: its layers (or ``layers``), layouts, normalisation,
+        and the provenance (weights name or checkpoint) a run records; the one place a preset becomes a spec."""
+        from neurflow_graph.engine.pipeline import ModelSpec
+
+        layers = tuple(layers or self.layers)
+        return ModelSpec(
+            name=name or self.name, model=model, layers=layers, layouts=self.layouts_of(layers, layouts),
+            tokens=tokens, input_size=self.input_size, normalize=self.normalize,
+            provenance={"preset": self.name, "weights": weights,
+                        "checkpoint": None if checkpoint is None else str(checkpoint)},
+            weights_sha256=weights_sha256,
+        )
 
     def class_names(self) -> list[str]:
         """Names of the model's output classes, indexed by logit."""

@@ -139,10 +139,8 @@ def preset_spec(run: dict) -> ModelSpec:
             f"the weights from {where} (sha256 {digest[:12]}) are not run {meta.run_id}'s "
             f"({meta.weights_sha256[:12]}); restore that checkpoint or compute a new run"
         )
-    return ModelSpec(name=model.name, model=built, layers=meta.layers, input_size=preset.input_size,
-                     normalize=preset.normalize, layouts=preset.layouts_of(tuple(meta.layers)),
-                     provenance={"preset": model.preset, "weights": model.weights, "checkpoint": model.checkpoint},
-                     weights_sha256=digest)
+    return preset.model_spec(built, name=model.name, layers=meta.layers, weights=model.weights,
+                             checkpoint=model.checkpoint, weights_sha256=digest)
 
 
 def subject_from_bundle(bundle: Bundle | str | os.PathLike, spec: ModelSpec | None = None,
