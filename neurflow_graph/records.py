@@ -205,7 +205,7 @@ def to_table(rows: Sequence[Any], row_type: type | None = None) -> pa.Table:
     names the columns of an empty table."""
     if not rows and row_type is not None and dataclasses.is_dataclass(row_type):
         return pa.table({f.name: pa.array([], pa.null()) for f in dataclasses.fields(row_type)})
-    return pa.Table.from_pylist([{k: _plain(v) for k, v in _fields(row)} for row in rows])
+    return pa.Table.from_pylist([{k: to_jsonable(v) for k, v in _fields(row)} for row in rows])
 
 
 def to_jsonable(value: Any) -> Any:
@@ -229,13 +229,3 @@ def dumps(value: Any) -> str:
 def _fields(row: Any) -> Iterator[tuple[str, Any]]:
     for f in dataclasses.fields(row):
         yield f.name, getattr(row, f.name)
-
-
-def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {k: _plain(v) for k, v in _fields(value)}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    return value

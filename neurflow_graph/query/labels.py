@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from neurflow_graph.errors import ConfigError, StoreError
+from neurflow_graph.errors import ConfigError, QueryError, StoreError
 from neurflow_graph.query.fetch import fetch_class, fetch_run_info
 from neurflow_graph.records import Edge, Exemplar, Group, Run
 from neurflow_graph.store.connection import Connection
@@ -13,7 +13,10 @@ def fetch_label_run(conn: Connection, class_ref: str, run_id: str | None = None)
     if run_id is None:
         run_id = str(fetch_class(conn, class_ref).latest_run)
         return fetch_run_info(conn, run_id)
-    run = fetch_run_info(conn, run_id)
+    try:
+        run = fetch_run_info(conn, run_id)
+    except QueryError as exc:  # a run that is not stored: the store lacks it (load its bundle)
+        raise StoreError(f"{exc}; `neurflow-graph load` its bundle first") from None
     if not run.complete:
         raise StoreError(f"run {run_id!r} is incomplete in the store (its ingest was interrupted); load it again")
     if class_ref not in (run.class_id, run.class_name, str(run.class_index)):

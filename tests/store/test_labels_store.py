@@ -143,7 +143,7 @@ def test_label_stores_labels_and_relations_on_the_graph(conn, run_id, fake_llm, 
 
     stored_edges = edges(conn, run_id)
     explained = {k for k, e in stored_edges.items() if e["relation"] is not None}
-    chosen = {(e.child_group_id, e.parent_group_id) for e in top_edges(fetch_edges(conn, run_id), 2)}
+    chosen = {(e.child, e.parent) for e in top_edges(fetch_edges(conn, run_id), 2)}
     assert explained == chosen == expected.relations(2)
     for parent in {p for _, p in stored_edges}:  # the two heaviest positive edges into each parent are kept
         into = {c: e["weight"] for (c, p), e in stored_edges.items() if p == parent}
