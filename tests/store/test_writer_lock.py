@@ -25,7 +25,8 @@ _STORE_EVALUATION = textwrap.dedent(
     run = json.loads((bundle / "run.json").read_text())
     record = evaluation_record("fidelity", run, {"tau": tau}, {"probe": float(tau)}, [])
     with connect(data_dir, database=database) as conn:
-        list(store_evaluations(conn, [record], [bundle]))
+        for stored in store_evaluations(conn, [record], [bundle]):
+            print(f"stored Evaluation {stored['id']} -> Run {stored['run_id']}")
     """
 )
 
