@@ -19,7 +19,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
@@ -121,8 +122,8 @@ def write_bundle(
             class_props=R.class_row(tables.run),
         )
         class_id = R.class_row(tables.run)["id"]
-        if was_complete:  # it may have been the class's latest complete run: take it off the class lists
-            _refresh_class_neurons(driver, database, class_id)
+        if was_complete:  # it may have been the class's latest complete run: flag the next one, refresh the lists
+            _settle_class(driver, database, class_id)
         _clear_run(driver, database, run_id)
         written = _Tally(nodes=3, rels=3)  # Run, Model, Class; FOR_CLASS and two OF_MODEL
 
@@ -149,12 +150,18 @@ def write_bundle(
         blocks = writers if tables.hyperedges.num_rows > batch_size else 1  # one batch needs no sharing
         run_steps(_plan(tables, blocks), write_step, writers)
         rels = written.rels + _write_logit_of(driver, database, tables)
+        class_runs = run(driver, database, "class_runs", class_id=class_id)
+        rels += _write_shares(driver, database, tables, [r["run_id"] for r in class_runs], batch_size)
         nodes, n_batches = written.nodes, written.batches
         counts = _counts(tables)
-        done = run(driver, database, "write_run_complete", run_id=run_id, counts=counts, completed_at=_now())
+        completed_at = _now(precise=True)
+        mine = {"run_id": run_id, "created_at": tables.run.get("created_at"), "completed_at": completed_at}
+        latest = latest_run([*(r for r in class_runs if r["complete"] and r["run_id"] != run_id), mine])
+        _refresh_class_neurons(driver, database, class_id, latest)  # before completing: a crash leaves it incomplete
+        done = run(driver, database, "write_run_complete", run_id=run_id, counts=counts, completed_at=completed_at,
+                   latest_run=latest)
         if not done or done[0]["complete"] is not True:
             raise StoreError(f"run {run_id} vanished from the store during its ingest; write it again")
-        _refresh_class_neurons(driver, database, class_id)
         return WriteReport(run_id, nodes, rels, n_batches, time.perf_counter() - started, counts)
 
 
@@ -369,14 +376,84 @@ def _clear_run(driver: neo4j.Driver, database: str, run_id: str) -> None:
             pass
 
 
-def _refresh_class_neurons(driver: neo4j.Driver, database: str, class_id: str) -> None:
+def latest_run(runs: Iterable[Mapping[str, Any]]) -> str | None:
+    """The one definition of a class's latest complete run, among `runs` ({run_id, created_at, completed_at}).
+
+    Newest `created_at` (when the run was computed), then newest `completed_at` (when its ingest completed), then
+    the greatest run id, which is unique: never a tie. The writer flags it (`Run.latest`); queries read the flag.
+    """
+    best = max(runs, key=lambda r: (_instant(r.get("created_at")), _instant(r.get("completed_at")), r["run_id"]),
+               default=None)
+    return None if best is None else str(best["run_id"])
+
+
+def _instant(text: str | None) -> datetime:
+    """An ISO timestamp as an aware datetime (naive ones read as UTC); missing or unreadable ones sort first."""
+    try:
+        when = datetime.fromisoformat(str(text))
+    except ValueError:
+        return datetime.min.replace(tzinfo=timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def _settle_class(driver: neo4j.Driver, database: str, class_id: str) -> None:
+    """Flag the class's latest complete run and point the per-neuron class lists at it (after one turned incomplete)."""
+    latest = latest_run(r for r in run(driver, database, "class_runs", class_id=class_id) if r["complete"])
+    _refresh_class_neurons(driver, database, class_id, latest)
+    run(driver, database, "write_class_latest", class_id=class_id, run_id=latest)
+
+
+def _refresh_class_neurons(driver: neo4j.Driver, database: str, class_id: str, latest: str | None) -> None:
     """Point the per-neuron class lists (`Neuron.class_ids`, `class_groups`) at the class's latest complete run.
 
-    Called when a complete run of the class turns incomplete (a re-ingest starts) and when a run completes, so
-    the lists that shared_neurons.cypher reads always describe the complete runs, even after an interruption.
+    Called when a complete run of the class turns incomplete (a re-ingest starts) and before a run completes, so
+    the lists that shared_neurons.cypher reads always describe the latest complete runs, even after an interruption.
     """
     run(driver, database, "write_class_neurons_clear", class_id=class_id)
-    run(driver, database, "write_class_neurons", class_id=class_id)
+    if latest is not None:
+        run(driver, database, "write_class_neurons", class_id=class_id, run_id=latest)
+
+
+SHARES_FLOOR = 0.3
+"""Smallest Jaccard index of member neurons for which two groups of different classes get a SHARES relationship."""
+
+
+def _write_shares(driver: neo4j.Driver, database: str, tables: BundleTables, skip_runs: list[str],
+                  batch_size: int) -> int:
+    """SHARES {jaccard, shared} from each non-root group of the run to every group of another class's run (same
+    layer: a neuron is in one layer) whose member neurons overlap it with Jaccard >= SHARES_FLOOR; returns how many.
+
+    Reads the memberships of the run's neurons once (`shares_memberships`) and counts the overlaps here.
+    """
+    columns = (tables.neuron_groups.column(c).to_pylist() for c in ("group_id", "neuron_ids", "is_root"))
+    groups = [(f"{tables.run_id}/{g}", set(members)) for g, members, root in zip(*columns, strict=True)
+              if not root and members]
+    neurons = sorted({n for _, members in groups for n in members})
+    if not neurons:
+        return 0
+    memberships, size = {}, {}
+    for row in run(driver, database, "shares_memberships", neurons=neurons, skip_runs=skip_runs):
+        memberships[row["neuron"]] = row["groups"]
+        size.update(zip(row["groups"], row["sizes"], strict=True))
+    pairs = []
+    for a, members in groups:
+        shared = Counter(b for n in members for b in memberships.get(n, ()))
+        for b, k in sorted(shared.items()):
+            jaccard = k / (len(members) + size[b] - k)
+            if jaccard >= SHARES_FLOOR:
+                pairs.append({"a": a, "b": b, "jaccard": jaccard, "shared": k})
+    query = load("write_shares")
+    written = 0
+    for batch, expected in R.batches(pa.Table.from_pylist(pairs, schema=_SHARES_SCHEMA), batch_size):
+        done = execute(driver, database, "write_shares", {"rows": query.row_lists(batch)}).records[0]["written"]
+        if done != expected:
+            raise StoreError(f"query 'write_shares' wrote {done} of {expected} relationships: a group vanished "
+                             f"during the ingest; run {tables.run_id} stays incomplete")
+        written += done
+    return written
+
+
+_SHARES_SCHEMA = pa.schema([("a", pa.string()), ("b", pa.string()), ("jaccard", pa.float64()), ("shared", pa.int64())])
 
 
 def _write_logit_of(driver: neo4j.Driver, database: str, tables: BundleTables) -> int:
@@ -401,5 +478,5 @@ def _counts(tables: BundleTables) -> dict[str, int]:
     }
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+def _now(precise: bool = False) -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds" if precise else "seconds")
