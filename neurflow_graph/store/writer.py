@@ -16,6 +16,7 @@ time that share no node.
 
 from __future__ import annotations
 
+import enum
 import os
 import threading
 import time
@@ -76,15 +77,67 @@ class WriteReport:
         return (self.nodes + self.relationships) / self.seconds if self.seconds > 0 else 0.0
 
 
+class Label(enum.Enum):
+    """The node labels the writer creates or links."""
+
+    MODEL = "Model"
+    LAYER = "Layer"
+    CLASS = "Class"
+    RUN = "Run"
+    NEURON = "Neuron"
+    PATCH = "Patch"
+    SEMANTIC_GROUP = "SemanticGroup"
+    NEURON_GROUP = "NeuronGroup"
+
+
+class Rel(enum.Enum):
+    """The relationship types the writer creates."""
+
+    OF_MODEL = "OF_MODEL"
+    FOR_CLASS = "FOR_CLASS"
+    IN_LAYER = "IN_LAYER"
+    IN_CIRCUIT = "IN_CIRCUIT"
+    IN_RUN = "IN_RUN"
+    HAS_SEMANTIC_GROUP = "HAS_SEMANTIC_GROUP"
+    IN_GROUP = "IN_GROUP"
+    MEMBER_OF = "MEMBER_OF"
+    EXEMPLAR = "EXEMPLAR"
+    DRIVES = "DRIVES"
+    FEEDS = "FEEDS"
+    LOGIT_OF = "LOGIT_OF"
+    SHARES = "SHARES"
+
+
 @dataclass(frozen=True)
-class _Step:
+class Nodes:
+    """The nodes of one label a step creates or links: all of them, or one shard (`shard` of `blocks` shards)."""
+
+    label: Label
+    shard: int | None = None
+
+    def overlaps(self, other: Nodes) -> bool:
+        """Whether the two may hold a common node: one label, whole or in the same shard."""
+        return self.label is other.label and (self.shard is None or other.shard is None or self.shard == other.shard)
+
+
+@dataclass(frozen=True)
+class WriteStep:
+    """One write query of the plan: its file, its rows, the nodes it touches, the relationships it creates.
+
+    Each batch's own result counts what it wrote (`written`, checked against the rows' element count, and the
+    `nodes` and `relationships` it created or merged), so no count is kept here.
+    """
+
     query: str
     rows: Callable[[BundleTables], pa.Table]
-    nodes_per_item: int
-    rels_per_item: int
-    touches: frozenset[str]  # labels ("Neuron") or label shards ("Neuron#1") of the nodes it creates or links
+    touches: frozenset[Nodes]
+    creates: frozenset[Rel]
     missing: str  # what a short write means, for the error message
-    params: dict[str, Any] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def overlaps(self, other: WriteStep) -> bool:
+        """Whether the two steps may touch a common node (then the later one waits for the earlier)."""
+        return any(a.overlaps(b) for a in self.touches for b in other.touches)
 
 
 def write_bundle(
@@ -112,7 +165,7 @@ def write_bundle(
         started = time.perf_counter()
         ensure_schema(driver, database)
         was_complete = any(r["complete"] is True for r in run(driver, database, "run_status", run_id=run_id))
-        run(
+        (opened,) = run(
             driver,
             database,
             "write_run_start",
@@ -125,24 +178,25 @@ def write_bundle(
         if was_complete:  # it may have been the class's latest complete run: flag the next one, refresh the lists
             _settle_class(driver, database, class_id)
         _clear_run(driver, database, run_id)
-        written = _Tally(nodes=3, rels=3)  # Run, Model, Class; FOR_CLASS and two OF_MODEL
+        written = _Tally(nodes=opened["nodes"], rels=opened["relationships"])
 
-        def write_step(step: _Step, stopped: threading.Event) -> None:
+        def write_step(step: WriteStep, stopped: threading.Event) -> None:
             query = load(step.query)
             for index, (batch, expected) in enumerate(R.batches(step.rows(tables), batch_size)):
                 if stopped.is_set():
                     return
                 params = {"rows": query.row_lists(batch), **step.params}
                 result = execute(driver, database, step.query, params, retries_at_once=CONFLICT_RETRIES)
-                done = result.records[0]["written"]
+                counted = result.records[0]
+                done = counted["written"]
                 if done != expected:
                     raise StoreError(
                         f"query {step.query!r} wrote {done} of {expected} elements: {step.missing}; "
                         f"run {run_id} stays incomplete"
                     )
                 with written.lock:
-                    written.nodes += expected * step.nodes_per_item
-                    written.rels += expected * step.rels_per_item
+                    written.nodes += counted["nodes"]
+                    written.rels += counted["relationships"]
                     written.batches += 1
                     if on_batch is not None:
                         on_batch(step.query, index)
@@ -187,7 +241,7 @@ def load_bundle(
             )
 
 
-def _plan(tables: BundleTables, blocks: int = 1) -> list[_Step]:
+def _plan(tables: BundleTables, blocks: int = 1) -> list[WriteStep]:
     """The write steps of a bundle in dependency order (nodes before the relationships that need them).
 
     `touches` names every label whose nodes a step creates or gains relationships on; a step needing
@@ -196,95 +250,46 @@ def _plan(tables: BundleTables, blocks: int = 1) -> list[_Step]:
     round r, so the blocks of one round share no parent and no child shard and may run together.
     """
     run_id, model = tables.run_id, tables.model_name
+    L = Label
 
-    def step(query: str, rows, nodes: int, rels: int, touches: str, missing: str, **params: Any) -> _Step:
-        return _Step(query, rows, nodes, rels, frozenset(touches.split()), missing, params)
+    def step(query: str, rows, touches: tuple[Nodes | Label, ...], creates: tuple[Rel, ...], missing: str,
+             **params: Any) -> WriteStep:
+        nodes = frozenset(t if isinstance(t, Nodes) else Nodes(t) for t in touches)
+        return WriteStep(query, rows, nodes, frozenset(creates), missing, params)
+
+    def hyperedge_block(i: int, j: int) -> WriteStep:
+        sharded = blocks > 1
+        touches = (Nodes(L.SEMANTIC_GROUP, i if sharded else None), Nodes(L.NEURON, j if sharded else None))
+        return step("write_hyperedges", partial(R.hyperedge_rows, block=(i, j), blocks=blocks), touches,
+                    (Rel.DRIVES,), "hyperedges.parquet names neurons or semantic groups absent from the other tables",
+                    run_id=run_id)
 
     return [
-        step("write_layers", R.layer_rows, 1, 1, "Layer Model", "the Model node is missing", model_id=model),
-        step(
-            "write_neurons",
-            R.neuron_rows,
-            1,
-            2,
-            "Neuron Layer Run",
-            "the Run node or a Layer is missing",
-            run_id=run_id,
-            model_id=model,
-        ),
-        step("write_patches", R.patch_rows, 1, 0, "Patch", "patch ids repeat", run_id=run_id),
-        step(
-            "write_neuron_groups",
-            R.neuron_group_rows,
-            1,
-            1,
-            "NeuronGroup Run",
-            "the Run node is missing",
-            run_id=run_id,
-        ),
-        step(
-            "write_semantic_groups",
-            R.semantic_group_rows,
-            1,
-            1,
-            "SemanticGroup Neuron",
-            "semantic_groups.parquet names neurons absent from neurons.parquet",
-            run_id=run_id,
-        ),
-        step(
-            "write_in_group",
-            R.in_group_rows,
-            0,
-            1,
-            "SemanticGroup NeuronGroup",
-            "neuron_groups.parquet names semantic groups absent from semantic_groups.parquet",
-        ),
-        step(
-            "write_members",
-            R.member_rows,
-            0,
-            1,
-            "Neuron NeuronGroup",
-            "neuron_groups.parquet names neurons absent from neurons.parquet",
-            run_id=run_id,
-        ),
-        step(
-            "write_exemplars",
-            R.exemplar_rows,
-            0,
-            1,
-            "NeuronGroup Patch",
-            "neuron_groups.parquet names exemplar patches absent from patches.parquet",
-        ),
-        *(
-            step(
-                "write_hyperedges",
-                partial(R.hyperedge_rows, block=(i, (i + r) % blocks), blocks=blocks),
-                0,
-                1,
-                f"SemanticGroup#{i} Neuron#{(i + r) % blocks}" if blocks > 1 else "SemanticGroup Neuron",
-                "hyperedges.parquet names neurons or semantic groups absent from the other tables",
-                run_id=run_id,
-            )
-            for r in range(blocks)
-            for i in range(blocks)
-        ),
-        step(
-            "write_group_edges",
-            R.group_edge_rows,
-            0,
-            1,
-            "NeuronGroup",
-            "group_edges.parquet names groups absent from neuron_groups.parquet",
-            run_id=run_id,
-        ),
+        step("write_layers", R.layer_rows, (L.LAYER, L.MODEL), (Rel.OF_MODEL,), "the Model node is missing",
+             model_id=model),
+        step("write_neurons", R.neuron_rows, (L.NEURON, L.LAYER, L.RUN), (Rel.IN_LAYER, Rel.IN_CIRCUIT),
+             "the Run node or a Layer is missing", run_id=run_id, model_id=model),
+        step("write_patches", R.patch_rows, (L.PATCH,), (), "patch ids repeat", run_id=run_id),
+        step("write_neuron_groups", R.neuron_group_rows, (L.NEURON_GROUP, L.RUN), (Rel.IN_RUN,),
+             "the Run node is missing", run_id=run_id),
+        step("write_semantic_groups", R.semantic_group_rows, (L.SEMANTIC_GROUP, L.NEURON), (Rel.HAS_SEMANTIC_GROUP,),
+             "semantic_groups.parquet names neurons absent from neurons.parquet", run_id=run_id),
+        step("write_in_group", R.in_group_rows, (L.SEMANTIC_GROUP, L.NEURON_GROUP), (Rel.IN_GROUP,),
+             "neuron_groups.parquet names semantic groups absent from semantic_groups.parquet"),
+        step("write_members", R.member_rows, (L.NEURON, L.NEURON_GROUP), (Rel.MEMBER_OF,),
+             "neuron_groups.parquet names neurons absent from neurons.parquet", run_id=run_id),
+        step("write_exemplars", R.exemplar_rows, (L.NEURON_GROUP, L.PATCH), (Rel.EXEMPLAR,),
+             "neuron_groups.parquet names exemplar patches absent from patches.parquet"),
+        *(hyperedge_block(i, (i + r) % blocks) for r in range(blocks) for i in range(blocks)),
+        step("write_group_edges", R.group_edge_rows, (L.NEURON_GROUP,), (Rel.FEEDS,),
+             "group_edges.parquet names groups absent from neuron_groups.parquet", run_id=run_id),
     ]
 
 
-def run_steps(steps: Sequence[_Step], work: Callable[[_Step, threading.Event], None], writers: int) -> None:
+def run_steps(steps: Sequence[WriteStep], work: Callable[[WriteStep, threading.Event], None], writers: int) -> None:
     """Call `work(step, stopped)` for every step on up to `writers` threads (this one included).
 
-    A step starts once every earlier step it may share nodes with (`overlap`) has finished, so steps run
+    A step starts once every earlier step it may share nodes with (`WriteStep.overlaps`) has finished, so steps run
     together only on disjoint nodes. The first exception sets `stopped` (work checks it between
     batches), lets no further step start, and is raised here once every running step has returned.
     """
@@ -295,7 +300,7 @@ def run_steps(steps: Sequence[_Step], work: Callable[[_Step, threading.Event], N
     errors: list[BaseException] = []
 
     def ready(i: int) -> bool:
-        return all(j in finished for j in range(i) if overlap(steps[j].touches, steps[i].touches))
+        return all(j in finished for j in range(i) if steps[j].overlaps(steps[i]))
 
     def next_step() -> int | None:
         with lock:
@@ -342,17 +347,6 @@ def run_steps(steps: Sequence[_Step], work: Callable[[_Step, threading.Event], N
         raise errors[0]
     if len(finished) != len(steps):  # cannot happen without an error above; never report a partial write
         raise StoreError(f"only {len(finished)} of {len(steps)} write steps finished")
-
-
-def overlap(a: frozenset[str], b: frozenset[str]) -> bool:
-    """Whether two steps' `touches` may name a common node: the same label, whole or in the same shard."""
-    for x in a:
-        label_x, _, shard_x = x.partition("#")
-        for y in b:
-            label_y, _, shard_y = y.partition("#")
-            if label_x == label_y and (not shard_x or not shard_y or shard_x == shard_y):
-                return True
-    return False
 
 
 @dataclass
