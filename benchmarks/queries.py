@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import statistics
 import tempfile
 import time
@@ -41,6 +42,7 @@ from neurflow_graph.query import (
     run_query,
 )
 from neurflow_graph.store import connect, server, write_bundle
+from neurflow_graph.store.writer import SHARES_FLOOR
 
 TARGET_MS = 200.0
 
@@ -285,7 +287,7 @@ def measure_at_scale(data_dir: Path, n_classes: int, repeats: int, seed: int, ca
             print(f"elements_per_class: {elements / written:.0f}", flush=True)
         class_id = "resnet50/0"
         layer = RESNET50_LAYERS[5]
-        cases = {  # shared groups last: they still enumerate pairs through shared neurons and may hit the cap
+        cases = {  # shared groups read the SHARES the writer keeps (J >= SHARES_FLOOR): top 100 is among those
             "circuit": lambda: fetch_class_circuit(conn, class_id),
             "bias_paths": lambda: run_query(conn, "bias_paths", class_id=class_id, limit=20),
             "shared_neurons": lambda: run_query(conn, "shared_neurons", layer=layer, min_classes=2, limit=100),
@@ -293,7 +295,11 @@ def measure_at_scale(data_dir: Path, n_classes: int, repeats: int, seed: int, ca
                                                          limit=100),
             "shared_groups_top100": lambda: run_query(conn, "shared_groups", min_jaccard=0.0, limit=100),
         }
-        print(f"classes: {n_classes}; store size: {du(data_dir) / 2**20:.0f} MiB in {data_dir}", flush=True)
+        print(f"classes: {n_classes}; store size: {du(data_dir) / 2**20:.0f} MiB in {data_dir}; load average "
+              f"{os.getloadavg()[0]:.1f}", flush=True)
+        if only:
+            shares = {r["type"]: r["count"] for r in run_query(conn, "relationship_counts")}.get("SHARES", 0)
+            print(f"shares_relationships: {shares} (J >= {SHARES_FLOOR})", flush=True)
         for name, fn in cases.items():
             if only and name not in only:
                 continue

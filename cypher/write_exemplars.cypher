@@ -3,6 +3,7 @@
 // Parameters: $rows — list of rows laid out as below: a NeuronGroup node id, its exemplar Patch node ids
 //   best first.
 // Row: [group_id, patches]
+// Writes: true
 // Returns: written — relationships created; nodes, relationships — graph elements it created or merged
 // Example: run(driver, db, "write_exemplars",
 //   rows=[["digits-c3-5f2a9c1e/conv3/g1", ["digits-c3-5f2a9c1e/p9", "digits-c3-5f2a9c1e/p3"]]])

@@ -3,6 +3,7 @@
 // Parameters: $run_id — run id; $rows — list of rows laid out as below: two NeuronGroup node ids, the sum of
 //   the hyper-edge weights between them and how many hyper-edges that sums.
 // Row: [child, parent, weight, n_edges]
+// Writes: true
 // Returns: written — relationships created; nodes, relationships — graph elements it created or merged
 // Example: run(driver, db, "write_group_edges", run_id="digits-c3-5f2a9c1e",
 //   rows=[["digits-c3-5f2a9c1e/conv3/g1", "digits-c3-5f2a9c1e/fc/g0", 0.42, 3]])

@@ -3,6 +3,7 @@
 // Parameters: $run_id — run id; $rows — list of rows laid out as below: a SemanticGroup node id, a list of
 //   child neuron ids, and one list per edge value (all lists the same length).
 // Row: [sg, children, score, weight, core_score, core_rank]
+// Writes: true
 // Returns: written — relationships created; nodes, relationships — graph elements it created or merged
 // Example: run(driver, db, "write_hyperedges", run_id="digits-c3-5f2a9c1e",
 //   rows=[["digits-c3-5f2a9c1e/digits/fc/3#s0", ["digits/conv3/7"], [0.8], [1.0], [0.9], [0]]])

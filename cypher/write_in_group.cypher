@@ -2,6 +2,7 @@
 // One row per neuron group, listing its semantic groups (fewer lookups than one row per relationship).
 // Parameters: $rows — list of rows laid out as below: a NeuronGroup node id, a list of SemanticGroup node ids.
 // Row: [group_id, members]
+// Writes: true
 // Returns: written — relationships created; nodes, relationships — graph elements it created or merged
 // Example: run(driver, db, "write_in_group",
 //   rows=[["digits-c3-5f2a9c1e/conv3/g1", ["digits-c3-5f2a9c1e/digits/conv3/7#s0"]]])

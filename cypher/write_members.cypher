@@ -2,6 +2,7 @@
 // One row per neuron group, listing its neurons.
 // Parameters: $run_id — run id; $rows — list of rows laid out as below: a NeuronGroup node id, neuron ids.
 // Row: [group_id, members]
+// Writes: true
 // Returns: written — relationships created; nodes, relationships — graph elements it created or merged
 // Example: run(driver, db, "write_members", run_id="digits-c3-5f2a9c1e",
 //   rows=[["digits-c3-5f2a9c1e/conv3/g1", ["digits/conv3/7", "digits/conv3/12"]]])

@@ -2,6 +2,7 @@
 // Parameters: $run_id — run id; $rows — list of rows laid out as below (id is "{run_id}/{group_id}",
 //   patch_ids the group's concept as patch_id ints).
 // Row: [id, group_id, layer, layer_index, group_index, is_root, patch_ids, n_neurons, n_semantic_groups]
+// Writes: true
 // Returns: written — groups created; nodes, relationships — graph elements it created or merged
 // Example: run(driver, db, "write_neuron_groups", run_id="digits-c3-5f2a9c1e",
 //   rows=[["digits-c3-5f2a9c1e/conv3/g0", "conv3/g0", "conv3", 1, 0, False, [1, 5], 3, 4]])

@@ -2,6 +2,7 @@
 // Parameters: $run_id — run id; $rows — list of rows laid out as below (id is "{run_id}/p{patch_id}",
 //   thumbnail a path relative to the bundle, or null).
 // Row: [id, patch_id, image_index, image_sha256, granularity, x0, y0, x1, y1, thumbnail]
+// Writes: true
 // Returns: written — patches created; nodes, relationships — graph elements it created or merged
 // Example: run(driver, db, "write_patches", run_id="digits-c3-5f2a9c1e",
 //   rows=[["digits-c3-5f2a9c1e/p0", 0, 0, "ab…", 1.0, 0, 0, 32, 32, None]])

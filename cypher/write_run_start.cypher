@@ -4,6 +4,7 @@
 // Parameters: $run_id — run id; $run_props — map of flattened run.json properties (scalars and lists; includes id
 //   and weights_sha256, the digest of the model's weights that the run id hashes; on the Run, not the shared Model);
 //   $model_props — map {id, name, preset, weights, num_classes}; $class_props — map {id, model, index, name}.
+// Writes: true
 // Returns: run_id; nodes, relationships — graph elements it merged (Model, Class, Run; OF_MODEL twice, FOR_CLASS).
 // Example: run(driver, db, "write_run_start", run_id="digits-c3-5f2a9c1e", run_props={...},
 //   model_props={"id": "digits", ...}, class_props={"id": "digits/3", "model": "digits", "index": 3, "name": "3"})

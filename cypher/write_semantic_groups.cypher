@@ -1,6 +1,7 @@
 // Creates the SemanticGroup nodes of a run, each attached to its neuron: (:Neuron)-[:HAS_SEMANTIC_GROUP]->(s).
 // Parameters: $run_id — run id; $rows — list of rows laid out as below (id is "{run_id}/{sg_id}").
 // Row: [id, sg_id, neuron_id, layer, layer_index, group_index, patch_ids, mean_activation, neuron_group_id]
+// Writes: true
 // Returns: written — semantic groups created (a row whose neuron is missing is not written); nodes, relationships — graph elements it created or merged
 // Example: run(driver, db, "write_semantic_groups", run_id="digits-c3-5f2a9c1e",
 //   rows=[["digits-c3-5f2a9c1e/digits/conv3/7#s0", "digits/conv3/7#s0", "digits/conv3/7", "conv3", 1, 0,

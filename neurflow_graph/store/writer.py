@@ -429,25 +429,44 @@ def _write_shares(driver: neo4j.Driver, database: str, tables: BundleTables, ski
     for row in run(driver, database, "shares_memberships", neurons=neurons, skip_runs=skip_runs):
         memberships[row["neuron"]] = row["groups"]
         size.update(zip(row["groups"], row["sizes"], strict=True))
-    pairs = []
+    pairs, best = [], {}
     for a, members in groups:
         shared = Counter(b for n in members for b in memberships.get(n, ()))
         for b, k in sorted(shared.items()):
             jaccard = k / (len(members) + size[b] - k)
             if jaccard >= SHARES_FLOOR:
-                pairs.append({"a": a, "b": b, "jaccard": jaccard, "shared": k})
-    query = load("write_shares")
+                both = sorted(n for n in members if b in memberships.get(n, ()))
+                pairs.append({"a": a, "b": b, "jaccard": jaccard, "shared": k, "neurons": both})
+                for g in (a, b):
+                    best[g] = max(best.get(g, 0.0), shares_key(jaccard, k))
+    written = _write_rows(driver, database, "write_shares", pa.Table.from_pylist(pairs, schema=_SHARES_SCHEMA),
+                          batch_size, tables.run_id)
+    _write_rows(driver, database, "write_shares_best", pa.table({"group": list(best), "key": list(best.values())},
+                                                               schema=_BEST_SCHEMA), batch_size, tables.run_id)
+    return written
+
+
+def shares_key(jaccard: float, shared: int) -> float:
+    """The rank key of a SHARES pair: by Jaccard, then shared neurons (shared_groups' order, as one number)."""
+    return jaccard * 1e6 + shared
+
+
+def _write_rows(driver: neo4j.Driver, database: str, name: str, rows: pa.Table, batch_size: int, run_id: str) -> int:
+    """Write `rows` with query `name` batch by batch; a short write is a StoreError (the run stays incomplete)."""
+    query = load(name)
     written = 0
-    for batch, expected in R.batches(pa.Table.from_pylist(pairs, schema=_SHARES_SCHEMA), batch_size):
-        done = execute(driver, database, "write_shares", {"rows": query.row_lists(batch)}).records[0]["written"]
+    for batch, expected in R.batches(rows, batch_size):
+        done = execute(driver, database, name, {"rows": query.row_lists(batch)}).records[0]["written"]
         if done != expected:
-            raise StoreError(f"query 'write_shares' wrote {done} of {expected} relationships: a group vanished "
-                             f"during the ingest; run {tables.run_id} stays incomplete")
+            raise StoreError(f"query {name!r} wrote {done} of {expected} rows: a group vanished during the ingest; "
+                             f"run {run_id} stays incomplete")
         written += done
     return written
 
 
-_SHARES_SCHEMA = pa.schema([("a", pa.string()), ("b", pa.string()), ("jaccard", pa.float64()), ("shared", pa.int64())])
+_SHARES_SCHEMA = pa.schema([("a", pa.string()), ("b", pa.string()), ("jaccard", pa.float64()), ("shared", pa.int64()),
+                            ("neurons", pa.list_(pa.string()))])
+_BEST_SCHEMA = pa.schema([("group", pa.string()), ("key", pa.float64())])
 
 
 def _write_logit_of(driver: neo4j.Driver, database: str, tables: BundleTables) -> int:
