@@ -124,32 +124,29 @@ def _circuit_edges(conn: Runner, params: dict[str, Any], rows: list[dict[str, An
 
 
 def _shared_groups(conn: Runner, params: dict[str, Any], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The top pairs of the file's row, ranked here; read again with 4x the candidate groups until exact."""
-    while True:
-        if not rows:
-            return []
+    """The top pairs of the file's row, ranked here. The row holds every pair ranking above its `bound`; while
+    fewer than the limit, read again with 4x the candidate groups (bound -1: every group was read)."""
+    while rows:
         (row,) = rows
-        classes = dict(map(tuple, row["classes"]))
-        pairs: dict[tuple[str, str], dict[str, Any]] = {}
-        for x, y, run_x, run_y, layer, jaccard, shared, n_x, n_y, neurons in row["pairs"]:
-            (a, run_a, n_a), (b, run_b, n_b) = sorted(((x, run_x, n_x), (y, run_y, n_y)), key=lambda g: (g[1], g[0]))
-            pairs[a, b] = {"layer": layer, "class_a": classes[run_a], "group_a": a, "class_b": classes[run_b],
-                           "group_b": b, "jaccard": jaccard, "shared": shared, "n_a": n_a, "n_b": n_b,
-                           "shared_neurons": sorted(neurons or [])}
-        ranked = sorted(pairs.values(), key=lambda p: (-p["jaccard"], -p["shared"], p["group_a"], p["group_b"]))
         limit = max(int(row["max_pairs"]), 0)
-        top = ranked[:limit]
-        bound = row["bound"]
-        if bound < 0 or limit == 0 or (len(top) == limit and _shares_key(top[-1]) > bound):
-            return top
+        ranked = _ranked_pairs(row)
+        if row["bound"] < 0 or len(ranked) >= limit:
+            return ranked[:limit]
         params = {**params, "candidates": int(row["candidates"]) * 4}
         rows = conn.run("shared_groups", **params)
+    return []
 
 
-def _shares_key(pair: dict[str, Any]) -> float:
-    from neurflow_graph.store.writer import shares_key
-
-    return shares_key(pair["jaccard"], pair["shared"])
+def _ranked_pairs(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """The row's pairs, each once (group_a in the run of the smaller id), by Jaccard, shared, then group ids."""
+    classes = dict(map(tuple, row["classes"]))
+    pairs: dict[tuple[str, str], dict[str, Any]] = {}
+    for x, y, run_x, run_y, layer, jaccard, shared, n_x, n_y, neurons in row["pairs"]:
+        (a, run_a, n_a), (b, run_b, n_b) = sorted(((x, run_x, n_x), (y, run_y, n_y)), key=lambda g: (g[1], g[0]))
+        pairs[a, b] = {"layer": layer, "class_a": classes[run_a], "group_a": a, "class_b": classes[run_b],
+                       "group_b": b, "jaccard": jaccard, "shared": shared, "n_a": n_a, "n_b": n_b,
+                       "shared_neurons": sorted(neurons or [])}
+    return sorted(pairs.values(), key=lambda p: (-p["jaccard"], -p["shared"], p["group_a"], p["group_b"]))
 
 
 _COMPUTED = {"bias_paths": _bias_paths, "circuit_edges": _circuit_edges, "shared_groups": _shared_groups}
