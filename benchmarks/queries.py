@@ -200,11 +200,13 @@ def main() -> None:
     parser.add_argument("--classes", type=int, help="Measure on N synthetic ResNet50 class circuits instead.")
     parser.add_argument("--seed", type=int, default=0, help="--classes: seed of the synthetic circuits.")
     parser.add_argument("--only", help="--classes: comma-separated query names to time (default: all five).")
+    parser.add_argument("--database", help="--classes: the store's database (default bench_scale_N); a store "
+                        "written by a longer run (bench_scale_1000 stopped early) is measured at its first N classes.")
     args = parser.parse_args()
     if args.classes:
         with store(args.data_dir) as data_dir:
             only = tuple(q.strip() for q in args.only.split(",")) if args.only else tuple(SCALE_TARGETS_MS)
-            measure_at_scale(data_dir, args.classes, args.repeats or 5, args.seed, only=only)
+            measure_at_scale(data_dir, args.classes, args.repeats or 5, args.seed, only=only, database=args.database)
         return
     classes, taus = (list(range(4)), [4]) if args.quick else (list(range(10)), [4, 6])
     repeats = args.repeats or (5 if args.quick else 20)
@@ -263,11 +265,11 @@ def capped(fn: Callable[[], object], cap_s: float) -> float | str | None:
 
 
 def measure_at_scale(data_dir: Path, n_classes: int, repeats: int, seed: int, cap_s: float = 120.0,
-                     only: tuple[str, ...] = ()) -> None:
+                     only: tuple[str, ...] = (), database: str | None = None) -> None:
     """Write n_classes synthetic ResNet50 circuits through the writer, then time the cross-class queries."""
     rng = np.random.default_rng(seed)
     popularity = zipf_popularity(rng)
-    database = f"bench_scale_{n_classes}"
+    database = database or f"bench_scale_{n_classes}"
     with connect(data_dir, database=database) as conn:
         done = {r["class_index"] for r in run_query(conn, "list_runs") if r["complete"]}
         elements, seconds, written = 0, 0.0, 0

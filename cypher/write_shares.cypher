@@ -1,10 +1,11 @@
 // Links a new run's neuron groups to the groups of other classes' runs, in the same layer, whose member neurons
-// overlap them enough: (a:NeuronGroup)-[:SHARES {jaccard, shared, neurons}]->(b:NeuronGroup), a in the new run,
+// overlap them enough: (a:NeuronGroup)-[:SHARES {jaccard, shared, neurons}]->(b:NeuronGroup), a the smaller node id
+// (so the graph does not depend on the order runs were ingested in; queries read SHARES in either direction),
 // jaccard = |A ∩ B| / |A ∪ B| of their neuron sets, shared = |A ∩ B|, neurons the ids of A ∩ B (sorted). Only pairs at or above the writer's floor are
 // written (neurflow_graph/store/writer.py SHARES_FLOOR); shared_groups.cypher reads them. Deleted with either
 // group (a re-ingest deletes its run's groups first), so re-running an ingest converges.
-// Parameters: $rows — list of rows laid out as below: the new run's NeuronGroup node id, the other group's node
-//   id, the Jaccard index (float), the number of neurons in both, their ids.
+// Parameters: $rows — list of rows laid out as below: the two NeuronGroup node ids (one of the new run, one of
+//   another class's run; the smaller first), the Jaccard index (float), the number of neurons in both, their ids.
 // Row: [a, b, jaccard, shared, neurons]
 // Writes: true
 // Returns: written — relationships created.

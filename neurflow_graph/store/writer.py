@@ -414,10 +414,11 @@ SHARES_FLOOR = 0.3
 
 def _write_shares(driver: neo4j.Driver, database: str, tables: BundleTables, skip_runs: list[str],
                   batch_size: int) -> int:
-    """SHARES {jaccard, shared} from each non-root group of the run to every group of another class's run (same
+    """SHARES {jaccard, shared, neurons} from each non-root group of the run to every group of another class's run (same
     layer: a neuron is in one layer) whose member neurons overlap it with Jaccard >= SHARES_FLOOR; returns how many.
 
-    Reads the memberships of the run's neurons once (`shares_memberships`) and counts the overlaps here.
+    Reads the memberships of the run's neurons once (`shares_memberships`) and counts the overlaps here; raises
+    each group's `shares_best` bound (`write_shares_best`).
     """
     columns = (tables.neuron_groups.column(c).to_pylist() for c in ("group_id", "neuron_ids", "is_root"))
     groups = [(f"{tables.run_id}/{g}", set(members)) for g, members, root in zip(*columns, strict=True)
@@ -425,9 +426,10 @@ def _write_shares(driver: neo4j.Driver, database: str, tables: BundleTables, ski
     neurons = sorted({n for _, members in groups for n in members})
     if not neurons:
         return 0
-    memberships, size = {}, {}
+    memberships: dict[str, frozenset[str]] = {}
+    size: dict[str, int] = {}
     for row in run(driver, database, "shares_memberships", neurons=neurons, skip_runs=skip_runs):
-        memberships[row["neuron"]] = row["groups"]
+        memberships[row["neuron"]] = frozenset(row["groups"])
         size.update(zip(row["groups"], row["sizes"], strict=True))
     pairs, best = [], {}
     for a, members in groups:
@@ -436,7 +438,8 @@ def _write_shares(driver: neo4j.Driver, database: str, tables: BundleTables, ski
             jaccard = k / (len(members) + size[b] - k)
             if jaccard >= SHARES_FLOOR:
                 both = sorted(n for n in members if b in memberships.get(n, ()))
-                pairs.append({"a": a, "b": b, "jaccard": jaccard, "shared": k, "neurons": both})
+                low, high = sorted((a, b))  # one direction whatever the order the runs were ingested in
+                pairs.append({"a": low, "b": high, "jaccard": jaccard, "shared": k, "neurons": both})
                 for g in (a, b):
                     best[g] = max(best.get(g, 0.0), shares_key(jaccard, k))
     written = _write_rows(driver, database, "write_shares", pa.Table.from_pylist(pairs, schema=_SHARES_SCHEMA),
