@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import statistics
 import tempfile
 import time
@@ -41,6 +42,7 @@ from neurflow_graph.query import (
     run_query,
 )
 from neurflow_graph.store import connect, server, write_run_graph
+from neurflow_graph.store.writer import SHARES_FLOOR
 
 TARGET_MS = 200.0
 
@@ -199,11 +201,13 @@ def main() -> None:
     parser.add_argument("--classes", type=int, help="Measure on N synthetic ResNet50 class circuits instead.")
     parser.add_argument("--seed", type=int, default=0, help="--classes: seed of the synthetic circuits.")
     parser.add_argument("--only", help="--classes: comma-separated query names to time (default: all five).")
+    parser.add_argument("--database", help="--classes: the store's database (default bench_scale_N); a store "
+                        "written by a longer run (bench_scale_1000 stopped early) is measured at its first N classes.")
     args = parser.parse_args()
     if args.classes:
         with store(args.data_dir) as data_dir:
             only = tuple(q.strip() for q in args.only.split(",")) if args.only else tuple(SCALE_TARGETS_MS)
-            measure_at_scale(data_dir, args.classes, args.repeats or 5, args.seed, only=only)
+            measure_at_scale(data_dir, args.classes, args.repeats or 5, args.seed, only=only, database=args.database)
         return
     classes, taus = (list(range(4)), [4]) if args.quick else (list(range(10)), [4, 6])
     repeats = args.repeats or (5 if args.quick else 20)
@@ -262,11 +266,11 @@ def capped(fn: Callable[[], object], cap_s: float) -> float | str | None:
 
 
 def measure_at_scale(data_dir: Path, n_classes: int, repeats: int, seed: int, cap_s: float = 120.0,
-                     only: tuple[str, ...] = ()) -> None:
+                     only: tuple[str, ...] = (), database: str | None = None) -> None:
     """Write n_classes synthetic ResNet50 circuits through the writer, then time the cross-class queries."""
     rng = np.random.default_rng(seed)
     popularity = zipf_popularity(rng)
-    database = f"bench_scale_{n_classes}"
+    database = database or f"bench_scale_{n_classes}"
     with connect(data_dir, database=database) as conn:
         done = {r["class_index"] for r in run_query(conn, "list_runs") if r["complete"]}
         elements, seconds, written = 0, 0.0, 0
@@ -286,7 +290,7 @@ def measure_at_scale(data_dir: Path, n_classes: int, repeats: int, seed: int, ca
             print(f"elements_per_class: {elements / written:.0f}", flush=True)
         class_id = "resnet50/0"
         layer = RESNET50_LAYERS[5]
-        cases = {  # shared groups last: they still enumerate pairs through shared neurons and may hit the cap
+        cases = {  # shared groups read the SHARES the writer keeps (J >= SHARES_FLOOR): top 100 is among those
             "circuit": lambda: fetch_class_circuit(conn, class_id),
             "bias_paths": lambda: run_query(conn, "bias_paths", class_id=class_id, limit=20),
             "shared_neurons": lambda: run_query(conn, "shared_neurons", layer=layer, min_classes=2, limit=100),
@@ -294,7 +298,11 @@ def measure_at_scale(data_dir: Path, n_classes: int, repeats: int, seed: int, ca
                                                          limit=100),
             "shared_groups_top100": lambda: run_query(conn, "shared_groups", min_jaccard=0.0, limit=100),
         }
-        print(f"classes: {n_classes}; store size: {du(data_dir) / 2**20:.0f} MiB in {data_dir}", flush=True)
+        print(f"classes: {n_classes}; store size: {du(data_dir) / 2**20:.0f} MiB in {data_dir}; load average "
+              f"{os.getloadavg()[0]:.1f}", flush=True)
+        if only:
+            shares = {r["type"]: r["count"] for r in run_query(conn, "relationship_counts")}.get("SHARES", 0)
+            print(f"shares_relationships: {shares} (J >= {SHARES_FLOOR})", flush=True)
         for name, fn in cases.items():
             if only and name not in only:
                 continue

@@ -15,6 +15,7 @@
 //   group id within the run "conv2/g4", or a Neuron id "digits/conv2/14" (every group of the run it belongs
 //   to); $min_weight — float >= 0; $limit — int, paths returned.
 // Defaults: $run_id = null, $source = null, $min_weight = 0.0, $limit = 20
+// Writes: false
 // Returns: run directly, this file gives one row (none when nothing matches): run_id, root (the root group id),
 //   sources (group ids where paths may start), max_paths ($limit), edges (a list of [child, parent, weight]).
 //   Through run_query (the query's answer): one row per path, strongest first: run_id, source (group id where the path
@@ -29,10 +30,8 @@
 //        "product": 0.23, "strength": 0.23, "log_strength": -1.47, "hops": 2, …}, …]
 MATCH (c:Class {id: $class_id})
 MATCH (r:Run)-[:FOR_CLASS]->(c)
-WHERE r.complete = true AND ($run_id IS NULL OR r.id = $run_id)
+WHERE r.complete = true AND (r.id = $run_id OR ($run_id IS NULL AND r.latest = true))
 WITH c, r
-ORDER BY r.created_at DESC, r.completed_at DESC, r.id DESC
-LIMIT 1
 MATCH (root:NeuronGroup)-[:LOGIT_OF]->(c)
 WHERE root.run_id = r.id
 MATCH (g:NeuronGroup)-[:IN_RUN]->(r)

@@ -4,6 +4,7 @@
 // Parameters: $class_id — "{model}/{class_index}", e.g. "digits/3"; $run_id — a run of that class, or null
 //   (the latest complete run, as in circuit_edges.cypher).
 // Defaults: $run_id = null
+// Writes: false
 // Returns: one row per FEEDS edge, by parent layer then parent then |weight|: child, feeds (the relationship),
 //   parent (NeuronGroup nodes), then the root's logit (LOGIT_OF relationship) and the class node.
 // Example: run(driver, db, "circuit_graph", class_id="digits/3", run_id=None)
@@ -11,10 +12,8 @@
 //        "logit": Relationship(LOGIT_OF), "class": Node(Class digits/3)}, …]
 MATCH (c:Class {id: $class_id})
 MATCH (r:Run)-[:FOR_CLASS]->(c)
-WHERE r.complete = true AND ($run_id IS NULL OR r.id = $run_id)
+WHERE r.complete = true AND (r.id = $run_id OR ($run_id IS NULL AND r.latest = true))
 WITH c, r
-ORDER BY r.created_at DESC, r.completed_at DESC, r.id DESC
-LIMIT 1
 MATCH (root:NeuronGroup)-[logit:LOGIT_OF]->(c)
 WHERE root.run_id = r.id
 MATCH (child:NeuronGroup)-[feeds:FEEDS]->(parent:NeuronGroup)

@@ -4,6 +4,7 @@
 // Parameters: $class_id — "{model}/{class_index}", e.g. "digits/3"; $run_id — a run of that class, or null
 //   for the latest complete one.
 // Defaults: $run_id = null
+// Writes: false
 // Returns: one row per group, by layer index then group index: run_id, bundle_path (the run's bundle folder
 //   when ingested), id (node id), group_id, layer, layer_index, group_index, is_root, n_neurons, neurons
 //   (neuron ids, by channel), exemplars (maps {rank, patch_id, thumbnail}, rank 0 first; thumbnail is a path
@@ -13,10 +14,8 @@
 //        "exemplars": [{"rank": 0, "patch_id": 236, "thumbnail": "thumbnails/p236.png"}, …], "label": None, …}, …]
 MATCH (c:Class {id: $class_id})
 MATCH (r:Run)-[:FOR_CLASS]->(c)
-WHERE r.complete = true AND ($run_id IS NULL OR r.id = $run_id)
+WHERE r.complete = true AND (r.id = $run_id OR ($run_id IS NULL AND r.latest = true))
 WITH r
-ORDER BY r.created_at DESC, r.completed_at DESC, r.id DESC
-LIMIT 1
 MATCH (g:NeuronGroup)-[:IN_RUN]->(r)
 CALL {
   WITH g

@@ -2,6 +2,7 @@
 // from the root group (the class logit, LOGIT_OF the class) down to the lowest layer. For one run (the latest
 // complete one unless named), with input ranks and top-N pruning, use circuit_edges.cypher and circuit_groups.cypher.
 // Parameters: $class_id — "{model}/{class_index}", e.g. "digits/3".
+// Writes: false
 // Returns: one row per edge: run_id, child, parent (group ids within the run), child_layer, parent_layer,
 //   child_layer_index, parent_layer_index, weight, n_edges.
 // Example: run(driver, db, "circuit_of_class", class_id="digits/3")

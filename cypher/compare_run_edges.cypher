@@ -6,6 +6,7 @@
 // Parameters: $run_a — the reference run id; $run_b — the run compared with it; $min_jaccard — float in [0, 1];
 //   $tolerance — float >= 0, the largest weight difference still reported as 'same'.
 // Defaults: $min_jaccard = 0.5, $tolerance = 1e-9
+// Writes: false
 // Returns: one row per edge, by child layer index then parent and child: child_layer, child_layer_index, child_a,
 //   parent_a (group ids in run A, null for an appeared edge), child_b, parent_b (the matched groups in run B,
 //   null when an end is unmatched), weight_a, weight_b (null where absent), delta (weight_b - weight_a, or

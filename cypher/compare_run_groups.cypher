@@ -7,6 +7,7 @@
 // Parameters: $run_a — the reference run id; $run_b — the run compared with it; $min_jaccard — float in [0, 1]
 //   (1.0 matches only groups with identical neuron sets).
 // Defaults: $min_jaccard = 0.5
+// Writes: false
 // Returns: one row per matched pair or unmatched group, by layer index then group: layer, layer_index, group_a,
 //   group_b (group ids within their runs, null when unmatched), jaccard (null when unmatched), status
 //   ('same': identical neurons, 'changed': matched but the neurons differ, 'disappeared', 'appeared'),

@@ -3,16 +3,15 @@
 // edges, as bias_paths.cypher ranks them (that file gives them as rows of group ids and weights, with filters).
 // Parameters: $class_id — "{model}/{class_index}", e.g. "digits/3"; $limit — int, paths returned.
 // Defaults: $limit = 10
+// Writes: false
 // Returns: path (source group -FEEDS-> … -FEEDS-> root group -LOGIT_OF-> class), strength (product of |w| of its
 //   FEEDS edges), one row per path, strongest first.
 // Example: run(driver, db, "graph_bias_paths", class_id="digits/3", limit=5)
 //   -> [{"path": <Path NeuronGroup-FEEDS->…-LOGIT_OF->Class>, "strength": 0.23}, …]
 MATCH (c:Class {id: $class_id})
 MATCH (r:Run)-[:FOR_CLASS]->(c)
-WHERE r.complete = true
+WHERE r.complete = true AND r.latest = true
 WITH c, r
-ORDER BY r.created_at DESC, r.completed_at DESC, r.id DESC
-LIMIT 1
 MATCH (root:NeuronGroup)-[:LOGIT_OF]->(c)
 WHERE root.run_id = r.id
 MATCH (g:NeuronGroup)

@@ -4,20 +4,17 @@
 // Parameters: $class_id — "{model}/{class_index}", e.g. "digits/3"; $other_class_id — another class, e.g.
 //   "digits/8"; $limit — int, paths returned.
 // Defaults: $limit = 200
+// Writes: false
 // Returns: shared (path group of $class_id <-MEMBER_OF- neuron -MEMBER_OF-> group of $other_class_id), one row per
 //   (neuron, pair of groups).
 // Example: run(driver, db, "graph_shared_groups", class_id="digits/3", other_class_id="digits/8", limit=200)
 //   -> [{"shared": <Path NeuronGroup<-MEMBER_OF-Neuron-MEMBER_OF->NeuronGroup>}, …]
 MATCH (ca:Class {id: $class_id})<-[:FOR_CLASS]-(ra:Run)
-WHERE ra.complete = true
+WHERE ra.complete = true AND ra.latest = true
 WITH ra
-ORDER BY ra.created_at DESC, ra.completed_at DESC, ra.id DESC
-LIMIT 1
 MATCH (cb:Class {id: $other_class_id})<-[:FOR_CLASS]-(rb:Run)
-WHERE rb.complete = true
+WHERE rb.complete = true AND rb.latest = true
 WITH ra, rb
-ORDER BY rb.created_at DESC, rb.completed_at DESC, rb.id DESC
-LIMIT 1
 MATCH shared = (a:NeuronGroup)<-[:MEMBER_OF]-(:Neuron)-[:MEMBER_OF]->(b:NeuronGroup)
 WHERE a.run_id = ra.id AND b.run_id = rb.id AND a.is_root = false AND b.is_root = false AND a.layer = b.layer
 RETURN shared

@@ -1,6 +1,7 @@
 // The exemplar patches of one neuron group (those nearest its cluster centre, best first), with where each
 // patch comes from and its thumbnail (a path relative to the run's bundle folder, `bundle_path`).
 // Parameters: $group_id — NeuronGroup node id "{run_id}/{group_id}", e.g. "digits-c3-3520059de8/conv3/g0".
+// Writes: false
 // Returns: one row per exemplar, by rank: rank (0 = nearest the centre), patch_id, image_index, image_sha256,
 //   granularity, x0, y0, x1, y1 (pixel box in the source image), thumbnail, run_id, bundle_path.
 // Example: run(driver, db, "group_exemplars", group_id="digits-c3-3520059de8/conv3/g0")

@@ -2,6 +2,7 @@
 // of ONE complete run of the class (the run is $run_id when given, else the latest complete run of the class).
 // Parameters: $class_id — "{model}/{class_index}", e.g. "digits/3"; $run_id — a run of that class, or null.
 // Defaults: $run_id = null
+// Writes: false
 // Returns: one row per intervention, by layer index, group index, then id: id, run_id, group_id (within the
 //   run), layer, properties (map of every Intervention property: prob_drop, logit_drop, random_*_mean/std,
 //   metric_mean, top_images, …).
@@ -10,10 +11,8 @@
 //        "properties": {"prob_drop": 0.08, …}}, …]
 MATCH (c:Class {id: $class_id})
 MATCH (r:Run)-[:FOR_CLASS]->(c)
-WHERE r.complete = true AND ($run_id IS NULL OR r.id = $run_id)
+WHERE r.complete = true AND (r.id = $run_id OR ($run_id IS NULL AND r.latest = true))
 WITH r
-ORDER BY r.created_at DESC, r.completed_at DESC, r.id DESC
-LIMIT 1
 MATCH (g:NeuronGroup)
 WHERE g.run_id = r.id
 MATCH (i:Intervention)-[:MASKS]->(g)

@@ -1,6 +1,7 @@
 // The FEEDS edges between the neuron groups of a run, with the relation stored on them (if any): the
 // edges `label` may explain ("how the child group's feature builds the parent's").
 // Parameters: $run_id — run id.
+// Writes: false
 // Returns: one row per edge: child, parent (NeuronGroup node ids), child_group_id, parent_group_id, weight,
 //   relation, relation_model, relation_prompt_version, relation_key (null when not explained).
 // Example: run(driver, db, "label_edges", run_id="digits-c3-5f2a9c1e")

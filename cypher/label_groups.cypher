@@ -1,6 +1,7 @@
 // The neuron groups of a run with their exemplar patches and the label stored on them (if any): what
 // `label` shows the model, and what it compares with to skip a group labelled already.
 // Parameters: $run_id — run id.
+// Writes: false
 // Returns: one row per group: id (node id), group_id, layer, layer_index, group_index, is_root, exemplars (a list of
 //   [rank, patch_id, thumbnail] with thumbnail relative to the Run's bundle_path; unordered), label,
 //   description, label_model, label_prompt_version, label_key (null when not labelled).

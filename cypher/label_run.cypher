@@ -1,5 +1,6 @@
 // One stored run with its class, for `label --run RUN_ID` (no row when the run is not stored).
 // Parameters: $run_id — run id.
+// Writes: false
 // Returns: run_id, complete, class_id, class_name, class_index, model, created_at, bundle_path.
 // Example: run(driver, db, "label_run", run_id="digits-c3-5f2a9c1e")
 //   -> [{"run_id": "digits-c3-5f2a9c1e", "complete": True, "class_id": "digits/3", "bundle_path": "/runs/d3", …}]

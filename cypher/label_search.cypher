@@ -1,5 +1,6 @@
 // Neuron groups whose label or description contains a text (case-insensitive), with their run and class.
 // Parameters: $text — the text to look for, e.g. "stripes".
+// Writes: false
 // Returns: run_id, class_id, group_id, layer, label, description, label_model.
 // Example: run(driver, db, "label_search", text="stripes")
 //   -> [{"run_id": "resnet50-c340-…", "class_id": "resnet50/340", "group_id": "layer4.2/g1", "label": "black and white stripes", …}]

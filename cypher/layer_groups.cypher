@@ -5,6 +5,7 @@
 // Parameters: $class_id — "{model}/{class_index}", e.g. "digits/3"; $run_id — a run of that class, or null;
 //   $layer — the layer name, e.g. "conv3".
 // Defaults: $run_id = null
+// Writes: false
 // Returns: one row per group of the layer, by group index: run_id, id (node id), group_id, layer, layer_index,
 //   group_index, is_root, neurons (neuron ids), channels, activation_max (parallel lists, by channel),
 //   weight_up (sum of the signed weights of its FEEDS edges), label, description. No row when the class has no
@@ -14,10 +15,8 @@
 //        "weight_up": 0.73, …}, …]
 MATCH (c:Class {id: $class_id})
 MATCH (r:Run)-[:FOR_CLASS]->(c)
-WHERE r.complete = true AND ($run_id IS NULL OR r.id = $run_id)
+WHERE r.complete = true AND (r.id = $run_id OR ($run_id IS NULL AND r.latest = true))
 WITH r
-ORDER BY r.created_at DESC, r.completed_at DESC, r.id DESC
-LIMIT 1
 MATCH (g:NeuronGroup)
 WHERE g.run_id = r.id AND g.layer = $layer
 CALL {

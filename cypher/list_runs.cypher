@@ -1,5 +1,6 @@
 // Lists the stored runs, newest first, with their class and whether their ingest completed.
 // Parameters: none.
+// Writes: false
 // Returns: run_id, complete, model, class_id, class_index, class_name, created_at.
 // Example: run(driver, db, "list_runs") -> [{"run_id": "digits-c3-5f2a9c1e", "complete": True, "model": "digits", …}]
 MATCH (r:Run)

@@ -2,6 +2,7 @@
 // place in the circuit and every semantic group it owns, each with the neuron group that semantic group fell
 // into. A leaf neuron (lowest layer) has no semantic group: its row has nulls there.
 // Parameters: $neuron_id — "{model}/{layer}/{channel}", e.g. "digits/conv2/14".
+// Writes: false
 // Returns: one row per (class, semantic group), by class then semantic group index: class_id, class_name,
 //   run_id, layer, layer_index, is_root, is_leaf, activation_max, semantic_group (sg id), semantic_group_index,
 //   n_patches, mean_activation, neuron_group (group id within the run), group_node (its node id), group_size
@@ -9,10 +10,8 @@
 // Example: run(driver, db, "neuron_roles", neuron_id="digits/conv2/14")
 //   -> [{"class_id": "digits/3", "semantic_group": "digits/conv2/14#s0", "neuron_group": "conv2/g2", …}, …]
 MATCH (r:Run)-[:FOR_CLASS]->(c:Class)
-WHERE r.complete = true
+WHERE r.complete = true AND r.latest = true
 WITH c, r
-ORDER BY r.created_at DESC, r.completed_at DESC, r.id DESC
-WITH c, collect(r)[0] AS r
 MATCH (n:Neuron {id: $neuron_id})-[ic:IN_CIRCUIT]->(r)
 OPTIONAL MATCH (n)-[:HAS_SEMANTIC_GROUP]->(s:SemanticGroup)
 WHERE s.run_id = r.id

@@ -1,5 +1,6 @@
 // Counts the nodes of the whole store by label (to compare two states of a store).
 // Parameters: none.
+// Writes: false
 // Returns: one row per label: label, count.
 // Example: run(driver, db, "node_counts") -> [{"label": "Neuron", "count": 40}, …]
 MATCH (n)

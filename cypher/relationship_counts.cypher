@@ -1,5 +1,6 @@
 // Counts the relationships of the whole store by type (to compare two states of a store).
 // Parameters: none.
+// Writes: false
 // Returns: one row per type: type, count.
 // Example: run(driver, db, "relationship_counts") -> [{"type": "DRIVES", "count": 310}, …]
 MATCH ()-[r]->()

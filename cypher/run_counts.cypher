@@ -1,5 +1,6 @@
 // Counts, in the graph itself, what a run owns: its nodes and the relationships among them.
 // Parameters: $run_id — run id.
+// Writes: false
 // Returns: run_id, complete, neurons (IN_CIRCUIT), patches, semantic_groups, neuron_groups, hyperedges
 //   (DRIVES), group_edges (FEEDS), memberships (MEMBER_OF), in_group (IN_GROUP), exemplars (EXEMPLAR),
 //   has_semantic_group (HAS_SEMANTIC_GROUP), logit_of (LOGIT_OF); no row when the run is not stored.

@@ -1,6 +1,7 @@
 // A run's parameters and provenance: every property of its Run node (run.json flattened, the whole run.json as
 // `run_json`, the bundle folder, ingest times and counts) with its model and class.
 // Parameters: $run_id — run id, e.g. "digits-c3-3520059de8".
+// Writes: false
 // Returns: run_id, complete, class_id, class_name, model, properties (map of every Run property); no row when
 //   the run is not stored.
 // Example: run(driver, db, "run_provenance", run_id="digits-c3-3520059de8")

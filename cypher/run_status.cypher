@@ -1,6 +1,7 @@
 // Whether a run is stored and complete, with the counts recorded on it when its ingest completed.
 // A run whose ingest was interrupted has complete = false (and no counts).
 // Parameters: $run_id — run id.
+// Writes: false
 // Returns: run_id, complete, completed_at, n_neurons, n_patches, n_semantic_groups, n_neuron_groups,
 //   n_hyperedges, n_group_edges (no row when the run is not stored).
 // Example: run(driver, db, "run_status", run_id="digits-c3-5f2a9c1e") -> [{"run_id": …, "complete": True, …}]

@@ -1,6 +1,7 @@
 // Schema of the NeurFlow graph store: uniqueness constraints and indexes, created before any write.
 // Answers: nothing; it makes every `id` unique (and indexed) and indexes the run scope of run-owned nodes.
 // Parameters: none.
+// Writes: true
 // Example: neurflow_graph.store.ensure_schema(driver, "neurflow")  (runs each statement; all are idempotent)
 // Keep docs/schema.md and SCHEMA_VERSION in neurflow_graph/store/schema.py in step with this file.
 CREATE CONSTRAINT model_id IF NOT EXISTS FOR (n:Model) REQUIRE n.id IS UNIQUE;

@@ -1,5 +1,6 @@
 // The hyper-edges into one semantic group: which child neurons drive it, with what weight.
 // Parameters: $semantic_group_id — SemanticGroup node id "{run_id}/{sg_id}".
+// Writes: false
 // Returns: one row per hyper-edge, by core rank: neuron_id, score, weight, core_score, core_rank.
 // Example: run(driver, db, "semantic_group_drivers", semantic_group_id="digits-c3-5f2a9c1e/digits/fc/3#s0")
 //   -> [{"neuron_id": "digits/conv3/7", "weight": 0.31, …}, …]

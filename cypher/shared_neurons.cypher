@@ -1,10 +1,11 @@
 // The neurons of a layer that many classes use: how many classes' circuits hold each neuron of the layer, and
-// in how many neuron groups. Each class is represented by its latest complete run (newest created_at, then
-// completed_at, then run id), as in shared_groups.cypher. The writer keeps those counts on each Neuron
+// in how many neuron groups. Each class is represented by its latest complete run (Run.latest), as in
+// shared_groups.cypher. The writer keeps those counts on each Neuron
 // (class_ids, class_groups: write_class_neurons.cypher), so this reads one node per neuron of the layer.
 // Parameters: $layer — a layer name ("conv2") or Layer id ("digits/conv2"); $min_classes — int, neurons in
 //   fewer classes' circuits are dropped; $limit — int, neurons returned.
 // Defaults: $min_classes = 2, $limit = 100
+// Writes: false
 // Returns: one row per neuron, most classes first (then most groups, then channel): neuron_id, layer, channel,
 //   n_classes, classes (class ids, sorted), n_groups (neuron groups it belongs to in those runs).
 // Example: run(driver, db, "shared_neurons", layer="conv2", min_classes=2, limit=10)

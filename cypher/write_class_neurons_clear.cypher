@@ -1,6 +1,7 @@
 // Takes a class off the per-neuron class lists (Neuron.class_ids, Neuron.class_groups) of every neuron of its
 // runs: the first half of refreshing what shared_neurons.cypher reads (write_class_neurons.cypher is the second).
 // Parameters: $class_id — "{model}/{class_index}".
+// Writes: true
 // Returns: cleared — neurons whose lists held the class.
 // Example: run(driver, db, "write_class_neurons_clear", class_id="digits/3") -> [{"cleared": 57}]
 MATCH (c:Class {id: $class_id})

@@ -5,6 +5,7 @@
 //   $run_id — id of the evaluated Run; $props — map of the record's flattened properties: kind, run_id,
 //   created_at, params_* and summary_* scalars or homogeneous lists, and params_json, summary_json, layers_json
 //   (the full record as JSON strings).
+// Writes: true
 // Returns: id, run_id.
 // Example: store_evaluation(conn.run, record) runs
 //   run(driver, db, "write_evaluation", id="optimality-digits-c3-9fda25f685-1c2d3e4f",

@@ -5,6 +5,7 @@
 //   its properties (kind, run_id, class_id, group_id, layer, channels, n_images, image_set, seeds, metric_*,
 //   logit_drop*, prob_drop*, random_*, top_*, created_at; see neurflow_graph/debugging/store.py).
 // Row: [id, group, props]
+// Writes: true
 // Returns: written — Interventions written (a row whose group is not stored is skipped).
 // Example: run(driver, db, "write_interventions",
 //   rows=[["digits-c3-3520059de8/conv3/g0/mask-1c2d3e4f5a6b", "digits-c3-3520059de8/conv3/g0",

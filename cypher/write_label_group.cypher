@@ -2,6 +2,7 @@
 // and label_key (the hash of exemplars, prompt version and model that `label` compares to skip it next time).
 // Parameters: $id — NeuronGroup node id; $label — short label; $description — one paragraph; $model —
 //   the model that answered; $prompt_version — the prompt's version; $key — the cache key.
+// Writes: true
 // Returns: written — 1, or 0 when no such group is stored (e.g. its run was loaded again meanwhile).
 // Example: run(driver, db, "write_label_group", id="digits-c3-5f2a9c1e/conv3/g1", label="vertical strokes",
 //   description="Bright vertical strokes on a dark ground.", model="gpt-4o", prompt_version="label-v1", key="9f…")

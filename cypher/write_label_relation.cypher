@@ -2,6 +2,7 @@
 // relation, relation_model, relation_prompt_version and relation_key (the cache key `label` compares).
 // Parameters: $child, $parent — NeuronGroup node ids; $relation — one or two sentences; $model — the model
 //   that answered; $prompt_version — the prompt's version; $key — the cache key.
+// Writes: true
 // Returns: written — edges updated (0 when the edge is not stored).
 // Example: run(driver, db, "write_label_relation", child="digits-c3-5f2a9c1e/conv2/g4",
 //   parent="digits-c3-5f2a9c1e/conv3/g0", relation="The curved strokes close into the loop.", model="gpt-4o",

@@ -1,10 +1,11 @@
 // Opens the ingest of one run: its Model, Class and Run nodes, with the Run marked incomplete.
 // The run's properties are replaced (SET r = $run_props), so a re-ingest leaves no stale property behind;
-// `complete` stays false until write_run_complete, the last transaction of an ingest.
+// `complete` (and `latest`) stay false until write_run_complete, the last transaction of an ingest.
 // Parameters: $run_id — run id; $run_props — map of flattened run.json properties (scalars and lists; includes id
 //   and weights_sha256, the digest of the model's weights that the run id hashes; on the Run, not the shared Model);
 //   $model_props — map {id, name, preset, weights, num_classes}; $class_props — map {id, model, index, name}.
-// Returns: run_id.
+// Writes: true
+// Returns: run_id; nodes, relationships — graph elements it merged (Model, Class, Run; OF_MODEL twice, FOR_CLASS).
 // Example: run(driver, db, "write_run_start", run_id="digits-c3-5f2a9c1e", run_props={...},
 //   model_props={"id": "digits", ...}, class_props={"id": "digits/3", "model": "digits", "index": 3, "name": "3"})
 MERGE (m:Model {id: $model_props.id})
@@ -13,7 +14,7 @@ MERGE (c:Class {id: $class_props.id})
 SET c += $class_props
 MERGE (c)-[:OF_MODEL]->(m)
 MERGE (r:Run {id: $run_id})
-SET r = $run_props, r.complete = false
+SET r = $run_props, r.complete = false, r.latest = false
 MERGE (r)-[:FOR_CLASS]->(c)
 MERGE (r)-[:OF_MODEL]->(m)
-RETURN r.id AS run_id
+RETURN r.id AS run_id, 3 AS nodes, 3 AS relationships

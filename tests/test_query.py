@@ -76,11 +76,23 @@ def test_run_query_is_the_choke_point() -> None:
 
 
 def test_bad_defaults_line_fails_with_the_file_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "bad.cypher").write_text("// Bad.\n// Parameters: $a.\n// Defaults: $b = 1\n// Example: x\n"
-                                         "RETURN $a AS a\n")
+    (tmp_path / "bad.cypher").write_text("// Bad.\n// Parameters: $a.\n// Defaults: $b = 1\n// Writes: false\n"
+                                         "// Example: x\nRETURN $a AS a\n")
     monkeypatch.setenv(queries.CYPHER_DIR_ENV, str(tmp_path))
     with pytest.raises(QueryError, match=r"bad.cypher: Defaults names \$b, which the query does not use"):
         query_info("bad")
+
+
+def test_defaults_are_json_values_lists_and_commas_included(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "lists.cypher").write_text(
+        '// Lists. Parameters: $names, $where, $limit, $text.\n'
+        '// Defaults: $names = ["a, b", "c"], $where = {"x": [1, 2]}, $limit = 2\n// Defaults: $text = "p, q"\n'
+        "// Writes: false\n// Example: x\nRETURN $names AS n, $where AS w, $limit AS l, $text AS t\n")
+    (tmp_path / "two.cypher").write_text("// Two values.\n// Defaults: $a = 1 2\n// Writes: false\nRETURN $a AS a\n")
+    monkeypatch.setenv(queries.CYPHER_DIR_ENV, str(tmp_path))
+    assert query_info("lists").defaults == {"names": ["a, b", "c"], "where": {"x": [1, 2]}, "limit": 2, "text": "p, q"}
+    with pytest.raises(QueryError, match=r"two.cypher: default of \$a is not one JSON value"):
+        query_info("two")
 
 
 @pytest.mark.parametrize("text, expected", [

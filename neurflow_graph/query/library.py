@@ -1,8 +1,8 @@
 """The read-only query library: which `cypher/` files a person may run, their defaults, one choke point.
 
 Every query lives once, in `cypher/<name>.cypher`; a header line `// Defaults: $run_id = null, $limit = 20`
-declares the parameters a caller may leave out (values in JSON). `run_query` fills those defaults and runs
-the file through the store's single `run(name, **params)`.
+declares the parameters a caller may leave out, each value one JSON value (a list or an object may hold commas).
+`run_query` fills those defaults and runs the file through the store's single `run(name, **params)`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from neurflow_graph.errors import QueryError
 from neurflow_graph.store import queries
 
 _DEFAULTS = re.compile(r"^Defaults:\s*(.*)$", re.MULTILINE)
-_DEFAULT_ITEM = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.+)$")
+_DEFAULT_NAME = re.compile(r"\s*\$([A-Za-z_][A-Za-z0-9_]*)\s*=\s*")
+_DEFAULT_END = re.compile(r"\s*(,|$)")
 
 
 class Runner(Protocol):
@@ -87,34 +88,92 @@ def run_query(conn: Runner, name: str, /, **params: Any) -> list[dict[str, Any]]
     """Run read query `name` with its defaults filled in; rows as dicts (the helpers' one choke point).
 
     A query whose answer is computed from its file's rows (`bias_paths`: a path search over the edges it
-    reads) is finished here, so the CLI and the helpers give the same answer.
+    reads; `circuit_edges`: the ranking of each parent's inputs) is finished here, so the CLI and the helpers
+    give the same answer.
     """
-    rows = conn.run(name, **with_defaults(name, params))
+    full = with_defaults(name, params)
+    rows = conn.run(name, **full)
     finish = _COMPUTED.get(name)
-    return finish(rows) if finish is not None else rows
+    return finish(conn, full, rows) if finish is not None else rows
 
 
-def _bias_paths(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _bias_paths(conn: Runner, params: dict[str, Any], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     from neurflow_graph.query.paths import bias_path_rows
 
     return bias_path_rows(rows)
 
 
-_COMPUTED = {"bias_paths": _bias_paths}
+_EDGE_FIELDS = ("child", "parent", "child_layer", "parent_layer", "child_layer_index", "parent_layer_index", "weight",
+                "n_edges", "relation")
+
+
+def _circuit_edges(conn: Runner, params: dict[str, Any], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per FEEDS edge of the run, each parent's inputs ranked by |weight| (ties by child id), top_n kept."""
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        inputs: dict[str, list[dict[str, Any]]] = {}
+        for edge in row["edges"]:
+            item = dict(zip(_EDGE_FIELDS, edge, strict=True))
+            inputs.setdefault(item["parent"], []).append(item)
+        for ranked in inputs.values():
+            ranked.sort(key=lambda e: (-abs(e["weight"]), e["child"]))
+            top = ranked if row["top_n"] is None else ranked[: max(int(row["top_n"]), 0)]
+            out.extend({"run_id": row["run_id"], **e, "rank": rank} for rank, e in enumerate(top))
+    out.sort(key=lambda e: (e["parent_layer_index"], e["parent"], e["rank"]))
+    return [{k: e[k] for k in ("run_id", *_EDGE_FIELDS[:-1], "rank", "relation")} for e in out]
+
+
+def _shared_groups(conn: Runner, params: dict[str, Any], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The top pairs of the file's row, ranked here. The row holds every pair ranking above its `bound`; while
+    fewer than the limit, read again with 4x the candidate groups (bound -1: every group was read)."""
+    while rows:
+        (row,) = rows
+        limit = max(int(row["max_pairs"]), 0)
+        ranked = _ranked_pairs(row)
+        if row["bound"] < 0 or len(ranked) >= limit:
+            return ranked[:limit]
+        params = {**params, "candidates": int(row["candidates"]) * 4}
+        rows = conn.run("shared_groups", **params)
+    return []
+
+
+def _ranked_pairs(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """The row's pairs, each once (group_a in the run of the smaller id), by Jaccard, shared, then group ids."""
+    classes = dict(map(tuple, row["classes"]))
+    pairs: dict[tuple[str, str], dict[str, Any]] = {}
+    for x, y, run_x, run_y, layer, jaccard, shared, n_x, n_y, neurons in row["pairs"]:
+        (a, run_a, n_a), (b, run_b, n_b) = sorted(((x, run_x, n_x), (y, run_y, n_y)), key=lambda g: (g[1], g[0]))
+        pairs[a, b] = {"layer": layer, "class_a": classes[run_a], "group_a": a, "class_b": classes[run_b],
+                       "group_b": b, "jaccard": jaccard, "shared": shared, "n_a": n_a, "n_b": n_b,
+                       "shared_neurons": sorted(neurons or [])}
+    return sorted(pairs.values(), key=lambda p: (-p["jaccard"], -p["shared"], p["group_a"], p["group_b"]))
+
+
+_COMPUTED = {"bias_paths": _bias_paths, "circuit_edges": _circuit_edges, "shared_groups": _shared_groups}
 
 
 def _defaults(query: queries.Query) -> dict[str, Any]:
+    """The header's `Defaults:` items, `$name = json-value` separated by commas, each value parsed as JSON."""
     found: dict[str, Any] = {}
+    decoder = json.JSONDecoder()
     for line in _DEFAULTS.findall(query.header):
-        for item in (part.strip() for part in line.split(",")):
-            match = _DEFAULT_ITEM.match(item)
-            if not match:
-                raise QueryError(f"{query.path.name}: bad Defaults item {item!r}; write `$name = json-value`")
-            key, text = match.groups()
+        pos = 0
+        while pos < len(line):
+            name = _DEFAULT_NAME.match(line, pos)
+            if not name:
+                raise QueryError(f"{query.path.name}: bad Defaults item {line[pos:].strip()!r}; "
+                                 "write `$name = json-value`")
+            key = name.group(1)
             try:
-                found[key] = json.loads(text)
+                found[key], end = decoder.raw_decode(line, name.end())
             except json.JSONDecodeError:
-                raise QueryError(f"{query.path.name}: default of ${key} is not a JSON value: {text!r}") from None
+                raise QueryError(f"{query.path.name}: default of ${key} is not a JSON value: "
+                                 f"{line[name.end():].strip()!r}") from None
+            after = _DEFAULT_END.match(line, end)
+            if not after:
+                raise QueryError(f"{query.path.name}: default of ${key} is not one JSON value: "
+                                 f"{line[name.end():].strip()!r}")
+            pos = after.end() if after.group(1) else len(line)
             if key not in query.parameters:
                 raise QueryError(f"{query.path.name}: Defaults names ${key}, which the query does not use")
     return found

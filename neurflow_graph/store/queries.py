@@ -1,8 +1,9 @@
 """Cypher files loaded by name from `cypher/`, checked against their parameters, run through one choke point.
 
 Every query lives once, in `cypher/<name>.cypher`, opening with a `//` header comment that documents
-it (what it answers, its parameters, an example). Values travel only as `$params`; a parameter the
-file uses but the caller did not pass, or one passed but unused, fails with the file name.
+it (what it answers, its parameters, an example) and declares whether it writes (`// Writes: true` or
+`// Writes: false`). Values travel only as `$params`; a parameter the file uses but the caller did not
+pass, or one passed but unused, fails with the file name.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ CYPHER_DIR_ENV = "NEURFLOW_GRAPH_CYPHER_DIR"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _WRITE = re.compile(r"\b(CREATE|MERGE|SET|DELETE|REMOVE|DROP)\b", re.IGNORECASE)
+_WRITES_LINE = re.compile(r"^Writes:\s*(\S*)\s*$", re.MULTILINE)
 _ROW_LAYOUT = re.compile(r"^Row:\s*\[([^\]]*)\]", re.MULTILINE)
 
 
@@ -106,7 +108,7 @@ def _load(folder: Path, name: str) -> Query:
         statements=tuple(c for c, _ in pieces),
         statement_parameters=tuple(p for _, p in pieces),
         parameters=frozenset(_PARAM.findall(bare)),
-        writes=bool(_WRITE.search(bare)),
+        writes=_declared_writes(path, header, bare),
         header=header,
         row_columns=_row_columns(path, header),
     )
@@ -184,6 +186,19 @@ class _Terse(list):
 
     def __repr__(self) -> str:
         return f"<list of {len(self)}>"
+
+
+def _declared_writes(path: Path, header: str, bare: str) -> bool:
+    """The header's `Writes: true|false` line; a file declaring false whose code writes is refused."""
+    found = _WRITES_LINE.findall(header)
+    if len(found) != 1 or found[0] not in ("true", "false"):
+        raise QueryError(f"{path.name}: the header must hold one line '// Writes: true' or '// Writes: false'")
+    writes = found[0] == "true"
+    clause = _WRITE.search(bare)
+    if not writes and clause:
+        raise QueryError(f"{path.name}: declares 'Writes: false' but holds {clause.group(1).upper()}; "
+                         "declare 'Writes: true'")
+    return writes
 
 
 def _row_columns(path: Path, header: str) -> tuple[str, ...]:

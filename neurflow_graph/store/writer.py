@@ -16,10 +16,12 @@ time that share no node.
 
 from __future__ import annotations
 
+import enum
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
@@ -75,15 +77,67 @@ class WriteReport:
         return (self.nodes + self.relationships) / self.seconds if self.seconds > 0 else 0.0
 
 
+class Label(enum.Enum):
+    """The node labels the writer creates or links."""
+
+    MODEL = "Model"
+    LAYER = "Layer"
+    CLASS = "Class"
+    RUN = "Run"
+    NEURON = "Neuron"
+    PATCH = "Patch"
+    SEMANTIC_GROUP = "SemanticGroup"
+    NEURON_GROUP = "NeuronGroup"
+
+
+class Rel(enum.Enum):
+    """The relationship types the writer creates."""
+
+    OF_MODEL = "OF_MODEL"
+    FOR_CLASS = "FOR_CLASS"
+    IN_LAYER = "IN_LAYER"
+    IN_CIRCUIT = "IN_CIRCUIT"
+    IN_RUN = "IN_RUN"
+    HAS_SEMANTIC_GROUP = "HAS_SEMANTIC_GROUP"
+    IN_GROUP = "IN_GROUP"
+    MEMBER_OF = "MEMBER_OF"
+    EXEMPLAR = "EXEMPLAR"
+    DRIVES = "DRIVES"
+    FEEDS = "FEEDS"
+    LOGIT_OF = "LOGIT_OF"
+    SHARES = "SHARES"
+
+
 @dataclass(frozen=True)
-class _Step:
+class Nodes:
+    """The nodes of one label a step creates or links: all of them, or one shard (`shard` of `blocks` shards)."""
+
+    label: Label
+    shard: int | None = None
+
+    def overlaps(self, other: Nodes) -> bool:
+        """Whether the two may hold a common node: one label, whole or in the same shard."""
+        return self.label is other.label and (self.shard is None or other.shard is None or self.shard == other.shard)
+
+
+@dataclass(frozen=True)
+class WriteStep:
+    """One write query of the plan: its file, its rows, the nodes it touches, the relationships it creates.
+
+    Each batch's own result counts what it wrote (`written`, checked against the rows' element count, and the
+    `nodes` and `relationships` it created or merged), so no count is kept here.
+    """
+
     query: str
     rows: Callable[[BundleTables], pa.Table]
-    nodes_per_item: int
-    rels_per_item: int
-    touches: frozenset[str]  # labels ("Neuron") or label shards ("Neuron#1") of the nodes it creates or links
+    touches: frozenset[Nodes]
+    creates: frozenset[Rel]
     missing: str  # what a short write means, for the error message
-    params: dict[str, Any] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def overlaps(self, other: WriteStep) -> bool:
+        """Whether the two steps may touch a common node (then the later one waits for the earlier)."""
+        return any(a.overlaps(b) for a in self.touches for b in other.touches)
 
 
 def write_run_graph(
@@ -111,7 +165,7 @@ def write_run_graph(
         started = time.perf_counter()
         ensure_schema(driver, database)
         was_complete = any(r["complete"] is True for r in run(driver, database, "run_status", run_id=run_id))
-        run(
+        (opened,) = run(
             driver,
             database,
             "write_run_start",
@@ -121,27 +175,28 @@ def write_run_graph(
             class_props=R.class_row(tables.run),
         )
         class_id = R.class_row(tables.run)["id"]
-        if was_complete:  # it may have been the class's latest complete run: take it off the class lists
-            _refresh_class_neurons(driver, database, class_id)
+        if was_complete:  # it may have been the class's latest complete run: flag the next one, refresh the lists
+            _settle_class(driver, database, class_id)
         _clear_run(driver, database, run_id)
-        written = _Tally(nodes=3, rels=3)  # Run, Model, Class; FOR_CLASS and two OF_MODEL
+        written = _Tally(nodes=opened["nodes"], rels=opened["relationships"])
 
-        def write_step(step: _Step, stopped: threading.Event) -> None:
+        def write_step(step: WriteStep, stopped: threading.Event) -> None:
             query = load(step.query)
             for index, (batch, expected) in enumerate(R.batches(step.rows(tables), batch_size)):
                 if stopped.is_set():
                     return
                 params = {"rows": query.row_lists(batch), **step.params}
                 result = execute(driver, database, step.query, params, retries_at_once=CONFLICT_RETRIES)
-                done = result.records[0]["written"]
+                counted = result.records[0]
+                done = counted["written"]
                 if done != expected:
                     raise StoreError(
                         f"query {step.query!r} wrote {done} of {expected} elements: {step.missing}; "
                         f"run {run_id} stays incomplete"
                     )
                 with written.lock:
-                    written.nodes += expected * step.nodes_per_item
-                    written.rels += expected * step.rels_per_item
+                    written.nodes += counted["nodes"]
+                    written.rels += counted["relationships"]
                     written.batches += 1
                     if on_batch is not None:
                         on_batch(step.query, index)
@@ -149,12 +204,18 @@ def write_run_graph(
         blocks = writers if tables.hyperedges.num_rows > batch_size else 1  # one batch needs no sharing
         run_steps(_plan(tables, blocks), write_step, writers)
         rels = written.rels + _write_logit_of(driver, database, tables)
+        class_runs = run(driver, database, "class_runs", class_id=class_id)
+        rels += _write_shares(driver, database, tables, [r["run_id"] for r in class_runs], batch_size)
         nodes, n_batches = written.nodes, written.batches
         counts = _counts(tables)
-        done = run(driver, database, "write_run_complete", run_id=run_id, counts=counts, completed_at=_now())
+        completed_at = _now(precise=True)
+        mine = {"run_id": run_id, "created_at": tables.run.get("created_at"), "completed_at": completed_at}
+        latest = latest_run([*(r for r in class_runs if r["complete"] and r["run_id"] != run_id), mine])
+        _refresh_class_neurons(driver, database, class_id, latest)  # before completing: a crash leaves it incomplete
+        done = run(driver, database, "write_run_complete", run_id=run_id, counts=counts, completed_at=completed_at,
+                   latest_run=latest)
         if not done or done[0]["complete"] is not True:
             raise StoreError(f"run {run_id} vanished from the store during its ingest; write it again")
-        _refresh_class_neurons(driver, database, class_id)
         return WriteReport(run_id, nodes, rels, n_batches, time.perf_counter() - started, counts)
 
 
@@ -180,7 +241,7 @@ def load_bundle(
             )
 
 
-def _plan(tables: BundleTables, blocks: int = 1) -> list[_Step]:
+def _plan(tables: BundleTables, blocks: int = 1) -> list[WriteStep]:
     """The write steps of a bundle in dependency order (nodes before the relationships that need them).
 
     `touches` names every label whose nodes a step creates or gains relationships on; a step needing
@@ -189,95 +250,46 @@ def _plan(tables: BundleTables, blocks: int = 1) -> list[_Step]:
     round r, so the blocks of one round share no parent and no child shard and may run together.
     """
     run_id, model = tables.run_id, tables.model_name
+    L = Label
 
-    def step(query: str, rows, nodes: int, rels: int, touches: str, missing: str, **params: Any) -> _Step:
-        return _Step(query, rows, nodes, rels, frozenset(touches.split()), missing, params)
+    def step(query: str, rows, touches: tuple[Nodes | Label, ...], creates: tuple[Rel, ...], missing: str,
+             **params: Any) -> WriteStep:
+        nodes = frozenset(t if isinstance(t, Nodes) else Nodes(t) for t in touches)
+        return WriteStep(query, rows, nodes, frozenset(creates), missing, params)
+
+    def hyperedge_block(i: int, j: int) -> WriteStep:
+        sharded = blocks > 1
+        touches = (Nodes(L.SEMANTIC_GROUP, i if sharded else None), Nodes(L.NEURON, j if sharded else None))
+        return step("write_hyperedges", partial(R.hyperedge_rows, block=(i, j), blocks=blocks), touches,
+                    (Rel.DRIVES,), "hyperedges.parquet names neurons or semantic groups absent from the other tables",
+                    run_id=run_id)
 
     return [
-        step("write_layers", R.layer_rows, 1, 1, "Layer Model", "the Model node is missing", model_id=model),
-        step(
-            "write_neurons",
-            R.neuron_rows,
-            1,
-            2,
-            "Neuron Layer Run",
-            "the Run node or a Layer is missing",
-            run_id=run_id,
-            model_id=model,
-        ),
-        step("write_patches", R.patch_rows, 1, 0, "Patch", "patch ids repeat", run_id=run_id),
-        step(
-            "write_neuron_groups",
-            R.neuron_group_rows,
-            1,
-            1,
-            "NeuronGroup Run",
-            "the Run node is missing",
-            run_id=run_id,
-        ),
-        step(
-            "write_semantic_groups",
-            R.semantic_group_rows,
-            1,
-            1,
-            "SemanticGroup Neuron",
-            "semantic_groups.parquet names neurons absent from neurons.parquet",
-            run_id=run_id,
-        ),
-        step(
-            "write_in_group",
-            R.in_group_rows,
-            0,
-            1,
-            "SemanticGroup NeuronGroup",
-            "neuron_groups.parquet names semantic groups absent from semantic_groups.parquet",
-        ),
-        step(
-            "write_members",
-            R.member_rows,
-            0,
-            1,
-            "Neuron NeuronGroup",
-            "neuron_groups.parquet names neurons absent from neurons.parquet",
-            run_id=run_id,
-        ),
-        step(
-            "write_exemplars",
-            R.exemplar_rows,
-            0,
-            1,
-            "NeuronGroup Patch",
-            "neuron_groups.parquet names exemplar patches absent from patches.parquet",
-        ),
-        *(
-            step(
-                "write_hyperedges",
-                partial(R.hyperedge_rows, block=(i, (i + r) % blocks), blocks=blocks),
-                0,
-                1,
-                f"SemanticGroup#{i} Neuron#{(i + r) % blocks}" if blocks > 1 else "SemanticGroup Neuron",
-                "hyperedges.parquet names neurons or semantic groups absent from the other tables",
-                run_id=run_id,
-            )
-            for r in range(blocks)
-            for i in range(blocks)
-        ),
-        step(
-            "write_group_edges",
-            R.group_edge_rows,
-            0,
-            1,
-            "NeuronGroup",
-            "group_edges.parquet names groups absent from neuron_groups.parquet",
-            run_id=run_id,
-        ),
+        step("write_layers", R.layer_rows, (L.LAYER, L.MODEL), (Rel.OF_MODEL,), "the Model node is missing",
+             model_id=model),
+        step("write_neurons", R.neuron_rows, (L.NEURON, L.LAYER, L.RUN), (Rel.IN_LAYER, Rel.IN_CIRCUIT),
+             "the Run node or a Layer is missing", run_id=run_id, model_id=model),
+        step("write_patches", R.patch_rows, (L.PATCH,), (), "patch ids repeat", run_id=run_id),
+        step("write_neuron_groups", R.neuron_group_rows, (L.NEURON_GROUP, L.RUN), (Rel.IN_RUN,),
+             "the Run node is missing", run_id=run_id),
+        step("write_semantic_groups", R.semantic_group_rows, (L.SEMANTIC_GROUP, L.NEURON), (Rel.HAS_SEMANTIC_GROUP,),
+             "semantic_groups.parquet names neurons absent from neurons.parquet", run_id=run_id),
+        step("write_in_group", R.in_group_rows, (L.SEMANTIC_GROUP, L.NEURON_GROUP), (Rel.IN_GROUP,),
+             "neuron_groups.parquet names semantic groups absent from semantic_groups.parquet"),
+        step("write_members", R.member_rows, (L.NEURON, L.NEURON_GROUP), (Rel.MEMBER_OF,),
+             "neuron_groups.parquet names neurons absent from neurons.parquet", run_id=run_id),
+        step("write_exemplars", R.exemplar_rows, (L.NEURON_GROUP, L.PATCH), (Rel.EXEMPLAR,),
+             "neuron_groups.parquet names exemplar patches absent from patches.parquet"),
+        *(hyperedge_block(i, (i + r) % blocks) for r in range(blocks) for i in range(blocks)),
+        step("write_group_edges", R.group_edge_rows, (L.NEURON_GROUP,), (Rel.FEEDS,),
+             "group_edges.parquet names groups absent from neuron_groups.parquet", run_id=run_id),
     ]
 
 
-def run_steps(steps: Sequence[_Step], work: Callable[[_Step, threading.Event], None], writers: int) -> None:
+def run_steps(steps: Sequence[WriteStep], work: Callable[[WriteStep, threading.Event], None], writers: int) -> None:
     """Call `work(step, stopped)` for every step on up to `writers` threads (this one included).
 
-    A step starts once every earlier step it may share nodes with (`overlap`) has finished, so steps run
+    A step starts once every earlier step it may share nodes with (`WriteStep.overlaps`) has finished, so steps run
     together only on disjoint nodes. The first exception sets `stopped` (work checks it between
     batches), lets no further step start, and is raised here once every running step has returned.
     """
@@ -288,7 +300,7 @@ def run_steps(steps: Sequence[_Step], work: Callable[[_Step, threading.Event], N
     errors: list[BaseException] = []
 
     def ready(i: int) -> bool:
-        return all(j in finished for j in range(i) if overlap(steps[j].touches, steps[i].touches))
+        return all(j in finished for j in range(i) if steps[j].overlaps(steps[i]))
 
     def next_step() -> int | None:
         with lock:
@@ -337,17 +349,6 @@ def run_steps(steps: Sequence[_Step], work: Callable[[_Step, threading.Event], N
         raise StoreError(f"only {len(finished)} of {len(steps)} write steps finished")
 
 
-def overlap(a: frozenset[str], b: frozenset[str]) -> bool:
-    """Whether two steps' `touches` may name a common node: the same label, whole or in the same shard."""
-    for x in a:
-        label_x, _, shard_x = x.partition("#")
-        for y in b:
-            label_y, _, shard_y = y.partition("#")
-            if label_x == label_y and (not shard_x or not shard_y or shard_x == shard_y):
-                return True
-    return False
-
-
 @dataclass
 class _Tally:
     nodes: int = 0
@@ -369,14 +370,106 @@ def _clear_run(driver: neo4j.Driver, database: str, run_id: str) -> None:
             pass
 
 
-def _refresh_class_neurons(driver: neo4j.Driver, database: str, class_id: str) -> None:
+def latest_run(runs: Iterable[Mapping[str, Any]]) -> str | None:
+    """The one definition of a class's latest complete run, among `runs` ({run_id, created_at, completed_at}).
+
+    Newest `created_at` (when the run was computed), then newest `completed_at` (when its ingest completed), then
+    the greatest run id, which is unique: never a tie. The writer flags it (`Run.latest`); queries read the flag.
+    """
+    best = max(runs, key=lambda r: (_instant(r.get("created_at")), _instant(r.get("completed_at")), r["run_id"]),
+               default=None)
+    return None if best is None else str(best["run_id"])
+
+
+def _instant(text: str | None) -> datetime:
+    """An ISO timestamp as an aware datetime (naive ones read as UTC); missing or unreadable ones sort first."""
+    try:
+        when = datetime.fromisoformat(str(text))
+    except ValueError:
+        return datetime.min.replace(tzinfo=timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def _settle_class(driver: neo4j.Driver, database: str, class_id: str) -> None:
+    """Flag the class's latest complete run and point the per-neuron class lists at it (after one turned incomplete)."""
+    latest = latest_run(r for r in run(driver, database, "class_runs", class_id=class_id) if r["complete"])
+    _refresh_class_neurons(driver, database, class_id, latest)
+    run(driver, database, "write_class_latest", class_id=class_id, run_id=latest)
+
+
+def _refresh_class_neurons(driver: neo4j.Driver, database: str, class_id: str, latest: str | None) -> None:
     """Point the per-neuron class lists (`Neuron.class_ids`, `class_groups`) at the class's latest complete run.
 
-    Called when a complete run of the class turns incomplete (a re-ingest starts) and when a run completes, so
-    the lists that shared_neurons.cypher reads always describe the complete runs, even after an interruption.
+    Called when a complete run of the class turns incomplete (a re-ingest starts) and before a run completes, so
+    the lists that shared_neurons.cypher reads always describe the latest complete runs, even after an interruption.
     """
     run(driver, database, "write_class_neurons_clear", class_id=class_id)
-    run(driver, database, "write_class_neurons", class_id=class_id)
+    if latest is not None:
+        run(driver, database, "write_class_neurons", class_id=class_id, run_id=latest)
+
+
+SHARES_FLOOR = 0.3
+"""Smallest Jaccard index of member neurons for which two groups of different classes get a SHARES relationship."""
+
+
+def _write_shares(driver: neo4j.Driver, database: str, tables: BundleTables, skip_runs: list[str],
+                  batch_size: int) -> int:
+    """SHARES {jaccard, shared, neurons} from each non-root group of the run to every group of another class's run (same
+    layer: a neuron is in one layer) whose member neurons overlap it with Jaccard >= SHARES_FLOOR; returns how many.
+
+    Reads the memberships of the run's neurons once (`shares_memberships`) and counts the overlaps here; raises
+    each group's `shares_best` bound (`write_shares_best`).
+    """
+    columns = (tables.neuron_groups.column(c).to_pylist() for c in ("group_id", "neuron_ids", "is_root"))
+    groups = [(f"{tables.run_id}/{g}", set(members)) for g, members, root in zip(*columns, strict=True)
+              if not root and members]
+    neurons = sorted({n for _, members in groups for n in members})
+    if not neurons:
+        return 0
+    memberships: dict[str, frozenset[str]] = {}
+    size: dict[str, int] = {}
+    for row in run(driver, database, "shares_memberships", neurons=neurons, skip_runs=skip_runs):
+        memberships[row["neuron"]] = frozenset(row["groups"])
+        size.update(zip(row["groups"], row["sizes"], strict=True))
+    pairs, best = [], {}
+    for a, members in groups:
+        shared = Counter(b for n in members for b in memberships.get(n, ()))
+        for b, k in sorted(shared.items()):
+            jaccard = k / (len(members) + size[b] - k)
+            if jaccard >= SHARES_FLOOR:
+                both = sorted(n for n in members if b in memberships.get(n, ()))
+                low, high = sorted((a, b))  # one direction whatever the order the runs were ingested in
+                pairs.append({"a": low, "b": high, "jaccard": jaccard, "shared": k, "neurons": both})
+                for g in (a, b):
+                    best[g] = max(best.get(g, 0.0), shares_key(jaccard, k))
+    written = _write_rows(driver, database, "write_shares", pa.Table.from_pylist(pairs, schema=_SHARES_SCHEMA),
+                          batch_size, tables.run_id)
+    _write_rows(driver, database, "write_shares_best", pa.table({"group": list(best), "key": list(best.values())},
+                                                               schema=_BEST_SCHEMA), batch_size, tables.run_id)
+    return written
+
+
+def shares_key(jaccard: float, shared: int) -> float:
+    """The rank key of a SHARES pair: by Jaccard, then shared neurons (shared_groups' order, as one number)."""
+    return jaccard * 1e6 + shared
+
+
+def _write_rows(driver: neo4j.Driver, database: str, name: str, rows: pa.Table, batch_size: int, run_id: str) -> int:
+    """Write `rows` with query `name` batch by batch; a short write is a StoreError (the run stays incomplete)."""
+    query = load(name)
+    written = 0
+    for batch, expected in R.batches(rows, batch_size):
+        done = execute(driver, database, name, {"rows": query.row_lists(batch)}).records[0]["written"]
+        if done != expected:
+            raise StoreError(f"query {name!r} wrote {done} of {expected} rows: a group vanished during the ingest; "
+                             f"run {run_id} stays incomplete")
+        written += done
+    return written
+
+
+_SHARES_SCHEMA = pa.schema([("a", pa.string()), ("b", pa.string()), ("jaccard", pa.float64()), ("shared", pa.int64()),
+                            ("neurons", pa.list_(pa.string()))])
+_BEST_SCHEMA = pa.schema([("group", pa.string()), ("key", pa.float64())])
 
 
 def _write_logit_of(driver: neo4j.Driver, database: str, tables: BundleTables) -> int:
@@ -401,5 +494,5 @@ def _counts(tables: BundleTables) -> dict[str, int]:
     }
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+def _now(precise: bool = False) -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds" if precise else "seconds")

@@ -51,7 +51,7 @@ def test_unknown_query_name() -> None:
 
 def test_parameters_inside_strings_and_comments_do_not_count(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "sample.cypher").write_text(
-        "// A sample. Parameters: $a.\n// Example: run(d, db, 'sample', a=1)\n"
+        "// A sample. Parameters: $a.\n// Writes: false\n// Example: run(d, db, 'sample', a=1)\n"
         "MATCH (n {name: '$not_a_param'}) // $nor_this\nWHERE n.x = $a /* $nor_that */\nRETURN n;\n"
         'RETURN "a;b" AS s, $a AS a\n'
     )
@@ -63,6 +63,33 @@ def test_parameters_inside_strings_and_comments_do_not_count(tmp_path: Path, mon
     assert query.statement_parameters == (frozenset({"a"}), frozenset({"a"}))
     with pytest.raises(QueryError, match="bare.cypher: the file must open with a // header"):
         queries.load("bare")
+
+
+def test_the_header_declares_whether_a_file_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`// Writes: true|false` decides; a file without it, or declaring false while it writes, is refused."""
+    files = {
+        "reads": "// Reads. Parameters: none.\n// Writes: false\nMATCH (n) RETURN count(n) AS n\n",
+        "merges": "// Merges. Parameters: none.\n// Writes: true\nMERGE (n:X {id: 1}) RETURN n.id AS id\n",
+        "undeclared": "// Undeclared. Parameters: none.\nMATCH (n) RETURN count(n) AS n\n",
+        "lies": "// Lies. Parameters: none.\n// Writes: false\nMATCH (n) SET n.x = 1 RETURN count(n) AS n\n",
+        "string": "// A literal. Parameters: none.\n// Writes: false\nRETURN 'CREATE (x)' AS text\n",
+    }
+    for name, text in files.items():
+        (tmp_path / f"{name}.cypher").write_text(text)
+    monkeypatch.setenv(queries.CYPHER_DIR_ENV, str(tmp_path))
+    assert (queries.load("reads").writes, queries.load("merges").writes, queries.load("string").writes) == (
+        False, True, False)
+    with pytest.raises(QueryError, match=r"undeclared.cypher: the header must hold one line '// Writes: true'"):
+        queries.load("undeclared")
+    with pytest.raises(QueryError, match=r"lies.cypher: declares 'Writes: false' but holds SET"):
+        queries.load("lies")
+
+
+def test_every_shipped_file_declares_writes_as_its_code_does() -> None:
+    for name in queries.available():
+        query = queries.load(name)
+        writer_file = name.startswith(("write_", "delete_", "schema_version_write")) or name == "schema"
+        assert query.writes == writer_file, name
 
 
 def test_row_lists_follow_the_declared_layout() -> None:
@@ -86,7 +113,7 @@ def test_row_parameters_stay_out_of_the_driver_debug_log(
 ) -> None:
     """The driver formats every RUN's parameters for its debug log; rows appear there only as their length."""
     (tmp_path / "probe.cypher").write_text(
-        "// Counts rows. Parameters: $rows.\n// Example: run(d, db, 'probe', rows=[['a', 1]])\n"
+        "// Counts rows. Parameters: $rows.\n// Writes: false\n// Example: run(d, db, 'probe', rows=[['a', 1]])\n"
         "UNWIND $rows AS row WITH collect(row[0]) AS names RETURN size(names) AS n, names[0] AS first\n"
     )
     monkeypatch.setenv(queries.CYPHER_DIR_ENV, str(tmp_path))

@@ -37,6 +37,7 @@ from neurflow_graph.query import (
 )
 from neurflow_graph.store import connect, write_run_graph
 from neurflow_graph.store.connection import Connection
+from neurflow_graph.store.writer import SHARES_FLOOR
 
 _NEO4J_ENV = ("NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD", "NEO4J_DATABASE", "NEURFLOW_GRAPH_DATABASE")
 DATABASE = "q_library"
@@ -273,7 +274,9 @@ def _latest_bundles(store: Store) -> list[B]:
 
 @pytest.mark.parametrize("threshold", [0.0, 0.3])
 def test_shared_groups_are_the_jaccard_of_member_neurons(store: Store, threshold: float) -> None:
+    """Every pair of the classes' latest runs at or above max(threshold, the writer's SHARES floor), none other."""
     latest = _latest_bundles(store)
+    floor = max(threshold, SHARES_FLOOR)
     expected = {}
     for i, a in enumerate(latest):
         for b in latest[i + 1:]:
@@ -282,7 +285,7 @@ def test_shared_groups_are_the_jaccard_of_member_neurons(store: Store, threshold
                     if ga["is_root"] or gb["is_root"] or ga["layer"] != gb["layer"]:
                         continue
                     sa, sb = set(ga["neuron_ids"]), set(gb["neuron_ids"])
-                    if sa & sb and len(sa & sb) / len(sa | sb) >= threshold:
+                    if sa & sb and len(sa & sb) / len(sa | sb) >= floor:
                         key = frozenset({f"{a.run_id}/{ga['group_id']}", f"{b.run_id}/{gb['group_id']}"})
                         expected[key] = (len(sa & sb) / len(sa | sb), sa & sb)
     got = fetch_shared_groups(store.conn, min_jaccard=threshold, limit=10_000)
@@ -302,6 +305,9 @@ def test_shared_groups_filters(store: Store) -> None:
         got = fetch_shared_groups(store.conn, min_jaccard=0.0, layer=layer, limit=10_000)
         assert {(s.group_a, s.group_b) for s in got} == {(s.group_a, s.group_b) for s in every if s.layer == "conv2"}
     assert len(fetch_shared_groups(store.conn, min_jaccard=0.0, limit=2)) == min(2, len(every))
+    cut = sorted(s.jaccard for s in every)[len(every) // 2]  # a threshold above the floor, from the data
+    assert {(s.group_a, s.group_b) for s in fetch_shared_groups(store.conn, min_jaccard=cut, limit=10_000)} == \
+        {(s.group_a, s.group_b) for s in every if s.jaccard >= cut}
 
 
 @pytest.mark.parametrize("layer", ["conv3", "conv2", "digits/conv1"])

@@ -13,13 +13,15 @@ import pytest
 from neurflow_graph.store import read_bundle_tables
 from neurflow_graph.store import rows as R
 from neurflow_graph.store.queries import load
-from neurflow_graph.store.writer import _plan, _Step, overlap, run_steps
+from neurflow_graph.store.writer import Label, Nodes, WriteStep, _plan, run_steps
 
 WAIT = 20.0  # seconds a step waits for its partner before the test calls the schedule sequential
+X, Y, Z = Label.MODEL, Label.LAYER, Label.CLASS
 
 
-def _step(name: str, touches: str) -> _Step:
-    return _Step(name, lambda tables: None, 0, 0, frozenset(touches.split()), "")
+def _step(name: str, *touches: Label | Nodes) -> WriteStep:
+    nodes = frozenset(t if isinstance(t, Nodes) else Nodes(t) for t in touches)
+    return WriteStep(name, lambda tables: None, nodes, frozenset(), "")
 
 
 class Log:
@@ -41,13 +43,13 @@ def test_steps_on_disjoint_labels_run_at_the_same_time() -> None:
     both = threading.Barrier(2, timeout=WAIT)  # passes only when both steps are running at once
     log = Log()
 
-    def work(step: _Step, stopped: threading.Event) -> None:
+    def work(step: WriteStep, stopped: threading.Event) -> None:
         log.add("start", step.query)
         if step.query in ("patches", "neurons"):
             both.wait()
         log.add("end", step.query)
 
-    steps = [_step("layers", "Layer"), _step("neurons", "Neuron Layer"), _step("patches", "Patch")]
+    steps = [_step("layers", Label.LAYER), _step("neurons", Label.NEURON, Label.LAYER), _step("patches", Label.PATCH)]
     run_steps(steps, work, writers=2)
     assert {thread for _, _, thread in log.events} == {threading.current_thread().name, "store-writer-1"}
     assert log.index("end", "layers") < log.index("start", "neurons")  # shares Layer: waits
@@ -56,18 +58,18 @@ def test_steps_on_disjoint_labels_run_at_the_same_time() -> None:
 def test_steps_sharing_a_label_keep_plan_order() -> None:
     log = Log()
 
-    def work(step: _Step, stopped: threading.Event) -> None:
+    def work(step: WriteStep, stopped: threading.Event) -> None:
         log.add("start", step.query)
         time.sleep(0.05)  # long enough for a wrongly started step to show up before this one ends
         log.add("end", step.query)
 
     steps = [
-        _step("a", "X"),
-        _step("b", "Y"),
-        _step("c", "X Y"),
-        _step("d", "Z"),
-        _step("e", "Y Z"),
-        _step("f", "X"),
+        _step("a", X),
+        _step("b", Y),
+        _step("c", X, Y),
+        _step("d", Z),
+        _step("e", Y, Z),
+        _step("f", X),
     ]
     run_steps(steps, work, writers=3)
     assert sorted(s for w, s, _ in log.events if w == "end") == list("abcdef")
@@ -79,7 +81,7 @@ def test_steps_sharing_a_label_keep_plan_order() -> None:
 
 def test_one_writer_runs_the_plan_in_order_in_the_calling_thread() -> None:
     seen: list[tuple[str, str]] = []
-    steps = [_step("a", "X"), _step("b", "Y"), _step("c", "Z")]
+    steps = [_step("a", X), _step("b", Y), _step("c", Z)]
     run_steps(steps, lambda step, stopped: seen.append((step.query, threading.current_thread().name)), writers=1)
     assert seen == [(s.query, threading.current_thread().name) for s in steps]
 
@@ -88,7 +90,7 @@ def test_a_failing_step_stops_the_others_and_is_raised() -> None:
     started: list[str] = []
     partner_running = threading.Event()
 
-    def work(step: _Step, stopped: threading.Event) -> None:
+    def work(step: WriteStep, stopped: threading.Event) -> None:
         started.append(step.query)
         if step.query == "long":  # runs beside "bad" until the failure reaches it
             partner_running.set()
@@ -97,7 +99,7 @@ def test_a_failing_step_stops_the_others_and_is_raised() -> None:
             assert partner_running.wait(WAIT)
             raise RuntimeError("batch failed")
 
-    steps = [_step("long", "X"), _step("bad", "Y"), _step("after-bad", "Y"), _step("after-long", "X")]
+    steps = [_step("long", X), _step("bad", Y), _step("after-bad", Y), _step("after-long", X)]
     with pytest.raises(RuntimeError, match="batch failed"):
         run_steps(steps, work, writers=2)
     assert sorted(started) == ["bad", "long"]  # nothing started after the failure
@@ -105,19 +107,25 @@ def test_a_failing_step_stops_the_others_and_is_raised() -> None:
 
 @pytest.mark.parametrize("blocks", [1, 3])
 def test_every_write_step_touches_the_labels_its_query_names(bundle_dir: Path, blocks: int) -> None:
-    """Two steps may run together only if their queries name disjoint labels: `touches` must cover them."""
+    """Two steps may run together only if their queries name disjoint labels: `touches` must cover them, and
+    `creates` names exactly the relationship types the query writes."""
     label = re.compile(r"\(\w*:(\w+)")
+    rel_type = re.compile(r"\[\w*:(\w+)")
     for step in _plan(read_bundle_tables(bundle_dir), blocks):
-        named = set(label.findall(" ".join(load(step.query).statements)))
-        touched = {t.partition("#")[0] for t in step.touches}
+        text = " ".join(load(step.query).statements)
+        named = set(label.findall(text))
+        touched = {t.label.value for t in step.touches}
         assert named and named <= touched, (step.query, named - touched)
+        assert set(rel_type.findall(text)) == {r.value for r in step.creates}, step.query
 
 
 def test_shards_of_a_label_overlap_the_label_and_themselves_only() -> None:
-    assert overlap(frozenset({"Neuron"}), frozenset({"Neuron#1"}))
-    assert overlap(frozenset({"Neuron#1", "Patch"}), frozenset({"Neuron#1"}))
-    assert not overlap(frozenset({"Neuron#0"}), frozenset({"Neuron#1"}))
-    assert not overlap(frozenset({"SemanticGroup#0", "Neuron#1"}), frozenset({"SemanticGroup#1", "Neuron#0"}))
+    neuron, sg, patch = Label.NEURON, Label.SEMANTIC_GROUP, Label.PATCH
+    assert _step("a", neuron).overlaps(_step("b", Nodes(neuron, 1)))
+    assert _step("a", Nodes(neuron, 1), patch).overlaps(_step("b", Nodes(neuron, 1)))
+    assert not _step("a", Nodes(neuron, 0)).overlaps(_step("b", Nodes(neuron, 1)))
+    assert not _step("a", Nodes(sg, 0), Nodes(neuron, 1)).overlaps(_step("b", Nodes(sg, 1), Nodes(neuron, 0)))
+    assert not _step("a", neuron).overlaps(_step("b", patch))
 
 
 @pytest.mark.parametrize("blocks", [2, 3])
@@ -133,7 +141,7 @@ def test_hyperedge_blocks_form_a_latin_square(bundle_dir: Path, blocks: int) -> 
         for i in round_:
             for j in round_:
                 if i < j:
-                    assert not overlap(steps[i].touches, steps[j].touches)
+                    assert not steps[i].overlaps(steps[j])
                     assert not {p for p, _ in edges[i]} & {p for p, _ in edges[j]}
                     assert not {c for _, c in edges[i]} & {c for _, c in edges[j]}
 
