@@ -98,7 +98,12 @@ def test_one_home(needle: re.Pattern[str], home: str) -> None:
 
 
 def test_one_latest_complete_run_rule() -> None:
-    """The tie-break that picks a class's latest complete run is written once in the query library."""
+    """A class's latest complete run is chosen once (the writer's `latest_run`, flagged as `Run.latest`);
+    no query picks a run by ordering runs and keeping the first."""
     cypher = PACKAGE.parent / "cypher"
-    holders = [p.name for p in sorted(cypher.glob("*.cypher")) if "r.created_at DESC" in p.read_text()]
-    assert len(holders) <= 1, holders
+    picking = re.compile(r"ORDER BY[^\n]*created_at[^\n]*\n\s*LIMIT 1", re.I)
+    assert [p.name for p in sorted(cypher.glob("*.cypher")) if picking.search(p.read_text())] == []
+    definers = [str(p.relative_to(PACKAGE)) for p in _modules() if re.search(r"^def latest_run\b", p.read_text(), re.M)]
+    assert definers == ["store/writer.py"]
+    readers = [p.name for p in cypher.glob("*.cypher") if "latest = true" in p.read_text()]
+    assert len(readers) >= 5, readers  # circuit, bias paths, shared groups, layer groups, classes … read the flag
