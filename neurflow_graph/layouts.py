@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -281,3 +281,28 @@ def channels_first_bridge(bridge: nn.Module, lower: Layout, upper: Layout) -> nn
     if lower.kind in ("units", "channels_first") and upper.kind in ("units", "channels_first"):
         return bridge
     return ChannelsFirstBridge(bridge, lower, upper)
+
+
+def held_inputs(sub: nn.Module, inputs: Callable, model_inputs: Callable) -> Callable:
+    """``inputs`` (patch ids -> channels-first lower outputs) for the IG engine, binding each batch's skip path.
+
+    For a sub-network that reads a skip path around its lower layer (``layers.SkipBridge``), each call
+    also computes that path from ``model_inputs(ids)`` (normalised model inputs) and holds it for the
+    engine's passes, with outputs relative to each input's own zero-lower baseline (completeness per input).
+    Any other sub-network gets ``inputs`` unchanged.
+    """
+    from .layers import skip_of
+
+    skip = skip_of(sub)
+    if skip is None:
+        return inputs
+    skip.relative = True
+    native = sub.lower.from_channels_first if isinstance(sub, ChannelsFirstBridge) else (lambda t: t)
+
+    def read(ids):
+        x = inputs(ids)
+        _low, sides = skip.sides(model_inputs(ids).to(x.device))
+        skip.bind(native(x), sides)
+        return x
+
+    return read

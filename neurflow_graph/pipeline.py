@@ -23,7 +23,7 @@ from .circuit import build_circuit
 from .errors import ConfigError
 from .groups import find_neuron_groups
 from .layers import bridge, layer_widths, validate_layers
-from .layouts import Layout, channels_first_bridge, resolve_layouts
+from .layouts import Layout, channels_first_bridge, held_inputs, resolve_layouts
 from .patches import make_patches
 
 
@@ -228,8 +228,9 @@ class NeurFlow:
             with self._bar(f"IG {lower}->{upper}", int(top.size), "pair") as bar:
                 return ig.attribute(
                     sub,
-                    lambda ids: layouts[lower].to_channels_first(feature_maps(
+                    held_inputs(sub, lambda ids: layouts[lower].to_channels_first(feature_maps(
                         model, patches, lower, ids, spec.normalize, spec.input_size, p.batch_size, device)),
+                        lambda ids: spec.normalize(patches.crops(ids, spec.input_size))),  # skip paths held
                     targets, top, progress=bar.update,
                 )
 
