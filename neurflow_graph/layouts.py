@@ -237,6 +237,18 @@ def _width_probe(model: nn.Module, layers: Sequence[str], example: torch.Tensor)
     return changed
 
 
+def record_layouts(model: nn.Module, layouts: Mapping[str, str | Layout]) -> None:
+    """Record stated layouts on ``model``'s modules (a preset's, at build), where ``layout_of`` reads them.
+
+    Lets code that never resolves layouts (``debug``'s masking of an MLP-unit layer) read a stated layout;
+    ``resolve_layouts`` overwrites the record with the run's own (its ``tokens`` mode included).
+    """
+    modules = dict(model.named_modules())
+    for name, value in layouts.items():
+        if name in modules:
+            setattr(modules[name], _ATTRIBUTE, parse_layout(value))
+
+
 def module_layout(module: nn.Module, output: torch.Tensor, name: str = "?") -> Layout:
     """The layout recorded on ``module`` by ``resolve_layouts``; unrecorded: units for 2-D, channels first for 4-D.
 

@@ -19,6 +19,7 @@ from torch import nn
 from neurflow_graph.digits import DIGITS_MEAN, DIGITS_STD
 from neurflow_graph.digits import INPUT_SIZE as DIGITS_INPUT_SIZE
 from neurflow_graph.errors import ConfigError
+from neurflow_graph.layouts import record_layouts
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -71,6 +72,7 @@ class ModelPreset:
             ignored = _IGNORED_CHECKPOINT_PREFIXES.get(self.name, ())
             load_checkpoint(model, checkpoint, ignore_prefixes=ignored)
         _disable_inplace(model)
+        record_layouts(model, dict(self.layouts))  # stated layouts hold for every use of the model, not only runs
         return model.eval()
 
     def class_names(self) -> list[str]:
