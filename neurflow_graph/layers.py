@@ -124,6 +124,23 @@ class _LeafTracer(fx.Tracer):
         return module_qualified_name in self.leaves or super().is_leaf_module(m, module_qualified_name)
 
 
+def _trace(model: nn.Module, leaves: set[str]) -> fx.Graph:
+    """The model's graph with ``leaves`` kept as module calls and optional forward arguments at their defaults.
+
+    The model is only ever called with its input, so extra arguments with defaults (timm's ``attn_mask=None``,
+    ``is_causal=False``) are constants, not inputs the slice would have to be given.
+    """
+    import inspect
+
+    try:
+        params = list(inspect.signature(model.forward).parameters.values())[1:]
+    except (TypeError, ValueError):
+        params = []
+    concrete = {p.name: p.default for p in params
+                if p.default is not inspect.Parameter.empty and p.kind is p.POSITIONAL_OR_KEYWORD}
+    return _LeafTracer(leaves).trace(model, concrete_args=concrete or None)
+
+
 def _is_batch_size(node: fx.Node) -> bool:
     """``input.size(0)``: the batch size, which the lower layer's output shares with the model input."""
     if node.op != "call_method" or node.target != "size" or node.args[0].op != "placeholder":
@@ -142,7 +159,7 @@ def fx_slice(
     """
     names = {lower, *keep} | ({upper} if upper else set())
     try:
-        graph = _LeafTracer(names).trace(model)
+        graph = _trace(model, names)
     except Exception as exc:  # noqa: BLE001 - any tracing failure means: fall back
         return None, f"torch.fx cannot trace the model ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
     calls = [n for n in graph.nodes if n.op == "call_module" and n.target in names]
@@ -213,7 +230,7 @@ def skip_slice(model: nn.Module, lower: str, upper: str, channel_axis: int = 1) 
     inside = lower.startswith(upper + ".")  # e.g. a block's MLP units below the block's own output
     leaves = {lower} if inside else {lower, upper}
     try:
-        graph = _LeafTracer(leaves).trace(model)
+        graph = _trace(model, leaves)
     except Exception as exc:  # noqa: BLE001 - any tracing failure means: fall back
         return None, f"torch.fx cannot trace the model ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
     calls = [n for n in graph.nodes if n.op == "call_module" and n.target in leaves]
