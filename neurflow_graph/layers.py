@@ -141,6 +141,19 @@ def _trace(model: nn.Module, leaves: set[str]) -> fx.Graph:
     return _LeafTracer(leaves).trace(model, concrete_args=concrete or None)
 
 
+def _traced(model: nn.Module, names: set[str]) -> tuple[fx.Graph | None, dict[str, fx.Node], str]:
+    """(graph, the call node of each of ``names``, "") or (None, {}, why) when tracing fails or a name is not
+    exactly one module call."""
+    try:
+        graph = _trace(model, names)
+    except Exception as exc:  # noqa: BLE001 - any tracing failure means: fall back
+        return None, {}, f"torch.fx cannot trace the model ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
+    calls = [n for n in graph.nodes if n.op == "call_module" and n.target in names]
+    if sorted(n.target for n in calls) != sorted(names):
+        return None, {}, "a layer does not appear exactly once as a module call in the traced graph"
+    return graph, {n.target: n for n in calls}, ""
+
+
 def _is_batch_size(node: fx.Node) -> bool:
     """``input.size(0)``: the batch size, which the lower layer's output shares with the model input."""
     if node.op != "call_method" or node.target != "size" or node.args[0].op != "placeholder":
@@ -158,16 +171,12 @@ def fx_slice(
     hooks on them fire. Returns (None, why not) when the model cannot be traced or sliced there.
     """
     names = {lower, *keep} | ({upper} if upper else set())
-    try:
-        graph = _trace(model, names)
-    except Exception as exc:  # noqa: BLE001 - any tracing failure means: fall back
-        return None, f"torch.fx cannot trace the model ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
-    calls = [n for n in graph.nodes if n.op == "call_module" and n.target in names]
-    if sorted(n.target for n in calls) != sorted(names):
-        return None, "a layer does not appear exactly once as a module call in the traced graph"
-    low = next(n for n in calls if n.target == lower)
+    graph, calls, why = _traced(model, names)
+    if graph is None:
+        return None, why
+    low = calls[lower]
     if upper:
-        top = next(n for n in calls if n.target == upper)
+        top = calls[upper]
     else:
         top = next(n for n in graph.nodes if n.op == "output").args[0]
         if not isinstance(top, fx.Node):
@@ -184,8 +193,15 @@ def fx_slice(
         if node.op == "placeholder":
             return None, f"{upper or 'the output'!r} reads the model input directly, not only {lower!r}"
         stack.extend(node.all_input_nodes)
+    return fx.GraphModule(model, _subgraph(graph, low, top, needed)), ""
+
+
+def _subgraph(graph: fx.Graph, low: fx.Node, top: fx.Node, needed: set[fx.Node],
+              sides: Sequence[fx.Node] = ()) -> fx.Graph:
+    """The ``needed`` nodes of ``graph`` as a graph of (``low``'s value, then ``sides``' values) giving ``top``'s."""
     sub = fx.Graph()
     env: dict[fx.Node, fx.Node] = {low: sub.placeholder("x")}
+    env.update({node: sub.placeholder(f"side_{i}") for i, node in enumerate(sides)})
     for node in graph.nodes:
         if node in needed:
             if _is_batch_size(node):
@@ -193,30 +209,18 @@ def fx_slice(
             else:
                 env[node] = sub.node_copy(node, lambda n: env[n])
     sub.output(env[top])
-    return fx.GraphModule(model, sub), ""
+    return sub
 
 
-def _reachable(starts: Sequence[fx.Node]) -> set[fx.Node]:
-    """``starts`` and every node computed from them."""
+def _reachable(starts: Sequence[fx.Node], downstream: bool = True) -> set[fx.Node]:
+    """``starts`` and every node computed from them (``downstream``), or every node they are computed from."""
     seen: set[fx.Node] = set()
     stack = list(starts)
     while stack:
         node = stack.pop()
         if node not in seen:
             seen.add(node)
-            stack.extend(node.users)
-    return seen
-
-
-def _ancestors(ends: Sequence[fx.Node]) -> set[fx.Node]:
-    """``ends`` and every node they are computed from."""
-    seen: set[fx.Node] = set()
-    stack = list(ends)
-    while stack:
-        node = stack.pop()
-        if node not in seen:
-            seen.add(node)
-            stack.extend(node.all_input_nodes)
+            stack.extend(node.users if downstream else node.all_input_nodes)
     return seen
 
 
@@ -229,20 +233,16 @@ def skip_slice(model: nn.Module, lower: str, upper: str, channel_axis: int = 1) 
     """
     inside = lower.startswith(upper + ".")  # e.g. a block's MLP units below the block's own output
     leaves = {lower} if inside else {lower, upper}
-    try:
-        graph = _trace(model, leaves)
-    except Exception as exc:  # noqa: BLE001 - any tracing failure means: fall back
-        return None, f"torch.fx cannot trace the model ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
-    calls = [n for n in graph.nodes if n.op == "call_module" and n.target in leaves]
-    if sorted(n.target for n in calls) != sorted(leaves):
-        return None, "a layer does not appear exactly once as a module call in the traced graph"
-    low = next(n for n in calls if n.target == lower)
+    graph, calls, why = _traced(model, leaves)
+    if graph is None:
+        return None, why
+    low = calls[lower]
     if inside:  # the upper module's output: the last node traced inside it (checked by reproduction)
         top = next((n for n in reversed(graph.nodes) if _runs_inside(n, upper)), None)
         if top is None:
             return None, f"torch.fx did not record which nodes run inside {upper!r}"
     else:
-        top = next(n for n in calls if n.target == upper)
+        top = calls[upper]
     below = _reachable([low])
     from_input = _reachable([n for n in graph.nodes if n.op == "placeholder"])
     if top not in below:
@@ -261,19 +261,10 @@ def skip_slice(model: nn.Module, lower: str, upper: str, channel_axis: int = 1) 
         if not _is_batch_size(node):
             stack.extend(node.all_input_nodes)
     side_nodes = [n for n in graph.nodes if n in sides]
-    core = fx.Graph()
-    env: dict[fx.Node, fx.Node] = {low: core.placeholder("x")}
-    env.update({node: core.placeholder(f"side_{i}") for i, node in enumerate(side_nodes)})
-    for node in graph.nodes:
-        if node in needed:
-            if _is_batch_size(node):
-                env[node] = core.call_method("size", (env[low], 0))
-            else:
-                env[node] = core.node_copy(node, lambda n: env[n])
-    core.output(env[top])
+    core = _subgraph(graph, low, top, needed, side_nodes)
     context = fx.Graph()
     ctx_env: dict[fx.Node, fx.Node] = {}
-    wanted = _ancestors([low, *side_nodes])
+    wanted = _reachable([low, *side_nodes], downstream=False)
     for node in graph.nodes:
         if node in wanted:
             ctx_env[node] = context.node_copy(node, lambda n: ctx_env[n])
