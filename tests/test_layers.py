@@ -43,7 +43,7 @@ class Untraceable(nn.Module):
 
 
 class SkipsOver(nn.Module):
-    """``out`` reads the input directly, so it is not a function of ``mid`` alone."""
+    """``out`` reads the input directly (a skip path around ``mid``), so it is not a function of ``mid`` alone."""
 
     def __init__(self):
         super().__init__()
@@ -65,10 +65,36 @@ def test_untraceable_user_model_uses_the_replay_bridge():
         torch.testing.assert_close(sub(seen["a"]), seen["b"])
 
 
-def test_a_layer_that_is_not_a_function_of_the_lower_one_is_refused():
-    with (pytest.warns(UserWarning, match="reads the model input directly"),
+class UntraceableSkip(SkipsOver):
+    """``SkipsOver`` with data-dependent control flow, which torch.fx cannot trace."""
+
+    def forward(self, x):
+        y = self.mid(x)
+        if y.sum() > -1e9:
+            y = y * 1.0
+        return self.out(y + x).mean((2, 3))
+
+
+def test_a_skip_path_around_the_lower_layer_is_held_at_each_input_s_own_value():
+    from neurflow_graph.engine.layers import SkipBridge
+
+    model = SkipsOver().eval()
+    example = torch.rand(4, 3, 8, 8)
+    sub = bridge(model, "mid", "out", example)
+    assert isinstance(sub, SkipBridge)  # the input read around `mid` is a side input of the slice
+    with torch.no_grad():
+        with capture(model, ["mid", "out"]) as seen:
+            model(example)
+        torch.testing.assert_close(sub(seen["mid"], model_input=example), seen["out"])
+        low, sides = sub.sides(example)
+        sub.bind(low, sides)
+        torch.testing.assert_close(sub(torch.cat([low, 2 * low])), torch.cat([seen["out"], sub(2 * low, example)]))
+
+
+def test_a_layer_that_is_not_a_function_of_the_lower_one_is_refused_where_it_cannot_be_sliced():
+    with (pytest.warns(UserWarning, match="torch.fx cannot trace"),
           pytest.raises(LayerError, match="not a function of layer 'mid'|could not reproduce")):
-        bridge(SkipsOver().eval(), "mid", "out", torch.rand(2, 3, 8, 8))
+        bridge(UntraceableSkip().eval(), "mid", "out", torch.rand(2, 3, 8, 8))
 
 
 def test_unknown_layer_lists_valid_names_and_suggests():

@@ -46,3 +46,41 @@ def test_preset_runs_end_to_end_with_random_weights(name):
     for stats in bundle.run["layer_stats"].values():
         assert np.isfinite(stats["completeness_error"])
     assert len(bundle.groups.groups) >= 1
+
+
+@pytest.mark.slow
+def test_timm_vit_is_sliced_and_runs_end_to_end_with_random_weights():
+    """A timm ViT (random weights, nothing downloaded): blocks and an MLP-unit layer sliced by torch.fx, end to end."""
+    import warnings
+
+    timm = pytest.importorskip("timm", reason="timm is not installed (pip install 'neurflow-graph[timm]')")
+    from torch import fx
+
+    from neurflow_graph.engine.layers import SkipBridge, bridge
+
+    torch.manual_seed(0)
+    model = timm.create_model("vit_tiny_patch16_224", pretrained=False).eval()
+    preset = get_preset("vit_b_16")  # the same 224-px ImageNet input and normalisation
+    photos = skimage_images(["chelsea", "astronaut", "coffee"], preset.input_size, augment=1)
+    inputs = preset.normalize(photos.images)
+    with torch.no_grad():
+        predicted = model(inputs).argmax(dim=1).numpy()
+    class_index = Counter(predicted.tolist()).most_common(1)[0][0]
+    keep = np.nonzero(predicted == class_index)[0]
+    layers = ("head", "blocks.11", "blocks.11.mlp.act", "blocks.10")
+    spec = ModelSpec("timm-vit_tiny_patch16_224", model, layers, preset.input_size, preset.normalize,
+                     layouts={"blocks.11.mlp.act": "tokens"})
+    layouts = spec.resolve_layouts(model, inputs[:2])
+    assert [layouts[n].kind for n in layers] == ["units", "tokens", "tokens", "tokens"]  # timm's Block fixes it
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback to the whole-model replay
+        subs = [bridge(model, lower, upper, inputs[:2]) for upper, lower in zip(layers[:-1], layers[1:], strict=True)]
+    assert isinstance(subs[1], SkipBridge)  # the block's output holds its skip path around the MLP units
+    assert isinstance(subs[0], fx.GraphModule) and isinstance(subs[2], fx.GraphModule)
+    flow = NeurFlow(progress=False, k=4, tau=2, n_steps=14, method="gausslegendre_geometric",
+                    granularities=(1.0, 0.5), seed=0, device="cpu")
+    bundle = flow.run(spec, int(class_index), photos.images[keep], [photos.sha256[i] for i in keep])
+    assert bundle.run["complete"] and [tr.layer for tr in bundle.circuit.transitions] == list(layers[:-1])
+    for stats in bundle.run["layer_stats"].values():
+        assert np.isfinite(stats["completeness_error"])
+    assert len(bundle.groups.groups) >= 1

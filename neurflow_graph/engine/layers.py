@@ -124,6 +124,36 @@ class _LeafTracer(fx.Tracer):
         return module_qualified_name in self.leaves or super().is_leaf_module(m, module_qualified_name)
 
 
+def _trace(model: nn.Module, leaves: set[str]) -> fx.Graph:
+    """The model's graph with ``leaves`` kept as module calls and optional forward arguments at their defaults.
+
+    The model is only ever called with its input, so extra arguments with defaults (timm's ``attn_mask=None``,
+    ``is_causal=False``) are constants, not inputs the slice would have to be given.
+    """
+    import inspect
+
+    try:
+        params = list(inspect.signature(model.forward).parameters.values())[1:]
+    except (TypeError, ValueError):
+        params = []
+    concrete = {p.name: p.default for p in params
+                if p.default is not inspect.Parameter.empty and p.kind is p.POSITIONAL_OR_KEYWORD}
+    return _LeafTracer(leaves).trace(model, concrete_args=concrete or None)
+
+
+def _traced(model: nn.Module, names: set[str]) -> tuple[fx.Graph | None, dict[str, fx.Node], str]:
+    """(graph, the call node of each of ``names``, "") or (None, {}, why) when tracing fails or a name is not
+    exactly one module call."""
+    try:
+        graph = _trace(model, names)
+    except Exception as exc:  # noqa: BLE001 - any tracing failure means: fall back
+        return None, {}, f"torch.fx cannot trace the model ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
+    calls = [n for n in graph.nodes if n.op == "call_module" and n.target in names]
+    if sorted(n.target for n in calls) != sorted(names):
+        return None, {}, "a layer does not appear exactly once as a module call in the traced graph"
+    return graph, {n.target: n for n in calls}, ""
+
+
 def _is_batch_size(node: fx.Node) -> bool:
     """``input.size(0)``: the batch size, which the lower layer's output shares with the model input."""
     if node.op != "call_method" or node.target != "size" or node.args[0].op != "placeholder":
@@ -141,16 +171,12 @@ def fx_slice(
     hooks on them fire. Returns (None, why not) when the model cannot be traced or sliced there.
     """
     names = {lower, *keep} | ({upper} if upper else set())
-    try:
-        graph = _LeafTracer(names).trace(model)
-    except Exception as exc:  # noqa: BLE001 - any tracing failure means: fall back
-        return None, f"torch.fx cannot trace the model ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
-    calls = [n for n in graph.nodes if n.op == "call_module" and n.target in names]
-    if sorted(n.target for n in calls) != sorted(names):
-        return None, "a layer does not appear exactly once as a module call in the traced graph"
-    low = next(n for n in calls if n.target == lower)
+    graph, calls, why = _traced(model, names)
+    if graph is None:
+        return None, why
+    low = calls[lower]
     if upper:
-        top = next(n for n in calls if n.target == upper)
+        top = calls[upper]
     else:
         top = next(n for n in graph.nodes if n.op == "output").args[0]
         if not isinstance(top, fx.Node):
@@ -167,8 +193,15 @@ def fx_slice(
         if node.op == "placeholder":
             return None, f"{upper or 'the output'!r} reads the model input directly, not only {lower!r}"
         stack.extend(node.all_input_nodes)
+    return fx.GraphModule(model, _subgraph(graph, low, top, needed)), ""
+
+
+def _subgraph(graph: fx.Graph, low: fx.Node, top: fx.Node, needed: set[fx.Node],
+              sides: Sequence[fx.Node] = ()) -> fx.Graph:
+    """The ``needed`` nodes of ``graph`` as a graph of (``low``'s value, then ``sides``' values) giving ``top``'s."""
     sub = fx.Graph()
     env: dict[fx.Node, fx.Node] = {low: sub.placeholder("x")}
+    env.update({node: sub.placeholder(f"side_{i}") for i, node in enumerate(sides)})
     for node in graph.nodes:
         if node in needed:
             if _is_batch_size(node):
@@ -176,7 +209,141 @@ def fx_slice(
             else:
                 env[node] = sub.node_copy(node, lambda n: env[n])
     sub.output(env[top])
-    return fx.GraphModule(model, sub), ""
+    return sub
+
+
+def _reachable(starts: Sequence[fx.Node], downstream: bool = True) -> set[fx.Node]:
+    """``starts`` and every node computed from them (``downstream``), or every node they are computed from."""
+    seen: set[fx.Node] = set()
+    stack = list(starts)
+    while stack:
+        node = stack.pop()
+        if node not in seen:
+            seen.add(node)
+            stack.extend(node.users if downstream else node.all_input_nodes)
+    return seen
+
+
+def skip_slice(model: nn.Module, lower: str, upper: str, channel_axis: int = 1) -> tuple[SkipBridge | None, str]:
+    """The torch.fx subgraph computing ``upper`` from ``lower``'s output and the activations that bypass ``lower``.
+
+    For a layer inside a residual block (a transformer's MLP hidden units), the block's output adds its
+    skip path, which does not depend on ``lower``; those values become side inputs of the slice, computed
+    from the model input by a second subgraph (``SkipBridge``). Returns (None, why not) where it cannot.
+    """
+    inside = lower.startswith(upper + ".")  # e.g. a block's MLP units below the block's own output
+    leaves = {lower} if inside else {lower, upper}
+    graph, calls, why = _traced(model, leaves)
+    if graph is None:
+        return None, why
+    low = calls[lower]
+    if inside:  # the upper module's output: the last node traced inside it (checked by reproduction)
+        top = next((n for n in reversed(graph.nodes) if _runs_inside(n, upper)), None)
+        if top is None:
+            return None, f"torch.fx did not record which nodes run inside {upper!r}"
+    else:
+        top = calls[upper]
+    below = _reachable([low])
+    from_input = _reachable([n for n in graph.nodes if n.op == "placeholder"])
+    if top not in below:
+        return None, f"{upper!r} does not read {lower!r} at all"
+    needed: set[fx.Node] = set()
+    sides: set[fx.Node] = set()
+    stack = [top]
+    while stack:
+        node = stack.pop()
+        if node in needed or node in sides or node is low:
+            continue
+        if node not in below and node in from_input and not _is_batch_size(node):
+            sides.add(node)  # computed from the model input without the lower layer: held at its own value
+            continue
+        needed.add(node)
+        if not _is_batch_size(node):
+            stack.extend(node.all_input_nodes)
+    side_nodes = [n for n in graph.nodes if n in sides]
+    core = _subgraph(graph, low, top, needed, side_nodes)
+    context = fx.Graph()
+    ctx_env: dict[fx.Node, fx.Node] = {}
+    wanted = _reachable([low, *side_nodes], downstream=False)
+    for node in graph.nodes:
+        if node in wanted:
+            ctx_env[node] = context.node_copy(node, lambda n: ctx_env[n])
+    context.output((ctx_env[low], *(ctx_env[n] for n in side_nodes)))
+    return SkipBridge(fx.GraphModule(model, core), fx.GraphModule(model, context), channel_axis), ""
+
+
+def _runs_inside(node: fx.Node, name: str) -> bool:
+    """Whether the tracer recorded ``node`` as traced inside module ``name`` (keys or qualified names)."""
+    stack = node.meta.get("nn_module_stack") or {}
+    return name in stack or any(isinstance(v, tuple) and v and v[0] == name for v in stack.values())
+
+
+class SkipBridge(nn.Module):
+    """A sub-network whose upper layer also reads activations that bypass the lower one, held per input.
+
+    ``core(x, *sides)`` is the slice; ``context(model_input)`` gives (lower output, *sides). Call it with
+    ``model_input`` (one row per row of ``x``), or ``bind`` the lower outputs and sides of m inputs first:
+    a batch of R×m rows is then read as R variants of those m rows in order (row r belongs to input
+    r mod m), as the IG engine's steps and the knockouts' masks come, and each row is checked to be a
+    per-neuron multiple of its input's lower output (a misaligned batch is an error, not a wrong result).
+    With ``relative`` the output is taken relative to the zero-lower baseline of each input,
+    f(x, sides) - f(0, sides), so that integrated gradients' completeness holds per input.
+    """
+
+    def __init__(self, core: fx.GraphModule, context: fx.GraphModule, channel_axis: int = 1):
+        super().__init__()
+        self.core, self.context, self.channel_axis = core, context, channel_axis
+        self.relative = False
+        self._bound: tuple[torch.Tensor, tuple[torch.Tensor, ...], torch.Tensor | None] | None = None
+
+    @torch.no_grad()
+    def sides(self, model_input: torch.Tensor, batch_size: int = 64) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """(lower output, side inputs) of the model inputs, in batches."""
+        parts = [self.context(chunk) for chunk in model_input.split(batch_size)]
+        return torch.cat([p[0] for p in parts]), tuple(torch.cat(s) for s in zip(*(p[1:] for p in parts), strict=True))
+
+    @torch.no_grad()
+    def bind(self, lower: torch.Tensor, sides: Sequence[torch.Tensor]) -> None:
+        """Hold ``sides`` (and the baseline, when relative) for the m inputs whose lower outputs are ``lower``."""
+        sides = tuple(s.detach() for s in sides)
+        offset = self.core(torch.zeros_like(lower), *sides).detach() if self.relative else None
+        self._bound = (lower.detach(), sides, offset)
+
+    def forward(self, x: torch.Tensor, model_input: torch.Tensor | None = None) -> torch.Tensor:
+        if model_input is not None:
+            _low, sides = self.sides(model_input)
+            out = self.core(x, *sides)
+            return out - self.core(torch.zeros_like(x), *sides) if self.relative else out
+        if self._bound is None:
+            raise LayerError("this sub-network reads a skip path around its lower layer; pass model_input=... or "
+                             "bind(lower, sides) the batch's inputs first")
+        lower, sides, offset = self._bound
+        repeats = self._repeats(x, lower)
+        out = self.core(x, *(s.repeat(repeats, *([1] * (s.ndim - 1))) for s in sides))
+        return out - offset.repeat(repeats, *([1] * (offset.ndim - 1))) if offset is not None else out
+
+    @torch.no_grad()
+    def _repeats(self, x: torch.Tensor, lower: torch.Tensor) -> int:
+        m = lower.shape[0]
+        if x.shape[0] % m or x.shape[1:] != lower.shape[1:]:
+            raise LayerError(f"a batch of shape {tuple(x.shape)} is not rows of the {m} bound inputs of shape "
+                             f"{tuple(lower.shape[1:])}; bind the inputs of this batch")
+        repeats = x.shape[0] // m
+        rows = x.detach().float().movedim(self.channel_axis, 1).reshape(repeats, m, x.shape[self.channel_axis], -1)
+        own = lower.float().movedim(self.channel_axis, 1).reshape(1, m, x.shape[self.channel_axis], -1)
+        scale = (rows * own).sum(-1, keepdim=True) / (own * own).sum(-1, keepdim=True).clamp_min(1e-30)
+        if (rows - scale * own).abs().amax() > 1e-3 * rows.abs().amax() + 1e-6:
+            raise LayerError("a batch row is not a per-neuron multiple of its bound input's lower output (row r "
+                             "must belong to input r mod m); bind the inputs of this batch")
+        return repeats
+
+
+def skip_of(module: nn.Module) -> SkipBridge | None:
+    """The ``SkipBridge`` a sub-network is or wraps (a layout view), or None."""
+    if isinstance(module, SkipBridge):
+        return module
+    inner = getattr(module, "bridge", None)
+    return inner if isinstance(inner, SkipBridge) else None
 
 
 class _ReplayBridge(nn.Module):
@@ -211,9 +378,15 @@ class _ReplayBridge(nn.Module):
 def bridge(model: nn.Module, lower: str, upper: str, example: torch.Tensor) -> nn.Module:
     """A module mapping ``lower``'s output to ``upper``'s output (the paper's phi^{l-1,l}).
 
-    ``example`` is a small model-input batch, used to check the bridge reproduces the model.
+    ``example`` is a small model-input batch, used to check the bridge reproduces the model. Where
+    ``upper`` also reads a skip path around ``lower`` (a transformer block's residual around its MLP),
+    it is a ``SkipBridge`` holding that path at each input's own value (see ``layouts.held_inputs``).
     """
     sub, why = fx_slice(model, lower, upper)
+    if sub is None:
+        skip = _verified_skip(model, lower, upper, example)
+        if skip is not None:
+            return skip
     if sub is None:
         warnings.warn(f"{lower} -> {upper}: {why}; replaying the whole model instead, which is slower", stacklevel=2)
         sub = _ReplayBridge(model, lower, upper, example.shape[1:])
@@ -232,6 +405,26 @@ def bridge(model: nn.Module, lower: str, upper: str, example: torch.Tensor) -> n
     if not torch.allclose(replayed, up, rtol=1e-4, atol=1e-5):
         raise LayerError(f"could not reproduce layer {upper!r} from layer {lower!r}; list consecutive layers")
     return sub
+
+
+def _verified_skip(model: nn.Module, lower: str, upper: str, example: torch.Tensor) -> SkipBridge | None:
+    """The skip-path slice from ``lower`` to ``upper`` when it reproduces the model on ``example``, else None."""
+    from .layouts import layout_of
+
+    with torch.no_grad(), capture(model, [lower, upper]) as seen:
+        model(example)
+    skip, _why = skip_slice(model, lower, upper, layout_of(model, lower, seen[lower]).channel_axis)
+    if skip is None:
+        return None
+    try:
+        with torch.no_grad():
+            low, sides = skip.sides(example)
+            ok = (all(isinstance(s, torch.Tensor) and s.shape[:1] == low.shape[:1] for s in sides)
+                  and torch.allclose(low, seen[lower], rtol=1e-4, atol=1e-5)
+                  and torch.allclose(skip(seen[lower], model_input=example), seen[upper], rtol=1e-4, atol=1e-5))
+    except Exception:  # noqa: BLE001 - a slice that fails to run is not used
+        return None
+    return skip if ok else None
 
 
 @contextlib.contextmanager

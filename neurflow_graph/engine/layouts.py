@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -237,6 +237,18 @@ def _width_probe(model: nn.Module, layers: Sequence[str], example: torch.Tensor)
     return changed
 
 
+def record_layouts(model: nn.Module, layouts: Mapping[str, str | Layout]) -> None:
+    """Record stated layouts on ``model``'s modules (a preset's, at build), where ``layout_of`` reads them.
+
+    Lets code that never resolves layouts (``debug``'s masking of an MLP-unit layer) read a stated layout;
+    ``resolve_layouts`` overwrites the record with the run's own (its ``tokens`` mode included).
+    """
+    modules = dict(model.named_modules())
+    for name, value in layouts.items():
+        if name in modules:
+            setattr(modules[name], _ATTRIBUTE, parse_layout(value))
+
+
 def module_layout(module: nn.Module, output: torch.Tensor, name: str = "?") -> Layout:
     """The layout recorded on ``module`` by ``resolve_layouts``; unrecorded: units for 2-D, channels first for 4-D.
 
@@ -281,3 +293,28 @@ def channels_first_bridge(bridge: nn.Module, lower: Layout, upper: Layout) -> nn
     if lower.kind in ("units", "channels_first") and upper.kind in ("units", "channels_first"):
         return bridge
     return ChannelsFirstBridge(bridge, lower, upper)
+
+
+def held_inputs(sub: nn.Module, inputs: Callable, model_inputs: Callable) -> Callable:
+    """``inputs`` (patch ids -> channels-first lower outputs) for the IG engine, binding each batch's skip path.
+
+    For a sub-network that reads a skip path around its lower layer (``layers.SkipBridge``), each call
+    also computes that path from ``model_inputs(ids)`` (normalised model inputs) and holds it for the
+    engine's passes, with outputs relative to each input's own zero-lower baseline (completeness per input).
+    Any other sub-network gets ``inputs`` unchanged.
+    """
+    from .layers import skip_of
+
+    skip = skip_of(sub)
+    if skip is None:
+        return inputs
+    skip.relative = True
+    native = sub.lower.from_channels_first if isinstance(sub, ChannelsFirstBridge) else (lambda t: t)
+
+    def read(ids):
+        x = inputs(ids)
+        _low, sides = skip.sides(model_inputs(ids).to(x.device))
+        skip.bind(native(x), sides)
+        return x
+
+    return read

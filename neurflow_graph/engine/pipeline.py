@@ -20,7 +20,7 @@ from neurflow_graph.engine.attribution import METHODS, PRECISIONS, IntegratedGra
 from neurflow_graph.engine.circuit import Circuit, build_circuit
 from neurflow_graph.engine.groups import NeuronGroups, find_neuron_groups
 from neurflow_graph.engine.layers import bridge, layer_widths, validate_layers
-from neurflow_graph.engine.layouts import Layout, channels_first_bridge, resolve_layouts
+from neurflow_graph.engine.layouts import Layout, channels_first_bridge, held_inputs, resolve_layouts
 from neurflow_graph.engine.patches import Patches, make_patches
 from neurflow_graph.errors import ConfigError
 from neurflow_graph.ids import run_id
@@ -227,8 +227,9 @@ class NeurFlow:
             with self._bar(f"IG {lower}->{upper}", int(top.size), "pair") as bar:
                 return ig.attribute(
                     sub,
-                    lambda ids: layouts[lower].to_channels_first(feature_maps(
+                    held_inputs(sub, lambda ids: layouts[lower].to_channels_first(feature_maps(
                         model, patches, lower, ids, spec.normalize, spec.input_size, p.batch_size, device)),
+                        lambda ids: spec.normalize(patches.crops(ids, spec.input_size))),  # skip paths held
                     targets, top, progress=bar.update,
                 )
 

@@ -18,6 +18,7 @@ from torch import nn
 
 from neurflow_graph.engine.digits import DIGITS_MEAN, DIGITS_STD
 from neurflow_graph.engine.digits import INPUT_SIZE as DIGITS_INPUT_SIZE
+from neurflow_graph.engine.layouts import record_layouts
 from neurflow_graph.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -74,6 +75,7 @@ class ModelPreset:
             ignored = _IGNORED_CHECKPOINT_PREFIXES.get(self.name, ())
             load_checkpoint(model, checkpoint, ignore_prefixes=ignored)
         _disable_inplace(model)
+        record_layouts(model, dict(self.layouts))  # stated layouts hold for every use of the model, not only runs
         return model.eval()
 
     def model_spec(self, model: nn.Module, *, name: str | None = None, layers: tuple[str, ...] | None = None,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import torch
 
 from neurflow_graph.engine.attribution import IntegratedGradients
 
@@ -19,9 +18,14 @@ def importance(knock: Knockout, targets: np.ndarray, concepts: np.ndarray, n_ste
     ``concepts`` is T×k patch ids (each target's V_a). Uses the knockout's cached lower-layer maps.
     """
     ig = IntegratedGradients(n_steps=int(n_steps), method=method, precision="fp32", device=knock.device)
-    maps = knock.maps
-    attribution = ig.attribute(knock.bridge, lambda ids: maps[torch.as_tensor(np.asarray(ids))],
-                               np.asarray(targets), np.asarray(concepts), progress=progress)
+    if knock.skip is not None:  # IG relative to each patch's own zero-lower baseline, as the engine runs it
+        knock.skip.relative = True
+    try:
+        attribution = ig.attribute(knock.bridge, knock.bound, np.asarray(targets), np.asarray(concepts),
+                                   progress=progress)
+    finally:
+        if knock.skip is not None:
+            knock.skip.relative = False
     return np.abs(attribution.scores).mean(axis=1)
 
 

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from neurflow_graph.engine.activations import feature_maps
-from neurflow_graph.engine.layers import bridge, neuron_activations
+from neurflow_graph.engine.layers import bridge, neuron_activations, skip_of
 from neurflow_graph.engine.layouts import channels_first_bridge, layout_of
 from neurflow_graph.engine.patches import Patches
 
@@ -44,7 +44,8 @@ class Knockout:
         native = feature_maps(self._model, patches, lower, np.arange(min(2, len(patches))), normalize,
                               input_size, batch_size, self.device)
         self._lower = layout_of(self._model, lower, native)
-        upper_layout = layout_of(self._model, upper, sub(native))
+        self.skip = skip_of(sub)  # the upper layer also reads a skip path around the lower one: held per patch
+        upper_layout = layout_of(self._model, upper, sub(native, model_input=example) if self.skip else sub(native))
         # Maps are kept channels first (P×C×positions) whatever the layout: a knockout zeroes channel c
         # at every position or token.
         self.bridge = channels_first_bridge(sub, self._lower, upper_layout).to(self.device).eval()
@@ -62,6 +63,26 @@ class Knockout:
         return self._lower.to_channels_first(feature_maps(
             self._model, self._patches, self.lower, np.arange(self.n_patches), self._normalize, self._input_size,
             self._batch_size, self.device))
+
+    @functools.cached_property
+    def sides(self) -> tuple[torch.Tensor, ...]:
+        """The skip path's values for every patch (empty when the bridge reads none), computed on first use."""
+        if self.skip is None:
+            return ()
+        parts = []
+        for start in range(0, self.n_patches, self._batch_size):
+            ids = np.arange(start, min(start + self._batch_size, self.n_patches))
+            crops = self._normalize(self._patches.crops(ids, self._input_size)).to(self.device)
+            parts.append(self.skip.sides(crops)[1])
+        return tuple(torch.cat(s) for s in zip(*parts, strict=True))
+
+    def bound(self, ids: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """The cached maps of patches ``ids``, with their skip path bound to the bridge (for IG and knockouts)."""
+        index = torch.as_tensor(np.asarray(ids), device=self.maps.device)
+        x = self.maps[index]
+        if self.skip is not None:
+            self.skip.bind(self._lower.from_channels_first(x), tuple(s[index.to(s.device)] for s in self.sides))
+        return x
 
     @functools.cached_property
     def fast(self) -> LinearFirst | None:
@@ -114,7 +135,7 @@ class Knockout:
         for s0 in range(0, n_sets, set_chunk):
             m = masks[s0 : s0 + set_chunk]
             for p0 in range(0, self.n_patches, patch_chunk):
-                x = self.maps[p0 : p0 + patch_chunk]
+                x = self.bound(np.arange(p0, min(p0 + patch_chunk, self.n_patches)))
                 batch = (m.view(len(m), 1, self.width, *spatial) * x.unsqueeze(0)).flatten(0, 1)
                 y = neuron_activations(self.bridge(batch))[:, index]
                 out[s0 : s0 + len(m), p0 : p0 + len(x)] = y.view(len(m), len(x), -1).float().cpu().numpy()

@@ -56,6 +56,8 @@ def _single_layer(knock: Knockout) -> nn.Module | None:
 
 @torch.no_grad()
 def _expanded(knock: Knockout) -> np.ndarray | None:
+    if knock.skip is not None:  # a skip path's values differ per patch: no single linearised bridge
+        return None
     linear = copy.deepcopy(knock.bridge).eval().double()  # float64: the affine offsets dwarf the responses
     for name, module in list(linear.named_modules()):
         if isinstance(module, ACTIVATIONS) and name:

@@ -2,23 +2,27 @@
 
 from pathlib import Path
 
+import pytest
+
 from neurflow_graph.bundle.files import read_bundle
 from neurflow_graph.query.fetch import fetch_class_circuit
 from neurflow_graph.store import connect
 
 from .test_cli_store import SMALL_RUN, invoke
 
-RECIPE = str(Path(__file__).resolve().parents[2] / "ingest" / "digits-vit.toml")
+INGEST = Path(__file__).resolve().parents[2] / "ingest"
 
 
-def test_digits_vit_circuit_is_ingested_queried_and_shown(data_dir, database_name, tmp_path):
+@pytest.mark.parametrize("recipe, site", [("digits-vit.toml", ""), ("digits-vit-mlp.toml", ".mlp.1")])
+def test_digits_vit_circuit_is_ingested_queried_and_shown(data_dir, database_name, tmp_path, recipe, site):
+    """Through the residual stream and through the MLP units (whose sub-networks hold the blocks' skip paths)."""
     store = ["--data-dir", data_dir, "--database", database_name]
-    result = invoke("ingest", RECIPE, "--out", tmp_path / "b", *store, *SMALL_RUN)
+    result = invoke("ingest", str(INGEST / recipe), "--out", tmp_path / "b", *store, *SMALL_RUN)
     assert result.exit_code == 0, result.output
     assert "(complete: True)" in result.output and "heads.head/g0" in result.output
     bundle = read_bundle(tmp_path / "b" / "3")
     layers = bundle.run["layers"]
-    assert layers[1].startswith("encoder.layers.encoder_layer_")
+    assert layers[1].startswith("encoder.layers.encoder_layer_") and layers[1].endswith(site)
     assert bundle.run["params"]["method"] == "gausslegendre_geometric"  # the recipe's rule for layer norms
     with connect(data_dir, database=database_name) as conn:
         circuit = fetch_class_circuit(conn, "digits-vit/3")
