@@ -81,6 +81,60 @@ def transition(model, preset, size, images, device, cfg, rng) -> dict:
         out[f"{mode}_top_identical"] = sum(a == b for a, b in zip(top_sets(results[mode].scores, cfg["tau"]), base,
                                                                   strict=True))
     precision_flags("fp32")
+    out["batched_backward"] = batched_backward(sub, maps, targets, top, cfg, device)
+    return out
+
+
+def batched_backward(sub, maps, targets, top, cfg, device) -> dict:
+    """One IG pass's backward three ways (issue 18, item 4): the engine's loop of one ``autograd.grad`` per
+    slot, one call with ``is_grads_batched`` (vmap over the slots' unit grad_outputs) and ``torch.func``
+    (``vmap`` over ``vjp``). The pass: 8 of the first target's patches at every step, all targets as slots."""
+    from neurflow_graph.engine.layers import neuron_activations
+
+    x = maps[top[0][:8]]
+    alphas = torch.linspace(1 / cfg["n_steps"], 1.0, cfg["n_steps"], device=device)
+    scaled = (alphas.view(-1, 1, 1, 1, 1) * x.unsqueeze(0)).reshape(-1, *x.shape[1:])
+    index = torch.as_tensor(targets, device=device)
+
+    def objective(inp):
+        return neuron_activations(sub(inp))[:, index].sum(0)  # R: one sum per slot
+
+    eye = torch.eye(len(targets), device=device)
+
+    def loop():
+        inp = scaled.detach().requires_grad_(True)
+        out = objective(inp)
+        return torch.stack([torch.autograd.grad(out[r], inp, retain_graph=r < len(out) - 1)[0]
+                            for r in range(len(out))])
+
+    def grads_batched():
+        inp = scaled.detach().requires_grad_(True)
+        return torch.autograd.grad(objective(inp), inp, grad_outputs=eye, is_grads_batched=True)[0]
+
+    def func_vmap():
+        _, vjp = torch.func.vjp(objective, scaled.detach())
+        return torch.func.vmap(vjp)(eye)[0]
+
+    out = {"rows": int(scaled.shape[0]), "slots": len(targets)}
+    reference = None
+    for name, run in (("loop", loop), ("is_grads_batched", grads_batched), ("torch_func", func_vmap)):
+        try:
+            seconds = []
+            for _ in range(3):  # the first also warms up (cuDNN autotuning); the best of the other two counts
+                _sync(device)
+                started = time.perf_counter()
+                got = run()
+                _sync(device)
+                seconds.append(time.perf_counter() - started)
+        except (RuntimeError, NotImplementedError) as error:  # a batching rule missing for some operator
+            out[f"{name}_error"] = str(error).splitlines()[0][:200]
+            continue
+        out[f"{name}_s"] = min(seconds[1:])
+        reference = got if reference is None else reference
+        out[f"{name}_max_rel_diff"] = float((got - reference).abs().max() / reference.abs().max().clamp(min=1e-30))
+    for name in ("is_grads_batched", "torch_func"):
+        if f"{name}_s" in out and "loop_s" in out:
+            out[f"{name}_speedup"] = out["loop_s"] / out[f"{name}_s"]
     return out
 
 
@@ -143,6 +197,13 @@ def main() -> None:
           + ", ".join(f"ratio {m}: {t[f'ratio_{m}']:.2f}" for m in ("fp32", "tf32", "bf16"))
           + f"; top-tau identical tf32 {t['tf32_top_identical']}/{t['targets']}, "
           f"bf16 {t['bf16_top_identical']}/{t['targets']}", flush=True)
+    b = t["batched_backward"]
+    print(f"backward of one pass ({b['rows']} rows, {b['slots']} slots, fp32): per-slot loop "
+          f"{b.get('loop_s', float('nan')):.3f} s; " + "; ".join(
+              f"{name} {b[f'{name}_s']:.3f} s ({b[f'{name}_speedup']:.2f}x the loop, max rel diff "
+              f"{b[f'{name}_max_rel_diff']:.1e})" if f"{name}_speedup" in b
+              else f"{name} failed: {b.get(f'{name}_error')}"
+              for name in ("is_grads_batched", "torch_func")), flush=True)
     figures["circuit"] = whole_circuit(model, preset, size, images, device, cfg, rng)
     c = figures["circuit"]
     for row in c["per_layer"]:

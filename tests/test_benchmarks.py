@@ -37,7 +37,11 @@ def test_gpu_check_tiny_on_cpu(tmp_path):
     out = _run(["bash", "benchmarks/gpu_check.sh", str(tmp_path / "gpu"), "--tiny"], tmp_path)
     figures = json.loads((tmp_path / "gpu" / "gpu_check.json").read_text())
     assert (tmp_path / "gpu" / "gpu_check.log").read_text().strip().endswith("s)")
-    assert "ratio bf16: " in out and "circuit: " in out
+    assert "ratio bf16: " in out and "circuit: " in out and "backward of one pass" in out
+    batched = figures["transition"]["batched_backward"]
+    assert batched["loop_s"] > 0 and batched["slots"] == figures["transition"]["targets"]
+    for name in ("is_grads_batched", "torch_func"):  # where it runs, the batched backward equals the loop's
+        assert f"{name}_error" in batched or batched[f"{name}_max_rel_diff"] < 1e-5
     circuit = figures["circuit"]
     assert [row["layer"] for row in circuit["per_layer"]] == circuit["layers"][:-1]
     assert all(row["targets"] >= 1 and row["authors_projected_s"] > 0 for row in circuit["per_layer"])
