@@ -160,7 +160,7 @@ def whole_circuit(model, preset, size, images, device, cfg, rng) -> dict:
         maps_of = lambda ids, lower=tr.lower: feature_maps(model, bundle.patches, lower, ids,  # noqa: E731
                                                            preset.normalize, size, device=device)
         per_target, *_ = authors_sample(sub, maps_of, tr.targets, tr.top_patches, cfg["n_steps"], cfg["sample"], rng)
-        stats = bundle.run["layer_stats"][tr.layer]
+        stats = bundle.run_json["layer_stats"][tr.layer]
         per_layer.append({"layer": tr.layer, "lower": tr.lower, "targets": int(len(tr.targets)),
                           "seconds": stats["seconds"], "authors_projected_s": per_target * len(tr.targets),
                           "completeness_error": stats["completeness_error"]})
@@ -168,8 +168,8 @@ def whole_circuit(model, preset, size, images, device, cfg, rng) -> dict:
     precision_flags("fp32")
     transitions = sum(row["seconds"] for row in per_layer)
     return {"class": class_index, "images": len(images), "patches": len(bundle.patches), "layers": list(layers),
-            "precision": bundle.run["params"]["precision"], "seconds": seconds,
-            "stage_seconds": bundle.run["stage_seconds"], "per_layer": per_layer,
+            "precision": bundle.run_json["params"]["precision"], "seconds": seconds,
+            "stage_seconds": bundle.run_json["stage_seconds"], "per_layer": per_layer,
             "transitions_s": transitions, "authors_projected_s": authors, "ratio": authors / transitions}
 
 

@@ -166,7 +166,8 @@ def synthetic_run(class_index: int, rng: np.random.Generator, popularity: dict[s
            "created_at": "2026-01-01T00:00:00Z"}
     rows = {"patches": [], "neurons": neurons, "semantic_groups": sgs, "hyperedges": edges, "neuron_groups": groups,
             "group_edges": group_edges}
-    return BundleTables(run=run, **{name: pa.Table.from_pylist(r, schema=SCHEMAS[name]) for name, r in rows.items()})
+    tables = {name: pa.Table.from_pylist(r, schema=SCHEMAS[name]) for name, r in rows.items()}
+    return BundleTables(run_json=run, **tables)
 
 
 def zipf_popularity(rng: np.random.Generator) -> dict[str, np.ndarray]:

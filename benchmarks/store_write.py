@@ -245,7 +245,7 @@ def expected_elements(tables: BundleTables) -> tuple[int, int]:
     n_members = sum(len(x) for x in ng.column("neuron_ids").to_pylist())
     n_in_group = sum(len(x) for x in ng.column("sg_ids").to_pylist())
     n_ex = sum(len(x) for x in ng.column("exemplar_patch_ids").to_pylist())
-    n_layers = len(tables.run["layers"])
+    n_layers = len(tables.run_json["layers"])
     nodes = (
         tables.neurons.num_rows + tables.patches.num_rows + tables.semantic_groups.num_rows + ng.num_rows + n_layers + 3
     )

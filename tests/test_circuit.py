@@ -81,7 +81,7 @@ def test_runs_are_deterministic(digits_bundle, digits_bundle_dir, digits_spec, d
     again = NeurFlow(progress=False, **small_params).run(
         digits_spec, 3, digits_class3.images, digits_class3.sha256, "3"
     )
-    assert again.run["run_id"] == digits_bundle.run["run_id"]
+    assert again.run_json["run_id"] == digits_bundle.run_json["run_id"]
     written = write_bundle(again, tmp_path / "again")
     tables = sorted(p.name for p in digits_bundle_dir.glob("*.parquet"))
     assert tables == sorted(p.name for p in written.glob("*.parquet")) and len(tables) >= 6
@@ -96,7 +96,7 @@ def test_runs_are_deterministic(digits_bundle, digits_bundle_dir, digits_spec, d
 def test_bundle_round_trips_to_the_same_objects(digits_bundle, digits_bundle_dir):
     back = read_bundle(digits_bundle_dir)
     assert back.groups == digits_bundle.groups
-    assert back.run["run_id"] == digits_bundle.run["run_id"]
+    assert back.run_json["run_id"] == digits_bundle.run_json["run_id"]
     for a, b in zip(back.circuit.transitions, digits_bundle.circuit.transitions, strict=True):
         for field in ("targets", "top_patches", "core", "semantic_labels", "edge_target", "edge_group",
                       "edge_child", "edge_rank"):

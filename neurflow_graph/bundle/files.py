@@ -41,12 +41,12 @@ def _save_png(image: torch.Tensor, path: Path, size: int | None = None) -> None:
 
 def tables(bundle: Bundle) -> dict[str, pa.Table]:
     """The bundle's six tables as Arrow tables."""
-    model, circuit, groups, patches = bundle.run["model"]["name"], bundle.circuit, bundle.groups, bundle.patches
+    model, circuit, groups, patches = bundle.run_json["model"]["name"], bundle.circuit, bundle.groups, bundle.patches
     sg_to_group = {(g.layer, n, j): g.group_id for g in groups.groups for n, j in g.semantic_groups}
     exemplar_ids = sorted({p for g in groups.groups for p in g.exemplars})
     thumbs = np.full(len(patches), None, dtype=object)
     thumbs[exemplar_ids] = [f"thumbnails/p{p}.png" for p in exemplar_ids]
-    images_sha = bundle.run["images"]["sha256"]
+    images_sha = bundle.run_json["images"]["sha256"]
     out = {
         "patches": pa.table({
             "patch_id": np.arange(len(patches)), "image_index": patches.image_index,
@@ -141,7 +141,7 @@ def write_bundle(bundle: Bundle, out_dir: str | os.PathLike) -> Path:
         (staging / "images").mkdir()
         for i, image in enumerate(bundle.patches.images):
             _save_png(image, staging / "images" / f"{i}.png")
-        (staging / "run.json").write_text(json.dumps({**bundle.run, "bundle_format": BUNDLE_FORMAT}, indent=2))
+        (staging / "run.json").write_text(json.dumps({**bundle.run_json, "bundle_format": BUNDLE_FORMAT}, indent=2))
         if out_dir.exists():
             shutil.rmtree(out_dir)
         staging.rename(out_dir)
@@ -206,7 +206,7 @@ def read_bundle(bundle_dir: str | os.PathLike) -> Bundle:
         granularity=np.asarray(p["granularity"], dtype=np.float64),
         boxes=np.stack([p["x0"], p["y0"], p["x1"], p["y1"]], axis=1).astype(np.int64),
     )
-    return Bundle(run=run, patches=patches, circuit=_read_circuit(run, t), groups=_read_groups(t))
+    return Bundle(run_json=run, patches=patches, circuit=_read_circuit(run, t), groups=_read_groups(t))
 
 
 def read_bundle_images(bundle_dir: str | os.PathLike, n_images: int) -> torch.Tensor:

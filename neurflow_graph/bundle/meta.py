@@ -21,7 +21,7 @@ _TYPES: dict[type, str] = {str: "a string", int: "an integer", float: "a number"
 
 def meta_of(bundle: Bundle) -> RunMeta:
     """The checked, typed run.json of an in-memory bundle."""
-    return RunMeta.parse(bundle.run, f"run {bundle.run.get('run_id')!r}")
+    return RunMeta.parse(bundle.run_json, f"run {bundle.run_json.get('run_id')!r}")
 
 
 @dataclass(frozen=True)

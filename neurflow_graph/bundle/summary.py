@@ -13,9 +13,10 @@ def describe_bundle(bundle: Bundle) -> str:
     circuit, groups = bundle.circuit, bundle.groups
     group_count = Counter(g.layer for g in groups.groups)
     edge_count = Counter(ids.group_layer(e.child) for e in groups.edges)
-    stats = bundle.run["layer_stats"]
-    lines = [f"run {bundle.run['run_id']}: class {bundle.run['class']['index']} ({bundle.run['class']['name']}), "
-             f"{bundle.run['images']['kept']} images, {len(bundle.patches)} patches"]
+    run = bundle.run_json
+    stats = run["layer_stats"]
+    lines = [f"run {run['run_id']}: class {run['class']['index']} ({run['class']['name']}), "
+             f"{run['images']['kept']} images, {len(bundle.patches)} patches"]
     header = f"  {'layer':<14}{'neurons':>8}{'sem.groups':>11}{'groups':>7}{'hyperedges':>11}{'edges up':>12}" \
              f"{'IG steps':>9}{'complet.err':>12}{'seconds':>9}"
     lines.append(header)
@@ -29,5 +30,5 @@ def describe_bundle(bundle: Bundle) -> str:
         else:
             extra = f"{'-':>11}{'-':>7}{'-':>11}{'-':>12}{'':>9}{'':>12}{'':>9}   (leaves)"
         lines.append(f"  {layer:<14}{n:>8}{extra}")
-    lines.append("  stages: " + ", ".join(f"{k} {v:.1f}s" for k, v in bundle.run["stage_seconds"].items()))
+    lines.append("  stages: " + ", ".join(f"{k} {v:.1f}s" for k, v in bundle.run_json["stage_seconds"].items()))
     return "\n".join(lines)

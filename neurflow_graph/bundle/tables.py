@@ -17,7 +17,7 @@ from neurflow_graph.errors import ArtifactError
 class BundleTables:
     """A run's `run.json` (as a dict) and its six tables; `path` is the bundle directory when read from disk."""
 
-    run: dict[str, Any]
+    run_json: dict[str, Any]
     patches: pa.Table
     neurons: pa.Table
     semantic_groups: pa.Table
@@ -28,11 +28,11 @@ class BundleTables:
 
     @property
     def run_id(self) -> str:
-        return str(self.run["run_id"])
+        return str(self.run_json["run_id"])
 
     @property
     def model_name(self) -> str:
-        return str(self.run["model"]["name"])
+        return str(self.run_json["model"]["name"])
 
     def table(self, name: str) -> pa.Table:
         """One of the six tables by its file stem (`hyperedges`, …)."""
@@ -42,7 +42,7 @@ class BundleTables:
 def read_bundle_tables(path: str | os.PathLike[str]) -> BundleTables:
     """Read and check `run.json` and the Parquet tables of a bundle; anything missing is an ArtifactError."""
     run, tables = read_tables(path)
-    return BundleTables(run=run, path=Path(path).resolve(), **tables)
+    return BundleTables(run_json=run, path=Path(path).resolve(), **tables)
 
 
 def check_tables(tables: BundleTables) -> None:

@@ -30,7 +30,7 @@ from neurflow_graph.ids import run_id
 class Bundle:
     """Everything one run computed: its run.json record, patches, the hypertree and the neuron groups."""
 
-    run: dict
+    run_json: dict
     patches: Patches
     circuit: Circuit
     groups: NeuronGroups
@@ -261,7 +261,7 @@ class NeurFlow:
             "stage_seconds": {k: round(v, 3) for k, v in timings.items()},
             "versions": _versions(),
         }
-        return Bundle(run=run, patches=patches, circuit=circuit, groups=groups)
+        return Bundle(run_json=run, patches=patches, circuit=circuit, groups=groups)
 
     def run_id(self, spec: ModelSpec, class_index: int, image_sha256: Sequence[str]) -> str:
         """The id ``run`` will give these inputs, known before any heavy work (to skip finished runs)."""

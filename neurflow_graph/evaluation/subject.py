@@ -31,7 +31,7 @@ class Subject:
     """
 
     spec: ModelSpec
-    run: dict
+    run_json: dict
     patches: Patches
     circuit: Circuit
     device: torch.device = torch.device("cpu")
@@ -40,7 +40,7 @@ class Subject:
 
     @property
     def run_id(self) -> str:
-        return str(self.run["run_id"])
+        return str(self.run_json["run_id"])
 
     @property
     def class_index(self) -> int:
@@ -48,7 +48,7 @@ class Subject:
 
     @property
     def class_name(self) -> str:
-        return str(self.run.get("class", {}).get("name", self.class_index))
+        return str(self.run_json.get("class", {}).get("name", self.class_index))
 
     @property
     def tau(self) -> int:
@@ -152,10 +152,10 @@ def subject_from_bundle(bundle: Bundle | str | os.PathLike, spec: ModelSpec | No
     """
     if not isinstance(bundle, Bundle):
         bundle = read_bundle(bundle)
-    spec = spec or preset_spec(bundle.run)
+    spec = spec or preset_spec(bundle.run_json)
     if tuple(spec.layers) != tuple(bundle.circuit.layers):
         raise ConfigError(f"spec layers {list(spec.layers)} differ from the run's {list(bundle.circuit.layers)}")
-    return Subject(spec=spec, run=bundle.run, patches=bundle.patches, circuit=bundle.circuit,
+    return Subject(spec=spec, run_json=bundle.run_json, patches=bundle.patches, circuit=bundle.circuit,
                    device=resolve_device(device))
 
 
@@ -189,12 +189,12 @@ def subject_from_recipe(prepared, class_name: str, tau: int, cache_dir: str | os
     if cached is not None:
         report(f"class {class_index} ({prepared.class_names[class_index]}): reusing the run in {cache_dir}")
         patches = make_patches(images.images, recipe.params.granularities, recipe.params.stride_ratio)
-        return Subject(spec=spec, run=cached.run, patches=patches, circuit=cached.circuit, device=device,
+        return Subject(spec=spec, run_json=cached.run_json, patches=patches, circuit=cached.circuit, device=device,
                        batch_size=recipe.params.batch_size)
     run_tau = max(tau, recipe.params.tau)
     prepared = dataclasses.replace(prepared, recipe=recipe.with_overrides(tau=run_tau))
     bundle = run_recipe_class(prepared, class_name, cache_dir, progress=progress, report=report)
-    return Subject(spec=spec, run=bundle.run, patches=bundle.patches, circuit=bundle.circuit, device=device,
+    return Subject(spec=spec, run_json=bundle.run_json, patches=bundle.patches, circuit=bundle.circuit, device=device,
                    batch_size=recipe.params.batch_size)
 
 
@@ -214,4 +214,4 @@ def _cached_bundle(path: Path, recipe, spec: ModelSpec, class_index: int, sha256
     if cached_tau < tau:
         return None
     flow = NeurFlow(recipe.params, progress=False, tau=cached_tau)
-    return bundle if flow.run_id(spec, class_index, sha256) == bundle.run["run_id"] else None
+    return bundle if flow.run_id(spec, class_index, sha256) == bundle.run_json["run_id"] else None

@@ -85,7 +85,7 @@ def class_row(run: dict[str, Any]) -> Row:
 def layer_rows(tables: BundleTables) -> pa.Table:
     """One row per layer of the run (run.json order, then any other layer a neuron names)."""
     model = tables.model_name
-    names = list(dict.fromkeys([*tables.run.get("layers", []), *tables.neurons.column("layer").to_pylist()]))
+    names = list(dict.fromkeys([*tables.run_json.get("layers", []), *tables.neurons.column("layer").to_pylist()]))
     return pa.table({"id": [ids.layer_id(model, name) for name in names], "name": names})
 
 

@@ -170,11 +170,11 @@ def write_run_graph(
             database,
             "write_run_start",
             run_id=run_id,
-            run_props=R.run_properties(tables.run, str(tables.path) if tables.path else None, _now()),
-            model_props=R.model_row(tables.run),
-            class_props=R.class_row(tables.run),
+            run_props=R.run_properties(tables.run_json, str(tables.path) if tables.path else None, _now()),
+            model_props=R.model_row(tables.run_json),
+            class_props=R.class_row(tables.run_json),
         )
-        class_id = R.class_row(tables.run)["id"]
+        class_id = R.class_row(tables.run_json)["id"]
         if was_complete:  # it may have been the class's latest complete run: flag the next one, refresh the lists
             _settle_class(driver, database, class_id)
         _clear_run(driver, database, run_id)
@@ -209,7 +209,7 @@ def write_run_graph(
         nodes, n_batches = written.nodes, written.batches
         counts = _counts(tables)
         completed_at = _now(precise=True)
-        mine = {"run_id": run_id, "created_at": tables.run.get("created_at"), "completed_at": completed_at}
+        mine = {"run_id": run_id, "created_at": tables.run_json.get("created_at"), "completed_at": completed_at}
         latest = latest_run([*(r for r in class_runs if r["complete"] and r["run_id"] != run_id), mine])
         _refresh_class_neurons(driver, database, class_id, latest)  # before completing: a crash leaves it incomplete
         done = run(driver, database, "write_run_complete", run_id=run_id, counts=counts, completed_at=completed_at,
@@ -476,7 +476,7 @@ def _write_logit_of(driver: neo4j.Driver, database: str, tables: BundleTables) -
     root = R.root_group_id(tables)
     if root is None:
         return 0
-    class_id = R.class_row(tables.run)["id"]
+    class_id = R.class_row(tables.run_json)["id"]
     written = run(driver, database, "write_logit_of", run_id=tables.run_id, group_id=root, class_id=class_id)
     if written[0]["written"] != 1:
         raise StoreError(f"query 'write_logit_of' found no root group {root!r}; run {tables.run_id} stays incomplete")

@@ -17,7 +17,7 @@ from neurflow_graph.store.writer import latest_run
 
 def _twin(tables: BundleTables, suffix: str, created_at: str) -> BundleTables:
     """The same circuit as another run of the class: a new run id, the given created_at."""
-    run = {**tables.run, "run_id": f"{tables.run_id}-{suffix}", "created_at": created_at}
+    run = {**tables.run_json, "run_id": f"{tables.run_id}-{suffix}", "created_at": created_at}
     return dataclasses.replace(tables, run=run)
 
 
@@ -29,7 +29,7 @@ def _picks(conn: Connection, class_id: str) -> tuple[str, str, str]:
 
 def test_label_and_show_pick_the_same_run_when_created_at_ties(conn: Connection, bundle_dir: Path) -> None:
     tables = read_bundle_tables(bundle_dir)
-    class_id = f"{tables.model_name}/{tables.run['class']['index']}"
+    class_id = f"{tables.model_name}/{tables.run_json['class']['index']}"
     stamp = "2026-01-01T00:00:00Z"  # one-second resolution: two runs made in the same second
     first, second = _twin(tables, "b", stamp), _twin(tables, "a", stamp)  # the later one has the smaller id
     for twin in (first, second):
