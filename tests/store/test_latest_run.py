@@ -18,7 +18,7 @@ from neurflow_graph.store.writer import latest_run
 def _twin(tables: BundleTables, suffix: str, created_at: str) -> BundleTables:
     """The same circuit as another run of the class: a new run id, the given created_at."""
     run = {**tables.run_json, "run_id": f"{tables.run_id}-{suffix}", "created_at": created_at}
-    return dataclasses.replace(tables, run=run)
+    return dataclasses.replace(tables, run_json=run)
 
 
 def _picks(conn: Connection, class_id: str) -> tuple[str, str, str]:
