@@ -155,7 +155,7 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
 def class_index_of(name: str, class_names: Sequence[str]) -> int:
     """A class index from an index or a class name (exact, then case-insensitive): `records.resolve_class`."""
     classes = [ClassRef(str(i), "", i, c) for i, c in enumerate(class_names)]
-    return resolve_class(name, classes).index
+    return resolve_class(name, classes, every_class=True).index
 
 
 @dataclass(frozen=True)

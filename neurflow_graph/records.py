@@ -171,11 +171,13 @@ class Run(Tabular):
 
 def resolve_class(ref: str | int, classes: Sequence[ClassRef], model: str | None = None, *,
                   error: type[NeurflowGraphError] = ConfigError, unknown: str = "unknown class {ref}",
-                  where: str = "; give an index instead") -> ClassRef:
+                  where: str = "; give an index instead", every_class: bool = False) -> ClassRef:
     """The class meant by `ref`: its id, index or name (exact, then case-insensitive), among `classes`.
 
     `model` narrows the candidates; an unknown or ambiguous ref is `error`: `unknown` (formatted with the
     quoted ref), close matches, then `where` (what the candidates are, e.g. "; classes in the store: …").
+    With `every_class` (the candidates are all of a model's classes, indexed 0..n-1) an unknown index is
+    reported as out of the model's range.
     """
     text = str(ref).strip()
     pool = [c for c in classes if model is None or c.model == model]
@@ -185,7 +187,7 @@ def resolve_class(ref: str | int, classes: Sequence[ClassRef], model: str | None
     if not found and text.lstrip("-").isdigit():
         index = int(text)
         found = [c for c in pool if c.index == index]
-        if not found and pool and {c.index for c in pool} == set(range(len(pool))):
+        if not found and every_class:
             raise error(f"class index {index} is out of range; the model has {len(pool)} classes "
                         f"(0..{len(pool) - 1})")
     if not found:
