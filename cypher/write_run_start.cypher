@@ -2,7 +2,8 @@
 // The run's properties are replaced (SET r = $run_props), so a re-ingest leaves no stale property behind;
 // `complete` (and `latest`) stay false until write_run_complete, the last transaction of an ingest.
 // Parameters: $run_id — run id; $run_props — map of flattened run.json properties (scalars and lists; includes id
-//   and weights_sha256, the digest of the model's weights that the run id hashes; on the Run, not the shared Model);
+//   and weights_sha256, the digest of the model's weights that the run id hashes, on the Run, not the shared Model;
+//   and request_key when run.json has one, which complete_runs reads back to skip a class before scheduling);
 //   $model_props — map {id, name, preset, weights, num_classes}; $class_props — map {id, model, index, name}.
 // Writes: true
 // Returns: run_id; nodes, relationships — graph elements it merged (Model, Class, Run; OF_MODEL twice, FOR_CLASS).

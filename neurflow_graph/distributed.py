@@ -15,7 +15,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
-from .jobs import ClassOutcome, IngestReport, Report, bundle_target, complete_run_ids, compute_class, store_bundle
+from .jobs import (
+    ClassOutcome,
+    CompleteRuns,
+    IngestReport,
+    Report,
+    bundle_target,
+    complete_runs,
+    compute_class,
+    skip_complete_requests,
+    store_bundle,
+)
 
 if TYPE_CHECKING:
     from .recipes import Recipe
@@ -92,6 +102,17 @@ def _pool_size(ray: Any, options: RayOptions, n_classes: int) -> tuple[int, floa
     return max(1, min(workers, n_classes)), gpus
 
 
+def _worker_device(device: str, gpus: float) -> Any:
+    """The device a worker resolves the recipe's ``device`` to (``auto``: CUDA when it holds a GPU share)."""
+    import torch
+
+    from neurflow_graph.engine.pipeline import resolve_device
+
+    if device == "auto":
+        return torch.device("cuda" if gpus > 0 else "cpu")
+    return torch.device(device) if device.startswith("cuda") else resolve_device(device)
+
+
 def ingest_on_ray(
     recipe: Recipe,
     conn: Connection,
@@ -106,15 +127,16 @@ def ingest_on_ray(
 ) -> IngestReport:
     """Compute ``classes`` on a pool of Ray actors and store each finished bundle while others compute.
 
-    Runs complete in the store are skipped before any compute; bundles go to ``bundles/RUN_ID`` (a path
-    every node sees) and a complete one is reused. A dead worker is restarted and its class retried
+    Classes whose request is complete in the store are skipped on the driver before any worker starts (and a
+    worker skips a class whose run id is); bundles go to ``bundles/RUN_ID`` (a path every node sees) and a
+    complete one is reused. A dead worker is restarted and its class retried
     ``options.max_retries`` times; a class that fails for its own reasons is reported and the rest go on.
     """
     from tqdm.auto import tqdm
 
     from neurflow_graph.engine.presets import get_preset
 
-    from .recipes import class_index_of
+    from .recipes import class_index_of, prepare_model
 
     if "://" in str(bundles):
         raise ConfigError(f"--bundles {bundles}: give a directory every Ray node can see (a shared filesystem "
@@ -132,23 +154,33 @@ def ingest_on_ray(
     counts = dict.fromkeys(("computed", "stored", "skipped", "failed"), 0)
     outcomes: dict[int, ClassOutcome] = {}
     try:
-        complete = frozenset() if force else complete_run_ids(conn)
+        complete = CompleteRuns() if force else complete_runs(conn)
         n_workers, gpus = _pool_size(ray, options, len(names))
-        report(f"ray: {n_workers} workers ({gpus:g} GPU each) for {len(names)} classes; bundles in {root}")
+        skipped = skip_complete_requests(names, complete, lambda: prepare_model(recipe),  # on_class tells each
+                                         _worker_device(recipe.params.device, gpus))
+        queue = deque((i, name) for i, name in enumerate(names) if i not in skipped)
+        n_workers = min(n_workers, len(queue))
+        report(f"ray: {n_workers} workers ({gpus:g} GPU each) for {len(queue)} classes ({len(skipped)} skipped "
+               f"before scheduling); bundles in {root}")
         worker = ray.remote(max_restarts=options.max_retries, max_task_retries=options.max_retries)(ClassWorker)
         actors = [worker.options(num_cpus=1, num_gpus=gpus).remote(recipe) for _ in range(n_workers)]
-        queue = deque(enumerate(names))
         pending: dict[Any, tuple[int, str, Any]] = {}
 
         def submit(actor: Any) -> None:
             if queue:
                 i, name = queue.popleft()
-                pending[actor.compute.remote(name, root, complete, force)] = (i, name, actor)
+                pending[actor.compute.remote(name, root, complete.run_ids, force)] = (i, name, actor)
 
         for actor in actors:
             for _ in range(IN_FLIGHT_PER_WORKER):
                 submit(actor)
         with tqdm(total=len(names), desc="classes", unit="class", disable=not progress) as bar:
+            for i, outcome in skipped.items():  # counted at once: no worker sees them
+                counts["skipped"] += 1
+                outcomes[i] = outcome
+                on_class(outcome)
+            bar.set_postfix(counts, refresh=False)
+            bar.update(len(skipped))
             while pending:
                 (ref,), _ = ray.wait(list(pending), num_returns=1)
                 i, name, actor = pending.pop(ref)

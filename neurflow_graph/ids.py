@@ -8,6 +8,7 @@
     group node  {run_id}/{group}   (in the store)     digits-c3-1a2b3c4d5e/conv2/g1
     patch node  {run_id}/p{patch}  (in the store)     digits-c3-1a2b3c4d5e/p17
     run         {model}-c{class}-{10 hex of the identity's SHA-256}
+    request     {model}-c{class}-r{16 hex of the request's SHA-256}   digits-c3-r0a1b2c3d4e5f6a7b
 
 It sits below the engine (the engine names its groups) so that every layer can use it.
 """
@@ -87,8 +88,17 @@ def group_node_id(run_id: str, gid: str) -> str:
 
 def run_id(model_name: str, class_index: int, identity: dict[str, Any]) -> str:
     """Stable run id: the same identity (weights, class, images, parameters) gives the same id."""
-    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:10]
-    return f"{model_name}-c{class_index}-{digest}"
+    return f"{model_name}-c{class_index}-{_digest(identity)[:10]}"
+
+
+def request_key(model_name: str, class_index: int, request: dict[str, Any]) -> str:
+    """Stable key of a run's request (weights, layers, parameters, class, candidate images before filtering by
+    prediction): known before any model forward, so a driver can skip a class whose request is complete."""
+    return f"{model_name}-c{class_index}-r{_digest(request)[:16]}"
+
+
+def _digest(identity: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def intervention_id(group_node: str, key: dict[str, Any]) -> str:

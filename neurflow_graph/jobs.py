@@ -1,22 +1,24 @@
 """The job API: ingest a recipe's classes into a graph store.
 
-The one place that decides, per class, whether to skip it (its run is complete in the store), reuse a
-bundle already on disk, compute it, write its bundle and store it. The CLI, ``evaluate`` and the Ray
+The one place that decides, per class, whether to skip it (its request or its run is complete in the store),
+reuse a bundle already on disk, compute it, write its bundle and store it. The CLI, ``evaluate`` and the Ray
 runner (``neurflow_graph.distributed``) call these functions; none re-implements them.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from neurflow_graph.errors import ArtifactError
+from neurflow_graph.errors import ArtifactError, NeurflowGraphError
 from neurflow_graph.ids import slug
 
 if TYPE_CHECKING:
+    import torch
+
     from neurflow_graph.bundle.tables import BundleTables
     from neurflow_graph.engine.pipeline import Bundle
 
@@ -41,6 +43,7 @@ class ClassOutcome:
     dropped: int = 0
     bundle_dir: Path | None = None
     computed: bool = False  # the engine ran for it in this job (not skipped, not reused)
+    skipped_by: Literal["request", "run"] | None = None  # request: before scheduling, no image read or filtered
     write: WriteReport | None = None
     error: str | None = None
     bundle: Bundle | None = field(default=None, repr=False, compare=False)  # in-process runs only
@@ -67,9 +70,52 @@ class IngestReport:
 # -- the parts ----------------------------------------------------------------------------------------
 
 
-def complete_run_ids(conn: Connection) -> frozenset[str]:
-    """Ids of the runs whose ingest completed in the store (read once, before scheduling)."""
-    return frozenset(r["run_id"] for r in conn.run("list_runs") if r["complete"])
+@dataclass(frozen=True)
+class CompleteRuns:
+    """The runs complete in the store: their ids, and the run of each request key they record."""
+
+    run_ids: frozenset[str] = frozenset()
+    by_request: Mapping[str, str] = field(default_factory=dict)  # request key -> run id
+
+
+def complete_runs(conn: Connection) -> CompleteRuns:
+    """The runs complete in the store, by id and by request key, in one query (read once, before scheduling)."""
+    rows = conn.run("complete_runs")
+    return CompleteRuns(frozenset(r["run_id"] for r in rows),
+                        {r["request_key"]: r["run_id"] for r in rows if r["request_key"]})
+
+
+def skip_complete_requests(
+    names: Sequence[str],
+    complete: CompleteRuns,
+    prepare: Callable[[], PreparedModel],
+    device: torch.device,
+    report: Report = lambda _msg: None,
+) -> dict[int, ClassOutcome]:
+    """The classes of ``names`` (by position) whose request key (``recipes.request_key_of`` on ``device``) is
+    that of a run complete in the store, as skipped outcomes: decided before scheduling, with no model forward.
+
+    ``prepare()`` builds the model (its weights digest is in the key) only when the store records request keys.
+    """
+    from .recipes import class_index_of, request_key_of
+
+    if not complete.by_request:
+        return {}
+    prepared = prepare()
+    skipped = {}
+    for i, name in enumerate(names):
+        index = class_index_of(name, prepared.class_names)
+        try:
+            key = request_key_of(prepared, index, device)
+        except (OSError, NeurflowGraphError):
+            continue  # the class's own problem (an unreadable folder): computing it reports that
+        if key in complete.by_request:
+            run_id = complete.by_request[key]
+            report(f"class {index} ({prepared.class_names[index]}): request complete in the store as run {run_id}; "
+                   "skipped (use --force to recompute)")
+            skipped[i] = ClassOutcome(name=name, status="skipped", class_index=index,
+                                      class_name=prepared.class_names[index], run_id=run_id, skipped_by="request")
+    return skipped
 
 
 def run_is_complete(conn: Connection, run_id: str) -> bool:
@@ -112,7 +158,7 @@ def compute_class(
              "kept": len(job.images), "dropped": job.dropped}
     if skip(job.run_id):
         report("  already complete in the store; skipped (use --force to recompute)")
-        return ClassOutcome(status="skipped", **known)
+        return ClassOutcome(status="skipped", skipped_by="run", **known)
     path = target(job)
     if reuse and complete_bundle(path, job.run_id):
         report(f"  complete bundle found in {path}; reused, not recomputed")
@@ -183,15 +229,26 @@ def ingest(
 ) -> IngestReport:
     """Ingest ``classes`` (default the recipe's) of ``recipe`` into ``conn``, in this process, one by one.
 
-    Classes complete in the store are skipped unless ``force``; the model is loaded once. Bundles go to
-    ``out`` (default ``runs/RECIPE``); ``on_class`` sees each class's outcome once it is settled.
+    Classes complete in the store are skipped unless ``force``: first by request key, before any image is
+    read (``skip_complete_requests``), then by run id once a class's images are filtered. The model is loaded
+    once. Bundles go to ``out`` (default ``runs/RECIPE``); ``on_class`` sees each class's outcome once it is
+    settled (the classes skipped by request first).
     """
+    from neurflow_graph.engine.pipeline import resolve_device
+
     from .recipes import prepare_model
 
     root = Path(out) if out else Path("runs") / recipe.name
+    names = list(classes or recipe.classes)
     prepared = prepare_model(recipe)
-    outcomes = []
-    for name in classes or recipe.classes:
+    complete = CompleteRuns() if force else complete_runs(conn)
+    outcomes = skip_complete_requests(names, complete, lambda: prepared, resolve_device(recipe.params.device),
+                                      report)
+    for outcome in outcomes.values():
+        on_class(outcome)
+    for i, name in enumerate(names):
+        if i in outcomes:
+            continue
         outcome = compute_class(
             prepared, name, bundle_target(root, by_run_id), lambda run_id: not force and run_is_complete(conn, run_id),
             reuse=by_run_id and not force, progress=progress, report=report,
@@ -199,8 +256,8 @@ def ingest(
         if outcome.bundle_dir is not None:
             outcome = stored(outcome, store_bundle(conn, outcome.bundle_dir, progress))
         on_class(outcome)
-        outcomes.append(outcome)
-    return IngestReport(tuple(outcomes))
+        outcomes[i] = outcome
+    return IngestReport(tuple(outcomes[i] for i in range(len(names))))
 
 
 def select_classes(recipe: Recipe, classes: str | None = None, classes_file: str | os.PathLike | None = None,

@@ -227,16 +227,58 @@ def class_folder(src: ImageSource, class_name: str, n_classes: int = 1) -> str |
 
 def class_images(prepared: PreparedModel, class_index: int, device) -> tuple[ImageSet, int]:
     """The recipe's images of one class that the model predicts as that class, and how many were dropped."""
+    recipe = prepared.recipe
+    return predicted_images(prepared, source_images(prepared, recipe.images, class_index, recipe.params.seed),
+                            class_index, device)
+
+
+def predicted_images(prepared: PreparedModel, images: ImageSet, class_index: int, device) -> tuple[ImageSet, int]:
+    """Of a class's candidate ``images``, those the model predicts as the class (at most ``max_images``), and how
+    many were dropped."""
     from neurflow_graph.engine.images import filter_predicted
 
-    recipe, preset = prepared.recipe, prepared.preset
-    src = recipe.images
-    images = source_images(prepared, src, class_index, recipe.params.seed)
+    src = prepared.recipe.images
     model = prepared.model.to(device)
-    kept, dropped = filter_predicted(model, images, class_index, preset.normalize, device=device)
+    kept, dropped = filter_predicted(model, images, class_index, prepared.preset.normalize, device=device)
     if src.max_images is not None and len(kept) > src.max_images:
         kept = kept.subset(range(src.max_images))
     return kept, dropped
+
+
+def candidate_sha256(prepared: PreparedModel, class_index: int, loaded: ImageSet | None = None) -> tuple[str, ...]:
+    """SHA-256 of every image the recipe offers for the class, before filtering by prediction: a folder's image
+    files as read (their bytes, not decoded: cheap on a driver), else the images ``source_images`` gives
+    (``loaded`` when the caller has them)."""
+    import hashlib
+
+    from neurflow_graph.engine.images import _list_images
+
+    recipe = prepared.recipe
+    src = recipe.images
+    if src.source == "folder":
+        folder = _source_folder(prepared, src, class_index)
+        root = Path(src.path).expanduser()
+        return tuple(hashlib.sha256(f.read_bytes()).hexdigest() for f in _list_images(root / folder if folder
+                                                                                         else root))
+    return (loaded or source_images(prepared, src, class_index, recipe.params.seed)).sha256
+
+
+def request_key_of(prepared: PreparedModel, class_index: int, device, loaded: ImageSet | None = None) -> str:
+    """The request key of a class run on ``device`` (``ids.request_key``): ``pipeline.run_identity`` of the
+    candidate images (before filtering) and the parameters as the run records them, plus ``max_images``.
+
+    No model forward: what decides the result before the filter, so a driver knows it without computing.
+    """
+    from neurflow_graph.engine.pipeline import NeurFlow, run_identity
+    from neurflow_graph.ids import request_key
+
+    spec = prepared.model_spec()
+    params = NeurFlow(prepared.recipe.params, progress=False)._recorded_params(spec, device)  # as the run's id
+    identity = run_identity(spec.name, spec.identity(), spec.weights_digest(), spec.layers, class_index,
+                            candidate_sha256(prepared, class_index, loaded), params)
+    request = {**identity, "images": {"candidates": identity["images"],
+                                      "max_images": prepared.recipe.images.max_images}}
+    return request_key(spec.name, class_index, request)
 
 
 def source_images(prepared: PreparedModel, src: ImageSource, class_index: int, seed: int):
@@ -253,13 +295,17 @@ def source_images(prepared: PreparedModel, src: ImageSource, class_index: int, s
     elif src.source == "skimage":
         images = skimage_images(list(src.names), preset.input_size, augment=src.augment,
                                 seed=seed, in_channels=preset.in_channels)
-    elif src.layout == "imagefolder":
-        folder = class_folders(src.path, len(prepared.class_names))[class_index]
-        images = load_image_folder(src.path, folder, preset.input_size, preset.in_channels)
     else:
-        folder = class_folder(src, prepared.class_names[class_index], len(prepared.recipe.classes))
-        images = load_image_folder(src.path, folder, preset.input_size, preset.in_channels)
+        images = load_image_folder(src.path, _source_folder(prepared, src, class_index), preset.input_size,
+                                   preset.in_channels)
     return images
+
+
+def _source_folder(prepared: PreparedModel, src: ImageSource, class_index: int) -> str | None:
+    """The subfolder of a folder source holding the class's images (None: the folder itself)."""
+    if src.layout == "imagefolder":
+        return class_folders(src.path, len(prepared.class_names))[class_index]
+    return class_folder(src, prepared.class_names[class_index], len(prepared.recipe.classes))
 
 
 def class_folders(path: str | os.PathLike, n_classes: int) -> list[str]:
@@ -300,15 +346,20 @@ class ClassJob:
     spec: ModelSpec
     flow: NeurFlow
     run_id: str
+    request_key: str | None = None  # request_key_of: recorded in run.json, so a later job skips the class unfiltered
 
     def run(self):
-        """Compute the bundle (the heavy part)."""
-        return self.flow.run(
+        """Compute the bundle (the heavy part); its run.json records the request key after the run id."""
+        bundle = self.flow.run(
             self.spec, self.class_index, self.images.images, self.images.sha256, class_name=self.class_name,
             image_provenance={"dropped": self.dropped, "unreadable": list(self.images.unreadable),
                               "sources": list(self.images.sources), "recipe": self.prepared.recipe.name,
                               "source": image_source_record(self.prepared.recipe.images)},
         )
+        if self.request_key is None:
+            return bundle
+        run_json = {"run_id": bundle.run_json["run_id"], "request_key": self.request_key, **bundle.run_json}
+        return dataclasses.replace(bundle, run_json=run_json)
 
     def describe(self) -> str:
         """One line: the images kept, those dropped (not predicted as the class) and the unreadable files skipped."""
@@ -325,11 +376,14 @@ def class_job(prepared: PreparedModel, class_name: str, progress: bool = True) -
 
     recipe = prepared.recipe
     class_index = class_index_of(class_name, prepared.class_names)
-    images, dropped = class_images(prepared, class_index, resolve_device(recipe.params.device))
+    device = resolve_device(recipe.params.device)
+    candidates = source_images(prepared, recipe.images, class_index, recipe.params.seed)
+    request = request_key_of(prepared, class_index, device, candidates)
+    images, dropped = predicted_images(prepared, candidates, class_index, device)
     spec = prepared.model_spec()
     flow = NeurFlow(recipe.params, progress=progress)
     return ClassJob(prepared, class_index, prepared.class_names[class_index], images, dropped, spec, flow,
-                    flow.run_id(spec, class_index, images.sha256))
+                    flow.run_id(spec, class_index, images.sha256), request)
 
 
 def run_recipe_class(

@@ -75,6 +75,7 @@ class RunMeta:
     layer_stats: dict[str, LayerStats]
     stage_seconds: dict[str, float]
     versions: dict[str, str]
+    request_key: str | None = None  # ids.request_key of the run's request (recipe runs); None in older bundles
 
     @classmethod
     def parse(cls, run: Any, source: str = "run.json") -> RunMeta:
@@ -118,6 +119,7 @@ class RunMeta:
             class_name=f.get("class.name", str), layers=layers, params=params,
             input_size=f.get("params.input_size", int), images=images, layer_stats=stats,
             stage_seconds=f.mapping("stage_seconds", float), versions=f.mapping("versions", str),
+            request_key=f.get("request_key", str, None),
         )
 
 
