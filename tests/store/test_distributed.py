@@ -121,7 +121,25 @@ def test_ray_ingest_gives_the_sequential_graph_then_skips_every_class(
     again = invoke("ingest", recipe, "--classes", ",".join(GOOD), "--ray", "--bundles", tmp_path, *store, *SMALL_RUN)
     assert again.exit_code == 0, again.output
     assert f"computed 0, stored 0, skipped {len(GOOD)}, failed 0" in again.output
+    # skipped on the driver by request key: no worker was started, no class scheduled
+    assert f"ray: 0 workers (0 GPU each) for 0 classes ({len(GOOD)} skipped before scheduling)" in again.output
+    assert again.output.count("request complete in the store; skipped before scheduling") == len(GOOD)
     assert_same_graph(graph_dump(data_dir, database_name), sequential)
+
+
+def test_a_changed_parameter_is_not_skipped_on_ray(local_ray, recipe, sequential, data_dir, database_name, tmp_path):
+    from neurflow_graph.distributed import ingest_on_ray
+    from neurflow_graph.recipes import load_recipe
+
+    spec = load_recipe(recipe).with_overrides(**SMALL)
+    with connect(data_dir, database=database_name) as conn:
+        first = ingest_on_ray(spec, conn, GOOD[:1], bundles=tmp_path, progress=False)
+        again = ingest_on_ray(spec, conn, GOOD[:1], bundles=tmp_path, progress=False)
+        changed = ingest_on_ray(spec.with_overrides(tau=2), conn, GOOD[:1], bundles=tmp_path, progress=False)
+    assert [(o.status, o.skipped_by) for o in (*first.outcomes, *again.outcomes)] == [("stored", None),
+                                                                                    ("skipped", "request")]
+    (outcome,) = changed.outcomes
+    assert (outcome.status, outcome.computed) == ("stored", True) and outcome.run_id != first.outcomes[0].run_id
 
 
 def test_a_worker_killed_mid_class_is_replaced_and_its_class_retried(
