@@ -111,8 +111,8 @@ def skip_complete_requests(
             continue  # the class's own problem (an unreadable folder): computing it reports that
         if key in complete.by_request:
             run_id = complete.by_request[key]
-            report(f"class {index} ({prepared.class_names[index]}): request complete in the store as run {run_id}; "
-                   "skipped (use --force to recompute)")
+            report(f"class {index} ({prepared.class_names[index]}): request already complete in the store; skipped "
+                   f"before its images are read (use --force to recompute); run {run_id}")
             skipped[i] = ClassOutcome(name=name, status="skipped", class_index=index,
                                       class_name=prepared.class_names[index], run_id=run_id, skipped_by="request")
     return skipped

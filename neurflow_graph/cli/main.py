@@ -150,9 +150,9 @@ def _ingest_on_ray(spec, conn, classes, force, bundles, address, workers, gpus_p
     from neurflow_graph.distributed import RayOptions, ingest_on_ray
 
     def settled(o) -> None:
-        what = {"skipped": ("request complete in the store; skipped before scheduling" if o.skipped_by == "request"
-                            else "already complete in the store; skipped"),
-                "failed": f"FAILED: {o.error}"}.get(o.status)
+        skip = ("request already complete in the store; skipped before scheduling" if o.skipped_by == "request"
+                else "already complete in the store; skipped")
+        what = {"skipped": skip, "failed": f"FAILED: {o.error}"}.get(o.status)
         if what is None:
             w = o.write
             what = (f"{'computed' if o.computed else 'bundle reused'}, stored {w.nodes} nodes and "

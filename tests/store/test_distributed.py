@@ -123,7 +123,7 @@ def test_ray_ingest_gives_the_sequential_graph_then_skips_every_class(
     assert f"computed 0, stored 0, skipped {len(GOOD)}, failed 0" in again.output
     # skipped on the driver by request key: no worker was started, no class scheduled
     assert f"ray: 0 workers (0 GPU each) for 0 classes ({len(GOOD)} skipped before scheduling)" in again.output
-    assert again.output.count("request complete in the store; skipped before scheduling") == len(GOOD)
+    assert again.output.count("request already complete in the store; skipped before scheduling") == len(GOOD)
     assert_same_graph(graph_dump(data_dir, database_name), sequential)
 
 

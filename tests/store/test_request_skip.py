@@ -58,7 +58,7 @@ def test_the_second_ingest_skips_every_class_before_its_images_are_read(recipe, 
         ("skipped", "request", o.run_id) for o in first.outcomes]
     assert all(o.kept == 0 and o.bundle_dir is None for o in again.outcomes)  # no image filtered, no bundle
     assert not any("kept" in line for line in lines), lines  # the line a class prints once its images are filtered
-    assert sum("request complete in the store" in line for line in lines) == len(CLASSES), lines
+    assert sum("request already complete in the store" in line for line in lines) == len(CLASSES), lines
     assert not (tmp_path / "again").exists()
     assert after == before
 
