@@ -18,26 +18,26 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from neurflow_graph.engine.pipeline import weights_sha256
-from neurflow_graph.recipes import ImageSource, class_index_of, class_job, load_recipe, prepare_model, request_key_of
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from weights_digest import _best  # noqa: E402  (best of n timings, shared with the digest benchmark)
+
+from neurflow_graph.engine.pipeline import weights_sha256  # noqa: E402
+from neurflow_graph.recipes import (  # noqa: E402
+    ImageSource,
+    class_index_of,
+    class_job,
+    load_recipe,
+    prepare_model,
+    request_key_of,
+)
 
 INGEST = Path(__file__).resolve().parents[1] / "ingest"
-
-
-def _best(fn: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return min(times)
 
 
 def _jpeg_folder(root: Path, class_name: str, n: int) -> Path:

@@ -1,4 +1,4 @@
-"""The whole-circuit and GPU-check benchmarks run end to end in their tiny modes, so they cannot rot."""
+"""The whole-circuit, GPU-check and request-key benchmarks run end to end in their tiny modes, so they cannot rot."""
 
 import json
 import os
@@ -45,3 +45,9 @@ def test_gpu_check_tiny_on_cpu(tmp_path):
     circuit = figures["circuit"]
     assert [row["layer"] for row in circuit["per_layer"]] == circuit["layers"][:-1]
     assert all(row["targets"] >= 1 and row["authors_projected_s"] > 0 for row in circuit["per_layer"])
+
+
+@pytest.mark.slow
+def test_request_keys_benchmark_runs(tmp_path):
+    out = _run([sys.executable, "benchmarks/request_keys.py", "--images", "3", "--repeats", "1"], tmp_path)
+    assert out.count("request_key_s: ") == 3 and out.count("ratio: ") == 3 and "file_sha256_s: " in out
