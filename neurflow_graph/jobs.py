@@ -43,7 +43,7 @@ class ClassOutcome:
     dropped: int = 0
     bundle_dir: Path | None = None
     computed: bool = False  # the engine ran for it in this job (not skipped, not reused)
-    skipped_by: Literal["request", "run"] | None = None  # request: before scheduling, no image read or filtered
+    skipped_by: Literal["request", "run"] | None = None  # request: before scheduling, no image filtered
     write: WriteReport | None = None
     error: str | None = None
     bundle: Bundle | None = field(default=None, repr=False, compare=False)  # in-process runs only
@@ -112,7 +112,7 @@ def skip_complete_requests(
         if key in complete.by_request:
             run_id = complete.by_request[key]
             report(f"class {index} ({prepared.class_names[index]}): request already complete in the store; skipped "
-                   f"before its images are read (use --force to recompute); run {run_id}")
+                   f"before its images are filtered (use --force to recompute); run {run_id}")
             skipped[i] = ClassOutcome(name=name, status="skipped", class_index=index,
                                       class_name=prepared.class_names[index], run_id=run_id, skipped_by="request")
     return skipped

@@ -1,4 +1,4 @@
-"""A job skips a class whose request is complete in the store before reading or filtering its images (docs/scale.md)."""
+"""A job skips a class whose request is complete in the store before filtering its images (docs/scale.md)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def stored(recipe, data_dir, tmp_path_factory):
     return database, out, report
 
 
-def test_the_second_ingest_skips_every_class_before_its_images_are_read(recipe, stored, data_dir, tmp_path):
+def test_the_second_ingest_skips_every_class_before_its_images_are_filtered(recipe, stored, data_dir, tmp_path):
     database, _, first = stored
     lines: list[str] = []
     with connect(data_dir, database=database) as conn:
