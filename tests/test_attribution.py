@@ -5,9 +5,11 @@ import pytest
 import torch
 from captum.attr import IntegratedGradients as CaptumIG
 
-from neurflow_graph.engine.activations import feature_maps
+from neurflow_graph.engine import attribution
+from neurflow_graph.engine.activations import compute_activations, feature_maps
 from neurflow_graph.engine.attribution import IntegratedGradients, quadrature
 from neurflow_graph.engine.layers import bridge, neuron_activations
+from neurflow_graph.engine.memory import peak_live_bytes
 from neurflow_graph.engine.patches import make_patches
 from neurflow_graph.errors import ConfigError
 
@@ -121,3 +123,70 @@ def test_bad_parameters_are_one_line_errors(kwargs, word):
     with pytest.raises(ConfigError, match=word) as info:
         IntegratedGradients(**kwargs)
     assert "\n" not in str(info.value)
+
+
+@pytest.fixture(scope="module")
+def prefix_setting(digits_model, digits_preset, digits_class3):
+    """IG from conv2 to conv3 whose lower maps come from the model's prefix, as in a circuit."""
+    patches = make_patches(digits_class3.images[:3])
+    sub = bridge(digits_model, "conv2", "conv3", digits_preset.normalize(digits_class3.images[:2]))
+    for p in sub.parameters():
+        p.requires_grad_(False)
+    acts = compute_activations(digits_model, patches, ["conv3", "conv2"], digits_preset.normalize, 32)
+    targets = np.array([1, 5, 9, 30, 31])
+    top = acts.top_patches("conv3", targets, 12)  # overlapping concepts: patches shared by several targets
+
+    def inputs(ids):
+        return feature_maps(digits_model, patches, "conv2", ids, digits_preset.normalize, 32)
+
+    return sub, inputs, targets, top, (digits_model, patches, digits_preset.normalize)
+
+
+def test_memory_budget_bounds_live_tensors_and_leaves_results_unchanged(prefix_setting, monkeypatch):
+    sub, inputs, targets, top, _ = prefix_setting
+    reference = IntegratedGradients(n_steps=10).attribute(sub, inputs, targets, top)
+    one_pass = IntegratedGradients(n_steps=10, internal_batch_size=10 * top.size)  # everything in one chunk
+    single = one_pass.attribute(sub, inputs, targets, top)
+    np.testing.assert_allclose(single.scores, reference.scores, rtol=1e-5, atol=1e-7)
+    monkeypatch.setattr(attribution, "PARTITION", False)
+    equal_chunks = IntegratedGradients(n_steps=10).attribute(sub, inputs, targets, top)
+    np.testing.assert_allclose(equal_chunks.scores, reference.scores, rtol=1e-5, atol=1e-7)
+    monkeypatch.undo()
+    # A budget so small that passes, map blocks and prefix calls split into many: tensors stay within it.
+    first, per_patch = peak_live_bytes(lambda: inputs(top[0, :1]))
+    budget = 40 * (per_patch + first[0].numel() * 4) / 2**20
+    small = IntegratedGradients(n_steps=10, memory_budget_mb=budget)
+    got, peak = peak_live_bytes(lambda: small.attribute(sub, inputs, targets, top))
+    np.testing.assert_allclose(got.scores, reference.scores, rtol=1e-5, atol=1e-7)
+    assert peak <= budget * 2**20, (peak, budget * 2**20)
+    _, unbounded = peak_live_bytes(lambda: IntegratedGradients(n_steps=10).attribute(sub, inputs, targets, top))
+    assert unbounded > budget * 2**20  # the small budget did bind
+
+
+def test_activation_batches_fit_the_memory_budget(prefix_setting):
+    _sub, _inputs, _targets, _top, (model, patches, normalize) = prefix_setting
+    layers = ["conv3", "conv2", "conv1"]
+    reference = compute_activations(model, patches, layers, normalize, 32, batch_size=len(patches))
+    _, whole = peak_live_bytes(lambda: compute_activations(model, patches, layers, normalize, 32, len(patches)))
+    budget = whole / 8 / 2**20
+    got, peak = peak_live_bytes(
+        lambda: compute_activations(model, patches, layers, normalize, 32, len(patches), memory_budget_mb=budget))
+    for layer in layers:
+        np.testing.assert_allclose(got.values[layer], reference.values[layer], rtol=1e-5, atol=1e-6)
+    assert peak <= budget * 2**20 + sum(v.nbytes for v in got.values.values())  # the table is kept, as numpy
+
+
+def test_partition_covers_patches_in_order_and_pads_less_than_equal_chunks():
+    rng = np.random.default_rng(0)
+    counts = np.sort(rng.zipf(1.6, 300).clip(max=60))[::-1]
+    per_chunk, n_steps, rows = 12, 8, 96
+
+    def rows_run(chunks):
+        return sum((1 + counts[a]) * (b - a) * n_steps for a, b in chunks)
+
+    chunks = attribution._partition(counts, per_chunk, n_steps, rows, overhead=4)
+    assert chunks[0][0] == 0 and chunks[-1][1] == len(counts)
+    assert all(b1 == a2 for (_, b1), (a2, _) in zip(chunks, chunks[1:], strict=False))
+    assert all(0 < b - a <= per_chunk for a, b in chunks)
+    equal = [(i, min(i + per_chunk, len(counts))) for i in range(0, len(counts), per_chunk)]
+    assert rows_run(chunks) < rows_run(equal)

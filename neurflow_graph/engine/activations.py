@@ -11,6 +11,7 @@ from torch import nn
 
 from neurflow_graph.engine.layers import _StopForward, capture
 from neurflow_graph.engine.layouts import layout_of
+from neurflow_graph.engine.memory import call_peak
 from neurflow_graph.engine.patches import Patches
 
 Normalize = Callable[[torch.Tensor], torch.Tensor]
@@ -56,14 +57,24 @@ def compute_activations(
     batch_size: int = 64,
     device: str | torch.device = "cpu",
     progress: Callable[[int], None] | None = None,
+    memory_budget_mb: float | None = None,
 ) -> Activations:
-    """Activations of every neuron of ``layers`` on every patch; ``progress`` is called with each batch's size."""
+    """Activations of every neuron of ``layers`` on every patch; ``progress`` is called with each batch's size.
+
+    With ``memory_budget_mb``, batches are also cut to what fits it, from the forward's measured peak.
+    """
     chunks: dict[str, list[np.ndarray]] = {name: [] for name in layers}
     last = layers[0]  # the logit layer runs last
+
+    def run(ids: np.ndarray) -> dict[str, torch.Tensor]:
+        return _run_until(model, normalize(patches.crops(ids, input_size)).to(device), layers, last)
+
+    if memory_budget_mb is not None:
+        peak, _first = call_peak(run, np.arange(min(2, len(patches))))
+        batch_size = min(batch_size, peak.items_within(memory_budget_mb * 2**20))
     for start in range(0, len(patches), batch_size):
         ids = np.arange(start, min(start + batch_size, len(patches)))
-        batch = normalize(patches.crops(ids, input_size)).to(device)
-        seen = _run_until(model, batch, layers, last)
+        seen = run(ids)
         for name in layers:
             chunks[name].append(layout_of(model, name, seen[name]).activations(seen[name]).float().cpu().numpy())
         if progress:

@@ -7,9 +7,6 @@ gradients of the different targets are taken from that one graph. Zero baseline,
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
-import platform
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -17,7 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from neurflow_graph.engine.layers import neuron_activations
+from neurflow_graph.engine.layers import neuron_activations, skip_of
+from neurflow_graph.engine.memory import call_peak, keep_freed_memory
 from neurflow_graph.errors import ConfigError
 
 METHODS = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid",
@@ -27,41 +25,12 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 ADAPTIVE_LADDER = (4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 
 
-_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # mallopt parameters (glibc malloc.h)
-_GLIBC_DEFAULTS = {_M_TRIM_THRESHOLD: 128 * 1024, _M_MMAP_MAX: 65536}
-KEEP_FREED_MEMORY = True  # switch for benchmarks: off gives glibc's default behaviour
 CHANNELS_LAST = True  # IG passes on NHWC maps; switch for benchmarks
-
-
-@contextlib.contextmanager
-def _keep_freed_memory() -> Iterator[None]:
-    """Inside the block glibc keeps freed blocks for reuse instead of unmapping each one over 32 MB.
-
-    A pass allocates and frees the same large tensors for every slot; by default each is mmapped,
-    page-faulted in and unmapped again, so the kernel's time rivals the arithmetic. Memory stays within
-    the pass sizes (the same shapes recur); on exit the defaults return and the spare memory is trimmed.
-    """
-    libc = _glibc()
-    if libc is None or not KEEP_FREED_MEMORY:
-        yield
-        return
-    libc.mallopt(_M_MMAP_MAX, 0)
-    libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
-    try:
-        yield
-    finally:
-        for param, value in _GLIBC_DEFAULTS.items():
-            libc.mallopt(param, value)
-        libc.malloc_trim(0)
-
-
-def _glibc():
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return None
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    except OSError:
-        return None
+PARTITION = True  # chunks sized against slot padding (``_partition``); off: equal chunks; switch for benchmarks
+MAPS_SHARE = 0.25  # of the memory budget: lower maps computed ahead of the passes that read them
+# A pass's fixed cost in rows, for sizing chunks: Python and kernel dispatch on a CPU; on a GPU many small
+# passes cost more than padding (not measured yet: a pass counts as a full one there).
+CPU_PASS_OVERHEAD_ROWS = 4
 
 
 def cpu_has_bf16_matrix_units() -> bool:
@@ -187,9 +156,10 @@ class IntegratedGradients:
         self.memory_budget_mb = memory_budget_mb
 
     def rows_per_pass(
-        self, example: torch.Tensor, forward: nn.Module | None = None, slots: int = 1, n_steps: int = 1
+        self, example: torch.Tensor, forward: nn.Module | None = None, slots: int = 1, n_steps: int = 1,
+        budget_bytes: float | None = None,
     ) -> int:
-        """(patch, step) rows per forward pass: the fixed batch size, or what fits the memory budget.
+        """(patch, step) rows per forward pass: the fixed batch size, or what fits ``budget_bytes`` (the budget).
 
         With ``forward``, a two-row probe measures what autograd keeps per row (saved tensors, counted
         once per storage) and the budget also covers backward's transient gradients and the ``slots``
@@ -198,6 +168,7 @@ class IntegratedGradients:
         """
         if self.internal_batch_size is not None:
             return self.internal_batch_size
+        budget = self.memory_budget_mb * 2**20 if budget_bytes is None else budget_bytes
         in_bytes = example[0].numel() * 4
         row_bytes = in_bytes * 24
         if forward is not None:
@@ -205,7 +176,7 @@ class IntegratedGradients:
             # x1.5: on the real-weights benchmark the process grew about a fifth beyond the bare estimate
             # (allocator slack, kernel workspaces), more while freed blocks are kept for reuse.
             row_bytes = 3 * (saved + 3 * largest + 2 * in_bytes) // 2 + -(-slots * in_bytes // n_steps)
-        return int(max(1, min(8192, self.memory_budget_mb * 2**20 // row_bytes)))
+        return int(max(1, min(8192, budget // row_bytes)))
 
     def _saved_per_row(self, forward: nn.Module, x1: torch.Tensor) -> tuple[int, int]:
         """Bytes autograd saves per row of a pass, and the largest single batch-sized saved tensor per row."""
@@ -248,7 +219,7 @@ class IntegratedGradients:
         patch_ids = np.asarray(patch_ids, dtype=np.int64)
         if patch_ids.ndim != 2 or len(patch_ids) != len(targets):
             raise ConfigError(f"patch_ids must be T×k with T={len(targets)}, got shape {patch_ids.shape}")
-        with _keep_freed_memory() if self.device.type == "cpu" else contextlib.nullcontext():
+        with keep_freed_memory() if self.device.type == "cpu" else contextlib.nullcontext():
             if self.n_steps != "auto":
                 return self._attribute(forward, inputs, targets, patch_ids, self.n_steps, progress)
             return self._adaptive(forward, inputs, targets, patch_ids, progress)
@@ -289,36 +260,60 @@ class IntegratedGradients:
         order = np.argsort(-counts, kind="stable")
 
         forward = forward.to(self.device).eval()
-        first = self._to_device(inputs(uniq[order[:1]]))
-        rows_per_pass = self.rows_per_pass(first, forward, int(counts.max()), n_steps)
+        # The budget holds the result tables, a block of lower maps computed ahead of its passes and then
+        # either the model's prefix computing maps (sized by its measured peak) or the passes, never both.
+        n_pairs = patch_ids.size
+        budget = self.memory_budget_mb * 2**20
+        prefix, first = call_peak(lambda ids: self._to_device(inputs(ids)), uniq[order])  # and the first maps
+        work = max(budget - n_pairs * (first.shape[1] * 4 + 16), budget / 4)
+        maps_bytes = MAPS_SHARE * work
+        per_call = prefix.items_within(work - maps_bytes)
+        in_bytes = first[0].numel() * 4
+        rows_per_pass = self.rows_per_pass(first, forward, int(counts.max()), n_steps, work - maps_bytes)
         per_chunk = max(1, rows_per_pass // n_steps)
-        steps_per_pass = max(1, min(n_steps, rows_per_pass // per_chunk))
+        bound = skip_of(forward) is not None  # inputs binds each call's skip paths: one call per chunk
+        if bound:
+            per_chunk = min(per_chunk, per_call)
+        overhead = CPU_PASS_OVERHEAD_ROWS if self.device.type == "cpu" else rows_per_pass
+        chunks = (_partition(counts[order], per_chunk, n_steps, rows_per_pass, overhead) if PARTITION
+                  else [(i, min(i + per_chunk, len(order))) for i in range(0, len(order), per_chunk)])
         with torch.no_grad():
             y0 = neuron_activations(forward(torch.zeros_like(first[:1]))).float()[0]
         # Results stay on the device until the transition ends: one transfer back, no per-chunk sync.
-        n_pairs = patch_ids.size
         delta = torch.zeros(n_pairs, dtype=torch.float64, device=self.device)
         diff = torch.zeros(n_pairs, dtype=torch.float64, device=self.device)
         scores = torch.zeros((n_pairs, first.shape[1]), device=self.device)
-        buffer = torch.empty((int(counts.max()), min(per_chunk, len(uniq)), *first.shape[1:]), device=self.device)
-        for c0 in range(0, len(order), per_chunk):
-            chunk = order[c0 : c0 + per_chunk]
-            x = self._to_device(inputs(uniq[chunk]))
-            slots = _slots(chunk, counts, starts, by_patch, rows, cols, targets, patch_ids.shape[1], self.device)
-            acc = buffer[: slots.target.shape[0], : len(chunk)].zero_()
-            self._integrate(forward, x, slots.target, alphas, weights, steps_per_pass, acc)
-            with torch.no_grad():
-                attr = acc.mul_(x.unsqueeze(0))  # R×m×C(×H×W)
-                chunk_scores = attr if attr.ndim == 3 else attr.flatten(3).mean(-1)  # over positions or tokens
-                total = attr.flatten(2).sum(-1)
-                y1 = neuron_activations(forward(x)).float()
-                t_idx = slots.target.clamp(min=0)
-                out_diff = (y1.gather(1, t_idx.T).T - y0[t_idx])[slots.slot, slots.patch].double()  # valid pairs
-                scores[slots.flat] = chunk_scores[slots.slot, slots.patch].float()
-                diff[slots.flat] = out_diff
-                delta[slots.flat] = total[slots.slot, slots.patch].double() - out_diff
-            if progress:
-                progress(slots.n_valid)
+        sums = torch.empty(max(int(counts[order[a]]) * (b - a) for a, b in chunks) * first[0].numel(),
+                           device=self.device)
+        blocks = list(_blocks(chunks, 1 if bound else max(1, int(maps_bytes // in_bytes))))
+        # Long-lived buffers before the prefix's transients, so that these free into one region the passes reuse.
+        maps = torch.empty((max(bl[-1][1] - bl[0][0] for bl in blocks), *first.shape[1:]), device=self.device)
+        for block in blocks:
+            lo, hi = block[0][0], block[-1][1]
+            ids = uniq[order[lo:hi]]
+            done = 0 if bound or lo else 1  # the probe's maps, unless skip paths must be bound again
+            maps[:done] = first[:done]
+            for i in range(done, len(ids), per_call):
+                part = ids[i : i + per_call]
+                maps[i : i + len(part)] = self._to_device(inputs(part))
+            for a, b in block:
+                chunk, x = order[a:b], maps[a - lo : b - lo]
+                slots = _slots(chunk, counts, starts, by_patch, rows, cols, targets, patch_ids.shape[1], self.device)
+                acc = sums[: slots.target.numel() * first[0].numel()].view(*slots.target.shape, *first.shape[1:])
+                steps_per_pass = max(1, min(n_steps, rows_per_pass // len(chunk)))
+                self._integrate(forward, x, slots.target, alphas, weights, steps_per_pass, acc.zero_())
+                with torch.no_grad():
+                    attr = acc.mul_(x.unsqueeze(0))  # R×m×C(×H×W)
+                    chunk_scores = attr if attr.ndim == 3 else attr.flatten(3).mean(-1)  # over positions or tokens
+                    total = attr.flatten(2).sum(-1)
+                    y1 = neuron_activations(forward(x)).float()
+                    t_idx = slots.target.clamp(min=0)
+                    out_diff = (y1.gather(1, t_idx.T).T - y0[t_idx])[slots.slot, slots.patch].double()  # valid pairs
+                    scores[slots.flat] = chunk_scores[slots.slot, slots.patch].float()
+                    diff[slots.flat] = out_diff
+                    delta[slots.flat] = total[slots.slot, slots.patch].double() - out_diff
+                if progress:
+                    progress(slots.n_valid)
         shape = patch_ids.shape
         return Attribution(
             targets=targets, patch_ids=patch_ids, scores=scores.cpu().numpy().reshape(*shape, -1),
@@ -378,3 +373,43 @@ def _slots(chunk, counts, starts, by_patch, rows, cols, targets, k, device) -> _
         host = [t.pin_memory() for t in host]
     t, sl, pa, fl = (h.to(device, non_blocking=True) for h in host)
     return _Slots(t, sl, pa, fl, int(len(host[1])))
+
+
+def _partition(counts: np.ndarray, per_chunk: int, n_steps: int, rows_per_pass: int, overhead: int
+               ) -> list[tuple[int, int]]:
+    """Consecutive chunks of patches (sorted by decreasing pair count) that minimise the rows a transition runs.
+
+    A chunk's patches share one forward graph and each of its slots (its largest pair count) costs one
+    backward pass over all of them, so a patch with fewer pairs pads; small chunks pad less but each pass
+    also costs ``overhead`` rows. Exact dynamic programme over chunk ends, chunks of at most ``per_chunk``.
+    """
+    n = len(counts)
+    best = np.zeros(n + 1)
+    start = np.zeros(n + 1, dtype=np.int64)
+    sizes = np.arange(1, per_chunk + 1)
+    passes = -(-n_steps // np.maximum(1, np.minimum(n_steps, rows_per_pass // sizes)))
+    row_cost = sizes * n_steps + overhead * passes  # rows of one sweep over a chunk of that size (forward or a slot)
+    for j in range(1, n + 1):
+        lo = max(0, j - per_chunk)
+        i = np.arange(lo, j)
+        cost = best[lo:j] + (1 + counts[i]) * row_cost[j - i - 1]
+        pick = int(np.argmin(cost))
+        best[j], start[j] = cost[pick], lo + pick
+    chunks, j = [], n
+    while j > 0:
+        chunks.append((int(start[j]), j))
+        j = int(start[j])
+    return chunks[::-1]
+
+
+def _blocks(chunks: list[tuple[int, int]], max_patches: int) -> Iterator[list[tuple[int, int]]]:
+    """Runs of consecutive chunks holding at most ``max_patches`` patches (or one chunk): maps computed together."""
+    block: list[tuple[int, int]] = []
+    for a, b in chunks:
+        if block and b - block[0][0] > max_patches:
+            yield block
+            block = []
+        block.append((a, b))
+    if block:
+        yield block
+

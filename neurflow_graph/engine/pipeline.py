@@ -209,7 +209,8 @@ class NeurFlow:
         started = time.perf_counter()
         with self._bar("activations", len(patches), "patch") as bar:
             activations = compute_activations(
-                model, patches, layers, spec.normalize, spec.input_size, p.batch_size, device, bar.update
+                model, patches, layers, spec.normalize, spec.input_size, p.batch_size, device, bar.update,
+                p.memory_budget_mb,
             )
         timings["activations"] = time.perf_counter() - started
 
