@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from neurflow_graph.errors import QueryError
 from neurflow_graph.store import queries
+from neurflow_graph.store.writer import pair_rank
 
 _DEFAULTS = re.compile(r"^Defaults:\s*(.*)$", re.MULTILINE)
 _DEFAULT_NAME = re.compile(r"\s*\$([A-Za-z_][A-Za-z0-9_]*)\s*=\s*")
@@ -92,6 +93,9 @@ def run_query(conn: Runner, name: str, /, **params: Any) -> list[dict[str, Any]]
     give the same answer.
     """
     full = with_defaults(name, params)
+    first = _ANSWERED_FIRST.get(name)
+    if first is not None and (answer := first(conn, full)) is not None:
+        return answer
     rows = conn.run(name, **full)
     finish = _COMPUTED.get(name)
     return finish(conn, full, rows) if finish is not None else rows
@@ -149,7 +153,47 @@ def _ranked_pairs(row: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(pairs.values(), key=lambda p: (-p["jaccard"], -p["shared"], p["group_a"], p["group_b"]))
 
 
+def _top_shared_groups(conn: Runner, params: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The top pairs over the store (no class) from the layers' top lists (`shares_top`), or None when they cannot
+    tell them exactly (then shared_groups.cypher answers).
+
+    Each list holds every pair of its layer ranking before its last entry (all of them unless `dropped`), so the
+    pairs ranking before every dropped list's last entry are every pair of the store ranking there; of those, the
+    ones whose two groups are latest (`shares_top_groups`) are the answer, best first.
+    """
+    if params["class_id"] is not None:
+        return None
+    limit = max(int(params["limit"]), 0)
+    lists = conn.run("shares_top", layer=params["layer"])
+    ends, entries = [], []
+    for row in lists:
+        pairs = [{"layer": row["layer"], "group_a": a, "group_b": b, "jaccard": j, "shared": k}
+                 for a, b, j, k in zip(row["a"], row["b"], row["jaccard"], row["shared"], strict=True)]
+        if row["dropped"] and pairs:
+            ends.append(pair_rank(pairs[-1]))
+        entries.extend(p for p in pairs if p["jaccard"] >= params["min_jaccard"])
+    certain = sorted((p for p in entries if all(pair_rank(p) <= end for end in ends)), key=pair_rank)
+    answer: list[dict[str, Any]] = []
+    for start in range(0, len(certain), 2 * limit or 1):
+        if len(answer) >= limit:
+            break
+        batch = certain[start:start + 2 * limit]
+        groups = {g["id"]: g for g in conn.run("shares_top_groups",
+                                               groups=sorted({g for p in batch for g in (p["group_a"], p["group_b"])}))}
+        for p in batch:
+            a, b = groups.get(p["group_a"]), groups.get(p["group_b"])
+            if a is not None and b is not None:
+                answer.append({"layer": p["layer"], "class_a": a["class_id"], "group_a": a["id"],
+                               "class_b": b["class_id"], "group_b": b["id"], "jaccard": p["jaccard"],
+                               "shared": p["shared"], "n_a": a["n_neurons"], "n_b": b["n_neurons"],
+                               "shared_neurons": sorted(set(a["members"]) & set(b["members"]))})
+    if len(answer) >= limit or not ends:
+        return answer[:limit]
+    return None
+
+
 _COMPUTED = {"bias_paths": _bias_paths, "circuit_edges": _circuit_edges, "shared_groups": _shared_groups}
+_ANSWERED_FIRST = {"shared_groups": _top_shared_groups}
 
 
 def _defaults(query: queries.Query) -> dict[str, Any]:
