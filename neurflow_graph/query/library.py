@@ -144,13 +144,34 @@ def _shared_groups(conn: Runner, params: dict[str, Any], rows: list[dict[str, An
 def _ranked_pairs(row: dict[str, Any]) -> list[dict[str, Any]]:
     """The row's pairs, each once (group_a in the run of the smaller id), by Jaccard, shared, then group ids."""
     classes = dict(map(tuple, row["classes"]))
+    return [_named(p, classes) for p in _pairs(row["pairs"])]
+
+
+def _pairs(rows: list[list[Any]]) -> list[dict[str, Any]]:
+    """Pairs as read ([x, y, run_x, run_y, layer, jaccard, shared, n_x, n_y, neurons]), each once, in answer order;
+    `class_a`/`class_b` hold the runs until `_named` names their classes."""
     pairs: dict[tuple[str, str], dict[str, Any]] = {}
-    for x, y, run_x, run_y, layer, jaccard, shared, n_x, n_y, neurons in row["pairs"]:
+    for x, y, run_x, run_y, layer, jaccard, shared, n_x, n_y, neurons in rows:
         (a, run_a, n_a), (b, run_b, n_b) = sorted(((x, run_x, n_x), (y, run_y, n_y)), key=lambda g: (g[1], g[0]))
-        pairs[a, b] = {"layer": layer, "class_a": classes[run_a], "group_a": a, "class_b": classes[run_b],
+        pairs[a, b] = {"layer": layer, "class_a": run_a, "group_a": a, "class_b": run_b,
                        "group_b": b, "jaccard": jaccard, "shared": shared, "n_a": n_a, "n_b": n_b,
                        "shared_neurons": sorted(neurons or [])}
-    return sorted(pairs.values(), key=lambda p: (-p["jaccard"], -p["shared"], p["group_a"], p["group_b"]))
+    return sorted(pairs.values(), key=pair_rank)
+
+
+def _named(pair: dict[str, Any], classes: Mapping[str, str]) -> dict[str, Any]:
+    return {**pair, "class_a": classes[pair["class_a"]], "class_b": classes[pair["class_b"]]}
+
+
+def _class_shared_groups(conn: Runner, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The top pairs of one class: its latest groups' SHARES (`shares_of_class`), ranked here; the classes of the
+    pairs kept are looked up last (`run_classes`)."""
+    (row,) = conn.run("shares_of_class", class_id=params["class_id"], min_jaccard=params["min_jaccard"],
+                      layer=params["layer"])
+    top = _pairs(row["pairs"])[:max(int(params["limit"]), 0)]
+    runs = sorted({p[k] for p in top for k in ("class_a", "class_b")})
+    classes = {r["run_id"]: r["class_id"] for r in conn.run("run_classes", runs=runs)} if runs else {}
+    return [_named(p, classes) for p in top]
 
 
 def _top_shared_groups(conn: Runner, params: dict[str, Any]) -> list[dict[str, Any]] | None:
@@ -162,7 +183,7 @@ def _top_shared_groups(conn: Runner, params: dict[str, Any]) -> list[dict[str, A
     ones whose two groups are latest (`shares_top_groups`) are the answer, best first.
     """
     if params["class_id"] is not None:
-        return None
+        return _class_shared_groups(conn, params)
     limit = max(int(params["limit"]), 0)
     lists = conn.run("shares_top", layer=params["layer"])
     ends, entries = [], []

@@ -470,14 +470,14 @@ def ordered_pair(x: str, y: str) -> tuple[str, str]:
 
 
 def merge_shares_top(top: Mapping[str, Any] | None, pairs: Iterable[Mapping[str, Any]],
-                     keep: int = SHARES_TOP) -> dict[str, Any]:
+                     keep: int | None = None) -> dict[str, Any]:
     """A layer's top list with `pairs` ({a, b, jaccard, shared}) merged in: the best `keep` by `pair_rank`.
 
     The list is the top `keep` of every pair ever merged whatever the order they came in (a pair merged again, as
     when a run is written again, replaces itself), so a Ray ingest and a sequential one give the same list.
     `dropped` says whether pairs fell off its end: then it holds every pair ranking before its last entry.
     """
-    top = top or {}
+    top, keep = top or {}, SHARES_TOP if keep is None else keep
     entries = {(a, b): (j, k) for a, b, j, k in zip(*(top.get(f) or [] for f in _TOP_FIELDS), strict=True)}
     for p in pairs:
         a, b = ordered_pair(p["a"], p["b"])
