@@ -57,11 +57,10 @@ def read_queries() -> list[str]:
 
 def query_info(name: str) -> QueryInfo:
     """The read query `name`; an unknown name (or a write query) is a QueryError listing the available ones."""
-    names = read_queries()
-    if name not in names:
-        what = "writes to the store" if name in queries.available() else "is not a query"
-        raise QueryError(f"{name!r} {what}; available queries: {', '.join(names)}")
-    query = queries.load(name)
+    query = queries.load(name) if name in queries.available() else None
+    if query is None or query.writes:  # the whole listing only for the message: loading every file costs a call
+        what = "is not a query" if query is None else "writes to the store"
+        raise QueryError(f"{name!r} {what}; available queries: {', '.join(read_queries())}")
     return QueryInfo(
         name=name,
         summary=query.header.splitlines()[0],

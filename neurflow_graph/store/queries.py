@@ -35,7 +35,10 @@ def cypher_dir() -> Path:
     In a checkout `neurflow_graph/cypher` links to the repository's `cypher/`; wheels carry the files.
     """
     env = os.environ.get(CYPHER_DIR_ENV)
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "cypher"
+    return Path(env) if env else _PACKAGE_CYPHER
+
+
+_PACKAGE_CYPHER = Path(__file__).resolve().parents[1] / "cypher"
 
 
 @dataclass(frozen=True)
