@@ -202,13 +202,16 @@ def main() -> None:
     parser.add_argument("--classes", type=int, help="Measure on N synthetic ResNet50 class circuits instead.")
     parser.add_argument("--seed", type=int, default=0, help="--classes: seed of the synthetic circuits.")
     parser.add_argument("--only", help="--classes: comma-separated query names to time (default: all five).")
+    parser.add_argument("--check", action="store_true", help="--classes: also count the SHARES pairs in Python over "
+                        "the same circuits and compare shared_groups' top 100 (store, class 0) with that count.")
     parser.add_argument("--database", help="--classes: the store's database (default bench_scale_N); a store "
                         "written by a longer run (bench_scale_1000 stopped early) is measured at its first N classes.")
     args = parser.parse_args()
     if args.classes:
         with store(args.data_dir) as data_dir:
             only = tuple(q.strip() for q in args.only.split(",")) if args.only else tuple(SCALE_TARGETS_MS)
-            measure_at_scale(data_dir, args.classes, args.repeats or 5, args.seed, only=only, database=args.database)
+            measure_at_scale(data_dir, args.classes, args.repeats or 5, args.seed, only=only, database=args.database,
+                             check=args.check)
         return
     classes, taus = (list(range(4)), [4]) if args.quick else (list(range(10)), [4, 6])
     repeats = args.repeats or (5 if args.quick else 20)
@@ -267,7 +270,7 @@ def capped(fn: Callable[[], object], cap_s: float) -> float | str | None:
 
 
 def measure_at_scale(data_dir: Path, n_classes: int, repeats: int, seed: int, cap_s: float = 120.0,
-                     only: tuple[str, ...] = (), database: str | None = None) -> None:
+                     only: tuple[str, ...] = (), database: str | None = None, check: bool = False) -> None:
     """Write n_classes synthetic ResNet50 circuits through the writer, then time the cross-class queries."""
     rng = np.random.default_rng(seed)
     popularity = zipf_popularity(rng)
@@ -323,6 +326,43 @@ def measure_at_scale(data_dir: Path, n_classes: int, repeats: int, seed: int, ca
             median, worst, answer = timed(fn, repeats)
             print(f"{name}_ms: {median:.0f}  (max {worst:.0f}, target {SCALE_TARGETS_MS[name]:.0f}, "
                   f"{len(answer.edges) if hasattr(answer, 'edges') else len(answer)} rows)", flush=True)
+        if check:
+            check_shared_groups(conn, n_classes, seed, class_id)
+
+
+def check_shared_groups(conn, n_classes: int, seed: int, class_id: str) -> None:
+    """Count every pair of groups of different classes in a layer with Jaccard >= the floor over the same synthetic
+    circuits, in Python, and print whether shared_groups' top 100 (over the store, of `class_id`) is that count's."""
+    from collections import Counter
+
+    rng = np.random.default_rng(seed)
+    popularity = zipf_popularity(rng)
+    groups = []  # (node id, run id, class id, neurons)
+    for c in range(n_classes):
+        tables = synthetic_run(c, rng, popularity)
+        columns = (tables.neuron_groups.column(k).to_pylist() for k in ("group_id", "neuron_ids", "is_root"))
+        groups += [(f"{tables.run_id}/{g}", tables.run_id, f"resnet50/{c}", frozenset(m))
+                   for g, m, root in zip(*columns, strict=True) if not root and m]
+    holding: dict[str, list[int]] = {}
+    for i, g in enumerate(groups):
+        for n in g[3]:
+            holding.setdefault(n, []).append(i)
+    pairs = []
+    for i, x in enumerate(groups):
+        for j, k in Counter(j for n in x[3] for j in holding[n] if j > i and groups[j][2] != x[2]).items():
+            jaccard = k / (len(x[3]) + len(groups[j][3]) - k)
+            if jaccard >= SHARES_FLOOR:
+                a, b = sorted((x, groups[j]), key=lambda g: (g[1], g[0]))
+                pairs.append((-jaccard, -k, a[0], b[0], a[2], b[2]))
+    pairs.sort()
+    want = {"top100": [p[2:4] for p in pairs[:100]],
+            "one_class": [p[2:4] for p in pairs if class_id in p[4:]][:100]}
+    got = {"top100": run_query(conn, "shared_groups", min_jaccard=0.0, limit=100),
+           "one_class": run_query(conn, "shared_groups", min_jaccard=SHARES_FLOOR, class_id=class_id, limit=100)}
+    print(f"check_pairs: {len(pairs)} pairs with J >= {SHARES_FLOOR} counted in Python", flush=True)
+    for name, rows in got.items():
+        same = [(r["group_a"], r["group_b"]) for r in rows] == [tuple(p) for p in want[name]]
+        print(f"check_shared_groups_{name}: {'identical' if same else 'DIFFERENT'} to the Python count", flush=True)
 
 
 SCALE_TARGETS_MS = {"circuit": 200, "bias_paths": 200, "shared_groups_one_class": 200, "shared_groups_top100": 1000,

@@ -9,6 +9,8 @@
 //   when ingested), id (node id), group_id, layer, layer_index, group_index, is_root, n_neurons, neurons
 //   (neuron ids, by channel), exemplars (maps {rank, patch_id, thumbnail}, rank 0 first; thumbnail is a path
 //   relative to bundle_path, or null), label, description (NeuronGroup properties written by concept labelling, or null).
+// The member neurons are the group's `neurons` property (written with it, by channel), not its MEMBER_OF edges: those
+// lead to Neuron nodes, whose per-class lists (write_class_neurons.cypher) make them slow to load at 1000 classes.
 // Example: run(driver, db, "circuit_groups", class_id="digits/3", run_id=None)
 //   -> [{"group_id": "fc/g0", "layer": "fc", "is_root": True, "neurons": ["digits/fc/3"],
 //        "exemplars": [{"rank": 0, "patch_id": 236, "thumbnail": "thumbnails/p236.png"}, …], "label": None, …}, …]
@@ -19,13 +21,6 @@ WITH r
 MATCH (g:NeuronGroup)-[:IN_RUN]->(r)
 CALL {
   WITH g
-  MATCH (n:Neuron)-[:MEMBER_OF]->(g)
-  WITH n
-  ORDER BY n.channel
-  RETURN collect(n.id) AS neurons
-}
-CALL {
-  WITH g
   OPTIONAL MATCH (g)-[e:EXEMPLAR]->(p:Patch)
   WITH e, p
   ORDER BY e.rank
@@ -34,5 +29,5 @@ CALL {
 }
 RETURN r.id AS run_id, r.bundle_path AS bundle_path, g.id AS id, g.group_id AS group_id, g.layer AS layer,
   g.layer_index AS layer_index, g.group_index AS group_index, g.is_root AS is_root, g.n_neurons AS n_neurons,
-  neurons, exemplars, g.label AS label, g.description AS description
+  g.neurons AS neurons, exemplars, g.label AS label, g.description AS description
 ORDER BY layer_index, group_index

@@ -6,7 +6,11 @@
 // (write_shares.cypher): every pair with Jaccard >= the writer's floor, 0.3 (neurflow_graph/store/writer.py
 // SHARES_FLOOR). Pairs below the floor are not stored, so a $min_jaccard below it answers as at the floor: the top
 // pairs by Jaccard among those >= 0.3.
-// With $class_id the pairs are read from that class's groups only. Without, from the $candidates latest groups of
+// `run_query` (and so the CLI's `query shared_groups` and fetch_shared_groups) answers first from what the writer keeps
+// for it: with $class_id, the class's SHARES (shares_of_class.cypher); without, the layers' top lists
+// (shares_top.cypher, 500 pairs a layer), which tell the top pairs of the store exactly unless superseded runs fill
+// them or $limit reaches past them. This file is the direct read, and the answer when the lists cannot tell:
+// with $class_id the pairs are read from that class's groups only. Without, from the $candidates latest groups of
 // highest NeuronGroup.shares_best (an upper bound of the key jaccard * 1e6 + shared of each group's best pair,
 // write_shares_best.cypher), keeping the pairs whose key is above `bound`, the next group's: those are every pair
 // of the store above it. `run_query` (and so the CLI's `query shared_groups` and fetch_shared_groups) ranks them in

@@ -86,6 +86,11 @@ def group_node_id(run_id: str, gid: str) -> str:
     return f"{run_scope(run_id)}{gid}"
 
 
+def run_of_group_node(node_id: str) -> str:
+    """The run id of a group node id (``digits-c3-1a2b3c4d5e/conv2/g1`` -> ``digits-c3-1a2b3c4d5e``)."""
+    return node_id.rsplit("/", 2)[0]
+
+
 def run_id(model_name: str, class_index: int, identity: dict[str, Any]) -> str:
     """Stable run id: the same identity (weights, class, images, parameters) gives the same id."""
     return f"{model_name}-c{class_index}-{_digest(identity)[:10]}"

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from neurflow_graph.errors import QueryError
 from neurflow_graph.store import queries
+from neurflow_graph.store.writer import pair_rank
 
 _DEFAULTS = re.compile(r"^Defaults:\s*(.*)$", re.MULTILINE)
 _DEFAULT_NAME = re.compile(r"\s*\$([A-Za-z_][A-Za-z0-9_]*)\s*=\s*")
@@ -56,11 +57,10 @@ def read_queries() -> list[str]:
 
 def query_info(name: str) -> QueryInfo:
     """The read query `name`; an unknown name (or a write query) is a QueryError listing the available ones."""
-    names = read_queries()
-    if name not in names:
-        what = "writes to the store" if name in queries.available() else "is not a query"
-        raise QueryError(f"{name!r} {what}; available queries: {', '.join(names)}")
-    query = queries.load(name)
+    query = queries.load(name) if name in queries.available() else None
+    if query is None or query.writes:  # the whole listing only for the message: loading every file costs a call
+        what = "is not a query" if query is None else "writes to the store"
+        raise QueryError(f"{name!r} {what}; available queries: {', '.join(read_queries())}")
     return QueryInfo(
         name=name,
         summary=query.header.splitlines()[0],
@@ -92,6 +92,9 @@ def run_query(conn: Runner, name: str, /, **params: Any) -> list[dict[str, Any]]
     give the same answer.
     """
     full = with_defaults(name, params)
+    first = _ANSWERED_FIRST.get(name)
+    if first is not None and (answer := first(conn, full)) is not None:
+        return answer
     rows = conn.run(name, **full)
     finish = _COMPUTED.get(name)
     return finish(conn, full, rows) if finish is not None else rows
@@ -140,16 +143,77 @@ def _shared_groups(conn: Runner, params: dict[str, Any], rows: list[dict[str, An
 def _ranked_pairs(row: dict[str, Any]) -> list[dict[str, Any]]:
     """The row's pairs, each once (group_a in the run of the smaller id), by Jaccard, shared, then group ids."""
     classes = dict(map(tuple, row["classes"]))
+    return [_named(p, classes) for p in _pairs(row["pairs"])]
+
+
+def _pairs(rows: list[list[Any]]) -> list[dict[str, Any]]:
+    """Pairs as read ([x, y, run_x, run_y, layer, jaccard, shared, n_x, n_y, neurons]), each once, in answer order;
+    `class_a`/`class_b` hold the runs until `_named` names their classes."""
     pairs: dict[tuple[str, str], dict[str, Any]] = {}
-    for x, y, run_x, run_y, layer, jaccard, shared, n_x, n_y, neurons in row["pairs"]:
+    for x, y, run_x, run_y, layer, jaccard, shared, n_x, n_y, neurons in rows:
         (a, run_a, n_a), (b, run_b, n_b) = sorted(((x, run_x, n_x), (y, run_y, n_y)), key=lambda g: (g[1], g[0]))
-        pairs[a, b] = {"layer": layer, "class_a": classes[run_a], "group_a": a, "class_b": classes[run_b],
+        pairs[a, b] = {"layer": layer, "class_a": run_a, "group_a": a, "class_b": run_b,
                        "group_b": b, "jaccard": jaccard, "shared": shared, "n_a": n_a, "n_b": n_b,
                        "shared_neurons": sorted(neurons or [])}
-    return sorted(pairs.values(), key=lambda p: (-p["jaccard"], -p["shared"], p["group_a"], p["group_b"]))
+    return sorted(pairs.values(), key=pair_rank)
+
+
+def _named(pair: dict[str, Any], classes: Mapping[str, str]) -> dict[str, Any]:
+    return {**pair, "class_a": classes[pair["class_a"]], "class_b": classes[pair["class_b"]]}
+
+
+def _class_shared_groups(conn: Runner, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The top pairs of one class: its latest groups' SHARES (`shares_of_class`), ranked here; the classes of the
+    pairs kept are looked up last (`run_classes`)."""
+    (row,) = conn.run("shares_of_class", class_id=params["class_id"], min_jaccard=params["min_jaccard"],
+                      layer=params["layer"])
+    top = _pairs(row["pairs"])[:max(int(params["limit"]), 0)]
+    runs = sorted({p[k] for p in top for k in ("class_a", "class_b")})
+    classes = {r["run_id"]: r["class_id"] for r in conn.run("run_classes", runs=runs)} if runs else {}
+    return [_named(p, classes) for p in top]
+
+
+def _top_shared_groups(conn: Runner, params: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The top pairs over the store (no class) from the layers' top lists (`shares_top`), or None when they cannot
+    tell them exactly (then shared_groups.cypher answers).
+
+    Each list holds every pair of its layer ranking before its last entry (all of them unless `dropped`), so the
+    pairs ranking before every dropped list's last entry are every pair of the store ranking there; of those, the
+    ones whose two groups are latest (`shares_top_groups`) are the answer, best first.
+    """
+    if params["class_id"] is not None:
+        return _class_shared_groups(conn, params)
+    limit = max(int(params["limit"]), 0)
+    lists = conn.run("shares_top", layer=params["layer"])
+    ends, entries = [], []
+    for row in lists:
+        pairs = [{"layer": row["layer"], "group_a": a, "group_b": b, "jaccard": j, "shared": k}
+                 for a, b, j, k in zip(row["a"], row["b"], row["jaccard"], row["shared"], strict=True)]
+        if row["dropped"] and pairs:
+            ends.append(pair_rank(pairs[-1]))
+        entries.extend(p for p in pairs if p["jaccard"] >= params["min_jaccard"])
+    certain = sorted((p for p in entries if all(pair_rank(p) <= end for end in ends)), key=pair_rank)
+    answer: list[dict[str, Any]] = []
+    for start in range(0, len(certain), 2 * limit or 1):
+        if len(answer) >= limit:
+            break
+        batch = certain[start:start + 2 * limit]
+        groups = {g["id"]: g for g in conn.run("shares_top_groups",
+                                               groups=sorted({g for p in batch for g in (p["group_a"], p["group_b"])}))}
+        for p in batch:
+            a, b = groups.get(p["group_a"]), groups.get(p["group_b"])
+            if a is not None and b is not None:
+                answer.append({"layer": p["layer"], "class_a": a["class_id"], "group_a": a["id"],
+                               "class_b": b["class_id"], "group_b": b["id"], "jaccard": p["jaccard"],
+                               "shared": p["shared"], "n_a": a["n_neurons"], "n_b": b["n_neurons"],
+                               "shared_neurons": sorted(set(a["members"]) & set(b["members"]))})
+    if len(answer) >= limit or not ends:
+        return answer[:limit]
+    return None
 
 
 _COMPUTED = {"bias_paths": _bias_paths, "circuit_edges": _circuit_edges, "shared_groups": _shared_groups}
+_ANSWERED_FIRST = {"shared_groups": _top_shared_groups}
 
 
 def _defaults(query: queries.Query) -> dict[str, Any]:

@@ -35,7 +35,10 @@ def cypher_dir() -> Path:
     In a checkout `neurflow_graph/cypher` links to the repository's `cypher/`; wheels carry the files.
     """
     env = os.environ.get(CYPHER_DIR_ENV)
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "cypher"
+    return Path(env) if env else _PACKAGE_CYPHER
+
+
+_PACKAGE_CYPHER = Path(__file__).resolve().parents[1] / "cypher"
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,22 @@ def available() -> list[str]:
 
 def run(driver: neo4j.Driver, database: str, name: str, /, **params: Any) -> list[dict[str, Any]]:
     """Run query file `name` with `params` in one managed transaction per statement; rows as dicts."""
-    return [record.data() for record in execute(driver, database, name, params).records]
+    return [_row(record) for record in execute(driver, database, name, params).records]
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _row(record: neo4j.Record) -> dict[str, Any]:
+    """`record.data()`, without its per-value conversion when every value is a scalar or a list of them (the
+    conversion cost more than the query for a circuit's edges, read as one row of ~800 lists)."""
+    values = record.values()
+    return dict(zip(record.keys(), values, strict=True)) if all(map(_plain, values)) else record.data()
+
+
+def _plain(value: Any) -> bool:
+    kind = type(value)
+    return kind in _SCALARS or (kind is list and all(map(_plain, value)))
 
 
 def run_table(driver: neo4j.Driver, database: str, name: str, /, **params: Any) -> pa.Table:

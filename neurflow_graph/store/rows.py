@@ -114,6 +114,8 @@ def neuron_group_rows(tables: BundleTables) -> pa.Table:
             "patch_ids": _or_empty(groups["patch_ids"]),
             "n_neurons": pc.list_value_length(groups["neuron_ids"]).fill_null(0),
             "n_semantic_groups": pc.list_value_length(groups["sg_ids"]).fill_null(0),
+            "neurons": pa.array([sorted(n or [], key=lambda i: (ids.channel_of(i), i))
+                                 for n in groups["neuron_ids"].to_pylist()], pa.list_(pa.string())),
         }
     )
 

@@ -8,7 +8,7 @@ from neurflow_graph._version import __version__
 from neurflow_graph.errors import SchemaVersionError
 from neurflow_graph.store.queries import run
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Bump when a change to the node/relationship layout makes older stores unreadable by this code."""
 SCHEMA_KEY = "neurflow-graph"
 

@@ -30,6 +30,7 @@ from typing import Any
 import neo4j
 import pyarrow as pa
 
+from neurflow_graph import ids
 from neurflow_graph.bundle.tables import BundleTables, check_tables, read_bundle_tables
 from neurflow_graph.errors import ConfigError, StoreError
 from neurflow_graph.store import rows as R
@@ -446,7 +447,69 @@ def _write_shares(driver: neo4j.Driver, database: str, tables: BundleTables, ski
                           batch_size, tables.run_id)
     _write_rows(driver, database, "write_shares_best", pa.table({"group": list(best), "key": list(best.values())},
                                                                schema=_BEST_SCHEMA), batch_size, tables.run_id)
+    layer_of = dict(zip((f"{tables.run_id}/{g}" for g in tables.neuron_groups.column("group_id").to_pylist()),
+                        tables.neuron_groups.column("layer").to_pylist(), strict=True))
+    _write_shares_top(driver, database, tables, [(layer_of.get(p["a"]) or layer_of[p["b"]], p) for p in pairs])
     return written
+
+
+SHARES_TOP = 500
+"""SHARES pairs each Layer keeps in its top list (`Layer.shares_top_*`): the store's top pairs of that layer, read by
+shared_groups without a class (top 100 over the store) instead of the SHARES of the groups they join."""
+
+
+def pair_rank(pair: Mapping[str, Any]) -> tuple[float, int, str, str]:
+    """The order shared_groups answers pairs in: Jaccard, then shared neurons, descending, then group_a, group_b."""
+    return (-pair["jaccard"], -pair["shared"], pair["group_a"], pair["group_b"])
+
+
+def ordered_pair(x: str, y: str) -> tuple[str, str]:
+    """(group_a, group_b) of two group node ids: group_a is in the run with the smaller id (then the smaller id)."""
+    a, b = sorted((x, y), key=lambda g: (ids.run_of_group_node(g), g))
+    return a, b
+
+
+def merge_shares_top(top: Mapping[str, Any] | None, pairs: Iterable[Mapping[str, Any]],
+                     keep: int | None = None) -> dict[str, Any]:
+    """A layer's top list with `pairs` ({a, b, jaccard, shared}) merged in: the best `keep` by `pair_rank`.
+
+    The list is the top `keep` of every pair ever merged whatever the order they came in (a pair merged again, as
+    when a run is written again, replaces itself), so a Ray ingest and a sequential one give the same list.
+    `dropped` says whether pairs fell off its end: then it holds every pair ranking before its last entry.
+    """
+    top, keep = top or {}, SHARES_TOP if keep is None else keep
+    entries = {(a, b): (j, k) for a, b, j, k in zip(*(top.get(f) or [] for f in _TOP_FIELDS), strict=True)}
+    for p in pairs:
+        a, b = ordered_pair(p["a"], p["b"])
+        entries[a, b] = (float(p["jaccard"]), int(p["shared"]))
+    ranked = sorted(({"group_a": a, "group_b": b, "jaccard": j, "shared": k} for (a, b), (j, k) in entries.items()),
+                    key=pair_rank)
+    kept = ranked[:keep]
+    return {"a": [p["group_a"] for p in kept], "b": [p["group_b"] for p in kept],
+            "jaccard": [p["jaccard"] for p in kept], "shared": [p["shared"] for p in kept],
+            "dropped": bool(top.get("dropped")) or len(ranked) > keep}
+
+
+_TOP_FIELDS = ("a", "b", "jaccard", "shared")
+
+
+def _write_shares_top(driver: neo4j.Driver, database: str, tables: BundleTables,
+                      pairs: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+    """Merge the run's new SHARES pairs into the top list of their layer (`shares_top` read, `write_shares_top`)."""
+    if not pairs:
+        return
+    by_layer: dict[str, list[Mapping[str, Any]]] = {}
+    for layer, p in pairs:
+        by_layer.setdefault(ids.layer_id(tables.model_name, layer), []).append(p)
+    stored = {r["layer_id"]: r for r in run(driver, database, "shares_top", layer=None) if r["layer_id"] in by_layer}
+    rows = []
+    for layer_id, new in sorted(by_layer.items()):
+        merged = merge_shares_top(stored.get(layer_id), new)
+        rows.append([layer_id, merged["a"], merged["b"], merged["jaccard"], merged["shared"], merged["dropped"]])
+    done = run(driver, database, "write_shares_top", rows=rows)[0]["written"]
+    if done != len(rows):
+        raise StoreError(f"query 'write_shares_top' wrote {done} of {len(rows)} layers: a Layer vanished during the "
+                         f"ingest; run {tables.run_id} stays incomplete")
 
 
 def shares_key(jaccard: float, shared: int) -> float:
