@@ -194,7 +194,8 @@ def main() -> None:  # noqa: C901 - one linear script
             if name == "plain":
                 plain_forward(model, patches, normalize, input_size, batch)
             else:
-                acts = compute_activations(model, patches, layers, normalize, input_size, batch, memory_budget_mb=budget)
+                acts = compute_activations(model, patches, layers, normalize, input_size, batch,
+                                           memory_budget_mb=budget)
             act_rounds[name].append(time.perf_counter() - started)
     act_seconds = {name: min(v) for name, v in act_rounds.items()}
     model_mb = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()]) / 2**20
