@@ -7,6 +7,7 @@ and the growth of the process's peak RSS over its size before the activation sta
 own growth, and `ratio chunks sized vs equal: X` (seconds of equal chunks / sized chunks, rounds interleaved).
 
     python benchmarks/ig_memory.py [--budgets 256,1024] [--rounds 2] [--threads 1]
+    python benchmarks/ig_memory.py --tiny    # 4 targets, k 4, N 2, one budget and round: what the test runs
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import time
 VARIANTS = {"sized chunks": {}, "equal chunks": {"PARTITION": False}}
 
 
-def child(variant: str, budget: float) -> dict:
+def child(variant: str, budget: float, setting: tuple[int, int, int] = (40, 16, 8)) -> dict:
     """Measure one variant in this process (called through a fresh interpreter)."""
     import numpy as np
 
@@ -49,8 +50,9 @@ def child(variant: str, budget: float) -> dict:
     _reset_peak()
     acts = compute_activations(model, patches, [upper, lower], norm, size, 64, memory_budget_mb=budget)
     acts_growth = _status("VmHWM:") - before
-    targets = np.argsort(-acts.values[upper].max(axis=0))[:40]
-    top = acts.top_patches(upper, targets, 16)
+    n_targets, k, n_steps = setting
+    targets = np.argsort(-acts.values[upper].max(axis=0))[:n_targets]
+    top = acts.top_patches(upper, targets, k)
     sub = bridge(model, lower, upper, norm(kept.images[:2].float()))
     for p in sub.parameters():
         p.requires_grad_(False)
@@ -58,7 +60,7 @@ def child(variant: str, budget: float) -> dict:
     def inputs(ids):
         return feature_maps(model, patches, lower, ids, norm, size, 64)
 
-    engine = attribution.IntegratedGradients(n_steps=8, memory_budget_mb=budget)
+    engine = attribution.IntegratedGradients(n_steps=n_steps, memory_budget_mb=budget)
     _reset_peak()
     r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     engine.attribute(sub, inputs, targets, top)
@@ -85,19 +87,23 @@ def main() -> None:
     parser.add_argument("--budgets", default="256,1024")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: robust to a busy second core)")
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--tiny", action="store_true", help="4 targets, k 4, N 2, budget 256 MB, one round")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child[0], float(args.child[1]))))
+        print(json.dumps(child(args.child[0], float(args.child[1]), tuple(int(x) for x in args.child[2].split(",")))))
         return
+    size = "4,4,2" if args.tiny else "40,16,8"
+    if args.tiny:
+        args.budgets, args.rounds = "256", 1
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     results: dict[tuple[str, float], list[dict]] = {}
     for budget in (float(b) for b in args.budgets.split(",")):
         for r in range(args.rounds):
             names = list(VARIANTS) if r % 2 == 0 else list(VARIANTS)[::-1]
             for name in names:
-                out = subprocess.run([sys.executable, __file__, "--child", name, str(budget)], env=env, check=True,
-                                     capture_output=True, text=True).stdout
+                command = [sys.executable, __file__, "--child", name, str(budget), size]
+                out = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
                 results.setdefault((name, budget), []).append(json.loads(out.strip().splitlines()[-1]))
     print(f"{args.threads} torch thread(s), load average {os.getloadavg()[0]:.1f}; medians of {args.rounds} rounds")
     for (name, budget), runs in results.items():

@@ -1,4 +1,4 @@
-"""The whole-circuit, GPU-check and request-key benchmarks run end to end in their tiny modes, so they cannot rot."""
+"""The circuit, GPU-check, request-key and IG-memory benchmarks run end to end in tiny modes, so they cannot rot."""
 
 import json
 import os
@@ -51,3 +51,9 @@ def test_gpu_check_tiny_on_cpu(tmp_path):
 def test_request_keys_benchmark_runs(tmp_path):
     out = _run([sys.executable, "benchmarks/request_keys.py", "--images", "3", "--repeats", "1"], tmp_path)
     assert out.count("request_key_s: ") == 3 and out.count("ratio: ") == 3 and "file_sha256_s: " in out
+
+
+@pytest.mark.slow
+def test_ig_memory_benchmark_tiny(tmp_path):
+    out = _run([sys.executable, "benchmarks/ig_memory.py", "--tiny"], tmp_path)
+    assert out.count("live tensors ") == 2 and "ratio chunks sized vs equal (budget 256 MB): " in out
