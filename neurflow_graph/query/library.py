@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from neurflow_graph.errors import QueryError
 from neurflow_graph.store import queries
-from neurflow_graph.store.writer import pair_rank
+from neurflow_graph.store.writer import ordered_pair, pair_rank
 
 _DEFAULTS = re.compile(r"^Defaults:\s*(.*)$", re.MULTILINE)
 _DEFAULT_NAME = re.compile(r"\s*\$([A-Za-z_][A-Za-z0-9_]*)\s*=\s*")
@@ -151,9 +151,10 @@ def _pairs(rows: list[list[Any]]) -> list[dict[str, Any]]:
     `class_a`/`class_b` hold the runs until `_named` names their classes."""
     pairs: dict[tuple[str, str], dict[str, Any]] = {}
     for x, y, run_x, run_y, layer, jaccard, shared, n_x, n_y, neurons in rows:
-        (a, run_a, n_a), (b, run_b, n_b) = sorted(((x, run_x, n_x), (y, run_y, n_y)), key=lambda g: (g[1], g[0]))
-        pairs[a, b] = {"layer": layer, "class_a": run_a, "group_a": a, "class_b": run_b,
-                       "group_b": b, "jaccard": jaccard, "shared": shared, "n_a": n_a, "n_b": n_b,
+        of = {x: (run_x, n_x), y: (run_y, n_y)}
+        a, b = ordered_pair(x, y)
+        pairs[a, b] = {"layer": layer, "class_a": of[a][0], "group_a": a, "class_b": of[b][0],
+                       "group_b": b, "jaccard": jaccard, "shared": shared, "n_a": of[a][1], "n_b": of[b][1],
                        "shared_neurons": sorted(neurons or [])}
     return sorted(pairs.values(), key=pair_rank)
 
