@@ -43,10 +43,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ig_throughput import _Means  # noqa: E402  (the authors' wrapper, shared with the transition benchmark)
 
 from neurflow_graph.engine.activations import compute_activations, feature_maps  # noqa: E402
-from neurflow_graph.engine.attribution import IntegratedGradients, cpu_has_bf16_matrix_units  # noqa: E402
+from neurflow_graph.engine.attribution import IntegratedGradients, cpu_accelerates_bf16  # noqa: E402
 from neurflow_graph.engine.circuit import build_circuit  # noqa: E402
 from neurflow_graph.engine.groups import find_neuron_groups  # noqa: E402
 from neurflow_graph.engine.layers import bridge  # noqa: E402
+from neurflow_graph.engine.memory import trim_heap  # noqa: E402
 from neurflow_graph.engine.patches import make_patches  # noqa: E402
 from neurflow_graph.recipes import class_images, load_recipe, prepare_model  # noqa: E402
 
@@ -155,9 +156,9 @@ def main() -> None:  # noqa: C901 - one linear script
     size = parser.add_mutually_exclusive_group()
     for name in SETTINGS:
         size.add_argument(f"--{name}", action="store_const", const=name, dest="size")
-    parser.add_argument("--modes", default="fp32,bf16,adaptive" if cpu_has_bf16_matrix_units() else "fp32,adaptive",
-                        help="engine modes (fp32 always runs); bf16 by default only where AMX runs it in hardware "
-                             "(emulated it is 5-13x slower than fp32 and breaks --quick's 5 minutes)")
+    parser.add_argument("--modes", default="fp32,bf16,adaptive" if cpu_accelerates_bf16() else "fp32,adaptive",
+                        help="engine modes (fp32 always runs); bf16 by default only where the CPU runs it in hardware, "
+                             "AMX or AVX-512 BF16 (emulated it is 5-13x slower than fp32)")
     parser.add_argument("--memory-budget-mb", type=float, default=1024)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
@@ -210,12 +211,13 @@ def main() -> None:  # noqa: C901 - one linear script
     authors_wall = [0.0]  # seconds the sampled Captum runs took inside the circuit stage
 
     def attribute(upper, lower, targets, top):
-        sub = bridge(model, lower, upper, example)
-        for p in sub.parameters():
+        sub = bridge(model, lower, upper, example)  # the engine's, batch norms folded
+        plain = bridge(model, lower, upper, example, fold=False)  # the authors' model as it is
+        for p in [*sub.parameters(), *plain.parameters()]:
             p.requires_grad_(False)
         inputs = lambda ids: feature_maps(model, patches, lower, ids, normalize, input_size, batch)  # noqa: E731
         started = time.perf_counter()
-        per_target, cpu_per_target, rows, ref, ref_delta = authors_sample(sub, inputs, targets, top, n_steps,
+        per_target, cpu_per_target, rows, ref, ref_delta = authors_sample(plain, inputs, targets, top, n_steps,
                                                                           setting["sample"], rng)
         with meter.measure("authors maps"):  # they compute the lower maps of every patch once per transition
             feature_maps(model, patches, lower, np.unique(top), normalize, input_size, batch)
@@ -235,11 +237,14 @@ def main() -> None:  # noqa: C901 - one linear script
                 engine = IntegratedGradients(n_steps="auto", tolerance=tol, memory_budget_mb=budget)
             else:
                 engine = engines[mode]
+            trim_heap()  # what Captum and earlier modes freed goes back first: the growth is this call's own
+            start_mb = PeakRSS.now_mb()
             with meter.measure(f"ig:{mode}"), PeakRSS() as rss:
                 started = time.perf_counter()
                 got[mode] = engine.attribute(sub, inputs, targets, top)
                 record[f"{mode}_s"] = time.perf_counter() - started
             record[f"{mode}_peak_rss_mb"] = rss.peak_mb
+            record[f"{mode}_rss_growth_mb"] = rss.peak_mb - start_mb
             record[f"{mode}_n_steps"] = got[mode].n_steps
             if mode == "adaptive":
                 record["adaptive_tolerance"] = tol
@@ -300,13 +305,14 @@ def main() -> None:  # noqa: C901 - one linear script
     print("stage seconds: " + ", ".join(f"{name} {s:.2f}" for name, s in stages.items()))
     print(f"activations vs plain forward: {act_seconds['plain'] / act_seconds['engine']:.2f}")
     fp32_peak = max(r["fp32_peak_rss_mb"] for r in per_layer)
+    growth = max(r["fp32_rss_growth_mb"] for r in per_layer)
     print(f"peak_rss_mb: {fp32_peak:.0f} (engine fp32 IG; whole circuit incl. Captum {circuit_rss.peak_mb:.0f}); "
-          f"RSS before the circuit {baseline_mb:.0f} MB (libraries, model, patches, table), so the IG stage "
-          f"added {fp32_peak - baseline_mb:.0f} MB against a budget of {budget:.0f} MB; model {model_mb:.0f} MB, "
-          f"activation table {table_mb:.1f} MB")
+          f"RSS before the circuit {baseline_mb:.0f} MB (libraries, model, patches, table); an engine fp32 "
+          f"transition added at most {growth:.0f} MB to the RSS at its start, against budget {budget:.0f} + model "
+          f"{model_mb:.0f} + activation table {table_mb:.1f} = {budget + model_mb + table_mb:.0f} MB")
     print(f"sys/user: {figures['modes']['fp32']['sys_user']:.2f} (engine fp32 IG stage)")
     figures.update(stages=stages, activations_vs_plain=act_seconds["plain"] / act_seconds["engine"],
-                   peak_rss_mb=fp32_peak, rss_before_circuit_mb=baseline_mb, model_mb=model_mb,
+                   peak_rss_mb=fp32_peak, ig_rss_growth_mb=growth, rss_before_circuit_mb=baseline_mb, model_mb=model_mb,
                    activation_table_mb=table_mb,
                    cpu_capability=torch.backends.cpu.get_cpu_capability(), threads=torch.get_num_threads())
     if args.json:

@@ -58,11 +58,12 @@ def transition(model, preset, size, images, device, cfg, rng) -> dict:
     maps = torch.zeros((len(patches), *feature_maps(model, patches, lower, uniq[:1], preset.normalize, size,
                                                      device=device).shape[1:]), device=device)
     maps[uniq] = feature_maps(model, patches, lower, uniq, preset.normalize, size, device=device)
-    sub = bridge(model, lower, upper, preset.normalize(images[:2]).to(device))
-    for p in sub.parameters():
+    sub = bridge(model, lower, upper, preset.normalize(images[:2]).to(device))  # batch norms folded
+    plain = bridge(model, lower, upper, preset.normalize(images[:2]).to(device), fold=False)  # the authors' model
+    for p in [*sub.parameters(), *plain.parameters()]:
         p.requires_grad_(False)
     precision_flags("tf32")  # the authors ran with PyTorch's defaults: cuDNN convolutions in TF32
-    per_target, *_ = authors_sample(sub, lambda ids: maps[ids], targets, top, cfg["n_steps"],
+    per_target, *_ = authors_sample(plain, lambda ids: maps[ids], targets, top, cfg["n_steps"],
                                                    cfg["sample"], rng)
     out = {"lower": lower, "upper": upper, "targets": len(targets), "k": cfg["k"], "n_steps": cfg["n_steps"],
            "authors_s": per_target * len(targets), "authors_sampled": min(cfg["sample"], len(targets))}
@@ -154,7 +155,7 @@ def whole_circuit(model, preset, size, images, device, cfg, rng) -> dict:
     precision_flags("tf32")
     per_layer, authors = [], 0.0
     for tr in bundle.circuit.transitions:
-        sub = bridge(model, tr.lower, tr.layer, preset.normalize(images[:2]).to(device))
+        sub = bridge(model, tr.lower, tr.layer, preset.normalize(images[:2]).to(device), fold=False)  # the authors'
         for p in sub.parameters():
             p.requires_grad_(False)
         maps_of = lambda ids, lower=tr.lower: feature_maps(model, bundle.patches, lower, ids,  # noqa: E731

@@ -71,16 +71,17 @@ def case(name, model, preset, images, lower, upper, n_targets, k, n_steps, tau, 
     maps = torch.zeros((len(patches), *feature_maps(model, patches, lower, uniq[:1], preset.normalize,
                                                      preset.input_size).shape[1:]))
     maps[uniq] = feature_maps(model, patches, lower, uniq, preset.normalize, preset.input_size)
-    sub = bridge(model, lower, upper, preset.normalize(images[:2]))
-    for p in sub.parameters():
+    sub = bridge(model, lower, upper, preset.normalize(images[:2]))  # the engine's, batch norms folded
+    plain = bridge(model, lower, upper, preset.normalize(images[:2]), fold=False)  # the authors' model as it is
+    for p in [*sub.parameters(), *plain.parameters()]:
         p.requires_grad_(False)
     print(f"\n== {name}: {lower} -> {upper}, {len(targets)} targets x k={k} patches "
           f"({len(uniq)} distinct) x N={n_steps} steps, tau={tau}", flush=True)
 
     started = time.perf_counter()
-    ref, ref_delta = authors_way(sub, maps, targets, patch_ids, n_steps)
+    ref, ref_delta = authors_way(plain, maps, targets, patch_ids, n_steps)
     authors_seconds = time.perf_counter() - started
-    diff = output_diff(sub, maps, targets, patch_ids)
+    diff = output_diff(plain, maps, targets, patch_ids)
     authors_error = float(np.abs(ref_delta).sum() / np.abs(diff).sum())
     ref_top = [set(np.argsort(-np.abs(ref[t]).mean(0))[:tau]) for t in range(len(targets))]
     print(f"authors' way (Captum, 1 call/target, 4 patches/call): {authors_seconds:.2f} s, "

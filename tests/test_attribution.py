@@ -190,3 +190,29 @@ def test_partition_covers_patches_in_order_and_pads_less_than_equal_chunks():
     assert all(0 < b - a <= per_chunk for a, b in chunks)
     equal = [(i, min(i + per_chunk, len(counts))) for i in range(0, len(counts), per_chunk)]
     assert rows_run(chunks) < rows_run(equal)
+
+
+def test_engine_on_a_folded_real_weights_bridge_equals_captum_on_the_model():
+    """EfficientNet-Lite0's ImageNet weights: the bridge's batch norms are folded, Captum runs the block unfolded."""
+    import dataclasses
+    from pathlib import Path
+
+    from neurflow_graph.recipes import class_images, load_recipe, prepare_model
+
+    recipe = load_recipe(Path(__file__).resolve().parents[1] / "ingest" / "efficientnet-lite0.toml")
+    recipe = dataclasses.replace(recipe.with_overrides(device="cpu"),
+                                 images=dataclasses.replace(recipe.with_overrides(device="cpu").images, augment=1))
+    prep = prepare_model(recipe)
+    kept, _ = class_images(prep, prep.class_names.index(recipe.classes[0]), "cpu")
+    model, norm = prep.model.eval(), prep.preset.normalize
+    patches = make_patches(kept.images.float()[:1], (1.0, 0.5))
+    maps = feature_maps(model, patches, "_blocks.13", np.arange(len(patches)), norm, prep.preset.input_size)
+    example = norm(kept.images[:1].float())
+    folded, plain = bridge(model, "_blocks.13", "_blocks.14", example), bridge(model, "_blocks.13", "_blocks.14",
+                                                                               example, fold=False)
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules()) == 0
+    targets = np.argsort(-neuron_activations(plain(maps)).max(0).values.detach().numpy())[:2]
+    patch_ids = np.stack([np.arange(4), np.arange(1, 5)])
+    expected = _captum(plain, maps, targets, patch_ids, 8, "gausslegendre")
+    got = IntegratedGradients(n_steps=8).attribute(folded, lambda ids: maps[ids], targets, patch_ids)
+    assert np.abs(got.scores - expected).max() <= 1e-4 * np.abs(expected).max()

@@ -213,3 +213,55 @@ def test_swin_t_blocks_are_channels_last_and_a_wrong_stated_layout_is_refused_be
     monkeypatch.setattr("neurflow_graph.engine.pipeline.make_patches", None)  # must never be reached
     with pytest.raises(LayerError, match=r"layer 'features.7' is declared tokens but outputs shape \(2, 2, 2, 768\)"):
         NeurFlow(progress=False, device="cpu").run(spec, 0, images, ["a", "b"])
+
+
+def _norms(module: nn.Module) -> int:
+    return sum(isinstance(m, nn.BatchNorm2d) for m in module.modules())
+
+
+@pytest.mark.parametrize("name, lower, upper", [("resnet50", "layer3.4", "layer3.5"),
+                                                ("resnet50", "layer2.3", "layer3.0"),
+                                                ("googlenet", "inception4a", "inception4b")])
+def test_bridges_fold_batch_norms_into_convolutions_and_leave_the_model_alone(name, lower, upper):
+    preset = get_preset(name)
+    torch.manual_seed(0)
+    model = preset.build().eval()
+    for m in model.modules():  # running statistics away from 0 and 1, so that folding has something to fold
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    norms_before = _norms(model)
+    example = torch.rand(2, 3, 64, 64)
+    folded, plain = bridge(model, lower, upper, example), bridge(model, lower, upper, example, fold=False)
+    assert _norms(plain) > 0 and _norms(folded) == 0
+    assert _norms(model) == norms_before
+    with torch.no_grad(), capture(model, [lower]) as seen:
+        model(example * 0.5)
+        torch.testing.assert_close(folded(seen[lower]), plain(seen[lower]), rtol=1e-4, atol=1e-5)
+
+
+class SharedConvOutput(nn.Module):
+    """``conv``'s output is read by its batch norm and by a residual sum: folding the norm would change the sum."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 1)
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+        self.bn = nn.BatchNorm2d(4)
+        self.out = nn.Identity()
+
+    def forward(self, x):
+        y = self.conv(self.stem(x))
+        return self.out(torch.relu(self.bn(y)) + y)
+
+
+def test_a_convolution_output_read_twice_is_not_folded():
+    torch.manual_seed(0)
+    model = SharedConvOutput()
+    model.bn.running_mean.uniform_(-0.5, 0.5)
+    model.bn.running_var.uniform_(0.5, 2.0)
+    example = torch.rand(2, 3, 8, 8)
+    sub = bridge(model.eval(), "stem", "out", example)
+    assert _norms(sub) == 1
+    training = bridge(model.train(), "stem", "out", example)  # batch statistics: nothing to fold either
+    assert _norms(training) == 1

@@ -27,7 +27,7 @@ def run_options(fn):
         click.option("--tolerance", type=float, help="Completeness error to reach with --steps auto."),
         click.option("--method", type=click.Choice(METHODS), help="Quadrature rule for integrated gradients."),
         click.option("--precision", type=click.Choice(("auto", *PRECISIONS)),
-                     help="auto: bf16 autocast on CUDA and on CPUs with AMX, else fp32."),
+                     help="auto: bf16 autocast on CUDA, fp32 on a CPU (see docs/performance.md)."),
         click.option("--device", help="auto, cpu, cuda or cuda:N."),
         click.option("--seed", type=int, help="Random seed."),
         click.option("--batch-size", "internal_batch_size", type=int,

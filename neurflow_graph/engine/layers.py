@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import difflib
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -121,7 +122,10 @@ class _LeafTracer(fx.Tracer):
         self.leaves = leaves
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        return module_qualified_name in self.leaves or super().is_leaf_module(m, module_qualified_name)
+        # Convolutions stay module calls even when a package subclasses them (same-padding convolutions), so that
+        # ``fold_batch_norms`` sees them.
+        return (module_qualified_name in self.leaves or isinstance(m, nn.modules.conv._ConvNd)
+                or super().is_leaf_module(m, module_qualified_name))
 
 
 def _trace(model: nn.Module, leaves: set[str]) -> fx.Graph:
@@ -375,12 +379,14 @@ class _ReplayBridge(nn.Module):
         return result["out"]
 
 
-def bridge(model: nn.Module, lower: str, upper: str, example: torch.Tensor) -> nn.Module:
+def bridge(model: nn.Module, lower: str, upper: str, example: torch.Tensor, fold: bool = True) -> nn.Module:
     """A module mapping ``lower``'s output to ``upper``'s output (the paper's phi^{l-1,l}).
 
     ``example`` is a small model-input batch, used to check the bridge reproduces the model. Where
     ``upper`` also reads a skip path around ``lower`` (a transformer block's residual around its MLP),
     it is a ``SkipBridge`` holding that path at each input's own value (see ``layouts.held_inputs``).
+    With ``fold``, a traced bridge has its eval-mode batch norms folded into the convolutions they follow
+    (``fold_batch_norms``): the same function, a fifth less time per IG pass; the model is not changed.
     """
     sub, why = fx_slice(model, lower, upper)
     if sub is None:
@@ -404,7 +410,66 @@ def bridge(model: nn.Module, lower: str, upper: str, example: torch.Tensor) -> n
             )
     if not torch.allclose(replayed, up, rtol=1e-4, atol=1e-5):
         raise LayerError(f"could not reproduce layer {upper!r} from layer {lower!r}; list consecutive layers")
+    folded = fold_batch_norms(sub, low) if fold and isinstance(sub, fx.GraphModule) else None
+    if folded is not None:
+        with torch.no_grad():  # rounding moves near-zero values most: compared on the output's scale
+            if (folded(low) - up).abs().max() <= 1e-4 * up.abs().max():
+                return folded
     return sub
+
+
+def fold_batch_norms(sub: nn.Module, x: torch.Tensor) -> nn.Module | None:
+    """A copy of ``sub`` in which each eval-mode batch norm that reads a convolution's output is folded into it.
+
+    The pairs are found by running ``sub`` on ``x`` (a norm whose input is the very tensor a convolution returned,
+    each called once); None when there is none. A convolution whose output another module also reads would change
+    that reader too, so the caller checks the copy against the original (``bridge`` does).
+    """
+    from torch.nn.modules.batchnorm import _BatchNorm
+    from torch.nn.modules.conv import _ConvNd
+    from torch.nn.utils.fusion import fuse_conv_bn_weights
+
+    names = {id(m): name for name, m in sub.named_modules()}
+    calls: dict[str, int] = {}
+    made: dict[int, str] = {}  # id of a convolution's output -> the convolution
+    keep: list[torch.Tensor] = []  # outputs stay alive so that their ids stay unique
+    pairs: list[tuple[str, str]] = []
+
+    def after_conv(module, _inputs, output):
+        name = names[id(module)]
+        calls[name] = calls.get(name, 0) + 1
+        if isinstance(output, torch.Tensor):
+            made[id(output)] = name
+            keep.append(output)
+
+    def before_norm(module, inputs):
+        name = names[id(module)]
+        calls[name] = calls.get(name, 0) + 1
+        if inputs and id(inputs[0]) in made:
+            pairs.append((made[id(inputs[0])], name))
+
+    hooks = []
+    for m in sub.modules():
+        if isinstance(m, _ConvNd) and not m.transposed:
+            hooks.append(m.register_forward_hook(after_conv))
+        elif isinstance(m, _BatchNorm) and not m.training and m.running_mean is not None and m.running_var is not None:
+            hooks.append(m.register_forward_pre_hook(before_norm))
+    try:
+        with torch.no_grad():
+            sub(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    pairs = [(c, b) for c, b in pairs if calls[c] == 1 and calls[b] == 1]
+    if not pairs:
+        return None
+    folded = copy.deepcopy(sub)
+    for conv_name, norm_name in pairs:
+        conv, norm = folded.get_submodule(conv_name), folded.get_submodule(norm_name)
+        conv.weight, conv.bias = fuse_conv_bn_weights(conv.weight, conv.bias, norm.running_mean, norm.running_var,
+                                                      norm.eps, norm.weight, norm.bias)
+        folded.set_submodule(norm_name, nn.Identity())
+    return folded
 
 
 def _verified_skip(model: nn.Module, lower: str, upper: str, example: torch.Tensor) -> SkipBridge | None:

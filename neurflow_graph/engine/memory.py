@@ -47,6 +47,13 @@ def keep_freed_memory() -> Iterator[None]:
     finally:
         for param, value in _GLIBC_DEFAULTS.items():
             libc.mallopt(param, value)
+        trim_heap()
+
+
+def trim_heap() -> None:
+    """Return glibc's free heap memory to the system (a no-op elsewhere), so that RSS shows what is in use."""
+    libc = _glibc()
+    if libc is not None:
         libc.malloc_trim(0)
 
 
