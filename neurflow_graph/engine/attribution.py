@@ -32,6 +32,10 @@ MAPS_SHARE = 0.25  # of the memory budget: lower maps computed ahead of the pass
 # about 2.4x such a call's live tensors (freed blocks are kept for reuse) and calls of 8-16 patches ran as fast as
 # calls of 32 (EfficientNet-Lite0 up to _blocks.13), so a bigger share would only cost memory.
 PREFIX_SHARE = 0.25
+# On a CPU the process grows 2-3.5x the engine's live tensors while freed blocks are kept for reuse (EfficientNet-Lite0,
+# k 50, N 50: 825 MB for a 1024 MB budget whose live tensors peaked at 392 MB); the budget is divided by this there,
+# and smaller passes and prefix calls ran as fast (256 and 1024 MB budgets: the same seconds).
+CPU_HEAP_FACTOR = 2.5
 # A pass's fixed cost in rows, for sizing chunks: Python and kernel dispatch on a CPU; on a GPU many small
 # passes cost more than padding (not measured yet: a pass counts as a full one there).
 CPU_PASS_OVERHEAD_ROWS = 4
@@ -272,7 +276,7 @@ class IntegratedGradients:
         # The budget holds the result tables, a block of lower maps computed ahead of its passes and then
         # either the model's prefix computing maps (sized by its measured peak) or the passes, never both.
         n_pairs = patch_ids.size
-        budget = self.memory_budget_mb * 2**20
+        budget = self.memory_budget_mb * 2**20 / (CPU_HEAP_FACTOR if self.device.type == "cpu" else 1.0)
         prefix, first = call_peak(lambda ids: self._to_device(inputs(ids)), uniq[order])  # and the first maps
         work = max(budget - n_pairs * (first.shape[1] * 4 + 16), budget / 4)
         maps_bytes = MAPS_SHARE * work
