@@ -26,7 +26,7 @@ MARGIN = 2.0
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4  # mallopt parameters (glibc malloc.h)
 # Any mallopt call freezes glibc's dynamic mmap threshold, so the block exits at the values that threshold reaches
 # once large blocks have been freed (32 MB, trim at twice that), not at the 128 KB start, which would mmap and
-# page-fault every later tensor over 128 KB (the authors' Captum calls after it ran up to 2x slower).
+# page-fault every later tensor over 128 KB (on this machine the prefix ran 2x slower with such faults).
 _GLIBC_DEFAULTS = {_M_MMAP_THRESHOLD: 32 * 2**20, _M_TRIM_THRESHOLD: 64 * 2**20, _M_MMAP_MAX: 65536}
 KEEP_FREED_MEMORY = True  # switch for benchmarks: off gives glibc's default behaviour
 
