@@ -59,7 +59,7 @@ def default_precision(device: str | torch.device) -> str:
 
     On a CPU bf16 is not the default even where the hardware runs it: on the real-weights benchmark at the
     paper's settings its top-tau sets equalled fp32's for 90 of 94 targets, short of the 99% that a default must
-    keep (``--precision bf16`` stays available: 1.5x faster there on AVX-512 BF16).
+    keep (``--precision bf16`` stays available: 1.7x faster there on AVX-512 BF16).
     """
     return "bf16" if torch.device(device).type == "cuda" else "fp32"
 
