@@ -57,6 +57,7 @@ CONNECT_CALLS: tuple[tuple[str | None, str], ...] = (
     ("system", "SHOW FUNCTIONS"),
 )
 _EXAMPLE_RUN_ID = re.compile(r"digits-c3-[0-9a-f]+")
+_EXAMPLE_NEURON = re.compile(r"^digits/conv2/[0-9]+$")
 
 
 def _skip_reason() -> str | None:
@@ -111,16 +112,18 @@ def python_answer(driver: neo4j.Driver, database: str | None, cypher: str, param
     return {"keys": list(records[0].keys()) if records else [], "rows": [tagged(list(r.values())) for r in records]}
 
 
-def example_params(name: str, run_id: str) -> dict[str, Any]:
+def example_params(name: str, run_id: str, neuron: str) -> dict[str, Any]:
     """The keyword arguments of the `// Example: run(driver, db, "name", …)` line of a query file's header, the
-    example's run id replaced by the stored run's (so the example names things that exist)."""
+    example's run id and conv2 neuron replaced by the stored run's (so the example names things that exist: which
+    neurons a circuit holds depends on the model this machine trained)."""
     header = queries.load(name).header
     start = header.index("Example:") + len("Example:")
     text = " ".join(line.strip() for line in header[start:].split("->")[0].splitlines())
     call = ast.parse(text.strip(), mode="eval").body
     assert isinstance(call, ast.Call), f"{name}: the Example line is not a run(...) call"
     params = {k.arg: ast.literal_eval(k.value) for k in call.keywords if k.arg}
-    return {k: _EXAMPLE_RUN_ID.sub(run_id, v) if isinstance(v, str) else v for k, v in params.items()}
+    return {k: _EXAMPLE_NEURON.sub(neuron, _EXAMPLE_RUN_ID.sub(run_id, v)) if isinstance(v, str) else v
+            for k, v in params.items()}
 
 
 def browser_uri(info: server.ServerInfo) -> str:
@@ -224,12 +227,15 @@ def test_neo4j_browser_driver_in_chromium_answers_like_the_python_driver(
     password = server.read_password(store)
     with connect(store, database=DATABASE) as conn:
         (run3,) = [r["run_id"] for r in conn.run("list_runs") if r["class_id"] == "digits/3"]
+        neuron = next(g["neurons"][0] for g in conn.run("circuit_groups", class_id="digits/3", run_id=run3)
+                      if g["layer"] == "conv2")
     reads = read_queries()
     assert "circuit_graph" in reads and "bias_paths" in reads
     calls = [{"name": cypher, "database": db, "cypher": cypher, "params": {}} for db, cypher in CONNECT_CALLS]
     for name in reads:
         (statement,) = queries.load(name).statements
-        calls.append({"name": name, "database": DATABASE, "cypher": statement, "params": example_params(name, run3)})
+        calls.append({"name": name, "database": DATABASE, "cypher": statement,
+                      "params": example_params(name, run3, neuron)})
     after = [c for c in calls if c["name"] in ("circuit_of_class", "bias_paths", CONNECT_CALLS[2][1])]
     draw_params = {"class_id": "digits/3", "run_id": None}
     shot_path = tmp_path / FIGURE.name
