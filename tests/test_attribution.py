@@ -200,8 +200,8 @@ def test_engine_on_a_folded_real_weights_bridge_equals_captum_on_the_model():
     from neurflow_graph.recipes import class_images, load_recipe, prepare_model
 
     recipe = load_recipe(Path(__file__).resolve().parents[1] / "ingest" / "efficientnet-lite0.toml")
-    recipe = dataclasses.replace(recipe.with_overrides(device="cpu"),
-                                 images=dataclasses.replace(recipe.with_overrides(device="cpu").images, augment=1))
+    recipe = recipe.with_overrides(device="cpu")
+    recipe = dataclasses.replace(recipe, images=dataclasses.replace(recipe.images, augment=1))
     prep = prepare_model(recipe)
     kept, _ = class_images(prep, prep.class_names.index(recipe.classes[0]), "cpu")
     model, norm = prep.model.eval(), prep.preset.normalize
