@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from circuit import _sync, authors_sample, top_sets  # noqa: E402
+from circuit import _sync, authors_sample, sample_rows, top_sets  # noqa: E402
 
 from neurflow_graph.engine.activations import compute_activations, feature_maps  # noqa: E402
 from neurflow_graph.engine.attribution import IntegratedGradients  # noqa: E402
@@ -63,8 +63,8 @@ def transition(model, preset, size, images, device, cfg, rng) -> dict:
     for p in [*sub.parameters(), *plain.parameters()]:
         p.requires_grad_(False)
     precision_flags("tf32")  # the authors ran with PyTorch's defaults: cuDNN convolutions in TF32
-    per_target, *_ = authors_sample(plain, lambda ids: maps[ids], targets, top, cfg["n_steps"],
-                                                   cfg["sample"], rng)
+    per_target, *_ = authors_sample(plain, lambda ids: maps[ids], targets, top,
+                                    sample_rows(len(targets), cfg["sample"], rng), cfg["n_steps"])
     out = {"lower": lower, "upper": upper, "targets": len(targets), "k": cfg["k"], "n_steps": cfg["n_steps"],
            "authors_s": per_target * len(targets), "authors_sampled": min(cfg["sample"], len(targets))}
     results = {}
@@ -160,7 +160,8 @@ def whole_circuit(model, preset, size, images, device, cfg, rng) -> dict:
             p.requires_grad_(False)
         maps_of = lambda ids, lower=tr.lower: feature_maps(model, bundle.patches, lower, ids,  # noqa: E731
                                                            preset.normalize, size, device=device)
-        per_target, *_ = authors_sample(sub, maps_of, tr.targets, tr.top_patches, cfg["n_steps"], cfg["sample"], rng)
+        per_target, *_ = authors_sample(sub, maps_of, tr.targets, tr.top_patches,
+                                        sample_rows(len(tr.targets), cfg["sample"], rng), cfg["n_steps"])
         stats = bundle.run_json["layer_stats"][tr.layer]
         per_layer.append({"layer": tr.layer, "lower": tr.lower, "targets": int(len(tr.targets)),
                           "seconds": stats["seconds"], "authors_projected_s": per_target * len(tr.targets),

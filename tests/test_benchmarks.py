@@ -30,6 +30,12 @@ def test_circuit_benchmark_tiny(tmp_path):
     assert "EXTRAPOLATED" in out and "activations vs plain forward: " in out and "sys/user: " in out
     assert all(row["captum_max_rel_diff"] < 1e-4 for row in figures["per_layer"])  # engine fp32 == Captum
     assert figures["peak_rss_mb"] > figures["model_mb"]
+    # the authors' way timed with glibc's settings and keeping freed memory; ratios against the faster per transition
+    authors = sum(min(row["authors_s"], row["authors_kept_s"]) for row in figures["per_layer"])
+    assert authors > 0 and figures["authors_extrapolated_s"] == pytest.approx(authors)
+    fp32 = figures["modes"]["fp32"]
+    assert fp32["ratio"] == pytest.approx(authors / fp32["seconds"])
+    assert fp32["ratio_glibc"] == pytest.approx(figures["authors_glibc_extrapolated_s"] / fp32["seconds"])
 
 
 @pytest.mark.slow

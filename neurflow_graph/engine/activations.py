@@ -11,7 +11,7 @@ from torch import nn
 
 from neurflow_graph.engine.layers import _StopForward, capture
 from neurflow_graph.engine.layouts import layout_of
-from neurflow_graph.engine.memory import call_peak
+from neurflow_graph.engine.memory import call_peak, keep_freed_memory
 from neurflow_graph.engine.patches import Patches
 
 Normalize = Callable[[torch.Tensor], torch.Tensor]
@@ -69,16 +69,17 @@ def compute_activations(
     def run(ids: np.ndarray) -> dict[str, torch.Tensor]:
         return _run_until(model, normalize(patches.crops(ids, input_size)).to(device), layers, last)
 
-    if memory_budget_mb is not None:
-        peak, _first = call_peak(run, np.arange(min(2, len(patches))))
-        batch_size = min(batch_size, peak.items_within(memory_budget_mb * 2**20))
-    for start in range(0, len(patches), batch_size):
-        ids = np.arange(start, min(start + batch_size, len(patches)))
-        seen = run(ids)
-        for name in layers:
-            chunks[name].append(layout_of(model, name, seen[name]).activations(seen[name]).float().cpu().numpy())
-        if progress:
-            progress(len(ids))
+    with keep_freed_memory(device):  # every batch allocates the same large tensors again
+        if memory_budget_mb is not None:
+            peak, _first = call_peak(run, np.arange(min(2, len(patches))))
+            batch_size = min(batch_size, peak.items_within(memory_budget_mb * 2**20))
+        for start in range(0, len(patches), batch_size):
+            ids = np.arange(start, min(start + batch_size, len(patches)))
+            seen = run(ids)
+            for name in layers:
+                chunks[name].append(layout_of(model, name, seen[name]).activations(seen[name]).float().cpu().numpy())
+            if progress:
+                progress(len(ids))
     return Activations({name: np.concatenate(parts) for name, parts in chunks.items()})
 
 
@@ -95,7 +96,8 @@ def feature_maps(
 ) -> torch.Tensor:
     """The full output of ``layer`` (B×C×H×W or B×C) for the patches ``ids``, on ``device``."""
     parts = []
-    for start in range(0, len(ids), batch_size):
-        batch = normalize(patches.crops(ids[start : start + batch_size], input_size)).to(device)
-        parts.append(_run_until(model, batch, [layer], layer)[layer].float())
+    with keep_freed_memory(device):
+        for start in range(0, len(ids), batch_size):
+            batch = normalize(patches.crops(ids[start : start + batch_size], input_size)).to(device)
+            parts.append(_run_until(model, batch, [layer], layer)[layer].float())
     return torch.cat(parts)

@@ -232,7 +232,7 @@ class IntegratedGradients:
         patch_ids = np.asarray(patch_ids, dtype=np.int64)
         if patch_ids.ndim != 2 or len(patch_ids) != len(targets):
             raise ConfigError(f"patch_ids must be T×k with T={len(targets)}, got shape {patch_ids.shape}")
-        with keep_freed_memory() if self.device.type == "cpu" else contextlib.nullcontext():
+        with keep_freed_memory(self.device):
             if self.n_steps != "auto":
                 return self._attribute(forward, inputs, targets, patch_ids, self.n_steps, progress)
             return self._adaptive(forward, inputs, targets, patch_ids, progress)

@@ -7,6 +7,7 @@ import ctypes
 import ctypes.util
 import functools
 import platform
+import threading
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,26 +32,37 @@ _GLIBC_DEFAULTS = {_M_MMAP_THRESHOLD: 32 * 2**20, _M_TRIM_THRESHOLD: 64 * 2**20,
 KEEP_FREED_MEMORY = True  # switch for benchmarks: off gives glibc's default behaviour
 
 
+_held = [0]  # how many keep_freed_memory blocks are open: the settings are process-wide, the outermost owns them
+_held_lock = threading.Lock()
+
+
 @contextlib.contextmanager
-def keep_freed_memory() -> Iterator[None]:
+def keep_freed_memory(device: str | torch.device | None = None) -> Iterator[None]:
     """Inside the block glibc keeps freed blocks for reuse instead of unmapping each one over 32 MB.
 
-    A pass allocates and frees the same large tensors for every slot; by default each is mmapped,
+    A pass allocates and frees the same large tensors for every batch; by default each is mmapped,
     page-faulted in and unmapped again, so the kernel's time rivals the arithmetic. Memory stays within
     the pass sizes (the same shapes recur); on exit the defaults return and the spare memory is trimmed.
+    A no-op for a ``device`` other than the CPU; blocks nest (the outermost one sets and restores).
     """
     libc = _glibc()
-    if libc is None or not KEEP_FREED_MEMORY:
+    if libc is None or not KEEP_FREED_MEMORY or (device is not None and torch.device(device).type != "cpu"):
         yield
         return
-    libc.mallopt(_M_MMAP_MAX, 0)
-    libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
+    with _held_lock:
+        _held[0] += 1
+        if _held[0] == 1:
+            libc.mallopt(_M_MMAP_MAX, 0)
+            libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
     try:
         yield
     finally:
-        for param, value in _GLIBC_DEFAULTS.items():
-            libc.mallopt(param, value)
-        trim_heap()
+        with _held_lock:
+            _held[0] -= 1
+            if _held[0] == 0:
+                for param, value in _GLIBC_DEFAULTS.items():
+                    libc.mallopt(param, value)
+                trim_heap()
 
 
 def trim_heap() -> None:
