@@ -11,6 +11,8 @@ import torch
 
 from neurflow_graph.engine import memory
 from neurflow_graph.engine.memory import keep_freed_memory
+from neurflow_graph.evaluation import subject_from_bundle
+from neurflow_graph.evaluation.experiments import run_experiment
 
 pytestmark = pytest.mark.skipif(memory._glibc() is None, reason="glibc's malloc settings exist only on glibc Linux")
 
@@ -81,3 +83,16 @@ def test_activation_stage_keeps_freed_memory(kept):
     assert done.returncode == 0, done.stderr[-2000:]
     placed = ast.literal_eval(done.stdout.strip().splitlines()[-1])
     assert len(placed) > 1 and all(p == kept for p in placed), placed
+
+
+def test_evaluation_runs_keeping_freed_memory(digits_bundle, digits_spec, tmp_path):
+    """The paper's experiments run thousands of forward passes; every one of them inside a block."""
+    subject = subject_from_bundle(digits_bundle, digits_spec)
+    seen: list[bool] = []
+    hook = digits_spec.model.register_forward_hook(lambda *_: seen.append(memory.keeping_freed_memory()))
+    try:
+        run_experiment("fidelity", [subject], tmp_path, {"samples": 1, "taus": [2]})
+    finally:
+        hook.remove()
+    assert seen and all(seen)
+    assert not memory.keeping_freed_memory()

@@ -65,6 +65,11 @@ def keep_freed_memory(device: str | torch.device | None = None) -> Iterator[None
                 trim_heap()
 
 
+def keeping_freed_memory() -> bool:
+    """Whether a ``keep_freed_memory`` block is open (glibc's settings are then the block's)."""
+    return _held[0] > 0
+
+
 def trim_heap() -> None:
     """Return glibc's free heap memory to the system (a no-op elsewhere), so that RSS shows what is in use."""
     libc = _glibc()

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from neurflow_graph.engine.memory import keep_freed_memory
+
 from . import plots, report
 from .fidelity import evaluate_fidelity, headline_fidelity, summarize_fidelity
 from .optimality import evaluate_optimality, headline_optimality, summarize_optimality
@@ -84,7 +86,8 @@ def run_experiment(kind: str, subjects: Iterable[Subject], out_dir: str | os.Pat
     tables, records = [], []
     for subject in subjects:
         used = {**params, "taus": [int(t) for t in params["taus"] or default_taus(kind, subject)], "seed": seed}
-        table = spec.evaluate(subject, used, rng, progress)
+        with keep_freed_memory(subject.device):  # thousands of forward passes allocate the same tensors again
+            table = spec.evaluate(subject, used, rng, progress)
         tables.append(table)
         used.update(k=subject.k, run_tau=subject.tau, n_images=int(len(subject.images)),
                     n_patches=len(subject.patches))
