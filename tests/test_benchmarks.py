@@ -1,4 +1,4 @@
-"""The circuit, GPU-check, request-key and IG-memory benchmarks run end to end in tiny modes, so they cannot rot."""
+"""Each benchmark (circuit, GPU check, request keys, IG memory, allocator) runs end to end in a tiny mode: none rots."""
 
 import json
 import os
@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from neurflow_graph.engine.memory import _glibc
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,3 +65,17 @@ def test_request_keys_benchmark_runs(tmp_path):
 def test_ig_memory_benchmark_tiny(tmp_path):
     out = _run([sys.executable, "benchmarks/ig_memory.py", "--tiny"], tmp_path)
     assert out.count("live tensors ") == 2 and "ratio chunks sized vs equal (budget 256 MB): " in out
+
+
+@pytest.mark.slow
+def test_allocator_benchmark_tiny(tmp_path):
+    out = _run([sys.executable, "benchmarks/allocator.py", "--tiny", "--rounds", "1", "--json",
+                str(tmp_path / "a.json")], tmp_path)
+    figures = json.loads((tmp_path / "a.json").read_text())
+    for stage in ("authors' Captum", "plain forward", "engine activations"):
+        assert f"ratio {stage}: " in out
+        both = figures["stages"][stage]
+        assert both["ratio"] == pytest.approx(both["glibc"]["wall_s"] / both["kept"]["wall_s"])
+    if _glibc() is not None:  # the engine's stage keeps freed memory by itself: fewer page faults than without
+        stage = figures["stages"]["engine activations"]
+        assert stage["kept"]["minor_faults"] < stage["glibc"]["minor_faults"]
