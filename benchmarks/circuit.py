@@ -15,10 +15,11 @@ concepts come from the fp32 engine; on those same targets and patches, in turn:
 - the engine in each precision mode (fp32, bf16, and ``adaptive``: fp32 with the step count chosen by
   completeness, tolerance = the authors' completeness error on the sample).
 The activation stage is timed against a plain batched forward of the model over the same patches.
-The authors' way and the plain forward each run twice on a CPU: with glibc's malloc settings, as a script
-runs, and keeping freed memory as the engine does (by default glibc maps and unmaps every tensor over
-32 MB, and on this kind of machine the page faults cost as much as the arithmetic); ratios are against
-the faster one, transition by transition.
+The authors' way and the plain forward each run twice on a CPU: with glibc's malloc settings and keeping
+freed memory as the engine does (by default glibc maps and unmaps every tensor over 32 MB, and on this kind
+of machine the page faults cost as much as the arithmetic); ratios are against the faster, transition by
+transition. In this process glibc's settings cost less than in a fresh one, by how much depending on what
+earlier calls left in the heap; ``benchmarks/allocator.py`` measures fresh processes.
 Modes run interleaved (the order rotates per transition), so machine load hits them alike.
 
 Prints ``ratio <mode>: X`` (authors' seconds / engine seconds over the whole circuit), ``top-tau
@@ -292,8 +293,9 @@ def main() -> None:  # noqa: C901 - one linear script
     semantic = meter.wall["circuit"] - ig_total - authors_wall[0]
     print(f"\nauthors' way: {authors:.1f} s ({authors_cpu:.1f} CPU s) for {n_targets} targets, EXTRAPOLATED from "
           f"{sampled} sampled targets (Captum, 1 call/target, 4 patches/call; plus computing each transition's lower "
-          f"maps once); per transition the faster of {authors_glibc:.1f} s with glibc's settings, as their script "
-          f"runs, and {authors_kept:.1f} s keeping freed memory as the engine does")
+          f"maps once); per transition the faster of {authors_glibc:.1f} s with glibc's settings (in this process: "
+          f"see benchmarks/allocator.py for a fresh one) and {authors_kept:.1f} s keeping freed memory as the engine "
+          "does")
     figures: dict = {"setting": {**setting, "images": len(kept), "layers": layers, "budget_mb": budget},
                      "authors_extrapolated_s": authors, "authors_extrapolated_cpu_s": authors_cpu,
                      "authors_glibc_extrapolated_s": authors_glibc, "authors_kept_extrapolated_s": authors_kept,
