@@ -20,11 +20,16 @@ def _run(args, tmp_path):
     return done.stdout
 
 
+def _run_json(tmp_path, script, *args):
+    """A benchmark's printed output and the figures it wrote with ``--json``."""
+    path = tmp_path / "figures.json"
+    out = _run([sys.executable, script, *args, "--json", str(path)], tmp_path)
+    return out, json.loads(path.read_text())
+
+
 @pytest.mark.slow
 def test_circuit_benchmark_tiny(tmp_path):
-    out = _run([sys.executable, "benchmarks/circuit.py", "--tiny", "--modes", "fp32,bf16,adaptive", "--json",
-                str(tmp_path / "c.json")], tmp_path)
-    figures = json.loads((tmp_path / "c.json").read_text())
+    out, figures = _run_json(tmp_path, "benchmarks/circuit.py", "--tiny", "--modes", "fp32,bf16,adaptive")
     for mode in ("fp32", "bf16", "adaptive"):
         assert f"ratio {mode}: " in out
         assert 0 <= figures["modes"][mode]["top_identical"] <= figures["targets"]
@@ -69,9 +74,7 @@ def test_ig_memory_benchmark_tiny(tmp_path):
 
 @pytest.mark.slow
 def test_allocator_benchmark_tiny(tmp_path):
-    out = _run([sys.executable, "benchmarks/allocator.py", "--tiny", "--rounds", "1", "--json",
-                str(tmp_path / "a.json")], tmp_path)
-    figures = json.loads((tmp_path / "a.json").read_text())
+    out, figures = _run_json(tmp_path, "benchmarks/allocator.py", "--tiny", "--rounds", "1")
     for stage in ("authors' Captum", "plain forward", "engine activations"):
         assert f"ratio {stage}: " in out
         both = figures["stages"][stage]
