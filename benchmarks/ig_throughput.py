@@ -9,8 +9,9 @@ Prints, per case, one ``ratio <mode>: X`` line per engine mode (authors' seconds
 the largest relative difference of the scores from the authors' and whether every target's top-tau
 set is identical to theirs. ``adaptive`` picks the step count whose completeness error is no looser
 than the error the authors' setting reaches (both printed). The authors' way runs twice: with glibc's
-malloc settings, as their script runs, and keeping freed memory as the engine does on a CPU; the ratios
-are against the faster of the two, so that they measure the engine's computation, not the allocator.
+malloc settings and keeping freed memory as the engine does on a CPU; the ratios are against the faster
+of the two, so that they measure the engine's computation, not the allocator (benchmarks/allocator.py
+measures what glibc's settings cost a fresh process).
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ class _Means(torch.nn.Module):
 
 @contextmanager
 def allocator(kept: bool) -> Iterator[None]:
-    """glibc keeping freed memory as the engine does on a CPU (``kept``), or with its settings as a script
-    leaves them, the engine's own calls inside included (on a CUDA device both are the same)."""
+    """glibc keeping freed memory as the engine does on a CPU (``kept``), or with its own settings, the engine's
+    calls inside included (on a CUDA device both are the same)."""
     if kept:
         with memory.keep_freed_memory():
             yield
