@@ -27,7 +27,6 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {"paper": dict(targets=3, k=50, n_steps=50, augment=5, granularities=None),
             "tiny": dict(targets=1, k=4, n_steps=3, augment=1, granularities=(1.0, 0.5))}
 STAGES = ("authors' Captum", "plain forward", "engine activations")
@@ -35,26 +34,19 @@ STAGES = ("authors' Captum", "plain forward", "engine activations")
 
 def child(kept: bool, setting: dict) -> dict:
     """Measure the three stages in this process (called through a fresh interpreter)."""
-    import dataclasses
-
     import numpy as np
-    from captum.attr import IntegratedGradients as CaptumIG
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from circuit import plain_forward
-    from ig_throughput import _Means
+    from circuit import plain_forward, recipe_images
+    from ig_throughput import authors_way
 
     from neurflow_graph.engine import memory
     from neurflow_graph.engine.activations import compute_activations, feature_maps
     from neurflow_graph.engine.layers import bridge
     from neurflow_graph.engine.patches import make_patches
-    from neurflow_graph.recipes import class_images, load_recipe, prepare_model
 
     memory.KEEP_FREED_MEMORY = False  # the set-up leaves glibc as a fresh process has it
-    recipe = load_recipe(ROOT / "ingest" / "efficientnet-lite0.toml").with_overrides(device="cpu")
-    recipe = dataclasses.replace(recipe, images=dataclasses.replace(recipe.images, augment=setting["augment"]))
-    prep = prepare_model(recipe)
-    images, _dropped = class_images(prep, prep.class_names.index(recipe.classes[0]), "cpu")
+    recipe, prep, images, _dropped = recipe_images(setting["augment"])
     model, normalize, size, batch = prep.model.eval(), prep.preset.normalize, prep.preset.input_size, 64
     patches = make_patches(images.images.float(), setting["granularities"] or recipe.params.granularities,
                            recipe.params.stride_ratio)
@@ -62,17 +54,14 @@ def child(kept: bool, setting: dict) -> dict:
     acts = compute_activations(model, patches, [upper], normalize, size, batch)
     targets = np.sort(np.argsort(-acts.values[upper].mean(0))[: setting["targets"]])
     top = acts.top_patches(upper, targets, setting["k"])
-    maps = [feature_maps(model, patches, lower, row, normalize, size, batch) for row in top]
+    uniq = np.unique(top)
+    maps = feature_maps(model, patches, lower, uniq, normalize, size, batch)  # row i: patch uniq[i]
     sub = bridge(model, lower, upper, normalize(images.images[:2].float()), fold=False)  # the authors' model
     for p in sub.parameters():
         p.requires_grad_(False)
-    ig = CaptumIG(_Means(sub))
 
     def authors() -> None:  # their script: one call per target, 4 patches per call
-        for target, x in zip(targets, maps, strict=True):
-            for i0 in range(0, len(x), 4):
-                ig.attribute(x[i0 : i0 + 4], baselines=x[i0 : i0 + 4] * 0, target=int(target),
-                             n_steps=setting["n_steps"])
+        authors_way(sub, maps, targets, np.searchsorted(uniq, top), setting["n_steps"])
 
     stages = {STAGES[0]: authors, STAGES[1]: lambda: plain_forward(model, patches, normalize, size, batch),
               STAGES[2]: lambda: compute_activations(model, patches, list(recipe.layers), normalize, size, batch)}

@@ -113,6 +113,16 @@ class Meter:
                 table[name] = table.get(name, 0.0) + value
 
 
+def recipe_images(augment: int, **overrides):
+    """The shipped EfficientNet-Lite0 recipe on the CPU with ``augment`` copies of its photo (and ``overrides``):
+    the recipe, its prepared model, its class's correctly predicted images and how many were dropped."""
+    recipe = load_recipe(RECIPE).with_overrides(device="cpu", **overrides)
+    recipe = dataclasses.replace(recipe, images=dataclasses.replace(recipe.images, augment=augment))
+    prep = prepare_model(recipe)
+    kept, dropped = class_images(prep, prep.class_names.index(recipe.classes[0]), "cpu")
+    return recipe, prep, kept, dropped
+
+
 def sample_rows(n_targets: int, n_sample: int, rng: np.random.Generator) -> np.ndarray:
     """The sorted rows of the targets the authors' way is timed on."""
     return np.sort(rng.choice(n_targets, min(n_sample, n_targets), replace=False))
@@ -180,11 +190,8 @@ def main() -> None:  # noqa: C901 - one linear script
     rng = np.random.default_rng(0)
     k, tau, n_steps = setting["k"], setting["tau"], setting["n_steps"]
 
-    recipe = load_recipe(RECIPE).with_overrides(k=k, tau=tau, n_steps=n_steps, device="cpu")
-    recipe = dataclasses.replace(recipe, images=dataclasses.replace(recipe.images, augment=setting["augment"]))
-    prep = prepare_model(recipe)
+    recipe, prep, kept, dropped = recipe_images(setting["augment"], k=k, tau=tau, n_steps=n_steps)
     class_index = prep.class_names.index(recipe.classes[0])
-    kept, dropped = class_images(prep, class_index, "cpu")
     layers = list(recipe.layers)[: setting["layers"]] if setting["layers"] else list(recipe.layers)
     model, normalize, input_size = prep.model.eval(), prep.preset.normalize, prep.preset.input_size
     batch = recipe.params.batch_size
@@ -235,8 +242,8 @@ def main() -> None:  # noqa: C901 - one linear script
         rows = sample_rows(len(targets), setting["sample"], rng)
         record = {"layer": upper, "lower": lower, "targets": int(len(targets)), "sampled": int(len(rows))}
         variants = [("authors", False), ("authors_kept", True)]
-        for tag, kept in variants[len(per_layer) % 2 :] + variants[: len(per_layer) % 2]:
-            with allocator(kept):
+        for tag, keep_freed in variants[len(per_layer) % 2 :] + variants[: len(per_layer) % 2]:
+            with allocator(keep_freed):
                 per_target, cpu_per_target, ref, ref_delta = authors_sample(plain, inputs, targets, top, rows, n_steps)
                 wall0, cpu0 = time.perf_counter(), time.process_time()
                 # they compute the lower maps of every patch once per transition

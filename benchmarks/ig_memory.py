@@ -13,7 +13,6 @@ own growth, and `ratio chunks sized vs equal: X` (seconds of equal chunks / size
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import resource
@@ -29,20 +28,18 @@ def child(variant: str, budget: float, setting: tuple[int, int, int] = (40, 16, 
     """Measure one variant in this process (called through a fresh interpreter)."""
     import numpy as np
 
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from circuit import recipe_images
+
     from neurflow_graph.engine import attribution
     from neurflow_graph.engine.activations import compute_activations, feature_maps
     from neurflow_graph.engine.layers import bridge
     from neurflow_graph.engine.memory import peak_live_bytes
     from neurflow_graph.engine.patches import make_patches
-    from neurflow_graph.recipes import class_images, load_recipe, prepare_model
 
     for name, value in VARIANTS[variant].items():
         setattr(attribution, name, value)
-    recipe = load_recipe(os.path.join(os.path.dirname(__file__), "..", "ingest", "efficientnet-lite0.toml"))
-    recipe = recipe.with_overrides(device="cpu")
-    recipe = dataclasses.replace(recipe, images=dataclasses.replace(recipe.images, augment=2))
-    prep = prepare_model(recipe)
-    kept, _ = class_images(prep, prep.class_names.index(recipe.classes[0]), "cpu")
+    recipe, prep, kept, _dropped = recipe_images(2)
     patches = make_patches(kept.images.float(), recipe.params.granularities, recipe.params.stride_ratio)
     model, norm, size = prep.model.eval(), prep.preset.normalize, prep.preset.input_size
     lower, upper = "_blocks.13", "_blocks.14"
