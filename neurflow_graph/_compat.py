@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.abc
 import importlib.machinery
 import importlib.util
 import os
@@ -34,7 +35,7 @@ def _schema_exists(name: str) -> bool:
 
 
 def prepare_torchvision() -> None:
-    """Let a later plain ``import torchvision`` work, without importing it (run when neurflow_graph is imported).
+    """Let a later plain ``import torchvision`` work, without importing it (run just before its first import).
 
     Loads torchvision's compiled ops the way torchvision does; where they do not load (a build that does
     not match torch), defines the two schemas its Python side needs instead.
@@ -59,6 +60,24 @@ def prepare_torchvision() -> None:
         _fragment = torch.library.Library("torchvision", "FRAGMENT")
     for name in missing:
         _fragment.define(_MISSING_SCHEMAS[name])
+
+
+class _PrepareBeforeTorchvision(importlib.abc.MetaPathFinder):
+    """Runs `prepare_torchvision` once, just before the first `import torchvision`, then steps aside."""
+
+    def find_spec(self, name, path=None, target=None):  # noqa: ANN001 - the MetaPathFinder protocol
+        if name == "torchvision":
+            with contextlib.suppress(ValueError):
+                sys.meta_path.remove(self)
+            prepare_torchvision()
+        return None  # the ordinary finders import it
+
+
+def prepare_torchvision_on_import() -> None:
+    """Arrange for `prepare_torchvision` to run when torchvision is first imported (not now: torch is heavy)."""
+    if "torchvision" in sys.modules or any(isinstance(f, _PrepareBeforeTorchvision) for f in sys.meta_path):
+        return
+    sys.meta_path.insert(0, _PrepareBeforeTorchvision())
 
 
 def import_torchvision() -> types.ModuleType:

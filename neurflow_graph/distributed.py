@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError
+from .errors import ConfigError, MissingDependency
 from .jobs import (
     ClassOutcome,
     CompleteRuns,
@@ -39,7 +39,7 @@ def import_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise ConfigError("--ray needs Ray, which is not installed; pip install 'neurflow-graph[ray]'") from None
+        raise MissingDependency("--ray needs Ray, which is not installed; pip install 'neurflow-graph[ray]'") from None
     return ray
 
 

@@ -9,24 +9,38 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-import pyarrow as pa
-
 from neurflow_graph import ids
 from neurflow_graph.errors import ConfigError, MissingDependency, NeurflowGraphError
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 T = TypeVar("T")
 
 HTML_VIEWS: dict[type, Callable[[Any], str]] = {}
 """Notebook views by record type; the render layer registers its pages here (records know nothing of it)."""
+_VIEW_MODULES: list[str] = []
+
+
+def register_html_views(module: str) -> None:
+    """Name a module that fills `HTML_VIEWS` when imported; it is imported the first time a view is looked up."""
+    if module not in _VIEW_MODULES:
+        _VIEW_MODULES.append(module)
+
+
+def html_view(kind: type) -> Callable[[Any], str] | None:
+    """The notebook view registered for `kind`, importing the registered view modules first if need be."""
+    while kind not in HTML_VIEWS and _VIEW_MODULES:
+        importlib.import_module(_VIEW_MODULES.pop(0))
+    return HTML_VIEWS.get(kind)
 
 
 class Tabular:
@@ -205,6 +219,8 @@ def resolve_class(ref: str | int, classes: Sequence[ClassRef], model: str | None
 def to_table(rows: Sequence[Any], row_type: type | None = None) -> pa.Table:
     """Dataclass rows as a pyarrow Table (nested tuples become lists; paths become strings); `row_type`
     names the columns of an empty table."""
+    import pyarrow as pa
+
     if not rows and row_type is not None and dataclasses.is_dataclass(row_type):
         return pa.table({f.name: pa.array([], pa.null()) for f in dataclasses.fields(row_type)})
     return pa.Table.from_pylist([{k: to_jsonable(v) for k, v in _fields(row)} for row in rows])

@@ -96,3 +96,29 @@ def digits_bundle_dirs(digits_spec, digits_model, digits_preset, digits_bundle_d
         return made[class_index]
 
     return bundle_dir
+
+
+_HEAVY = ("torch", "torchvision", "sklearn")
+_DRIVER = """
+import atexit, json, sys
+atexit.register(lambda: print("LOADED " + json.dumps([m for m in {heavy!r} if m in sys.modules]), file=sys.stderr))
+from neurflow_graph.cli.main import main
+main({args!r})
+"""
+
+
+@pytest.fixture(scope="session")
+def command_imports():
+    """``command_imports(*args, env=None)``: run `neurflow-graph ARGS` in a fresh interpreter; its result and the
+    heavy modules (torch, torchvision, scikit-learn) it imported, read at exit."""
+    import json
+    import subprocess
+    import sys
+
+    def run(*args: str, env: dict[str, str] | None = None):
+        code = _DRIVER.format(heavy=_HEAVY, args=list(args))
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+        (line,) = [line for line in done.stderr.splitlines() if line.startswith("LOADED ")]
+        return done, json.loads(line.removeprefix("LOADED "))
+
+    return run

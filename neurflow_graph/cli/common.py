@@ -1,9 +1,16 @@
 """Pieces every CLI command shares: one-line errors, the store options, and options spelled alike everywhere
-(`--run-id`, repeatable `--layer`, `--steps N|auto`)."""
+(`--run-id`, repeatable `--layer`, `--steps N|auto`), each defined once.
+
+Nothing here imports torch: command modules import the library inside their command functions, so
+`neurflow-graph --help`, `db`, `query` and `show` start at once.
+"""
 
 from __future__ import annotations
 
 import functools
+import importlib
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import click
 
@@ -23,16 +30,53 @@ def errors_as_click(fn):
     return wrapper
 
 
+data_dir_option = click.option(
+    "--data-dir", envvar="NEURFLOW_GRAPH_DATA_DIR", type=click.Path(file_okay=False), default=None,
+    help="Embedded store directory (env NEURFLOW_GRAPH_DATA_DIR; default ~/.local/share/neurflow-graph).",
+)
+"""``--data-dir``: where the embedded store lives."""
+
+database_option = click.option(
+    "--database", envvar="NEURFLOW_GRAPH_DATABASE", default=None,
+    help="Database name (embedded default 'neurflow'; env NEURFLOW_GRAPH_DATABASE).",
+)
+"""``--database``: which database of the store."""
+
+
 def store_options(fn):
     """``--data-dir`` and ``--database``; Neo4j is chosen by NEO4J_URI/NEO4J_USER/NEO4J_PASSWORD (never options)."""
-    fn = click.option(
-        "--database", envvar="NEURFLOW_GRAPH_DATABASE", default=None,
-        help="Database name (embedded default 'neurflow'; env NEURFLOW_GRAPH_DATABASE).",
-    )(fn)
-    return click.option(
-        "--data-dir", envvar="NEURFLOW_GRAPH_DATA_DIR", type=click.Path(file_okay=False), default=None,
-        help="Embedded store directory (env NEURFLOW_GRAPH_DATA_DIR; default ~/.local/share/neurflow-graph).",
-    )(fn)
+    return data_dir_option(database_option(fn))
+
+
+def library_value(module: str, name: str) -> Callable[[], Any]:
+    """A callable default reading a library constant when the option needs it (use with `cls=CalledDefault`)."""
+    return lambda: getattr(importlib.import_module(module), name)
+
+
+class CalledDefault(click.Option):
+    """An option whose callable default (`library_value`) is shown by its value in `--help`, not as "(dynamic)"."""
+
+    def get_default(self, ctx: click.Context, call: bool = True) -> Any:
+        return super().get_default(ctx, call=True)
+
+
+class LibraryChoice(click.Choice):
+    """A choice among a library constant's values, read when the option is used or its help shown, so that
+    defining the option imports nothing (e.g. `LibraryChoice("neurflow_graph.engine.attribution", "METHODS")`)."""
+
+    def __init__(self, module: str, name: str, extra: Sequence[str] = ()) -> None:
+        self._source = (module, name)
+        self._extra = tuple(extra)
+        super().__init__(())
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        module, name = self._source
+        return (*self._extra, *getattr(importlib.import_module(module), name))
+
+    @choices.setter
+    def choices(self, _value: Sequence[str]) -> None:  # click.Choice.__init__ assigns it; the constant wins
+        pass
 
 
 def open_store(data_dir: str | None, database: str | None):

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from neurflow_graph.cli.common import (
+    CalledDefault,
     errors_as_click,
     layer_names,
     layer_option,
+    library_value,
     open_store,
     run_id_option,
     store_options,
 )
-from neurflow_graph.labels.client import HOW_TO_CONFIGURE, ChatClient, EndpointNotConfigured, LLMSettings
-from neurflow_graph.labels.labeler import DEFAULT_MAX_RELATIONS, ItemResult, label_circuit
+
+if TYPE_CHECKING:
+    from neurflow_graph.labels.labeler import ItemResult
 
 
 def _echo(result: ItemResult) -> None:
@@ -35,7 +40,8 @@ def _echo(result: ItemResult) -> None:
 @click.option("--force", is_flag=True, help="Ask again for groups and edges labelled already (ignore the cache).")
 @click.option("--dry-run", "dry_run", type=click.Path(file_okay=False),
               help="Write every prompt (text and grid PNGs, plus manifest.json) to this folder; send nothing.")
-@click.option("--max-relations", type=click.IntRange(min=0), default=DEFAULT_MAX_RELATIONS, show_default=True,
+@click.option("--max-relations", cls=CalledDefault, type=click.IntRange(min=0), show_default=True,
+              default=library_value("neurflow_graph.labels.labeler", "DEFAULT_MAX_RELATIONS"),
               help="Heaviest incoming edges explained per parent group (0: no relations).")
 @click.option("--bundle", "bundle_dir", type=click.Path(file_okay=False),
               help="The run's bundle folder (for its thumbnails) [default: the path recorded when it was loaded].")
@@ -49,15 +55,18 @@ def label(class_ref: str, layers: tuple[str, ...], run_id: str | None, force: bo
     NEURFLOW_LLM_MODEL and, if needed, NEURFLOW_LLM_API_KEY. Labels are stored on the graph
     (NeuronGroup.label, .description; FEEDS.relation).
     """
+    from neurflow_graph.labels.client import HOW_TO_CONFIGURE, ChatClient, EndpointNotConfigured, LLMSettings
+    from neurflow_graph.labels.labeler import label_circuit
+
     settings = LLMSettings.from_env()
     if settings is None and dry_run is None:
         raise EndpointNotConfigured(f"no LLM endpoint is configured: {HOW_TO_CONFIGURE}; or pass --dry-run DIR "
                                     "to write the prompts without sending them")
     client = ChatClient(settings) if settings is not None else None
     with open_store(data_dir, database) as conn:
-        report = label_circuit(conn, class_ref, client=client, run_id=run_id, layers=list(layer_names(layers)) or None,
+        outcome = label_circuit(conn, class_ref, client=client, run_id=run_id, layers=list(layer_names(layers)) or None,
                                force=force, dry_run_dir=dry_run, max_relations=max_relations,
                                bundle_dir=bundle_dir, on_result=_echo)
-    if not report.ok:
-        raise click.ClickException(report.summary())
-    click.echo(report.summary())
+    if not outcome.ok:
+        raise click.ClickException(outcome.summary())
+    click.echo(outcome.summary())

@@ -1,4 +1,8 @@
-"""The ``neurflow-graph`` command line: parses options and calls the library, nothing more."""
+"""The ``neurflow-graph`` command line: parses options and calls the library, nothing more.
+
+Commands that compute import the engine inside their functions, so `--help` and the store and query
+commands start without torch (tests/test_cli_startup.py checks it).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,9 @@ from pathlib import Path
 import click
 
 from neurflow_graph import ids
-from neurflow_graph.bundle.summary import describe_bundle
-from neurflow_graph.cli.common import STEPS, errors_as_click, open_store, store_options
-from neurflow_graph.engine.attribution import METHODS, PRECISIONS
-from neurflow_graph.ids import slug
-from neurflow_graph.query.describe import describe_stored_run
+from neurflow_graph.cli.common import STEPS, LibraryChoice, errors_as_click, open_store, store_options
+
+_ATTRIBUTION = "neurflow_graph.engine.attribution"  # the choices of --method and --precision, read when used
 
 
 def run_options(fn):
@@ -25,8 +27,9 @@ def run_options(fn):
         click.option("--tau", type=int, help="Core neurons kept per target."),
         click.option("--steps", "n_steps", type=STEPS, help="Integrated-gradients steps, or 'auto' with --tolerance."),
         click.option("--tolerance", type=float, help="Completeness error to reach with --steps auto."),
-        click.option("--method", type=click.Choice(METHODS), help="Quadrature rule for integrated gradients."),
-        click.option("--precision", type=click.Choice(("auto", *PRECISIONS)),
+        click.option("--method", type=LibraryChoice(_ATTRIBUTION, "METHODS"),
+                     help="Quadrature rule for integrated gradients."),
+        click.option("--precision", type=LibraryChoice(_ATTRIBUTION, "PRECISIONS", ("auto",)),
                      help="auto: bf16 autocast on CUDA, fp32 on a CPU (see docs/performance.md)."),
         click.option("--device", help="auto, cpu, cuda or cuda:N."),
         click.option("--seed", type=int, help="Random seed."),
@@ -60,12 +63,13 @@ def main() -> None:
 @errors_as_click
 def run(recipe: str, out: str, quiet: bool, **overrides) -> None:
     """Compute the NeurFlow circuit of RECIPE's class(es) and write a bundle to --out."""
+    from neurflow_graph.bundle.summary import describe_bundle
     from neurflow_graph.recipes import prepare_model, run_recipe_class
 
     spec = load_recipe_with(recipe, overrides)
     prepared = prepare_model(spec)
     for name in spec.classes:
-        target = Path(out) if len(spec.classes) == 1 else Path(out) / slug(name)
+        target = Path(out) if len(spec.classes) == 1 else Path(out) / ids.slug(name)
         bundle = run_recipe_class(prepared, name, target, progress=not quiet, report=click.echo)
         click.echo(describe_bundle(bundle))
         click.echo(f"bundle written to {target}")
@@ -112,8 +116,10 @@ def ingest(recipe: str, out: str | None, force: bool, data_dir: str | None, data
     Classes whose run (same model, images and parameters) is already complete in the store are skipped
     unless --force. The model is loaded once for all classes (once per worker with --ray).
     """
+    from neurflow_graph.bundle.summary import describe_bundle
     from neurflow_graph.jobs import ingest as ingest_classes
     from neurflow_graph.jobs import select_classes
+    from neurflow_graph.query.describe import describe_stored_run
 
     if out and bundles:
         raise click.UsageError("give --out or --bundles, not both")
@@ -188,112 +194,15 @@ def load(bundles: tuple[str, ...], data_dir: str | None, database: str | None, q
                        f"relationships in {report.batches} transactions ({report.seconds:.1f} s)")
 
 
-@main.group()
-def db() -> None:
-    """Manage the embedded graph store (an ArcadeDB server on 127.0.0.1)."""
-
-
-def _data_dir_option(fn):
-    return click.option(
-        "--data-dir", envvar="NEURFLOW_GRAPH_DATA_DIR", type=click.Path(file_okay=False), default=None,
-        help="Embedded store directory (env NEURFLOW_GRAPH_DATA_DIR).",
-    )(fn)
-
-
-def _browser_help(info, database: str | None) -> str:
-    from neurflow_graph.store.connection import browser_help, embedded_database_name
-    from neurflow_graph.store.server import ROOT_USER
-
-    return browser_help(info.bolt_uri, ROOT_USER, embedded_database_name(database), info.password_file)
-
-
-def _database_option(fn):
-    return click.option("--database", envvar="NEURFLOW_GRAPH_DATABASE", default=None,
-                        help="Database to name in the connection help (default 'neurflow'; env "
-                             "NEURFLOW_GRAPH_DATABASE).")(fn)
-
-
-@db.command("start")
-@_data_dir_option
-@_database_option
-@errors_as_click
-def db_start(data_dir: str | None, database: str | None) -> None:
-    """Start the embedded server (or find the one already running), and say how to connect to it."""
-    from neurflow_graph.store import resolve_data_dir, start
-
-    info = start(data_dir)
-    click.echo(f"running: {info.bolt_uri} (pid {info.pid}), data in {resolve_data_dir(data_dir)}; "
-               f"user root, password in {info.password_file}")
-    click.echo(_browser_help(info, database))
-
-
-@db.command("stop")
-@_data_dir_option
-@errors_as_click
-def db_stop(data_dir: str | None) -> None:
-    """Stop the embedded server cleanly (SIGTERM, then wait)."""
-    from neurflow_graph.store import stop
-
-    click.echo("stopped" if stop(data_dir) else "not running")
-
-
-@db.command("status")
-@_data_dir_option
-@_database_option
-@errors_as_click
-def db_status(data_dir: str | None, database: str | None) -> None:
-    """Say whether the embedded server runs, where, and how to connect to it."""
-    from neurflow_graph.store import status
-
-    found = status(data_dir)
-    click.echo(found.message)
-    if found.state == "running" and found.info is not None:
-        click.echo(_browser_help(found.info, database))
-
-
-@db.command("credentials")
-@_data_dir_option
-@_database_option
-@click.option("--show-password", is_flag=True, help="Also print the root password (it is never logged).")
-@errors_as_click
-def db_credentials(data_dir: str | None, database: str | None, show_password: bool) -> None:
-    """Print the embedded store's Bolt URI, user and database (the password only with --show-password)."""
-    from neurflow_graph.store import server
-    from neurflow_graph.store.connection import embedded_database_name
-
-    found = server.status(data_dir)
-    if found.state == "running" and found.info is not None:
-        uri = found.info.bolt_uri
-    else:
-        remembered = server.remembered_bolt_uri(data_dir)
-        uri = (f"{remembered} (not running: `neurflow-graph db start`)" if remembered
-               else "none yet (never started: `neurflow-graph db start`)")
-    password_file = server.layout(data_dir).password_file
-    click.echo(f"uri: {uri}")
-    click.echo(f"user: {server.ROOT_USER}")
-    click.echo(f"database: {embedded_database_name(database)}")
-    if show_password:
-        click.echo(f"password: {server.read_password(data_dir)}")
-    else:
-        click.echo(f"password: in {password_file} (add --show-password to print it)")
-
-
-@db.command("path")
-@_data_dir_option
-def db_path(data_dir: str | None) -> None:
-    """Print the embedded store's data directory."""
-    from neurflow_graph.store import resolve_data_dir
-
-    click.echo(str(resolve_data_dir(data_dir)))
-
-
 def _register_commands() -> None:
-    """Commands that live with their features (labels, evaluation, queries) join the main group here."""
+    """Commands that live in their own modules (store, queries, debugging, evaluation, labels) join the main
+    group here."""
+    from neurflow_graph.cli.db import db
     from neurflow_graph.cli.evaluation import evaluate
     from neurflow_graph.cli.labels import label
     from neurflow_graph.cli.query import debug, query, show
 
-    for command in (query, show, debug, evaluate, label):
+    for command in (db, query, show, debug, evaluate, label):
         main.add_command(command)
 
 

@@ -142,47 +142,16 @@ def debug(class_name: str, recipe: str, images: str | None, layer: str | None, s
           max_images: int, run_id: str | None, device: str | None, no_store: bool, quiet: bool, out: str,
           data_dir: str | None, database: str | None) -> None:
     """Image debugging of CLASS (paper 5.1): group-confidence scores, masking each group vs random sets."""
-    from neurflow_graph.debugging import debug_images, folder_images, recipe_images, run_images, store_interventions
-    from neurflow_graph.engine.pipeline import resolve_device
-    from neurflow_graph.query.fetch import fetch_class, fetch_exemplars, fetch_layer_groups, fetch_run_info
-    from neurflow_graph.recipes import load_recipe, prepare_model
+    from neurflow_graph.debugging.class_debug import debug_class, describe_group
     from neurflow_graph.render.debug import write_debug_pages
 
-    spec = load_recipe(recipe)
-    with open_store(data_dir, database) as conn:  # what to debug, read before any heavy work
-        info = fetch_class(conn, class_name, model=spec.preset)
-        run = fetch_run_info(conn, run_id or str(info.latest_run))
-        if run.class_id != info.class_id:
-            raise QueryError(f"run {run.run_id} is of class {run.class_id}, not {info.class_id}")
-        layer = layer or (run.layers[1] if len(run.layers) > 1 else "")
-        groups = fetch_layer_groups(conn, info.class_id, layer, run_id=run.run_id)
-        exemplars = {g.group_id: [e.path for e in fetch_exemplars(conn, g.id)] for g in groups}
-    prepared = prepare_model(spec)
-    recorded = run.run_json.get("weights_sha256")
-    if recorded and recorded != prepared.weights_sha256:
-        raise QueryError(f"recipe {recipe}'s model weights (sha256 {prepared.weights_sha256[:12]}) are not those of "
-                         f"run {run.run_id} ({recorded[:12]}); pass the recipe and weights the run was computed with")
-    target = resolve_device(device or spec.params.device)
-    if images:
-        chosen = folder_images(images, prepared.preset.input_size, prepared.preset.in_channels, max_images)
-    else:
-        chosen = run_images(run, prepared, max_images) or recipe_images(prepared, info.index, target, max_images)
-    click.echo(f"class {info.class_id}, run {run.run_id}, layer {layer}: {len(groups)} groups; {chosen.description}")
-    result = debug_images(prepared.model, chosen.images.images, groups, info.index,
-                          normalize=prepared.preset.normalize, seeds=seeds, seed=seed, top=top, device=target,
-                          sources=chosen.images.sources, sha256=chosen.images.sha256, labels=chosen.labels,
-                          run_id=run.run_id, progress=not quiet)
-    ids: list[str] = []
-    if not no_store:
-        with open_store(data_dir, database) as conn:
-            ids = store_interventions(conn, result, info.class_id, chosen.description)
-    id_of = {g.group.group_id: i for g, i in zip(result.groups, ids, strict=False)}
-    pages = write_debug_pages(result, out, class_name=info.name, image_set=chosen.description,
-                              exemplars=exemplars, intervention_ids=id_of)
-    for g in result.groups:
-        click.echo(f"  {g.group.group_id:<14} {len(g.group.channels):>3} neurons  mean M {g.metric.mean():.3f}  "
-                   f"Δprob {g.mean_prob_drop:+.4f} (random {g.random_prob_drop.mean():+.4f} ± "
-                   f"{g.random_prob_drop.std():.4f})  Δlogit {g.mean_logit_drop:+.3f} "
-                   f"(random {g.random_logit_drop.mean():+.3f})  flipped {g.flipped}")
-    stored = f"; {len(ids)} Intervention node(s) stored" if ids else ""
+    with open_store(data_dir, database) as conn:
+        found = debug_class(conn, class_name, recipe, images=images, layer=layer, run_id=run_id, seeds=seeds,
+                            seed=seed, top=top, max_images=max_images, device=device, store=not no_store,
+                            progress=not quiet, on_start=click.echo)
+    pages = write_debug_pages(found.result, out, class_name=found.info.name, image_set=found.images.description,
+                              exemplars=found.exemplars, intervention_ids=found.intervention_ids)
+    for g in found.result.groups:
+        click.echo(f"  {describe_group(g)}")
+    stored = f"; {len(found.intervention_ids)} Intervention node(s) stored" if found.intervention_ids else ""
     click.echo(f"pages -> {pages['index.html']}{stored}")

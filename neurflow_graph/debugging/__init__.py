@@ -1,5 +1,6 @@
 """Image debugging (paper section 5.1): group-confidence scores, group masking against random masks, storage."""
 
+from neurflow_graph.debugging.class_debug import ClassDebug, debug_class, describe_group
 from neurflow_graph.debugging.core import DebugResult, GroupDebug, debug_images, group_confidence
 from neurflow_graph.debugging.sources import DebugImages, folder_images, recipe_images, run_images
 from neurflow_graph.debugging.store import (
@@ -10,10 +11,13 @@ from neurflow_graph.debugging.store import (
 )
 
 __all__ = [
+    "ClassDebug",
     "DebugImages",
     "DebugResult",
     "GroupDebug",
+    "debug_class",
     "debug_images",
+    "describe_group",
     "folder_images",
     "group_confidence",
     "intervention_id",

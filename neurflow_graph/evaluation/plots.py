@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import MissingDependency
 
 _TAU_COLORS = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#17becf")
 _BLUES = ("#1f4e9c", "#4a7fd0", "#8db3ec", "#c6dbf7")
@@ -24,7 +24,7 @@ def _figure(**kwargs):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError as exc:
-        raise ConfigError("figures need matplotlib; pip install 'neurflow-graph[plots]'") from exc
+        raise MissingDependency("figures need matplotlib; pip install 'neurflow-graph[plots]'") from exc
     fig = Figure(**kwargs)
     FigureCanvasAgg(fig)
     return fig

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from neurflow_graph.records import HTML_VIEWS, Edge, Group, Tabular
+from neurflow_graph.records import Edge, Group, Tabular, html_view
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,8 @@ class ClassCircuit(Tabular):
         return (Edge, self.edges) if part == "edges" else (Group, self.groups)
 
     def _repr_html_(self) -> str | None:
-        """Jupyter's inline view: the `show` page, once the render layer has registered it (records.HTML_VIEWS)."""
-        view = HTML_VIEWS.get(type(self))
+        """Jupyter's inline view: the `show` page, as the render layer registers it (records.html_view)."""
+        view = html_view(type(self))
         return view(self) if view is not None else None
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import base64
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image
+
+if TYPE_CHECKING:
+    import torch
 
 PLACEHOLDER_GREY = (204, 204, 204)
 
@@ -30,7 +33,7 @@ def file_uri(path: Path | None) -> str | None:
 
 def tensor_to_pil(image: torch.Tensor, size: int | None = None) -> Image.Image:
     """A C×H×W image in [0, 1] (C = 1 or 3) as a PIL RGB image, optionally resized to size×size."""
-    array = (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    array = (image.detach().float().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
     if array.shape[-1] == 1:
         array = np.repeat(array, 3, axis=-1)
     picture = Image.fromarray(array, mode="RGB")

@@ -1,32 +1,41 @@
-"""The graph store: an embedded ArcadeDB server (or Neo4j), its schema, and the run-bundle writer."""
+"""The graph store: an embedded ArcadeDB server (or Neo4j), its schema, and the run-bundle writer.
 
-from neurflow_graph.bundle.tables import BundleTables, read_bundle_tables
-from neurflow_graph.store.connection import Connection, connect
-from neurflow_graph.store.paths import resolve_data_dir
-from neurflow_graph.store.queries import run, run_table
-from neurflow_graph.store.schema import SCHEMA_VERSION, check_schema_version, ensure_schema
-from neurflow_graph.store.server import ServerInfo, ServerStatus, start, status, stop
-from neurflow_graph.store.writer import DEFAULT_BATCH_SIZE, DEFAULT_WRITERS, WriteReport, load_bundle, write_run_graph
+Names are imported on first use (PEP 562): `db` commands and queries reach the server and the connection
+without loading the bundle writer (and with it torch).
+"""
 
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "neurflow_graph.bundle.tables": ("BundleTables", "read_bundle_tables"),
+    "neurflow_graph.store.connection": ("Connection", "connect"),
+    "neurflow_graph.store.paths": ("resolve_data_dir",),
+    "neurflow_graph.store.queries": ("run", "run_table"),
+    "neurflow_graph.store.schema": ("SCHEMA_VERSION", "check_schema_version", "ensure_schema"),
+    "neurflow_graph.store.server": ("ServerInfo", "ServerStatus", "start", "status", "stop"),
+    "neurflow_graph.store.writer": ("DEFAULT_BATCH_SIZE", "DEFAULT_WRITERS", "WriteReport", "load_bundle",
+                                    "write_run_graph"),
+}
+_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = [
-    "DEFAULT_BATCH_SIZE",
-    "DEFAULT_WRITERS",
-    "SCHEMA_VERSION",
-    "BundleTables",
-    "Connection",
-    "ServerInfo",
-    "ServerStatus",
-    "WriteReport",
-    "check_schema_version",
-    "connect",
-    "ensure_schema",
-    "load_bundle",
-    "read_bundle_tables",
-    "resolve_data_dir",
-    "run",
-    "run_table",
-    "start",
-    "status",
-    "stop",
-    "write_run_graph",
+    "DEFAULT_BATCH_SIZE", "DEFAULT_WRITERS", "SCHEMA_VERSION", "BundleTables", "Connection", "ServerInfo",
+    "ServerStatus", "WriteReport", "check_schema_version", "connect", "ensure_schema", "load_bundle",
+    "read_bundle_tables", "resolve_data_dir", "run", "run_table", "start", "status", "stop", "write_run_graph",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a re-exported name's module the first time the name is used (PEP 562)."""
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module 'neurflow_graph.store' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOME))

