@@ -98,12 +98,22 @@ def test_adaptive_steps_reach_the_tolerance(setting):
     assert result.n_steps in (4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 
 
-def test_bf16_keeps_the_top_neurons(setting):
+def test_bf16_keeps_the_top_neurons_up_to_near_ties(setting):
+    """bf16 differs from fp32 by its rounding only, so a top set changes only where fp32's own importances lie
+    within that rounding of the cut (docs/performance.md: 89-90 of 94 sets identical at the paper's settings)."""
     sub, maps, targets, patch_ids = setting
     fp32 = IntegratedGradients(n_steps=16).attribute(sub, lambda ids: maps[ids], targets, patch_ids)
     bf16 = IntegratedGradients(n_steps=16, precision="bf16").attribute(sub, lambda ids: maps[ids], targets, patch_ids)
-    top = lambda r: [set(np.argsort(-np.abs(r.scores[t]).mean(0))[:4]) for t in range(len(targets))]  # noqa: E731
-    assert top(fp32) == top(bf16)
+    exact, rounded = np.abs(fp32.scores).mean(1), np.abs(bf16.scores).mean(1)  # (target, lower neuron) importance
+    error = np.abs(rounded - exact).max(axis=1)
+    assert (error > 0).all()  # bf16 did run in bf16
+    assert (error <= torch.finfo(torch.bfloat16).eps * exact.max(axis=1)).all()  # within one bf16 step of the top
+    tau = 4
+    for t in range(len(targets)):
+        order = np.argsort(-exact[t])
+        cut = (exact[t][order[tau - 1]] + exact[t][order[tau]]) / 2
+        changed = set(order[:tau]) ^ set(np.argsort(-rounded[t])[:tau])
+        assert all(abs(exact[t][n] - cut) <= 2 * error[t] for n in changed), (t, sorted(changed))
 
 
 def test_quadrature_weights_integrate_linear_functions_exactly():

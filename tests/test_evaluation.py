@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from neurflow_graph.cli.evaluation import evaluate
 from neurflow_graph.engine.layers import ablate, capture, neuron_activations
+from neurflow_graph.errors import ConfigError, StoreError
 from neurflow_graph.evaluation import (
     SIGN_CONVENTION,
     evaluate_fidelity,
@@ -65,7 +66,7 @@ def test_pruning_a_tau8_run_gives_the_tau4_run(bundle8, digits_bundle):
         np.testing.assert_allclose(a.core_scores, b.core_scores, rtol=1e-4)
         np.testing.assert_allclose(a.edge_weight, b.edge_weight, atol=1e-5)
     assert np.array_equal(pruned.leaves, direct.leaves)
-    with pytest.raises(Exception, match="tau must be an integer in 1..8"):
+    with pytest.raises(ConfigError, match="tau must be an integer in 1..8"):
         prune(bundle8.circuit, 9)
 
 
@@ -313,7 +314,7 @@ def test_store_evaluation_links_an_evaluation_node_to_its_run(digits_bundle, dig
     server.start(tmp_path / "store")
     try:
         with connect(tmp_path / "store", database="evaluation") as conn:
-            with pytest.raises(Exception, match="not in the store"):
+            with pytest.raises(StoreError, match="not in the store"):
                 store_evaluation(conn.run, record)
             write_run_graph(conn.driver, conn.database, digits_bundle_dir)
             for _ in range(2):

@@ -40,12 +40,21 @@ def test_changing_one_weight_or_buffer_changes_the_digest(digits_model) -> None:
     with torch.no_grad():
         next(model.parameters()).view(-1)[0] += 1e-6
     assert weights_sha256(model) != before
-    buffers = [b for b in copy.deepcopy(digits_model).buffers() if b.is_floating_point()]
-    if buffers:  # batch-norm statistics change the outputs, so they count too
-        model = copy.deepcopy(digits_model)
-        with torch.no_grad():
-            next(b for b in model.buffers() if b.is_floating_point()).view(-1)[0] += 1e-6
-        assert weights_sha256(model) != before
+
+
+def test_batch_norm_statistics_count_in_the_digest() -> None:
+    """Batch-norm running statistics are buffers, not parameters, and change the outputs: they count too."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+    model.train()(torch.rand(8, 3, 8, 8))  # real running statistics
+    model.eval()
+    buffers = [b for b in model.buffers() if b.is_floating_point()]
+    assert buffers  # running_mean and running_var
+    before, outputs = weights_sha256(model), model(torch.ones(1, 3, 8, 8))
+    with torch.no_grad():
+        model[1].running_mean[0] += 1e-3
+    assert not torch.equal(model(torch.ones(1, 3, 8, 8)), outputs)  # the statistic changes what the model says
+    assert weights_sha256(model) != before
 
 
 def test_the_bundle_records_the_weights_digest_its_run_id_hashes(digits_bundle, digits_spec, digits_model,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import json
 import os
 import socket
@@ -81,11 +83,53 @@ def _jvm_argv(info: server.ServerInfo) -> list[str]:
     return cmdline.read_bytes().decode().split("\0")
 
 
+def _listening_on(port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """The local addresses of the sockets listening on TCP `port` (read from /proc/net/tcp and tcp6)."""
+    found = []
+    for table in (Path("/proc/net/tcp"), Path("/proc/net/tcp6")):
+        if not table.exists():
+            continue
+        for line in table.read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, port_hex = local.split(":")
+            if state == "0A" and int(port_hex, 16) == port:  # 0A: LISTEN
+                raw = bytes.fromhex(address)  # 32-bit words, each in host (little-endian) order
+                found.append(ipaddress.ip_address(b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))))
+    return found
+
+
+def _loopback_only(port: int) -> bool:
+    addresses = _listening_on(port)
+    mapped = [getattr(a, "ipv4_mapped", None) or a for a in addresses]
+    return bool(addresses) and all(a.is_loopback for a in mapped)
+
+
+def _other_local_addresses() -> list[str]:
+    """This machine's IPv4 addresses that are not loopback (a server on 0.0.0.0 answers on them): its host name's,
+    and the one a packet to a private address would leave from (a UDP connect sends nothing)."""
+    found = set()
+    with contextlib.suppress(OSError):
+        found |= {n[4][0] for n in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)}
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("10.255.255.255", 9))
+        found.add(probe.getsockname()[0])
+    return sorted(a for a in found if not ipaddress.ip_address(a).is_loopback and a != "0.0.0.0")
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads the listening sockets from /proc/net (Linux)")
 def test_listens_on_loopback_only(data_dir: Path) -> None:
+    with socket.socket() as everywhere:  # the check itself tells a server on every interface apart
+        everywhere.bind(("0.0.0.0", 0))
+        everywhere.listen()
+        assert not _loopback_only(everywhere.getsockname()[1])
     info = server.start(data_dir)
     for port in (info.bolt_port, info.http_port):
         with socket.create_connection(("127.0.0.1", port), timeout=2):
             pass
+        assert _loopback_only(port), f"port {port} listens on {_listening_on(port)}"
+        for address in _other_local_addresses():
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection((address, port), timeout=2).close()
 
 
 def test_stale_state_file_is_reported_and_cleared(tmp_path: Path) -> None:
