@@ -46,22 +46,27 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+_MODULE_NAMES = {_module_name(p) for p in _modules()}
+
+
 def _imports(path: Path) -> list[tuple[int, str]]:
     """(line, absolute module) of every import of the package in `path`, at any depth (lazy imports too)."""
-    name = _module_name(path)
-    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    return _imports_in(path.read_text(), _module_name(path), path.name == "__init__.py")
+
+
+def _imports_in(source: str, name: str, is_package: bool, modules: set[str] = _MODULE_NAMES) -> list[tuple[int, str]]:
+    package = name if is_package else name.rsplit(".", 1)[0]
     found = []
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")[: len(package.split(".")) - node.level + 1]
                 target = ".".join(base + ([node.module] if node.module else []))
             else:
                 target = node.module or ""
-            if node.module is None or target == "neurflow_graph":  # from pkg import submodule
-                found += [(node.lineno, f"{target}.{alias.name}") for alias in node.names]
-            else:
-                found.append((node.lineno, target))
+            # `from pkg import name` imports the submodule pkg.name when there is one, else pkg itself
+            found += [(node.lineno, f"{target}.{alias.name}" if f"{target}.{alias.name}" in modules else target)
+                      for alias in node.names]
         elif isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names]
     return [(line, mod) for line, mod in found if mod.startswith("neurflow_graph.")]
@@ -83,6 +88,93 @@ def test_imports_only_go_down() -> None:
             if there is not None and RANK[there] > RANK[here]:
                 upward.append(f"{path.relative_to(PACKAGE.parent)}:{line} ({here}) imports {target} ({there})")
     assert not upward, "imports that go up a layer:\n" + "\n".join(upward)
+
+
+def _import_graph(sources: dict[str, tuple[str, bool]]) -> dict[str, set[str]]:
+    """Module -> the package modules it imports (at any depth); `sources` maps a module to (source, is_package).
+    The facade `neurflow_graph/__init__.py` is left out: it re-exports every layer."""
+    modules = set(sources)
+    graph: dict[str, set[str]] = {}
+    for here, (source, is_package) in sources.items():
+        if here == "neurflow_graph":
+            continue
+        targets = set()
+        for _line, target in _imports_in(source, here, is_package, modules):
+            while target not in modules and "." in target:  # `from pkg.mod import name` -> pkg.mod
+                target = target.rsplit(".", 1)[0]
+            if target not in (here, "neurflow_graph"):
+                targets.add(target)
+        graph[here] = targets
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    import networkx as nx
+
+    return sorted(sorted(c) for c in nx.simple_cycles(nx.DiGraph([(a, b) for a in graph for b in graph[a]])))
+
+
+def test_no_import_cycles() -> None:
+    """No two modules import each other, directly or around a loop, lazily or not (so within a layer, since
+    imports only go down): a cycle hidden by a lazy import is still one idea split across two modules."""
+    sources = {_module_name(p): (p.read_text(), p.name == "__init__.py") for p in _modules()}
+    cycles = _cycles(_import_graph(sources))
+    assert not cycles, "import cycles:\n" + "\n".join(" <-> ".join(c) for c in cycles)
+
+
+def test_the_cycle_check_sees_lazy_and_relative_imports() -> None:
+    sources = {
+        "neurflow_graph.engine": ("", True),
+        "neurflow_graph.engine.a": ("def f():\n    from neurflow_graph.engine.b import g\n", False),
+        "neurflow_graph.engine.b": ("from . import c\n", False),
+        "neurflow_graph.engine.c": ("def h():\n    from neurflow_graph.engine import a\n", False),
+        "neurflow_graph.engine.d": ("from neurflow_graph.engine.a import f\n", False),
+    }
+    assert _cycles(_import_graph(sources)) == [["neurflow_graph.engine.a", "neurflow_graph.engine.b",
+                                                "neurflow_graph.engine.c"]]
+
+
+_ID_SEPARATORS = ("/", "#s", "/g", "-c")
+"""What joins the parts of an id (ids.py): `{model}/{index}`, `{neuron}#s{j}`, `{layer}/g{index}`,
+`{model}-c{class}`."""
+
+
+def _built_ids(source: str) -> list[int]:
+    """Lines that build an id-shaped string: an f-string with no whitespace in its text (a token, not prose) that
+    joins two values with an id separator (f"{run_id}/{group}"), or `x + "/" + y`."""
+    lines = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.JoinedStr):
+            parts = node.values
+            text = "".join(p.value for p in parts if isinstance(p, ast.Constant) and isinstance(p.value, str))
+            if any(ch.isspace() for ch in text):
+                continue
+            for left, mid, right in zip(parts, parts[1:], parts[2:], strict=False):
+                if (isinstance(left, ast.FormattedValue) and isinstance(right, ast.FormattedValue)
+                        and isinstance(mid, ast.Constant) and mid.value in _ID_SEPARATORS):
+                    lines.append(node.lineno)
+        elif (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add) and isinstance(node.right, ast.Constant)
+              and node.right.value in _ID_SEPARATORS):
+            lines.append(node.lineno)
+    return sorted(set(lines))
+
+
+def test_ids_are_built_only_in_ids_py() -> None:
+    built = [f"{p.relative_to(PACKAGE)}:{line}" for p in _modules() if p != PACKAGE / "ids.py"
+             for line in _built_ids(p.read_text())]
+    assert not built, "ids built outside ids.py (use its functions):\n" + "\n".join(built)
+
+
+@pytest.mark.parametrize(("source", "found"), [
+    ('x = f"{run_id}/{group}"', True),
+    ('x = f"{model}-c{index}-{digest}"', True),
+    ('x = f"{neuron}#s{j}"', True),
+    ("x = run_id + '/' + group", True),
+    ('x = f"set {A}/{B} to free ports"', False),  # prose naming two things is not an id
+    ('x = f"{a}:{b}"', False),
+])
+def test_the_id_rule_tells_ids_from_prose(source: str, found: bool) -> None:
+    assert bool(_built_ids(source)) is found
 
 
 @pytest.mark.parametrize(("needle", "home"), [

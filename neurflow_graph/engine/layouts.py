@@ -180,7 +180,7 @@ def resolve_layouts(
 
     ``tokens`` and ``prefix`` apply to every token layer not declared as a ``Layout``.
     """
-    from neurflow_graph.engine.layers import _module, capture
+    from neurflow_graph.engine.hooks import _module, capture
 
     declared = dict(declared or {})
     unknown = sorted(set(declared) - set(layers))
@@ -221,7 +221,7 @@ def resolve_layouts(
 
 def _width_probe(model: nn.Module, layers: Sequence[str], example: torch.Tensor) -> dict[str, list[int]]:
     """The output axes of ``layers`` that change when the input is made twice as wide (missing: it failed)."""
-    from neurflow_graph.engine.layers import capture
+    from neurflow_graph.engine.hooks import capture
 
     wide = torch.cat([example[:1], example[:1].flip(-1)], dim=-1)
     narrow: dict[str, tuple[int, ...]] = {}
@@ -268,7 +268,7 @@ def module_layout(module: nn.Module, output: torch.Tensor, name: str = "?") -> L
 
 def layout_of(model: nn.Module, name: str, output: torch.Tensor) -> Layout:
     """The layout of layer ``name`` of ``model`` for this output (see ``module_layout``)."""
-    from neurflow_graph.engine.layers import _module
+    from neurflow_graph.engine.hooks import _module
 
     return module_layout(_module(model, name), output, name)
 
@@ -303,7 +303,7 @@ def held_inputs(sub: nn.Module, inputs: Callable, model_inputs: Callable) -> Cal
     engine's passes, with outputs relative to each input's own zero-lower baseline (completeness per input).
     Any other sub-network gets ``inputs`` unchanged.
     """
-    from .layers import skip_of
+    from .hooks import skip_of
 
     skip = skip_of(sub)
     if skip is None:

@@ -422,7 +422,7 @@ def _write_shares(driver: neo4j.Driver, database: str, tables: BundleTables, ski
     each group's `shares_best` bound (`write_shares_best`).
     """
     columns = (tables.neuron_groups.column(c).to_pylist() for c in ("group_id", "neuron_ids", "is_root"))
-    groups = [(f"{tables.run_id}/{g}", set(members)) for g, members, root in zip(*columns, strict=True)
+    groups = [(ids.group_node_id(tables.run_id, g), set(members)) for g, members, root in zip(*columns, strict=True)
               if not root and members]
     neurons = sorted({n for _, members in groups for n in members})
     if not neurons:
@@ -447,8 +447,8 @@ def _write_shares(driver: neo4j.Driver, database: str, tables: BundleTables, ski
                           batch_size, tables.run_id)
     _write_rows(driver, database, "write_shares_best", pa.table({"group": list(best), "key": list(best.values())},
                                                                schema=_BEST_SCHEMA), batch_size, tables.run_id)
-    layer_of = dict(zip((f"{tables.run_id}/{g}" for g in tables.neuron_groups.column("group_id").to_pylist()),
-                        tables.neuron_groups.column("layer").to_pylist(), strict=True))
+    node_ids = (ids.group_node_id(tables.run_id, g) for g in tables.neuron_groups.column("group_id").to_pylist())
+    layer_of = dict(zip(node_ids, tables.neuron_groups.column("layer").to_pylist(), strict=True))
     _write_shares_top(driver, database, tables, [(layer_of.get(p["a"]) or layer_of[p["b"]], p) for p in pairs])
     return written
 
