@@ -28,13 +28,11 @@ ADAPTIVE_LADDER = (4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 CHANNELS_LAST = True  # IG passes on NHWC maps; switch for benchmarks
 PARTITION = True  # chunks sized against slot padding (``_partition``); off: equal chunks; switch for benchmarks
 MAPS_SHARE = 0.25  # of the memory budget: lower maps computed ahead of the passes that read them
-# Of the memory budget: the largest call of the model's prefix computing those maps. On a CPU the process grew
-# about 2.4x such a call's live tensors (freed blocks are kept for reuse) and calls of 8-16 patches ran as fast as
-# calls of 32 (EfficientNet-Lite0 up to _blocks.13), so a bigger share would only cost memory.
+# Of the memory budget: the largest call of the model's prefix computing those maps; a bigger share only costs
+# memory (docs/performance.md, Memory).
 PREFIX_SHARE = 0.25
-# On a CPU the process grows 2-3.5x the engine's live tensors while freed blocks are kept for reuse (EfficientNet-Lite0,
-# k 50, N 50: 825 MB for a 1024 MB budget whose live tensors peaked at 392 MB); the budget is divided by this there,
-# and smaller passes and prefix calls ran as fast (256 and 1024 MB budgets: the same seconds).
+# On a CPU the process grows a few times the engine's live tensors while freed blocks are kept for reuse; the budget
+# is divided by this there (docs/performance.md, Memory).
 CPU_HEAP_FACTOR = 2.5
 # A pass's fixed cost in rows, for sizing chunks: Python and kernel dispatch on a CPU; on a GPU many small
 # passes cost more than padding (not measured yet: a pass counts as a full one there).
@@ -59,7 +57,7 @@ def default_precision(device: str | torch.device) -> str:
 
     On a CPU bf16 is not the default even where the hardware runs it: on the real-weights benchmark at the
     paper's settings its top-tau sets equalled fp32's for 90 of 94 targets, short of the 99% that a default must
-    keep (``--precision bf16`` stays available: 1.7x faster there on AVX-512 BF16).
+    keep (``--precision bf16`` stays available; docs/performance.md, "bf16 on a CPU").
     """
     return "bf16" if torch.device(device).type == "cuda" else "fp32"
 

@@ -50,9 +50,8 @@ _PORT_NAMES = {BOLT_PORT_ENV: "Bolt", HTTP_PORT_ENV: "HTTP"}
 DEFAULT_HEAP = "2g"
 COLLECTORS = {"parallel": "-XX:+UseParallelGC", "g1": "-XX:+UseG1GC", "serial": "-XX:+UseSerialGC"}
 DEFAULT_COLLECTOR = "parallel"
-"""The JVM's throughput collector: an ingest is a batch job, and with G1 (the JVM's own default) whole writes
-were 1.23x slower, in its write barriers and concurrent threads (`benchmarks/store_write.py --collectors
-parallel,g1`; docs/schema.md)."""
+"""The JVM's throughput collector: an ingest is a batch job, and G1 (the JVM's own default) made whole writes
+slower, in its write barriers and concurrent threads (docs/performance.md, "Writing to the store")."""
 _HEAP = re.compile(r"^[1-9][0-9]*[kKmMgG]?$")
 # The flags ArcadeDB's own server.sh passes to the JVM.
 JVM_FLAGS = (

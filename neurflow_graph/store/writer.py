@@ -39,15 +39,10 @@ from neurflow_graph.store.queries import execute, load, run
 from neurflow_graph.store.schema import ensure_schema
 
 DEFAULT_BATCH_SIZE = 10_000
-"""Graph elements per write transaction. Measured (benchmarks/store_write.py, 415k elements, warm server,
-medians of 3 in one run): 10k 49.3k/s, 5k 46.9k/s, 3k 38.5k/s; 20k was ~10% slower than 10k. Again with the
-server on the parallel collector, 5k's rate over 10k's: 1.23x and 0.97x in two runs, so 10k stays."""
+"""Graph elements per write transaction: the fastest size measured (docs/performance.md, "Writing to the store")."""
 DEFAULT_WRITERS = 2
-"""Connections writing at once. Measured (benchmarks/store_write.py, 2 cores, 415k elements, medians of 3
-alternating in one run; two runs, server on the parallel collector): 2 writers 53.0k/s and 47.3k/s, 1 writer
-43.7k/s and 40.9k/s (1.21x, 1.16x), with the hyper-edges on one connection. With the hyper-edges written as a
-Latin square on both: 67.3k/s -> 76.5k/s (1.14x, medians of 10 writes alternating on one server, 10 of 10
-pairs won), and 2 writers 76.8k/s against 1 writer 51.3k/s (1.50x) in the benchmark."""
+"""Connections writing at once: two beat one, the hyper-edges written as a Latin square of blocks on both
+(docs/performance.md, "Writing to the store")."""
 CONFLICT_RETRIES = 3
 """Tries of a write batch, each at once, while it fails on a retryable conflict (ArcadeDB: hyper-edge blocks
 written together append records to the same pages; 1 to 3 of 26 batches failed in our runs), before the
