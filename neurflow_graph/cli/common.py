@@ -43,6 +43,10 @@ database_option = click.option(
 """``--database``: which database of the store."""
 
 
+quiet_option = click.option("--quiet", is_flag=True, help="No progress bars.")
+"""``--quiet``: no progress bars."""
+
+
 def store_options(fn):
     """``--data-dir`` and ``--database``; Neo4j is chosen by NEO4J_URI/NEO4J_USER/NEO4J_PASSWORD (never options)."""
     return data_dir_option(database_option(fn))

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import click
 
-from neurflow_graph.cli.common import STEPS, errors_as_click, layer_names, layer_option, open_store, store_options
+from neurflow_graph.cli.common import (
+    STEPS,
+    errors_as_click,
+    layer_names,
+    layer_option,
+    open_store,
+    quiet_option,
+    store_options,
+)
 
 
 def _source_options(samples_help: str, tau_help: str, targets: bool = False, max_size: bool = False):
@@ -33,7 +41,7 @@ def _source_options(samples_help: str, tau_help: str, targets: bool = False, max
                          help="RECIPE runs with sample photos: augmented copies per photo."),
             layer_option("RECIPE runs: a layer, logit layer first (repeat or comma-separate)."),
             click.option("--device", help="auto, cpu, cuda or cuda:N (default: the recipe's, or auto)."),
-            click.option("--quiet", is_flag=True, help="No progress bars."),
+            quiet_option,
             click.option("--no-store", is_flag=True,
                          help="Do not store Evaluation nodes in the graph (default: store them, loading the "
                               "evaluated runs' bundles first when they are not stored yet)."),

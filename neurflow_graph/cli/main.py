@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from neurflow_graph import ids
-from neurflow_graph.cli.common import STEPS, LibraryChoice, errors_as_click, open_store, store_options
+from neurflow_graph.cli.common import STEPS, LibraryChoice, errors_as_click, open_store, quiet_option, store_options
 
 _ATTRIBUTION = "neurflow_graph.engine.attribution"  # the choices of --method and --precision, read when used
 
@@ -35,7 +35,7 @@ def run_options(fn):
         click.option("--seed", type=int, help="Random seed."),
         click.option("--batch-size", "internal_batch_size", type=int,
                      help="(patch, step) rows per integrated-gradients pass; bounds memory."),
-        click.option("--quiet", is_flag=True, help="No progress bars."),
+        quiet_option,
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -179,7 +179,7 @@ def _ingest_on_ray(spec, conn, classes, force, bundles, address, workers, gpus_p
 @main.command()
 @click.argument("bundles", nargs=-1, required=True, type=click.Path(file_okay=False))
 @store_options
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@quiet_option
 @errors_as_click
 def load(bundles: tuple[str, ...], data_dir: str | None, database: str | None, quiet: bool) -> None:
     """Write existing bundle directories into the graph store, without recomputing anything."""

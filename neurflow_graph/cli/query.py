@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from neurflow_graph.cli.common import errors_as_click, open_store, run_id_option, store_options
+from neurflow_graph.cli.common import errors_as_click, open_store, quiet_option, run_id_option, store_options
 from neurflow_graph.errors import QueryError
 
 # Parameters whose value names a stored thing: checked before the query runs, so a typo is a one-line error.
@@ -133,7 +133,7 @@ def _page_height(circuit) -> int:
 @run_id_option("Debug this run of the class [default: its latest complete run].")
 @click.option("--device", help="auto, cpu, cuda or cuda:N [default: the recipe's].")
 @click.option("--no-store", is_flag=True, help="Do not write Intervention nodes back to the store.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@quiet_option
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Folder for the pages (index.html, group-*.html, group-*.png) and report.json.")
 @store_options

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from neurflow_graph.errors import ConfigError, DataError
+from neurflow_graph.errors import ConfigError, DataError, MissingDependency
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 SKLEARN_SAMPLE_NAMES = ("china.jpg", "flower.jpg")
@@ -220,7 +220,11 @@ def _skimage_array(name: str) -> np.ndarray:
         from sklearn.datasets import load_sample_image
 
         return load_sample_image(name)
-    import skimage.data
+    try:
+        import skimage.data
+    except ImportError:
+        raise MissingDependency(f"sample image {name!r} needs scikit-image; "
+                                "pip install 'neurflow-graph[images]'") from None
 
     loader = getattr(skimage.data, name, None)
     if name.startswith("_") or name in _SKIMAGE_EXCLUDED or not callable(loader):
