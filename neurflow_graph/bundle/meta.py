@@ -76,6 +76,7 @@ class RunMeta:
     stage_seconds: dict[str, float]
     versions: dict[str, str]
     request_key: str | None = None  # ids.request_key of the run's request (recipe runs); None in older bundles
+    tau_caps: dict[str, int] = dataclasses.field(default_factory=dict)  # pipeline.tau_caps; absent when none
 
     @classmethod
     def parse(cls, run: Any, source: str = "run.json") -> RunMeta:
@@ -120,6 +121,7 @@ class RunMeta:
             input_size=f.get("params.input_size", int), images=images, layer_stats=stats,
             stage_seconds=f.mapping("stage_seconds", float), versions=f.mapping("versions", str),
             request_key=f.get("request_key", str, None),
+            tau_caps=f.mapping("tau_caps", int) if "tau_caps" in run else {},
         )
 
 
