@@ -254,7 +254,7 @@ class NeurFlow:
                                                                   class_index, image_sha256, params)),
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "complete": True,
-            "model": {"name": spec.name, "num_classes": int(n_classes), **spec.provenance},
+            "model": {"name": spec.name, "num_classes": int(n_classes), **spec.identity()},  # the run id's model
             "weights_sha256": digest,
             "class": {"index": int(class_index), "name": class_name if class_name is not None else str(class_index)},
             "layers": list(layers),
