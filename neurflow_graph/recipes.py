@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from neurflow_graph.engine.attribution import METHODS, PRECISIONS
+from neurflow_graph.engine.digits import SPLITS
 from neurflow_graph.engine.layouts import KINDS as LAYOUT_KINDS
 from neurflow_graph.engine.layouts import TOKEN_MODES, parse_layout
 from neurflow_graph.engine.pipeline import NeurFlowParams
@@ -99,7 +100,7 @@ FIELDS: dict[tuple[str, str], tuple[Callable[[Any], bool], str]] = {
     ("images", "layout"): _one_of(*LAYOUTS),
     ("images", "names"): _list_of(_text, "scikit-image sample names (e.g. [\"chelsea\"])"),
     ("images", "augment"): _int_from(0),
-    ("images", "split"): _one_of("train", "test", "all"),
+    ("images", "split"): _one_of(*SPLITS),
     ("images", "max_images"): _int_from(1),
     ("run", "class"): (_class_ref, "a class name or index"),
     ("run", "classes"): _list_of(_class_ref, "class names or indices"),
@@ -175,9 +176,9 @@ class Recipe:
         overrides = {k: v for k, v in overrides.items() if v is not None and v != ()}
         for key, value in overrides.items():
             section, field = _OVERRIDE_FIELDS.get(key, ("run", key))
-            if (section, field) in FIELDS:
-                shown = list(value) if key == "classes" else str(value) if section != "run" and key != "max_images" \
-                    else value  # paths may come as Path objects; with_overrides takes them as strings
+            if (section, field) in FIELDS:  # paths may come as Path objects, classes as a tuple
+                shown = list(value) if key == "classes" else os.fspath(value) if isinstance(value, os.PathLike) \
+                    else value
                 check_field(section, field, shown, f"--{key.replace('_', '-')}")
         top, images, params = {}, {}, {}
         for key, value in overrides.items():
