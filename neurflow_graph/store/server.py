@@ -534,7 +534,7 @@ def _read_ports(lay: StoreLayout) -> dict[str, int]:
     except FileNotFoundError:
         return {}
     except (OSError, ValueError):
-        log.warning("unreadable %s; choosing ports as at a first start", lay.ports_file)
+        _warn_once(lay.ports_file, "unreadable %s; choosing ports as at a first start")
         return {}
     ports = {}
     for key in _PORT_KEYS.values():
