@@ -1,5 +1,6 @@
 // Opens the ingest of one run: its Model, Class and Run nodes, with the Run marked incomplete.
-// The run's properties are replaced (SET r = $run_props), so a re-ingest leaves no stale property behind;
+// The run's properties and its FOR_CLASS/OF_MODEL relationships are replaced (SET r = $run_props; the old ones
+// deleted, the new ones created), so a re-ingest leaves no stale property or link to another class behind;
 // `complete` (and `latest`) stay false until write_run_complete, the last transaction of an ingest.
 // Parameters: $run_id — run id; $run_props — map of flattened run.json properties (scalars and lists; includes id
 //   and weights_sha256, the digest of the model's weights that the run id hashes, on the Run, not the shared Model;
@@ -16,6 +17,10 @@ SET c += $class_props
 MERGE (c)-[:OF_MODEL]->(m)
 MERGE (r:Run {id: $run_id})
 SET r = $run_props, r.complete = false, r.latest = false
-MERGE (r)-[:FOR_CLASS]->(c)
-MERGE (r)-[:OF_MODEL]->(m)
+WITH r, c, m
+OPTIONAL MATCH (r)-[old:FOR_CLASS|OF_MODEL]->()
+DELETE old
+WITH DISTINCT r, c, m
+CREATE (r)-[:FOR_CLASS]->(c)
+CREATE (r)-[:OF_MODEL]->(m)
 RETURN r.id AS run_id, 3 AS nodes, 3 AS relationships

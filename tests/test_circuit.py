@@ -122,7 +122,18 @@ def test_class_index_out_of_range_is_a_clear_error(digits_spec, digits_class3):
         NeurFlow(progress=False).run(digits_spec, 10, digits_class3.images, digits_class3.sha256)
 
 
-def test_tau_at_or_above_a_layer_width_is_refused(digits_spec, digits_class3):
-    """conv1 has 16 channels: tau=16 would make every one of them core."""
-    with pytest.raises(ConfigError, match=r"tau=16 is at or above the width of layer 'conv1' \(16 neurons\)"):
-        NeurFlow(progress=False, tau=16).run(digits_spec, 3, digits_class3.images, digits_class3.sha256)
+def test_tau_at_or_above_a_layer_width_is_capped_there(digits_spec, digits_class3):
+    """conv1 has 16 channels: tau=16 would make every one of them core, so conv1 gets width - 1, recorded."""
+    from neurflow_graph.engine.layers import layer_widths
+    from neurflow_graph.engine.pipeline import tau_caps
+
+    images = digits_class3.images[:3]
+    widths = layer_widths(digits_spec.model, digits_spec.layers, digits_spec.normalize(images[:2]))
+    expected = {name: widths[name] - 1 for name in digits_spec.layers[1:] if widths[name] <= 16}
+    assert tau_caps(16, widths, digits_spec.layers[1:]) == expected and expected
+    bundle = NeurFlow(progress=False, k=10, tau=16, n_steps=4).run(digits_spec, 3, images, digits_class3.sha256[:3])
+    assert bundle.run_json["tau_caps"] == expected
+    for tr in bundle.circuit.transitions:
+        assert tr.core.shape[1] == expected.get(tr.lower, 16)
+    with pytest.raises(ConfigError, match="has 1 neuron, so no core set can leave one out"):
+        tau_caps(4, {"a": 1}, ["a"])

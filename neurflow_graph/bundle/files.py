@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import torch
 from PIL import Image
 
-from neurflow_graph.bundle.meta import RunMeta
+from neurflow_graph.bundle.meta import RunMeta, check_run_id
 from neurflow_graph.engine.circuit import Circuit, Transition
 from neurflow_graph.engine.groups import GroupEdge, NeuronGroup, NeuronGroups
 from neurflow_graph.engine.patches import Patches
@@ -170,6 +170,7 @@ def read_run_json(path: Path) -> dict:
     if run.get("complete") is not True:
         raise ArtifactError(f"{path}: the run did not complete (complete is not true); re-run it")
     RunMeta.parse(run, str(path))
+    check_run_id(run, str(path))
     return run
 
 

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from neurflow_graph.engine.pipeline import Bundle, NeurFlowParams
+from neurflow_graph import ids
+from neurflow_graph.engine.pipeline import Bundle, NeurFlowParams, run_identity
 from neurflow_graph.errors import ArtifactError, ConfigError
 
 _TYPES: dict[type, str] = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
@@ -76,6 +77,7 @@ class RunMeta:
     stage_seconds: dict[str, float]
     versions: dict[str, str]
     request_key: str | None = None  # ids.request_key of the run's request (recipe runs); None in older bundles
+    tau_caps: dict[str, int] = dataclasses.field(default_factory=dict)  # pipeline.tau_caps; absent when none
 
     @classmethod
     def parse(cls, run: Any, source: str = "run.json") -> RunMeta:
@@ -120,6 +122,31 @@ class RunMeta:
             input_size=f.get("params.input_size", int), images=images, layer_stats=stats,
             stage_seconds=f.mapping("stage_seconds", float), versions=f.mapping("versions", str),
             request_key=f.get("request_key", str, None),
+            tau_caps=f.mapping("tau_caps", int) if "tau_caps" in run else {},
+        )
+
+
+_NOT_PROVENANCE = ("name", "num_classes")  # run.json ``model`` fields that are not the model's identity
+
+
+def recomputed_run_id(run: dict) -> str:
+    """The run id that a checked run.json's content hashes to (``pipeline.run_identity``, ``ids.run_id``): its model
+    and provenance, weights digest, layers, class, images and parameters, exactly as the run that wrote it did."""
+    model = run["model"]
+    provenance = {k: v for k, v in model.items() if k not in _NOT_PROVENANCE}
+    identity = run_identity(model["name"], provenance, run["weights_sha256"], run["layers"], run["class"]["index"],
+                            run["images"]["sha256"], run["params"])
+    return ids.run_id(model["name"], run["class"]["index"], identity)
+
+
+def check_run_id(run: dict, source: str) -> None:
+    """Refuse a run.json (already checked by ``RunMeta.parse``) whose ``run_id`` is not what its content hashes to:
+    a bundle is data from disk, and a copied or edited run id would file its content under another run."""
+    expected = recomputed_run_id(run)
+    if run["run_id"] != expected:
+        raise ArtifactError(
+            f"{source}: run_id {run['run_id']!r} is not what its content hashes to ({expected!r}); the bundle was "
+            "edited or copied from another run: re-run it"
         )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from neurflow_graph import ids
 from neurflow_graph.bundle.files import SCHEMAS, read_tables
 from neurflow_graph.errors import ArtifactError
 
@@ -51,3 +52,10 @@ def check_tables(tables: BundleTables) -> None:
         missing = [c for c in schema.names if c not in tables.table(name).column_names]
         if missing:
             raise ArtifactError(f"{name}.parquet lacks column(s) {', '.join(missing)}")
+    neurons = tables.neurons.select(["neuron_id", "layer", "channel"]).to_pydict()
+    for nid, layer, channel in zip(*neurons.values(), strict=True):
+        if nid != ids.neuron_id(tables.model_name, layer, channel):
+            raise ArtifactError(
+                f"neurons.parquet: neuron {nid!r} is in layer {layer!r} at channel {channel}, so its id must be "
+                f"{ids.neuron_id(tables.model_name, layer, channel)!r}; a run never renames a shared Neuron: re-run it"
+            )

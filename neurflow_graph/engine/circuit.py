@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,10 +101,12 @@ def build_circuit(
     tau: int = 16,
     max_semantic_groups: int = 5,
     on_transition: Callable[[Transition], None] | None = None,
+    tau_by_layer: Mapping[str, int] | None = None,
 ) -> Circuit:
     """Grow the hypertree: each layer's targets are the union of the core neurons of the layer above.
 
     ``attribute(layer, lower, targets, top_patches)`` returns the integrated gradients of the targets.
+    ``tau_by_layer`` gives a lower layer a smaller tau than ``tau`` (``pipeline.tau_caps``).
     """
     targets = np.array([class_index], dtype=np.int64)
     transitions = []
@@ -113,7 +115,7 @@ def build_circuit(
         top = activations.top_patches(upper, targets, k)
         attribution = attribute(upper, lower, targets, top)
         importance = np.abs(attribution.scores).mean(axis=1)  # T×C
-        core = np.argsort(-importance, axis=1, kind="stable")[:, :tau]
+        core = np.argsort(-importance, axis=1, kind="stable")[:, :(tau_by_layer or {}).get(lower, tau)]
         core_scores = np.take_along_axis(importance, core, axis=1)
         lower_acts = activations.values[lower]
         labels = np.stack([ward_silhouette(lower_acts[row], max_semantic_groups) for row in top])

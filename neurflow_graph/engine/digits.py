@@ -227,7 +227,9 @@ def load_cached(model_file: str, info_file: str, build: Any, train: Any,
     if model_path.is_file():
         model = build()
         try:
-            model.load_state_dict(torch.load(model_path, map_location="cpu", weights_only=True))
+            from neurflow_graph.engine.checkpoints import load_state, read_state_dict
+
+            load_state(model, read_state_dict(model_path, what="cached model"), f"cached model {model_path}")
             return model.eval()
         except Exception as exc:  # a damaged cache is rebuilt, never fatal
             warnings.warn(

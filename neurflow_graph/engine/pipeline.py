@@ -152,14 +152,19 @@ def run_identity(model_name: str, provenance: dict, weights_digest: str, layers:
             "params": {k: v for k, v in params.items() if k not in NOT_IN_RUN_ID}}
 
 
-def check_tau(tau: int, widths: dict[str, int], lower_layers: Sequence[str]) -> None:
-    """Refuse a tau at or above a lower layer's width: that layer would be all core, which says nothing."""
-    narrow = min(lower_layers, key=lambda name: widths[name])
-    if tau >= widths[narrow]:
-        raise ConfigError(
-            f"tau={tau} is at or above the width of layer {narrow!r} ({widths[narrow]} neurons), so every "
-            f"neuron would be core; pass a tau below {widths[narrow]} (--tau)"
-        )
+def tau_caps(tau: int, widths: Mapping[str, int], lower_layers: Sequence[str]) -> dict[str, int]:
+    """The tau each lower layer narrower than ``tau`` gets instead: its width - 1, so that one neuron at least stays
+    out of every core set (a layer all core would say nothing). Empty when every layer is wider than tau.
+
+    The caps follow from tau, the model and the layers, which the run id hashes already, so they leave it as is;
+    the run records them in run.json ``tau_caps``. A layer of one neuron cannot have a core set: ConfigError.
+    """
+    caps = {name: widths[name] - 1 for name in lower_layers if tau >= widths[name]}
+    for name, cap in caps.items():
+        if cap < 1:
+            raise ConfigError(f"layer {name!r} has {widths[name]} neuron, so no core set can leave one out; "
+                              "list wider layers (--layers)")
+    return caps
 
 
 class NeurFlow:
@@ -203,7 +208,7 @@ class NeurFlow:
                 f"k={p.k} is larger than the {len(patches)} patches of {len(images)} images; "
                 "lower k or add images"
             )
-        check_tau(p.tau, layer_widths(model, layers, example, spec.layouts, spec.tokens), layers[1:])
+        caps = tau_caps(p.tau, layer_widths(model, layers, example, spec.layouts, spec.tokens), layers[1:])
         timings["patches"] = time.perf_counter() - started
 
         started = time.perf_counter()
@@ -235,7 +240,8 @@ class NeurFlow:
                 )
 
         started = time.perf_counter()
-        circuit = build_circuit(list(layers), class_index, activations, attribute, p.k, p.tau, p.max_semantic_groups)
+        circuit = build_circuit(list(layers), class_index, activations, attribute, p.k, p.tau, p.max_semantic_groups,
+                                tau_by_layer=caps)
         timings["circuit"] = time.perf_counter() - started
 
         started = time.perf_counter()
@@ -248,11 +254,12 @@ class NeurFlow:
                                                                   class_index, image_sha256, params)),
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "complete": True,
-            "model": {"name": spec.name, "num_classes": int(n_classes), **spec.provenance},
+            "model": {"name": spec.name, "num_classes": int(n_classes), **spec.identity()},  # the run id's model
             "weights_sha256": digest,
             "class": {"index": int(class_index), "name": class_name if class_name is not None else str(class_index)},
             "layers": list(layers),
             "params": params,
+            **({"tau_caps": caps} if caps else {}),  # only when capped: uncapped bundles stay as they were
             "images": {"kept": len(images), "sha256": list(image_sha256), **(image_provenance or {})},
             "layer_stats": {
                 tr.layer: {"lower": tr.lower, "targets": len(tr.targets), "n_steps": tr.n_steps,

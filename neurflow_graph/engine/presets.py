@@ -7,7 +7,6 @@ reverse forward order; the last layer only supplies leaves (see ALGORITHM.md, st
 from __future__ import annotations
 
 import os
-import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from neurflow_graph.engine.checkpoints import load_checkpoint, load_state, torchvision_state_dict
 from neurflow_graph.engine.digits import DIGITS_MEAN, DIGITS_STD
 from neurflow_graph.engine.digits import INPUT_SIZE as DIGITS_INPUT_SIZE
 from neurflow_graph.engine.layouts import record_layouts
@@ -146,23 +146,28 @@ def _disable_inplace(model: nn.Module) -> None:
 
 
 def _torchvision_model(arch: str, weights: str | None, **kwargs: Any) -> nn.Module:
+    """torchvision's ``arch``, with its named ``weights`` loaded through ``checkpoints.torchvision_state_dict``
+    (weights-only, hash-checked), never through torchvision's own loader."""
     from neurflow_graph._compat import import_torchvision
 
     torchvision = import_torchvision()
     builder = getattr(torchvision.models, arch)
     if weights is None:
         return builder(weights=None, **kwargs)
-    enum = torchvision.models.get_model_weights(arch)[weights]
-    filename = os.path.basename(urllib.parse.urlparse(enum.url).path)
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / filename
-    try:
-        return builder(weights=enum, progress=False)
-    except (OSError, RuntimeError) as exc:  # URLError is an OSError; a truncated file a RuntimeError
-        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-        raise ConfigError(
-            f"{arch} weights {weights} are not usable from {cached} and could not be downloaded ({reason}); "
-            f"put {filename} there or pass checkpoint=PATH"
-        ) from exc
+    meta = torchvision.models.get_model_weights(arch)[weights].meta
+    kwargs = {"num_classes": len(meta["categories"]), **_NAMED_WEIGHTS_KWARGS.get(arch, {})}
+    if "min_size" in meta and arch.startswith("vit_"):
+        kwargs["image_size"] = meta["min_size"][0]
+    state = torchvision_state_dict(arch, weights)
+    return load_state(builder(weights=None, **kwargs), state, f"{arch} weights {weights}",
+                      ignore_prefixes=_IGNORED_CHECKPOINT_PREFIXES.get(arch, ()))
+
+
+# What torchvision's builders set themselves when given named weights (their released files' architecture);
+# GoogLeNet's auxiliary heads are built by torchvision then dropped, here never built (their keys are ignored).
+_NAMED_WEIGHTS_KWARGS: dict[str, dict[str, Any]] = {
+    "googlenet": {"aux_logits": False, "transform_input": True, "init_weights": False},
+}
 
 
 def _build_resnet50(weights: str | None, checkpoint: object) -> nn.Module:
@@ -321,65 +326,3 @@ def get_preset(name: str) -> ModelPreset:
         return _PRESETS[name]
     except (KeyError, TypeError):
         raise ConfigError(f"unknown model preset {name!r}; use one of {', '.join(_PRESETS)}") from None
-
-
-def _unwrap_state_dict(obj: object, path: Path) -> dict[str, torch.Tensor]:
-    for key in ("state_dict", "model"):
-        if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
-            obj = obj[key]
-            break
-    if not isinstance(obj, Mapping) or not obj or not all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()
-    ):
-        raise ConfigError(
-            f"checkpoint {path} holds no state dict of tensors; "
-            "save it with torch.save(model.state_dict(), path)"
-        )
-    return dict(obj)
-
-
-def _examples(keys: set[str]) -> str:
-    shown = sorted(keys)[:3]
-    return ", ".join(shown) + (", ..." if len(keys) > 3 else "")
-
-
-def load_checkpoint(
-    model: nn.Module, path: str | os.PathLike[str], *, ignore_prefixes: tuple[str, ...] = ()
-) -> nn.Module:
-    """Load a state dict (plain, or under "state_dict"/"model"; "module." prefixes stripped) into ``model``.
-
-    Keys starting with one of ``ignore_prefixes`` are dropped first. Returns ``model``.
-    """
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise ConfigError(f"checkpoint {file} does not exist; pass the path of a saved state dict (.pt/.pth)")
-    try:
-        obj = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as exc:  # unpickling errors come in many types
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-        raise ConfigError(
-            f"checkpoint {file} is not a weights-only torch file ({reason}); "
-            "re-save it with torch.save(model.state_dict(), path)"
-        ) from exc
-    state = _unwrap_state_dict(obj, file)
-    state = {k.removeprefix("module."): v for k, v in state.items()}
-    if ignore_prefixes:
-        state = {k: v for k, v in state.items() if not k.startswith(ignore_prefixes)}
-    expected = model.state_dict()
-    missing = {k for k in expected.keys() - state.keys() if not k.endswith("num_batches_tracked")}
-    unexpected = state.keys() - expected.keys()
-    if missing or unexpected:
-        raise ConfigError(
-            f"checkpoint {file} does not fit {type(model).__name__}: {len(missing)} missing keys"
-            f"{f' ({_examples(missing)})' if missing else ''}, {len(unexpected)} unexpected keys"
-            f"{f' ({_examples(unexpected)})' if unexpected else ''}; pass a checkpoint of this architecture"
-        )
-    for key, value in state.items():
-        if value.shape != expected[key].shape:
-            raise ConfigError(
-                f"checkpoint {file} does not fit {type(model).__name__}: {key} has shape "
-                f"{tuple(value.shape)}, the model expects {tuple(expected[key].shape)}; "
-                "pass a checkpoint of this architecture"
-            )
-    model.load_state_dict(state, strict=False)
-    return model

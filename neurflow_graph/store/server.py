@@ -168,17 +168,29 @@ def stop(data_dir: str | os.PathLike[str] | None = None, *, timeout: float = 60.
     lay = layout(data_dir)
     if not lay.root.exists() or (_status(lay).state == "stopped" and not lay.state_file.exists()):
         return False  # nothing to stop (and no lock needed: a read-only data dir says "not running" too)
-    with _locked(lay):
+    with contextlib.ExitStack() as held:
+        # Stopping needs no write, only the pid the state or /proc names: a data dir that cannot be written (made
+        # read-only while the server runs) is stopped without its lock, and no start can race that (starts need it).
+        with contextlib.suppress(StoreError):
+            held.enter_context(_locked(lay))
         found = _status(lay)
         if found.state == "stopped" or found.info is None:
             return False
         if found.state == "stale":
             log.warning("%s", found.message)
-            lay.state_file.unlink(missing_ok=True)
+            _remove(lay.state_file)
             return False
         _terminate(found.info.pid, timeout)
-        lay.state_file.unlink(missing_ok=True)
+        _remove(lay.state_file)
         return True
+
+
+def _remove(path: Path) -> None:
+    """Remove a file of the data dir if it can be (a read-only data dir keeps it: the next start sees it stale)."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        log.info("could not remove %s (%s); the next start finds it stale and replaces it", path, exc.strerror)
 
 
 def status(data_dir: str | os.PathLike[str] | None = None) -> ServerStatus:
@@ -521,7 +533,7 @@ def _read_ports(lay: StoreLayout) -> dict[str, int]:
     except FileNotFoundError:
         return {}
     except (OSError, ValueError):
-        log.warning("unreadable %s; choosing ports as at a first start", lay.ports_file)
+        _warn_once(lay.ports_file, "unreadable %s; choosing ports as at a first start")
         return {}
     ports = {}
     for key in _PORT_KEYS.values():
@@ -594,7 +606,15 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:  # exists, owned by someone else
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """True when `pid` has exited and waits for its parent to reap it (another process started the server)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _is_our_server(pid: int, lay: StoreLayout) -> bool:
@@ -650,8 +670,23 @@ def _read_state(lay: StoreLayout) -> ServerInfo | None:
     except FileNotFoundError:
         return None
     except (ValueError, KeyError, TypeError):
-        log.warning("unreadable server state %s; ignoring it", lay.state_file)
+        _warn_once(lay.state_file, "unreadable server state %s; ignoring it")
         return None
+
+
+_WARNED: set[tuple[str, int, int]] = set()  # (file, mtime, size) of damaged files already reported
+
+
+def _warn_once(path: Path, message: str) -> None:
+    """Log ``message % path`` once per version of a damaged file, however often a command reads it."""
+    try:
+        st = path.stat()
+        key = (str(path), st.st_mtime_ns, st.st_size)
+    except OSError:
+        key = (str(path), 0, 0)
+    if key not in _WARNED:
+        _WARNED.add(key)
+        log.warning(message, path)
 
 
 def _write_state(lay: StoreLayout, info: ServerInfo) -> None:

@@ -32,7 +32,7 @@ import pyarrow as pa
 
 from neurflow_graph import ids
 from neurflow_graph.bundle.tables import BundleTables, check_tables, read_bundle_tables
-from neurflow_graph.errors import ConfigError, StoreError
+from neurflow_graph.errors import ArtifactError, ConfigError, StoreError
 from neurflow_graph.store import rows as R
 from neurflow_graph.store.connection import connect
 from neurflow_graph.store.queries import execute, load, run
@@ -161,6 +161,9 @@ def write_run_graph(
         started = time.perf_counter()
         ensure_schema(driver, database)
         was_complete = any(r["complete"] is True for r in run(driver, database, "run_status", run_id=run_id))
+        class_id = R.class_row(tables.run_json)["id"]
+        _check_shared_nodes(driver, database, tables)
+        earlier = {r["class_id"] for r in run(driver, database, "run_classes", runs=[run_id])} - {class_id}
         (opened,) = run(
             driver,
             database,
@@ -170,9 +173,10 @@ def write_run_graph(
             model_props=R.model_row(tables.run_json),
             class_props=R.class_row(tables.run_json),
         )
-        class_id = R.class_row(tables.run_json)["id"]
         if was_complete:  # it may have been the class's latest complete run: flag the next one, refresh the lists
             _settle_class(driver, database, class_id)
+        for other in sorted(earlier):  # a run stored (wrongly) under another class leaves it: settle that one too
+            _settle_class(driver, database, other)
         _clear_run(driver, database, run_id)
         written = _Tally(nodes=opened["nodes"], rels=opened["relationships"])
 
@@ -351,6 +355,26 @@ class _Tally:
     rels: int = 0
     batches: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _check_shared_nodes(driver: neo4j.Driver, database: str, tables: BundleTables) -> None:
+    """Refuse a bundle that would rename a shared Model or Class node (its name, preset, class count or index):
+    a run adds to the nodes other runs share and never changes what they say. One ArtifactError line, before any
+    write."""
+    model, klass = R.model_row(tables.run_json), R.class_row(tables.run_json)
+    (stored,) = run(driver, database, "shared_nodes", model_id=model["id"], class_id=klass["id"])
+    wanted = {"model_name": model["name"], "model_preset": model.get("preset"),
+              "model_num_classes": model.get("num_classes"), "class_name": klass["name"],
+              "class_model": klass["model"], "class_index": klass["index"]}
+    for key, value in wanted.items():
+        if stored[key] is not None and value is not None and stored[key] != value:
+            node, field = key.split("_", 1)
+            node_id = model["id"] if node == "model" else klass["id"]
+            raise ArtifactError(
+                f"run {tables.run_id} gives {node.capitalize()} {node_id!r} {field} {value!r}, the store has "
+                f"{stored[key]!r}; a run never renames a node other runs share: fix the bundle's run.json "
+                f"({'model' if node == 'model' else 'class'}) or use another database"
+            )
 
 
 def _clear_run(driver: neo4j.Driver, database: str, run_id: str) -> None:

@@ -261,3 +261,35 @@ def test_a_read_only_data_dir_is_one_line_for_every_command(tmp_path: Path) -> N
         assert not _jvms(root)
     finally:
         os.chmod(root, 0o700)
+
+
+def test_db_stop_needs_no_write_to_a_data_dir_made_read_only_while_the_server_runs(store_dir: Path) -> None:
+    """`db stop` signals the pid it knows; the lock and server.json it cannot touch stay, and no JVM is left."""
+    info = server.start(store_dir)
+    assert _jvms(store_dir) == [info.pid]
+    prefix = _read_only(store_dir)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEO4J_")}
+    try:
+        result = subprocess.run([*prefix, sys.executable, "-m", "neurflow_graph.cli", "db", "stop", "--data-dir",
+                                 str(store_dir)], capture_output=True, text=True, env=env, timeout=120, check=False)
+    finally:
+        os.chmod(store_dir, 0o700)
+    out = result.stdout + result.stderr
+    assert result.returncode == 0 and result.stdout.strip() == "stopped" and "Traceback" not in out, out
+    assert not _jvms(store_dir)
+    again = invoke("db", "status", "--data-dir", store_dir)  # the server.json left behind names a dead process
+    assert again.exit_code != 0 or "not" in again.output or "stale" in again.output, again.output
+    assert server.start(store_dir).pid != info.pid  # and the next start replaces it
+
+
+def test_a_garbled_server_json_is_reported_once_per_command(store_dir: Path) -> None:
+    info = server.start(store_dir)
+    (store_dir / "server.json").write_text("{not json")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEO4J_")}
+    for command in (["db", "status"], ["db", "start"]):
+        result = subprocess.run([sys.executable, "-m", "neurflow_graph.cli", *command, "--data-dir", str(store_dir)],
+                                capture_output=True, text=True, env=env, timeout=120, check=False)
+        out = result.stdout + result.stderr
+        assert result.returncode == 0 and f"pid {info.pid}" in out, out
+        assert out.count("unreadable server state") == 1, out
+    assert _jvms(store_dir) == [info.pid]
