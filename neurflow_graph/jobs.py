@@ -8,6 +8,7 @@ runner (``neurflow_graph.distributed``) call these functions; none re-implements
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -163,10 +164,43 @@ def compute_class(
     if reuse and complete_bundle(path, job.run_id):
         report(f"  complete bundle found in {path}; reused, not recomputed")
         return ClassOutcome(status="reused", bundle_dir=path, **known)
-    bundle = job.run()
+    bundle = measure_faithfulness_stage(job, job.run(), report)
     write_bundle(bundle, path)
     report(f"bundle written to {path}")
     return ClassOutcome(status="computed", bundle_dir=path, computed=True, bundle=bundle, **known)
+
+
+def measure_faithfulness_stage(job: ClassJob, bundle: Bundle, report: Report = lambda _msg: None) -> Bundle:
+    """The bundle with its circuit's faithfulness (evaluation.faithfulness) in run.json, at the recipe's level.
+
+    Measured on the run's own images and device before the bundle is written, so a bundle, and the run in the
+    store, is complete only with its figures; its time joins ``stage_seconds`` as ``faithfulness``. The settings
+    are not part of the run id: they decide what is measured about the circuit, not the circuit.
+    """
+    from dataclasses import replace
+
+    from neurflow_graph.engine.pipeline import resolve_device
+    from neurflow_graph.evaluation.faithfulness import measure_faithfulness
+    from neurflow_graph.evaluation.subject import Subject
+
+    settings, params = job.prepared.recipe.faithfulness, job.prepared.recipe.params
+    if not settings.on:
+        return bundle
+    subject = Subject(spec=job.spec, run_json=bundle.run_json, patches=bundle.patches, circuit=bundle.circuit,
+                      device=resolve_device(params.device), batch_size=params.batch_size)
+    started = time.perf_counter()
+    measured = measure_faithfulness(subject, settings, params.memory_budget_mb, report)
+    record = measured.record()
+    if settings.level == "groups":
+        from neurflow_graph.debugging.faithfulness import group_faithfulness
+
+        record["groups"] = group_faithfulness(subject, bundle.groups, settings)
+    stages = dict(bundle.run_json["stage_seconds"])
+    circuit = sum(stages.values())
+    stages["faithfulness"] = round(time.perf_counter() - started, 3)
+    report(f"  faithfulness: {record['verdict']} (weakest {record['weakest_layer']}, z {record['weakest_z']:.1f}); "
+           f"{stages['faithfulness']:.1f} s, {100 * stages['faithfulness'] / max(circuit, 1e-9):.0f}% of the circuit")
+    return replace(bundle, run_json={**bundle.run_json, "stage_seconds": stages, "faithfulness": record})
 
 
 def store_bundle(conn: Connection, bundle: Path | BundleTables, progress: bool = False) -> WriteReport:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from neurflow_graph.bundle.meta import FaithfulnessSettings
 from neurflow_graph.engine.layouts import Layout, parse_layout
 from neurflow_graph.engine.pipeline import NeurFlowParams
 
@@ -33,6 +34,7 @@ _MODEL_KEYS = {"preset", "weights", "checkpoint", "layers", "layouts", "tokens"}
 _IMAGE_KEYS = {"source", "path", "folder", "layout", "names", "augment", "split", "max_images"}
 LAYOUTS = ("imagefolder",)
 _RUN_KEYS = {"class", "classes"} | {f.name for f in dataclasses.fields(NeurFlowParams)}
+_FAITHFULNESS_KEYS = {"level", "sets", "seed"}
 
 
 @dataclass(frozen=True)
@@ -64,13 +66,16 @@ class Recipe:
     path: str | None = None
     layouts: tuple[tuple[str, str], ...] = ()  # [model] layouts: layer -> units/channels_first/channels_last/tokens
     tokens: str = "patches"  # [model] tokens: patches, all or cls
+    faithfulness: FaithfulnessSettings = FaithfulnessSettings()  # [faithfulness]: measured at ingest, not in the run id
 
     def with_overrides(self, **overrides) -> Recipe:
         """A copy with CLI overrides applied (``classes``, ``images``, ``max_images`` or any parameter)."""
         overrides = {k: v for k, v in overrides.items() if v is not None and v != ()}
         top, images, params = {}, {}, {}
         for key, value in overrides.items():
-            if key == "classes":
+            if key == "faithfulness":
+                top["faithfulness"] = dataclasses.replace(self.faithfulness, level=str(value))
+            elif key == "classes":
                 top["classes"] = tuple(str(c) for c in value)
             elif key in ("weights", "checkpoint"):
                 top[key] = str(value)
@@ -105,7 +110,7 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    _check_keys(data, {"model", "images", "run"}, "top level", str(path))
+    _check_keys(data, {"model", "images", "run", "faithfulness"}, "top level", str(path))
     model, images, run = (data.get(k, {}) for k in ("model", "images", "run"))
     _check_keys(model, _MODEL_KEYS, "model", str(path))
     _check_keys(images, _IMAGE_KEYS, "images", str(path))
@@ -134,6 +139,12 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
     classes = run.get("classes", [run["class"]] if "class" in run else [])
     if not classes:
         raise ConfigError(f"{path}: [run] needs class = \"name or index\" (or classes = [...])")
+    faithfulness = data.get("faithfulness", {})
+    _check_keys(faithfulness, _FAITHFULNESS_KEYS, "faithfulness", str(path))
+    try:
+        faithful = FaithfulnessSettings(**faithfulness)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: [faithfulness] {exc}") from None
     params = {k: v for k, v in run.items() if k not in ("class", "classes")}
     try:
         parsed = NeurFlowParams(**params)
@@ -148,7 +159,7 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
         ),
         params=parsed, weights=model.get("weights"), checkpoint=model.get("checkpoint"),
         layers=tuple(model["layers"]) if "layers" in model else None, path=str(path),
-        layouts=tuple(sorted(layouts.items())), tokens=model.get("tokens", "patches"),
+        layouts=tuple(sorted(layouts.items())), tokens=model.get("tokens", "patches"), faithfulness=faithful,
     )
 
 
