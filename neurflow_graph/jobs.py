@@ -198,8 +198,8 @@ def measure_faithfulness_stage(job: ClassJob, bundle: Bundle, report: Report = l
     stages = dict(bundle.run_json["stage_seconds"])
     circuit = sum(stages.values())
     stages["faithfulness"] = round(time.perf_counter() - started, 3)
-    report(f"  faithfulness: {record['verdict']} (weakest {record['weakest_layer']}, z {record['weakest_z']:.1f}); "
-           f"{stages['faithfulness']:.1f} s, {100 * stages['faithfulness'] / max(circuit, 1e-9):.0f}% of the circuit")
+    report(f"  faithfulness measured in {stages['faithfulness']:.1f} s "
+           f"({100 * stages['faithfulness'] / max(circuit, 1e-9):.1f}% of the circuit's {circuit:.1f} s)")
     return replace(bundle, run_json={**bundle.run_json, "stage_seconds": stages, "faithfulness": record})
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from neurflow_graph import ids
+from neurflow_graph.bundle.meta import FAITHFULNESS_LEVELS
 from neurflow_graph.bundle.summary import describe_bundle
 from neurflow_graph.cli.common import STEPS, errors_as_click, open_store, store_options
 from neurflow_graph.engine.attribution import METHODS, PRECISIONS
@@ -32,6 +33,9 @@ def run_options(fn):
         click.option("--seed", type=int, help="Random seed."),
         click.option("--batch-size", "internal_batch_size", type=int,
                      help="(patch, step) rows per integrated-gradients pass; bounds memory."),
+        click.option("--faithfulness", type=click.Choice(FAITHFULNESS_LEVELS),
+                     help="Measure how far to trust each circuit (masking core vs random neurons): per layer "
+                          "(default), also per neuron group, or off. Not part of the run id."),
         click.option("--quiet", is_flag=True, help="No progress bars."),
     ]
     for option in reversed(options):
@@ -60,15 +64,16 @@ def main() -> None:
 @errors_as_click
 def run(recipe: str, out: str, quiet: bool, **overrides) -> None:
     """Compute the NeurFlow circuit of RECIPE's class(es) and write a bundle to --out."""
-    from neurflow_graph.recipes import prepare_model, run_recipe_class
+    from neurflow_graph.jobs import compute_class
+    from neurflow_graph.recipes import prepare_model
 
     spec = load_recipe_with(recipe, overrides)
     prepared = prepare_model(spec)
     for name in spec.classes:
         target = Path(out) if len(spec.classes) == 1 else Path(out) / slug(name)
-        bundle = run_recipe_class(prepared, name, target, progress=not quiet, report=click.echo)
-        click.echo(describe_bundle(bundle))
-        click.echo(f"bundle written to {target}")
+        outcome = compute_class(prepared, name, lambda _job, t=target: t, lambda _run_id: False,
+                                progress=not quiet, report=click.echo)
+        click.echo(describe_bundle(outcome.bundle))
 
 
 # -- the graph store ----------------------------------------------------------------------------------
