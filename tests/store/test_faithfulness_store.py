@@ -139,3 +139,21 @@ def test_groups_level_stores_debugs_figures_on_each_group(recipe, data_dir, tmp_
     for g in result.groups:
         assert stored[g.group.id]["drop"] == pytest.approx(g.mean_logit_drop, rel=1e-5)
         assert stored[g.group.id]["random"] == pytest.approx(float(g.random_logit_drop.mean()), rel=1e-5)
+
+
+def test_show_draws_the_verdict_and_the_figures_next_to_the_circuit(stored, data_dir):
+    from neurflow_graph.query import fetch_class_circuit, fetch_run_info
+    from neurflow_graph.render import render_circuit_html
+    from neurflow_graph.render.faithfulness import faithfulness_text, layer_verdict
+
+    database, outcome = stored
+    with connect(data_dir, database=database) as conn:
+        circuit = fetch_class_circuit(conn, "digits/3")
+        run = fetch_run_info(conn, circuit.run_id)
+        rows = fetch_faithfulness(conn, "digits/3")
+    page = render_circuit_html(circuit, run)
+    assert "How far to trust it" in page and rows[0].verdict.split(":")[0] in page
+    for r in rows:
+        assert f"<td>{r.layer}</td><td class='num'>{r.n_core} / {r.width}</td>" in page
+        assert layer_verdict(dict(r.__dict__)) in page
+    assert faithfulness_text(run).startswith(f"faithfulness: {rows[0].verdict}")
