@@ -145,6 +145,7 @@ def debug(class_name: str, recipe: str, images: str | None, layer: str | None, s
           data_dir: str | None, database: str | None) -> None:
     """Image debugging of CLASS (paper 5.1): group-confidence scores, masking each group vs random sets."""
     from neurflow_graph.debugging import debug_images, folder_images, recipe_images, run_images, store_interventions
+    from neurflow_graph.debugging.faithfulness import known_random_figures
     from neurflow_graph.engine.pipeline import resolve_device
     from neurflow_graph.query.fetch import fetch_class, fetch_exemplars, fetch_layer_groups, fetch_run_info
     from neurflow_graph.recipes import load_recipe, prepare_model
@@ -170,10 +171,15 @@ def debug(class_name: str, recipe: str, images: str | None, layer: str | None, s
     else:
         chosen = run_images(run, prepared, max_images) or recipe_images(prepared, info.index, target, max_images)
     click.echo(f"class {info.class_id}, run {run.run_id}, layer {layer}: {len(groups)} groups; {chosen.description}")
+    known = known_random_figures(run.run_json, chosen.images.sha256, seeds, seed)
+    if known:
+        click.echo(f"random sets of {len(known)} group(s) read from the run's stored faithfulness (measured at "
+                   "ingest with these seeds on these images): only the groups themselves are masked")
     result = debug_images(prepared.model, chosen.images.images, groups, info.index,
                           normalize=prepared.preset.normalize, seeds=seeds, seed=seed, top=top, device=target,
                           sources=chosen.images.sources, sha256=chosen.images.sha256, labels=chosen.labels,
-                          run_id=run.run_id, progress=not quiet)
+                          run_id=run.run_id, progress=not quiet,
+                          known=known)
     ids: list[str] = []
     if not no_store:
         with open_store(data_dir, database) as conn:

@@ -8,6 +8,7 @@ run's own images, the same seeds) is the one measured, so it need not mask again
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from neurflow_graph import ids
@@ -60,14 +61,17 @@ def group_faithfulness(subject, groups: NeuronGroups, settings: FaithfulnessSett
                 "share_random_worse": g.share_random_worse,
                 "random_logit_drops": [float(v) for v in rand],
                 "random_prob_drops": [float(v) for v in g.random_prob_drop],
+                "random_flipped": [int(v) for v in g.random_flipped],
             })
     return rows
 
 
-def stored_group_figures(run_json: dict, group_id: str, seeds: int, seed: int) -> dict[str, Any] | None:
-    """The stored figures of ``group_id`` when the run measured groups with these seeds, else None (mask again)."""
+def known_random_figures(run_json: dict, sha256: Sequence[str], seeds: int, seed: int) -> dict[str, dict[str, Any]]:
+    """The run's stored per-group figures (group id -> row) when ``debug``'s request is the one measured at ingest:
+    level ``groups``, ``seeds`` random sets from ``seed``, on exactly the run's images in order; else empty."""
     section = run_json.get("faithfulness") or {}
-    if section.get("level") != "groups" or section.get("sets") != seeds or section.get("seed") != seed:
-        return None
-    found = [r for r in section.get("groups", []) if r.get("group_id") == group_id]
-    return dict(found[0]) if found else None
+    images = list((run_json.get("images") or {}).get("sha256") or [])
+    if (section.get("level") != "groups" or section.get("sets") != seeds or section.get("seed") != seed
+            or not images or list(sha256) != images):
+        return {}
+    return {r["group_id"]: r for r in section.get("groups", []) if "random_flipped" in r}

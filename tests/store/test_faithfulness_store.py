@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from neurflow_graph.bundle.files import read_run_json
@@ -121,6 +122,7 @@ def test_off_stores_no_figures_and_keeps_the_run_id(recipe, stored, data_dir, tm
 
 def test_groups_level_stores_debugs_figures_on_each_group(recipe, data_dir, tmp_path):
     from neurflow_graph.debugging import debug_images, layer_groups_from_bundle
+    from neurflow_graph.debugging.faithfulness import known_random_figures
 
     groups = recipe.with_overrides(faithfulness="groups")
     with connect(data_dir, database="faithfulness_groups") as conn:
@@ -139,6 +141,21 @@ def test_groups_level_stores_debugs_figures_on_each_group(recipe, data_dir, tmp_
     for g in result.groups:
         assert stored[g.group.id]["drop"] == pytest.approx(g.mean_logit_drop, rel=1e-5)
         assert stored[g.group.id]["random"] == pytest.approx(float(g.random_logit_drop.mean()), rel=1e-5)
+    # debug with the same seeds on the run's own images reads the random draws instead of masking them again
+    sha = outcome.bundle.run_json["images"]["sha256"]
+    known = known_random_figures(outcome.bundle.run_json, sha, recipe.faithfulness.sets, recipe.faithfulness.seed)
+    assert {g.group.group_id for g in result.groups} <= set(known)
+    reread = debug_images(prepared.model, outcome.bundle.patches.images,
+                          layer_groups_from_bundle(outcome.bundle_dir, layer), outcome.class_index,
+                          normalize=prepared.preset.normalize, seeds=recipe.faithfulness.sets,
+                          seed=recipe.faithfulness.seed, known=known)
+    for a, b in zip(result.groups, reread.groups, strict=True):
+        assert a.random_sets == b.random_sets and a.flipped == b.flipped and a.top_images == b.top_images
+        np.testing.assert_allclose(b.logit_drop, a.logit_drop, rtol=1e-6)
+        np.testing.assert_allclose(b.random_logit_drop, a.random_logit_drop, rtol=1e-6)
+        np.testing.assert_array_equal(b.random_flipped, a.random_flipped)
+    assert known_random_figures(outcome.bundle.run_json, sha, recipe.faithfulness.sets + 1, 0) == {}
+    assert known_random_figures(outcome.bundle.run_json, sha[:-1], recipe.faithfulness.sets, 0) == {}
 
 
 def test_show_draws_the_verdict_and_the_figures_next_to_the_circuit(stored, data_dir):
