@@ -29,12 +29,14 @@ from neurflow_graph.bundle.meta import (
     FAITHFULNESS_LEVELS,
     FaithfulnessSettings,
 )
+from neurflow_graph.engine.layers import capture
+from neurflow_graph.engine.layouts import layout_of
 from neurflow_graph.engine.memory import call_peak
 from neurflow_graph.errors import DataError
 
 from .fidelity import circuit_neurons
 from .masking import keep_mask, masked_outputs
-from .slicing import from_layer
+from .slicing import model_top
 from .stats import random_sets
 from .subject import Subject
 
@@ -151,19 +153,29 @@ def measure_faithfulness(subject: Subject, settings: FaithfulnessSettings | None
     images = subject.spec.normalize(subject.images)
     if not len(images):
         raise DataError(f"run {subject.run_id} has no images to measure its faithfulness on")
-    widths = subject.widths()
+    layers = list(subject.circuit.layers[1:])
+    model = subject.spec.model.to(subject.device).eval()
+    logits, outputs = _forward(model, images, layers, subject.device, subject.batch_size)
     cores = circuit_neurons(subject, subject.tau)
-    rows, batch_size = [], 0
-    for index, layer in enumerate(subject.circuit.layers[1:], start=1):
-        forward, start, inputs = from_layer(subject.spec.model, images, layer, (), subject.device, 256)
-        batch_size = _batch_size(subject, forward, inputs, memory_budget_mb)
-        keep, _randoms = layer_masks(widths[layer], cores[layer], np.random.default_rng((settings.seed, index)),
+    example = images[:2].to(subject.device)
+    tops = {layer: model_top(model, layer, (), example, reference=(outputs[layer][:2], logits[:2]))
+            for layer in layers}
+    # the lowest layer's slice holds every higher one: the batch it affords is safe for all of them
+    low = layers[-1]
+    batch_size = _batch_size(model, tops[low], outputs[low] if tops[low] is not None else images, subject.device,
+                             memory_budget_mb)
+    rows = []
+    for index, layer in enumerate(layers, start=1):
+        out, top = outputs[layer], tops[layer]
+        width = layout_of(model, layer, out).width(out)
+        forward, start, inputs = (top, layer, out) if top is not None else (None, None, images)
+        keep, _randoms = layer_masks(width, cores[layer], np.random.default_rng((settings.seed, index)),
                                      settings.sets)
-        logits = masked_outputs(subject.spec.model, inputs, {layer: keep}, subject.device, batch_size,
-                                forward=forward, start=start)
-        figures = layer_figures(logits, subject.class_index, len(keep) // 2 - 1)
+        logits_masked = masked_outputs(model, inputs, {layer: keep}, subject.device, batch_size,
+                                       forward=forward, start=start)
+        figures = layer_figures(logits_masked, subject.class_index, len(keep) // 2 - 1)
         rows.append(_ordered({"layer": layer, "layer_index": index, "n_core": len(cores[layer]),
-                              "width": widths[layer], **figures}))
+                              "width": width, **figures}))
         report(f"  faithfulness {layer}: core logit drop {figures['logit_drop']:.3g} vs random "
                f"{figures['random_logit_drop_mean']:.3g} ± {figures['random_logit_drop_std']:.2g} "
                f"(z {_fmt(figures['logit_z'])}), kept {figures['kept_share']:.2f} vs "
@@ -180,15 +192,30 @@ def _fmt(z: float) -> str:
     return f"{z:.1f}" if math.isfinite(z) else str(z)
 
 
-def _batch_size(subject: Subject, forward, inputs: torch.Tensor, memory_budget_mb: float) -> int:
+@torch.no_grad()
+def _forward(model: torch.nn.Module, images: torch.Tensor, layers: list[str], device: torch.device,
+             batch_size: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The model's logits on ``images`` and every circuit layer's outputs, in one pass over them."""
+    logits: list[torch.Tensor] = []
+    parts: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
+    with capture(model, layers) as seen:
+        for batch in images.split(max(1, batch_size)):
+            logits.append(model(batch.to(device)))
+            for name in layers:
+                parts[name].append(seen[name])
+    return torch.cat(logits), {name: torch.cat(chunks) for name, chunks in parts.items()}
+
+
+def _batch_size(model: torch.nn.Module, forward, inputs: torch.Tensor, device: torch.device,
+                memory_budget_mb: float) -> int:
     """Images x masks per forward pass of the part above the layer that keep its measured peak within the budget."""
-    run = (forward or subject.spec.model).to(subject.device).eval()
+    run = (forward or model).to(device).eval()
     if len(inputs) < 2:
         return 256
 
     @torch.no_grad()
     def one(ids: np.ndarray) -> torch.Tensor:
-        return run(inputs[ids].to(subject.device))
+        return run(inputs[ids].to(device))
 
     peak, _ = call_peak(one, np.arange(2))
     return int(min(MAX_BATCH, peak.items_within(memory_budget_mb * 2**20)))
