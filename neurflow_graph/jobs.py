@@ -162,6 +162,10 @@ def compute_class(
         return ClassOutcome(status="skipped", skipped_by="run", **known)
     path = target(job)
     if reuse and complete_bundle(path, job.run_id):
+        if not _faithfulness_current(path, job.prepared.recipe.faithfulness):
+            bundle = _remeasured(job, path, report)
+            report(f"  complete bundle found in {path}; its circuit reused, its faithfulness measured and added")
+            return ClassOutcome(status="reused", bundle_dir=path, bundle=bundle, **known)
         report(f"  complete bundle found in {path}; reused, not recomputed")
         return ClassOutcome(status="reused", bundle_dir=path, **known)
     bundle = measure_faithfulness_stage(job, job.run(), report)
@@ -201,6 +205,33 @@ def measure_faithfulness_stage(job: ClassJob, bundle: Bundle, report: Report = l
     report(f"  faithfulness measured in {stages['faithfulness']:.1f} s "
            f"({100 * stages['faithfulness'] / max(circuit, 1e-9):.1f}% of the circuit's {circuit:.1f} s)")
     return replace(bundle, run_json={**bundle.run_json, "stage_seconds": stages, "faithfulness": record})
+
+
+def _faithfulness_current(path: Path, settings) -> bool:
+    """Whether the bundle at ``path`` holds the faithfulness these settings ask for (or they ask for none)."""
+    from neurflow_graph.bundle.files import read_run_json
+
+    if not settings.on:
+        return True
+    section = read_run_json(path / "run.json").get("faithfulness") or {}
+    return (section.get("level"), section.get("sets"), section.get("seed")) == (settings.level, settings.sets,
+                                                                                settings.seed)
+
+
+def _remeasured(job: ClassJob, path: Path, report: Report) -> Bundle:
+    """The bundle at ``path`` with its faithfulness measured on the job's own images (not the bundle's 8-bit
+    copies, so the figures equal a fresh run's) and written back atomically."""
+    from dataclasses import replace
+
+    from neurflow_graph.bundle.files import read_bundle, write_bundle
+
+    bundle = read_bundle(path)
+    bundle = replace(bundle, patches=replace(bundle.patches, images=job.images.images))
+    stages = {k: v for k, v in bundle.run_json["stage_seconds"].items() if k != "faithfulness"}
+    run_json = {k: v for k, v in bundle.run_json.items() if k not in ("faithfulness", "bundle_format")}
+    bundle = measure_faithfulness_stage(job, replace(bundle, run_json={**run_json, "stage_seconds": stages}), report)
+    write_bundle(bundle, path)
+    return bundle
 
 
 def store_bundle(conn: Connection, bundle: Path | BundleTables, progress: bool = False) -> WriteReport:

@@ -120,6 +120,23 @@ def test_off_stores_no_figures_and_keeps_the_run_id(recipe, stored, data_dir, tm
     assert "faithfulness" not in read_run_json(outcome.bundle_dir / "run.json")
 
 
+def test_a_reused_bundle_without_figures_gets_them_measured_on_the_runs_own_images(recipe, stored, data_dir,
+                                                                                   tmp_path):
+    _, measured = stored
+    with connect(data_dir, database="faithfulness_reuse_off") as conn:
+        ingest(recipe.with_overrides(faithfulness="off"), conn, ("3",), out=tmp_path, by_run_id=True, progress=False)
+    lines: list[str] = []
+    with connect(data_dir, database="faithfulness_reuse_on") as conn:
+        (outcome,) = ingest(recipe, conn, ("3",), out=tmp_path, by_run_id=True, progress=False,
+                            report=lines.append).outcomes
+        rows = fetch_faithfulness(conn, "digits/3")
+    assert outcome.status == "stored" and not outcome.computed  # the circuit was not computed again
+    assert any("faithfulness measured and added" in line for line in lines), lines
+    assert figures(rows) == figures(measured.bundle.run_json["faithfulness"]["layers"])  # as a fresh run's
+    assert read_run_json(tmp_path / outcome.run_id / "run.json")["faithfulness"]["layers"] == \
+        measured.bundle.run_json["faithfulness"]["layers"]
+
+
 def test_groups_level_stores_debugs_figures_on_each_group(recipe, data_dir, tmp_path):
     from neurflow_graph.debugging import debug_images, layer_groups_from_bundle
     from neurflow_graph.debugging.faithfulness import known_random_figures
