@@ -121,3 +121,47 @@ def test_summary_names_the_weakest_layer_and_the_whole_layers(measured):
 def test_bad_settings_are_one_line_errors(kwargs, says):
     with pytest.raises(ConfigError, match=says):
         FaithfulnessSettings(**kwargs)
+
+
+def test_a_recipe_sets_faithfulness_and_the_command_line_overrides_it(tmp_path):
+    from pathlib import Path
+
+    from neurflow_graph.recipes import load_recipe
+
+    shipped = Path(__file__).resolve().parents[1] / "ingest" / "digits.toml"
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(shipped.read_text() + '\n[faithfulness]\nlevel = "groups"\nsets = 12\nseed = 3\n')
+    loaded = load_recipe(recipe)
+    assert loaded.faithfulness == FaithfulnessSettings("groups", 12, 3)
+    assert loaded.with_overrides(faithfulness="off").faithfulness == FaithfulnessSettings("off", 12, 3)
+    assert load_recipe(shipped).faithfulness == FaithfulnessSettings()  # on by default, per layer
+    recipe.write_text(shipped.read_text() + "\n[faithfulness]\nsets = 4\n")
+    with pytest.raises(ConfigError, match=r"\[faithfulness\] faithfulness sets must be an integer >= 10"):
+        load_recipe(recipe)
+    recipe.write_text(shipped.read_text() + "\n[faithfulness]\nsamples = 4\n")
+    with pytest.raises(ConfigError, match=r"unknown key 'samples' in \[faithfulness\]"):
+        load_recipe(recipe)
+
+
+def test_run_prints_the_verdict_with_the_stage_times_and_off_skips_it(tmp_path):
+    import json
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from neurflow_graph.cli.main import main
+
+    recipe = str(Path(__file__).resolve().parents[1] / "ingest" / "digits.toml")
+    small = ["--k", "10", "--tau", "3", "--steps", "8", "--max-images", "3", "--quiet"]
+    on = CliRunner().invoke(main, ["run", recipe, "--out", str(tmp_path / "on"), *small], catch_exceptions=False)
+    assert on.exit_code == 0, on.output
+    run = json.loads((tmp_path / "on" / "run.json").read_text())
+    assert f"faithfulness {run['stage_seconds']['faithfulness']:.1f}s" in on.output  # with the stage times
+    assert f"faithfulness (layers, 10 random sets, seed 0): {run['faithfulness']['verdict']}" in on.output
+    off = CliRunner().invoke(main, ["run", recipe, "--out", str(tmp_path / "off"), "--faithfulness", "off", *small],
+                             catch_exceptions=False)
+    assert off.exit_code == 0, off.output
+    run_off = json.loads((tmp_path / "off" / "run.json").read_text())
+    assert "faithfulness" not in run_off and run_off["run_id"] == run["run_id"]
+    bad = CliRunner().invoke(main, ["run", recipe, "--out", str(tmp_path / "x"), "--faithfulness", "some"])
+    assert bad.exit_code == 2 and "'some' is not one of 'off', 'layers', 'groups'" in bad.output
