@@ -165,3 +165,17 @@ def test_run_prints_the_verdict_with_the_stage_times_and_off_skips_it(tmp_path):
     assert "faithfulness" not in run_off and run_off["run_id"] == run["run_id"]
     bad = CliRunner().invoke(main, ["run", recipe, "--out", str(tmp_path / "x"), "--faithfulness", "some"])
     assert bad.exit_code == 2 and "'some' is not one of 'off', 'layers', 'groups'" in bad.output
+
+
+def test_the_page_says_when_a_run_was_not_measured(subject, measured):
+    from neurflow_graph.records import Run
+    from neurflow_graph.render.faithfulness import faithfulness_html, faithfulness_text
+
+    bare = Run(run_id="r", complete=True, class_id="digits/3", class_name="3", model="digits", run_json={})
+    assert "not measured" in faithfulness_text(bare) and "not measured" in faithfulness_html(bare)
+    assert faithfulness_html(None) == ""
+    run = Run(run_id="r", complete=True, class_id="digits/3", class_name="3", model="digits",
+              run_json={"faithfulness": measured.record()})
+    page = faithfulness_html(run)
+    assert measured.summary()["verdict"] in page
+    assert all(f"<td>{r['layer']}</td>" in page for r in measured.layers)

@@ -35,9 +35,11 @@ def faithfulness_text(run: Run | None) -> str:
 
 
 def faithfulness_html(run: Run | None) -> str:
-    """The page's "How far to trust it" section: verdict in words, then one table row per layer."""
+    """The page's "How far to trust it" section: verdict in words, then one table row per layer ("" without a run)."""
     esc = html.escape
     faith = section_of(run)
+    if run is None:
+        return ""  # the page was drawn without its run (a notebook's circuit): nothing known either way
     if not faith:
         return ('<p class="note">Faithfulness was not measured for this run (ingest it with '
                 "<code>--faithfulness layers</code>).</p>")
