@@ -5,10 +5,11 @@ For every layer below the logit layer, the circuit's neurons there (the core chi
 so are ``sets`` random sets of the same size from the same layer. The figures are the drop of the class logit
 and probability (means over the images) with the random sets' mean, standard deviation and the core's z; and,
 retaining only those neurons (every other neuron of the layer zeroed), the share of the class logit kept,
-against random sets likewise. All masks of a layer run in one ``masking.masked_outputs`` call on the model
-sliced above that layer (``slicing.from_layer``, the mechanism of ``evaluate fidelity`` and ``debug``), in
-batches sized by the memory budget. The random sets of layer ``i`` come from ``numpy.random.default_rng((seed,
-i))`` through ``stats.random_sets``, so the figures repeat.
+against random sets likewise. One forward pass over the images records every circuit layer's outputs; then all
+masks of a layer run in one ``masking.masked_outputs`` call on the model sliced above that layer
+(``slicing.model_top``, the mechanism of ``evaluate fidelity`` and ``debug``), in batches sized by the memory
+budget (the peak measured on the lowest layer's slice, which holds every higher one). The random sets of layer
+``i`` come from ``numpy.random.default_rng((seed, i))`` through ``stats.random_sets``, so the figures repeat.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -51,7 +52,7 @@ STD_FLOOR = 1e-12
 """A z divides by the random sets' standard deviation, floored here: when every random set does the same (a layer
 whose every neuron is core has one such set) a core doing the same scores 0."""
 MAX_BATCH = 8192
-"""Most images x masks in one forward pass, whatever the budget allows (larger passes gain nothing measurable)."""
+"""Most images x masks in one forward pass, whatever the budget allows."""
 
 LAYER_FIELDS = tuple(FAITHFULNESS_LAYER_FIELDS)
 """The per-layer figures, in the order the bundle, the store and the query give them."""
@@ -59,14 +60,12 @@ LAYER_FIELDS = tuple(FAITHFULNESS_LAYER_FIELDS)
 
 @dataclass(frozen=True)
 class Faithfulness:
-    """The figures of one run: one dict per layer (LAYER_FIELDS) and, at level ``groups``, one per neuron group."""
+    """The figures of one run: one dict per layer (LAYER_FIELDS, then the random sets' own figures)."""
 
     settings: FaithfulnessSettings
     layers: tuple[dict[str, Any], ...]
-    groups: tuple[dict[str, Any], ...] = ()
     seconds: float = 0.0
-    batch_size: int = 0
-    extra: dict = field(default_factory=dict, compare=False)
+    batch_size: int = 0  # images x masks per forward pass, as the memory budget allowed
 
     def summary(self) -> dict[str, Any]:
         """What a person reads at a glance: the weakest layer and its z, and whether core beats random everywhere."""
