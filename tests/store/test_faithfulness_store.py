@@ -13,6 +13,7 @@ from neurflow_graph.evaluation.faithfulness import measure_faithfulness
 from neurflow_graph.evaluation.subject import Subject
 from neurflow_graph.jobs import ingest, run_is_complete
 from neurflow_graph.query import fetch_faithfulness, fetch_faithfulness_classes
+from neurflow_graph.query.describe import describe_stored_run
 from neurflow_graph.recipes import load_recipe, prepare_model
 from neurflow_graph.store import connect, load_bundle
 
@@ -52,6 +53,7 @@ def test_the_run_stores_figures_equal_to_measuring_its_bundle_again(recipe, stor
     direct = measure_faithfulness(subject, recipe.faithfulness)
     with connect(data_dir, database=database) as conn:
         rows = fetch_faithfulness(conn, "digits/3")
+        told = describe_stored_run(conn, outcome.run_id, "digits/3")  # what ingest prints, read back from the store
         run = conn.driver.execute_query("MATCH (r:Run {id: $id}) RETURN properties(r) AS p", id=outcome.run_id,
                                         database_=conn.database).records[0]["p"]
     for got, want in zip(figures(rows), figures(direct.layers), strict=True):
@@ -59,6 +61,7 @@ def test_the_run_stores_figures_equal_to_measuring_its_bundle_again(recipe, stor
     assert [r.layer for r in rows] == list(bundle.circuit.layers[1:])
     assert {(r.sets, r.seed) for r in rows} == {(recipe.faithfulness.sets, recipe.faithfulness.seed)}
     assert run["faithfulness_verdict"] == direct.summary()["verdict"]
+    assert f"faithfulness: {rows[0].verdict}; z (mask / retain) by layer: {rows[0].layer} " in told
     assert json.loads(run["faithfulness_layers_json"]) == json.loads(json.dumps(direct.layers))
     assert run["stage_seconds_faithfulness"] > 0  # its cost sits with the stage times
     assert read_run_json(outcome.bundle_dir / "run.json")["faithfulness"]["layers"] == json.loads(
