@@ -8,6 +8,7 @@ runner (``neurflow_graph.distributed``) call these functions; none re-implements
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,12 +162,76 @@ def compute_class(
         return ClassOutcome(status="skipped", skipped_by="run", **known)
     path = target(job)
     if reuse and complete_bundle(path, job.run_id):
+        if not _faithfulness_current(path, job.prepared.recipe.faithfulness):
+            bundle = _remeasured(job, path, report)
+            report(f"  complete bundle found in {path}; its circuit reused, its faithfulness measured and added")
+            return ClassOutcome(status="reused", bundle_dir=path, bundle=bundle, **known)
         report(f"  complete bundle found in {path}; reused, not recomputed")
         return ClassOutcome(status="reused", bundle_dir=path, **known)
-    bundle = job.run()
+    bundle = measure_faithfulness_stage(job, job.run(), report)
     write_bundle(bundle, path)
     report(f"bundle written to {path}")
     return ClassOutcome(status="computed", bundle_dir=path, computed=True, bundle=bundle, **known)
+
+
+def measure_faithfulness_stage(job: ClassJob, bundle: Bundle, report: Report = lambda _msg: None) -> Bundle:
+    """The bundle with its circuit's faithfulness (evaluation.faithfulness) in run.json, at the recipe's level.
+
+    Measured on the run's own images and device before the bundle is written, so a bundle, and the run in the
+    store, is complete only with its figures; its time joins ``stage_seconds`` as ``faithfulness``. The settings
+    are not part of the run id: they decide what is measured about the circuit, not the circuit.
+    """
+    from dataclasses import replace
+
+    from neurflow_graph.engine.pipeline import resolve_device
+    from neurflow_graph.evaluation.faithfulness import measure_faithfulness
+    from neurflow_graph.evaluation.subject import Subject
+
+    settings, params = job.prepared.recipe.faithfulness, job.prepared.recipe.params
+    if not settings.on:
+        return bundle
+    subject = Subject(spec=job.spec, run_json=bundle.run_json, patches=bundle.patches, circuit=bundle.circuit,
+                      device=resolve_device(params.device), batch_size=params.batch_size)
+    started = time.perf_counter()
+    measured = measure_faithfulness(subject, settings, params.memory_budget_mb, report)
+    record = measured.record()
+    if settings.level == "groups":
+        from neurflow_graph.debugging.faithfulness import group_faithfulness
+
+        record["groups"] = group_faithfulness(subject, bundle.groups, settings)
+    stages = dict(bundle.run_json["stage_seconds"])
+    circuit = sum(stages.values())
+    stages["faithfulness"] = round(time.perf_counter() - started, 3)
+    report(f"  faithfulness measured in {stages['faithfulness']:.1f} s "
+           f"({100 * stages['faithfulness'] / max(circuit, 1e-9):.1f}% of the circuit's {circuit:.1f} s)")
+    return replace(bundle, run_json={**bundle.run_json, "stage_seconds": stages, "faithfulness": record})
+
+
+def _faithfulness_current(path: Path, settings) -> bool:
+    """Whether the bundle at ``path`` holds the faithfulness these settings ask for (or they ask for none)."""
+    from neurflow_graph.bundle.files import read_run_json
+
+    if not settings.on:
+        return True
+    section = read_run_json(path / "run.json").get("faithfulness") or {}
+    return (section.get("level"), section.get("sets"), section.get("seed")) == (settings.level, settings.sets,
+                                                                                settings.seed)
+
+
+def _remeasured(job: ClassJob, path: Path, report: Report) -> Bundle:
+    """The bundle at ``path`` with its faithfulness measured on the job's own images (not the bundle's 8-bit
+    copies, so the figures equal a fresh run's) and written back atomically."""
+    from dataclasses import replace
+
+    from neurflow_graph.bundle.files import read_bundle, write_bundle
+
+    bundle = read_bundle(path)
+    bundle = replace(bundle, patches=replace(bundle.patches, images=job.images.images))
+    stages = {k: v for k, v in bundle.run_json["stage_seconds"].items() if k != "faithfulness"}
+    run_json = {k: v for k, v in bundle.run_json.items() if k not in ("faithfulness", "bundle_format")}
+    bundle = measure_faithfulness_stage(job, replace(bundle, run_json={**run_json, "stage_seconds": stages}), report)
+    write_bundle(bundle, path)
+    return bundle
 
 
 def store_bundle(conn: Connection, bundle: Path | BundleTables, progress: bool = False) -> WriteReport:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from neurflow_graph.bundle.meta import FAITHFULNESS_LEVELS, FaithfulnessSettings
 from neurflow_graph.engine.attribution import METHODS, PRECISIONS
 from neurflow_graph.engine.digits import SPLITS
 from neurflow_graph.engine.layouts import KINDS as LAYOUT_KINDS
@@ -38,6 +39,7 @@ _MODEL_KEYS = {"preset", "weights", "checkpoint", "layers", "layouts", "tokens"}
 _IMAGE_KEYS = {"source", "path", "folder", "layout", "names", "augment", "split", "max_images"}
 LAYOUTS = ("imagefolder",)
 _RUN_KEYS = {"class", "classes"} | {f.name for f in dataclasses.fields(NeurFlowParams)}
+_FAITHFULNESS_KEYS = {"level", "sets", "seed"}
 
 
 # -- the one validation of a recipe's values: every field, its type and range ---------------------------
@@ -120,6 +122,9 @@ FIELDS: dict[tuple[str, str], tuple[Callable[[Any], bool], str]] = {
     ("run", "internal_batch_size"): _int_from(1),
     ("run", "memory_budget_mb"): (lambda v: _is_number(v) and v > 0, "a number > 0"),
     ("run", "device"): (_text, "auto, cpu, cuda or cuda:N"),
+    ("faithfulness", "level"): _one_of(*FAITHFULNESS_LEVELS),
+    ("faithfulness", "sets"): _int_from(10),
+    ("faithfulness", "seed"): _int_from(0, 2**32 - 1),
 }
 """Every recipe field: (is the value accepted, what is accepted). The one place a recipe value is checked."""
 
@@ -135,7 +140,7 @@ def check_field(section: str, key: str, value: Any, where: str) -> None:
 
 
 def check_fields(tables: dict[str, dict], where: str) -> None:
-    """``check_field`` for every key of the recipe's ``[model]``, ``[images]`` and ``[run]`` tables."""
+    """``check_field`` for every key of the recipe's ``[model]``, ``[images]``, ``[run]`` and ``[faithfulness]`` tables."""
     for section, table in tables.items():
         for key, value in table.items():
             check_field(section, key, value, where)
@@ -170,6 +175,7 @@ class Recipe:
     path: str | None = None
     layouts: tuple[tuple[str, str], ...] = ()  # [model] layouts: layer -> units/channels_first/channels_last/tokens
     tokens: str = "patches"  # [model] tokens: patches, all or cls
+    faithfulness: FaithfulnessSettings = FaithfulnessSettings()  # [faithfulness]: measured at ingest, not in the run id
 
     def with_overrides(self, **overrides) -> Recipe:
         """A copy with CLI overrides applied (``classes``, ``images``, ``max_images`` or any parameter)."""
@@ -182,7 +188,9 @@ class Recipe:
                 check_field(section, field, shown, f"--{key.replace('_', '-')}")
         top, images, params = {}, {}, {}
         for key, value in overrides.items():
-            if key == "classes":
+            if key == "faithfulness":
+                top["faithfulness"] = dataclasses.replace(self.faithfulness, level=str(value))
+            elif key == "classes":
                 top["classes"] = tuple(str(c) for c in value)
             elif key in ("weights", "checkpoint"):
                 top[key] = str(value)
@@ -202,7 +210,7 @@ class Recipe:
 
 _OVERRIDE_FIELDS = {"classes": ("run", "classes"), "weights": ("model", "weights"),
                     "checkpoint": ("model", "checkpoint"), "images": ("images", "path"),
-                    "max_images": ("images", "max_images")}
+                    "max_images": ("images", "max_images"), "faithfulness": ("faithfulness", "level")}
 """The recipe field each ``with_overrides`` key replaces (any other key is the ``[run]`` field of its name)."""
 
 
@@ -223,15 +231,16 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    _check_keys(data, {"model", "images", "run"}, "top level", str(path))
-    for section in ("model", "images", "run"):
+    _check_keys(data, {"model", "images", "run", "faithfulness"}, "top level", str(path))
+    for section in ("model", "images", "run", "faithfulness"):
         if not isinstance(data.get(section, {}), dict):
             raise ConfigError(f"{path}: {section} must be a table ([{section}] followed by its keys)")
-    model, images, run = (data.get(k, {}) for k in ("model", "images", "run"))
+    model, images, run, faithfulness = (data.get(k, {}) for k in ("model", "images", "run", "faithfulness"))
     _check_keys(model, _MODEL_KEYS, "model", str(path))
     _check_keys(images, _IMAGE_KEYS, "images", str(path))
     _check_keys(run, _RUN_KEYS, "run", str(path))
-    check_fields({"model": model, "images": images, "run": run}, str(path))
+    _check_keys(faithfulness, _FAITHFULNESS_KEYS, "faithfulness", str(path))
+    check_fields({"model": model, "images": images, "run": run, "faithfulness": faithfulness}, str(path))
     if "preset" not in model:
         raise ConfigError(f"{path}: [model] needs a preset, e.g. preset = \"digits\"")
     layouts = model.get("layouts", {})
@@ -249,6 +258,10 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
         raise ConfigError(f"{path}: [run] needs class = \"name or index\" (or classes = [...])")
     if "class" in run and "classes" in run:
         raise ConfigError(f"{path}: [run] has both class and classes; keep one")
+    try:
+        faithful = FaithfulnessSettings(**faithfulness)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: [faithfulness] {exc}") from None
     params = {k: v for k, v in run.items() if k not in ("class", "classes")}
     try:
         parsed = NeurFlowParams(**params)
@@ -263,7 +276,7 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
         ),
         params=parsed, weights=model.get("weights"), checkpoint=model.get("checkpoint"),
         layers=tuple(model["layers"]) if "layers" in model else None, path=str(path),
-        layouts=tuple(sorted(layouts.items())), tokens=model.get("tokens", "patches"),
+        layouts=tuple(sorted(layouts.items())), tokens=model.get("tokens", "patches"), faithfulness=faithful,
     )
 
 

@@ -82,3 +82,13 @@ def test_allocator_benchmark_tiny(tmp_path):
     if _glibc() is not None:  # the engine's stage keeps freed memory by itself: fewer page faults than without
         stage = figures["stages"]["engine activations"]
         assert stage["kept"]["minor_faults"] < stage["glibc"]["minor_faults"]
+
+
+@pytest.mark.slow
+def test_faithfulness_benchmark_tiny(tmp_path):
+    out, figures = _run_json(tmp_path, "benchmarks/faithfulness.py", "--tiny")
+    (case,) = figures["cases"]
+    assert f"faithfulness cost: {100 * case['share']:.1f}% of the circuit" in out
+    assert case["faithfulness_s"] > 0 and case["circuit_s"] > 0
+    assert case["within_bound"] == (case["share"] <= 0.10)
+    assert [r["layer"] for r in case["layers"]] == ["conv3", "conv2", "conv1"]

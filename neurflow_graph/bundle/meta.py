@@ -78,6 +78,7 @@ class RunMeta:
     versions: dict[str, str]
     request_key: str | None = None  # ids.request_key of the run's request (recipe runs); None in older bundles
     tau_caps: dict[str, int] = dataclasses.field(default_factory=dict)  # pipeline.tau_caps; absent when none
+    faithfulness: FaithfulnessMeta | None = None  # run.json ``faithfulness``: None when it was not measured
 
     @classmethod
     def parse(cls, run: Any, source: str = "run.json") -> RunMeta:
@@ -121,7 +122,7 @@ class RunMeta:
             class_name=f.get("class.name", str), layers=layers, params=params,
             input_size=f.get("params.input_size", int), images=images, layer_stats=stats,
             stage_seconds=f.mapping("stage_seconds", float), versions=f.mapping("versions", str),
-            request_key=f.get("request_key", str, None),
+            request_key=f.get("request_key", str, None), faithfulness=faithfulness_meta(f),
             tau_caps=f.mapping("tau_caps", int) if "tau_caps" in run else {},
         )
 
@@ -148,6 +149,92 @@ def check_run_id(run: dict, source: str) -> None:
             f"{source}: run_id {run['run_id']!r} is not what its content hashes to ({expected!r}); the bundle was "
             "edited or copied from another run: re-run it"
         )
+
+
+FAITHFULNESS_LEVELS = ("off", "layers", "groups")
+"""``off``: not measured; ``layers``: per layer of the circuit; ``groups``: also per neuron group (as ``debug``)."""
+DEFAULT_LEVEL = "layers"
+DEFAULT_SETS = 10
+DEFAULT_SEED = 0
+
+
+@dataclass(frozen=True)
+class FaithfulnessSettings:
+    """What to measure: ``level`` (FAITHFULNESS_LEVELS), ``sets`` random sets per layer (>= 10), their ``seed``."""
+
+    level: str = DEFAULT_LEVEL
+    sets: int = DEFAULT_SETS
+    seed: int = DEFAULT_SEED
+
+    def __post_init__(self) -> None:
+        if self.level not in FAITHFULNESS_LEVELS:
+            raise ConfigError(f"faithfulness must be one of {', '.join(FAITHFULNESS_LEVELS)}, got {self.level!r}")
+        if isinstance(self.sets, bool) or not isinstance(self.sets, int) or self.sets < 10:
+            raise ConfigError(f"faithfulness sets must be an integer >= 10 (random sets per layer), got {self.sets!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"faithfulness seed must be an integer >= 0, got {self.seed!r}")
+
+    @property
+    def on(self) -> bool:
+        return self.level != "off"
+
+
+
+
+FAITHFULNESS_LAYER_FIELDS: dict[str, type] = {
+    "layer": str, "layer_index": int, "n_core": int, "width": int, "n_images": int, "base_logit": float,
+    "base_prob": float, "logit_drop": float, "random_logit_drop_mean": float, "random_logit_drop_std": float,
+    "logit_z": float, "prob_drop": float, "random_prob_drop_mean": float, "random_prob_drop_std": float,
+    "prob_z": float, "kept_share": float, "random_kept_share_mean": float, "random_kept_share_std": float,
+    "kept_z": float, "mask_accuracy": float, "retain_accuracy": float, "beats_random": bool,
+}
+"""The per-layer faithfulness figures (evaluation/faithfulness.py) and their types, in the order readers give them."""
+FAITHFULNESS_GROUP_FIELDS: dict[str, type] = {
+    "group_id": str, "layer": str, "layer_index": int, "n_neurons": int, "n_images": int, "logit_drop": float,
+    "prob_drop": float, "random_logit_drop_mean": float, "random_logit_drop_std": float,
+    "random_prob_drop_mean": float, "random_prob_drop_std": float, "logit_z": float, "share_random_worse": float,
+}
+"""The per-group figures (``--faithfulness groups``): what ``debug`` computes for a group on the run's images."""
+
+
+@dataclass(frozen=True)
+class FaithfulnessMeta:
+    """run.json ``faithfulness``: settings (level, random sets, seed), summary, per-layer and per-group rows."""
+
+    level: str
+    sets: int
+    seed: int
+    z_beats: float
+    verdict: str
+    weakest_layer: str
+    weakest_z: float
+    beats_random_everywhere: bool
+    layers: tuple[dict[str, Any], ...]
+    groups: tuple[dict[str, Any], ...] = ()
+
+
+def faithfulness_meta(f: _Fields) -> FaithfulnessMeta | None:
+    """The checked ``faithfulness`` section of a run.json, or None when the run has none."""
+    if f.get("faithfulness", dict, None) is None:
+        return None
+    rows = {}
+    for part, fields in (("layers", FAITHFULNESS_LAYER_FIELDS), ("groups", FAITHFULNESS_GROUP_FIELDS)):
+        items = f.get(("faithfulness", part), list, [] if part == "groups" else _MISSING)
+        for i, item in enumerate(items):
+            row = _Fields(item, f"{f.source} (faithfulness.{part}[{i}])")
+            for name, kind in fields.items():
+                row.get(name, kind)
+        rows[part] = tuple(items)
+    if not rows["layers"]:
+        f.fail("faithfulness.layers", "must list one entry per layer below the logit")
+    key = "faithfulness"
+    return FaithfulnessMeta(
+        level=f.get((key, "level"), str), sets=f.get((key, "sets"), int), seed=f.get((key, "seed"), int),
+        z_beats=f.get((key, "z_beats"), float), verdict=f.get((key, "verdict"), str),
+        weakest_layer=f.get((key, "weakest_layer"), str), weakest_z=f.get((key, "weakest_z"), float),
+        beats_random_everywhere=f.get((key, "beats_random_everywhere"), bool), layers=rows["layers"],
+        groups=rows["groups"],
+    )
 
 
 _MISSING = object()

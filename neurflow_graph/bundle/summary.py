@@ -30,5 +30,13 @@ def describe_bundle(bundle: Bundle) -> str:
         else:
             extra = f"{'-':>11}{'-':>7}{'-':>11}{'-':>12}{'':>9}{'':>12}{'':>9}   (leaves)"
         lines.append(f"  {layer:<14}{n:>8}{extra}")
-    lines.append("  stages: " + ", ".join(f"{k} {v:.1f}s" for k, v in bundle.run_json["stage_seconds"].items()))
+    stages = bundle.run_json["stage_seconds"]
+    lines.append("  stages: " + ", ".join(f"{k} {v:.1f}s" for k, v in stages.items()))
+    faith = run.get("faithfulness")
+    if faith:
+        circuit = sum(v for k, v in stages.items() if k != "faithfulness")
+        cost = stages.get("faithfulness", 0.0)
+        lines.append(f"  faithfulness ({faith['level']}, {faith['sets']} random sets, seed {faith['seed']}): "
+                     f"{faith['verdict']}; weakest {faith['weakest_layer']} z {faith['weakest_z']:.1f}; "
+                     f"cost {cost:.1f}s, {100 * cost / max(circuit, 1e-9):.1f}% of the circuit")
     return "\n".join(lines)

@@ -14,6 +14,7 @@ from neurflow_graph import ids
 from neurflow_graph.cli.common import STEPS, LibraryChoice, errors_as_click, open_store, quiet_option, store_options
 
 _ATTRIBUTION = "neurflow_graph.engine.attribution"  # the choices of --method and --precision, read when used
+_BUNDLE_META = "neurflow_graph.bundle.meta"  # the choices of --faithfulness, read when used
 
 
 def run_options(fn):
@@ -35,6 +36,9 @@ def run_options(fn):
         click.option("--seed", type=int, help="Random seed."),
         click.option("--batch-size", "internal_batch_size", type=int,
                      help="(patch, step) rows per integrated-gradients pass; bounds memory."),
+        click.option("--faithfulness", type=LibraryChoice(_BUNDLE_META, "FAITHFULNESS_LEVELS"),
+                     help="Measure how far to trust each circuit (masking core vs random neurons): per layer "
+                          "(default), also per neuron group, or off. Not part of the run id."),
         quiet_option,
     ]
     for option in reversed(options):
@@ -64,15 +68,16 @@ def main() -> None:
 def run(recipe: str, out: str, quiet: bool, **overrides) -> None:
     """Compute the NeurFlow circuit of RECIPE's class(es) and write a bundle to --out."""
     from neurflow_graph.bundle.summary import describe_bundle
-    from neurflow_graph.recipes import prepare_model, run_recipe_class
+    from neurflow_graph.jobs import compute_class
+    from neurflow_graph.recipes import prepare_model
 
     spec = load_recipe_with(recipe, overrides)
     prepared = prepare_model(spec)
     for name in spec.classes:
         target = Path(out) if len(spec.classes) == 1 else Path(out) / ids.slug(name)
-        bundle = run_recipe_class(prepared, name, target, progress=not quiet, report=click.echo)
-        click.echo(describe_bundle(bundle))
-        click.echo(f"bundle written to {target}")
+        outcome = compute_class(prepared, name, lambda _job, t=target: t, lambda _run_id: False,
+                                progress=not quiet, report=click.echo)
+        click.echo(describe_bundle(outcome.bundle))
 
 
 # -- the graph store ----------------------------------------------------------------------------------

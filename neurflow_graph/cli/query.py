@@ -94,6 +94,7 @@ def show(class_name: str, run_id: str | None, top_n: int | None, exemplars: int,
     """Render the circuit of CLASS (id, index or name) as one self-contained HTML page."""
     from neurflow_graph.query.fetch import fetch_class_circuit, fetch_run_info
     from neurflow_graph.render import screenshot, write_circuit_html
+    from neurflow_graph.render.faithfulness import faithfulness_text
 
     with open_store(data_dir, database) as conn:
         circuit = fetch_class_circuit(conn, class_name, run_id=run_id, top_n=top_n)
@@ -102,6 +103,7 @@ def show(class_name: str, run_id: str | None, top_n: int | None, exemplars: int,
     page = write_circuit_html(circuit, target, run, exemplars)
     click.echo(f"circuit of {circuit.class_id} (run {circuit.run_id}): {len(circuit.groups)} groups, "
                f"{len(circuit.edges)} edges -> {page}")
+    click.echo(faithfulness_text(run))
     missing = sum(1 for g in circuit.groups for e in g.exemplars[:exemplars] if e.path is None)
     if missing:
         click.echo(f"note: {missing} thumbnail(s) not found under {circuit.bundle_path} (grey boxes drawn)")

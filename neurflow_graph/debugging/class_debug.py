@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from neurflow_graph.debugging.core import DebugResult, GroupDebug, debug_images
+from neurflow_graph.debugging.faithfulness import known_random_figures
 from neurflow_graph.debugging.sources import DebugImages, folder_images, recipe_images, run_images
 from neurflow_graph.debugging.store import store_interventions
 from neurflow_graph.errors import QueryError
@@ -57,7 +58,8 @@ def debug_class(
     """Image debugging (paper 5.1) of one layer of CLASS's stored circuit; see the module docstring.
 
     `layer` defaults to the layer under the logit; `run_id` to the class's latest complete run; `device` to the
-    recipe's. `on_start` receives one line saying what is debugged, before the model is built.
+    recipe's. `on_start` receives lines saying what is debugged (and whether the random sets' figures come
+    from the run's stored faithfulness), before the masking starts.
     """
     from neurflow_graph.engine.pipeline import resolve_device
 
@@ -84,10 +86,14 @@ def debug_class(
     if on_start is not None:
         on_start(f"class {info.class_id}, run {run.run_id}, layer {layer}: {len(groups)} groups; "
                  f"{chosen.description}")
+    known = known_random_figures(run.run_json, chosen.images.sha256, seeds, seed)
+    if known and on_start is not None:
+        on_start(f"random sets of {len(known)} group(s) read from the run's stored faithfulness (measured at "
+                 "ingest with these seeds on these images): only the groups themselves are masked")
     result = debug_images(prepared.model, chosen.images.images, groups, info.index,
                           normalize=prepared.preset.normalize, seeds=seeds, seed=seed, top=top, device=target,
                           sources=chosen.images.sources, sha256=chosen.images.sha256, labels=chosen.labels,
-                          run_id=run.run_id, progress=progress)
+                          run_id=run.run_id, progress=progress, known=known)
     stored = store_interventions(conn, result, info.class_id, chosen.description) if store else []
     return ClassDebug(info=info, run=run, layer=layer, groups=tuple(groups), exemplars=exemplars, images=chosen,
                       result=result, intervention_ids={g.group.group_id: i for g, i in zip(result.groups, stored,

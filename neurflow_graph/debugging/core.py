@@ -13,8 +13,9 @@ For a class and one layer of its circuit:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -128,12 +129,15 @@ def debug_images(
     labels: Sequence[int] | None = None,
     run_id: str | None = None,
     progress: bool = False,
+    known: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> DebugResult:
     """Score `images` (N×C×H×W in [0, 1]) against every group of one layer and mask each group (module docstring).
 
     Random sets: for seed s the draw uses `numpy.random.default_rng((seed, s, group_index))`, so results repeat.
     Masks run through `evaluation.masking.masked_outputs` on the model sliced above the layer, the mechanism
-    `evaluate fidelity` uses; `progress` shows a bar per group counting its masks.
+    `evaluate fidelity` uses; `progress` shows a bar per group counting its masks. `known` (group id -> the
+    run's stored per-group faithfulness, `debugging.faithfulness.known_random_figures`) gives the random draws'
+    figures of those groups when they were measured on these images with these seeds: only the group is masked.
     """
     _check(images, groups, class_index, seeds, top, batch_size)
     layer = groups[0].layer
@@ -159,14 +163,18 @@ def debug_images(
             pool = np.arange(width)
         rand_sets = [tuple(int(c) for c in np.sort(np.random.default_rng((seed, s, group.group_index)).choice(
             pool, size=len(channels), replace=False))) for s in range(seeds)]
+        stored = (known or {}).get(group.group_id)
         keep = np.stack([keep_mask(width, np.asarray(chosen, dtype=np.int64), "mask")
-                         for chosen in (channels, *rand_sets)])
+                         for chosen in ((channels,) if stored else (channels, *rand_sets))])
         with tqdm(total=len(keep), desc=f"mask {group.group_id} ({len(channels)} neurons, {len(images)} images)",
                   unit="mask", disable=not progress, leave=False, dynamic_ncols=True) as bar:
             out = masked_outputs(model, inputs, {layer: keep}, device, batch_size, bar.update, forward, start)
         masked = torch.from_numpy(out[0])
         logit, prob = _class_scores(masked, class_index)
         rand_logit, rand_prob, rand_flip = [], [], []
+        if stored:
+            rand_logit, rand_prob = list(stored["random_logit_drops"]), list(stored["random_prob_drops"])
+            rand_flip = list(stored["random_flipped"])
         for rmasked in (torch.from_numpy(o) for o in out[1:]):
             rl, rp = _class_scores(rmasked, class_index)
             rand_logit.append(float((base_logit - rl).mean()))

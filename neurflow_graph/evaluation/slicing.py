@@ -16,25 +16,32 @@ from torch import nn
 from neurflow_graph.engine.layers import capture, fx_slice
 
 
-def model_top(model: nn.Module, start: str, layers: Sequence[str], example: torch.Tensor) -> nn.Module | None:
+def model_top(model: nn.Module, start: str, layers: Sequence[str], example: torch.Tensor,
+              reference: tuple[torch.Tensor, torch.Tensor] | None = None) -> nn.Module | None:
     """A module mapping ``start``'s output to the model's output, calling each of ``layers`` once as a module.
 
     Returns None when the model cannot be traced or sliced there, or the slice does not reproduce the
-    model on ``example`` (a small input batch); callers then run the whole model.
+    model on ``example`` (a small input batch); callers then run the whole model. ``reference`` is
+    (``start``'s output, the model's output) on ``example`` when the caller has them already.
     """
     top, _why = fx_slice(model, start, None, keep=layers)
-    return top if top is not None and _reproduces(model, top, start, layers, example) else None
+    return top if top is not None and _reproduces(model, top, start, layers, example, reference) else None
 
 
 @torch.no_grad()
-def _reproduces(model: nn.Module, top: nn.Module, start: str, layers: Sequence[str], example: torch.Tensor) -> bool:
+def _reproduces(model: nn.Module, top: nn.Module, start: str, layers: Sequence[str], example: torch.Tensor,
+                reference: tuple[torch.Tensor, torch.Tensor] | None = None) -> bool:
     modules = dict(model.named_modules())
     seen: dict[str, torch.Tensor] = {}
     fired: list[str] = []
     try:
         with contextlib.ExitStack() as hooks:
-            hooks.enter_context(modules[start].register_forward_hook(lambda _m, _i, o: seen.setdefault("start", o)))
-            expected = model(example)
+            if reference is None:
+                hooks.enter_context(modules[start].register_forward_hook(
+                    lambda _m, _i, o: seen.setdefault("start", o)))
+                expected = model(example)
+            else:
+                seen["start"], expected = reference
             for name in layers:
                 hooks.enter_context(modules[name].register_forward_hook(lambda *_a, _n=name: fired.append(_n)))
             got = top(seen["start"])

@@ -10,6 +10,8 @@ from neurflow_graph.query.fetch import (
     fetch_class_circuit,
     fetch_classes,
     fetch_exemplars,
+    fetch_faithfulness,
+    fetch_faithfulness_classes,
     fetch_interventions,
     fetch_layer_groups,
     fetch_neuron_roles,
@@ -22,9 +24,11 @@ from neurflow_graph.query.library import QueryInfo, Runner, query_info, read_que
 from neurflow_graph.query.results import (
     BiasPath,
     ClassCircuit,
+    ClassFaithfulness,
     EdgeChange,
     GroupMatch,
     Intervention,
+    LayerFaithfulness,
     NeuronRole,
     RunComparison,
     SharedGroup,
@@ -34,6 +38,7 @@ from neurflow_graph.query.table import format_table
 from neurflow_graph.records import ClassRef, Edge, Exemplar, Group, Records, Run, Tabular, to_table
 
 __all__ = [
+    "ClassFaithfulness", "LayerFaithfulness", "fetch_faithfulness", "fetch_faithfulness_classes",
     "BiasPath", "ClassCircuit", "ClassRef", "Edge", "EdgeChange", "Exemplar", "Group", "GroupMatch",
     "Intervention", "NeuronRole", "QueryInfo", "Records", "Run", "RunComparison", "Runner", "SharedGroup",
     "SharedNeuron", "Tabular", "bundle_file", "fetch_bias_paths", "fetch_class", "fetch_class_circuit",

@@ -15,6 +15,10 @@ def describe_stored_run(conn: Runner, run_id: str, class_id: str, top: int = 3) 
              "  nodes: " + ", ".join(f"{k} {v}" for k, v in nodes.items()),
              "  relationships: " + ", ".join(f"{k} {v}" for k, v in rels.items()),
              f"circuit of {class_id} (strongest {top} inputs of each group, weight = summed hyper-edge weights):"]
+    faith = run_query(conn, "faithfulness", class_id=class_id, run_id=run_id)
+    if faith:
+        lines.insert(3, f"  faithfulness: {faith[0]['verdict']}; z (mask / retain) by layer: "
+                        + ", ".join(f"{r['layer']} {r['logit_z']:.1f}/{r['kept_z']:.1f}" for r in faith))
     edges = [e for e in run_query(conn, "circuit_of_class", class_id=class_id) if e["run_id"] == run_id]
     by_parent: dict[str, list[dict]] = {}
     for edge in edges:

@@ -18,9 +18,11 @@ from neurflow_graph.query.library import Runner, run_query
 from neurflow_graph.query.results import (
     BiasPath,
     ClassCircuit,
+    ClassFaithfulness,
     EdgeChange,
     GroupMatch,
     Intervention,
+    LayerFaithfulness,
     NeuronRole,
     RunComparison,
     SharedGroup,
@@ -70,6 +72,21 @@ def fetch_class_circuit(conn: Runner, cls: str | int, run_id: str | None = None,
     edges = tuple(Edge(**{k: v for k, v in row.items() if k != "run_id"})
                   for row in run_query(conn, "circuit_edges", class_id=info.class_id, run_id=run, top_n=top_n))
     return ClassCircuit(info.class_id, info.name, run, bundle, groups, edges, top_n)
+
+
+def fetch_faithfulness(conn: Runner, cls: str | int, run_id: str | None = None) -> Records[LayerFaithfulness]:
+    """How far to trust a class's circuit, per layer (`faithfulness.cypher`); empty when the run was not measured."""
+    info = fetch_class(conn, cls)
+    _check_run_of_class(conn, info, run_id)
+    rows = run_query(conn, "faithfulness", class_id=info.class_id, run_id=run_id)
+    return Records(LayerFaithfulness, (LayerFaithfulness(**row) for row in rows))
+
+
+def fetch_faithfulness_classes(conn: Runner, model: str | None = None, max_z: float | None = None,
+                               limit: int = 100) -> Records[ClassFaithfulness]:
+    """Classes by their latest run's weakest-layer z, weakest first (`faithfulness_classes.cypher`)."""
+    rows = run_query(conn, "faithfulness_classes", model=model, max_z=max_z, limit=limit)
+    return Records(ClassFaithfulness, (ClassFaithfulness(**row) for row in rows))
 
 
 def fetch_bias_paths(conn: Runner, cls: str | int, source: str | None = None, run_id: str | None = None,

@@ -180,3 +180,53 @@ class Intervention:
     group_id: str
     layer: str
     properties: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LayerFaithfulness:
+    """One layer of a stored circuit's faithfulness (`faithfulness.cypher`): its core neurons masked and retained on
+    the run's images against random sets of the same size (mean, standard deviation, z)."""
+
+    run_id: str
+    class_id: str
+    verdict: str
+    layer: str
+    layer_index: int
+    n_core: int
+    width: int
+    n_images: int
+    logit_drop: float
+    random_logit_drop_mean: float
+    random_logit_drop_std: float
+    logit_z: float
+    prob_drop: float
+    random_prob_drop_mean: float
+    random_prob_drop_std: float
+    prob_z: float
+    kept_share: float
+    random_kept_share_mean: float
+    random_kept_share_std: float
+    kept_z: float
+    mask_accuracy: float
+    retain_accuracy: float
+    beats_random: bool
+    sets: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class ClassFaithfulness:
+    """A class ranked by its latest run's faithfulness (`faithfulness_classes.cypher`): the weakest layer and its z."""
+
+    class_id: str
+    class_name: str
+    run_id: str
+    verdict: str
+    weakest_layer: str
+    weakest_z: float
+    n_layers: int
+    n_beating: int
+    beats_random_everywhere: bool
+    level: str
+    sets: int
+    seed: int

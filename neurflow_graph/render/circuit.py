@@ -16,6 +16,7 @@ from pathlib import Path
 from neurflow_graph.ids import channel_of
 from neurflow_graph.query.results import ClassCircuit
 from neurflow_graph.records import HTML_VIEWS, Edge, Group, Run
+from neurflow_graph.render.faithfulness import faithfulness_html
 from neurflow_graph.render.images import file_uri
 
 THUMB = 40
@@ -262,6 +263,7 @@ def _page(circuit: ClassCircuit, run: Run | None, svg: str, missing: int, exempl
 <h1>{esc(title)}</h1>
 <p class="meta">{" · ".join(meta)}</p>
 {legend}{note}
+{faithfulness_html(run)}
 <div class="canvas">
 {svg}
 </div>

@@ -46,7 +46,38 @@ def run_properties(run: dict[str, Any], bundle_path: str | None, ingested_at: st
         ingested_at=ingested_at,
         run_json=json.dumps(run, sort_keys=True),
     )
+    props.update(faithfulness_properties(run.get("faithfulness")))
     return {k: v for k, v in props.items() if v is not None}
+
+
+FAITHFULNESS_PREFIX = "faith_"
+"""Run properties holding the per-layer faithfulness figures as parallel lists, one item per layer below the logit
+(`faith_layer`, `faith_logit_z`, ...), which faithfulness.cypher unwinds; the summary is `faithfulness_*`."""
+
+
+def faithfulness_properties(section: dict[str, Any] | None) -> Row:
+    """The per-layer figures of run.json `faithfulness` as parallel list properties (bundle.meta's layer fields)."""
+    from neurflow_graph.bundle.meta import FAITHFULNESS_LAYER_FIELDS
+
+    if not section:
+        return {}
+    layers = section.get("layers") or []
+    return {f"{FAITHFULNESS_PREFIX}{name}": [kind(r[name]) for r in layers]
+            for name, kind in FAITHFULNESS_LAYER_FIELDS.items()}
+
+
+_GROUP_FAITHFULNESS = ("logit_drop", "prob_drop", "random_logit_drop_mean", "random_logit_drop_std",
+                       "random_prob_drop_mean", "random_prob_drop_std", "logit_z", "share_random_worse", "n_images")
+
+
+def group_faithfulness_rows(tables: BundleTables) -> pa.Table:
+    """Per group measured (`--faithfulness groups`): its node id and figures, for write_group_faithfulness."""
+    rows = (tables.run_json.get("faithfulness") or {}).get("groups") or []
+    return pa.table({
+        "id": pa.array([ids.group_node_id(tables.run_id, r["group_id"]) for r in rows], pa.string()),
+        **{name: pa.array([r[name] for r in rows], pa.int64() if name == "n_images" else pa.float64())
+           for name in _GROUP_FAITHFULNESS},
+    })
 
 
 def _flatten(out: Row, prefix: str, value: Any) -> None:

@@ -283,6 +283,8 @@ def _plan(tables: BundleTables, blocks: int = 1) -> list[WriteStep]:
         *(hyperedge_block(i, (i + r) % blocks) for r in range(blocks) for i in range(blocks)),
         step("write_group_edges", R.group_edge_rows, (L.NEURON_GROUP,), (Rel.FEEDS,),
              "group_edges.parquet names groups absent from neuron_groups.parquet", run_id=run_id),
+        step("write_group_faithfulness", R.group_faithfulness_rows, (L.NEURON_GROUP,), (),
+             "run.json faithfulness.groups names groups absent from neuron_groups.parquet"),
     ]
 
 
