@@ -140,7 +140,7 @@ def check_field(section: str, key: str, value: Any, where: str) -> None:
 
 
 def check_fields(tables: dict[str, dict], where: str) -> None:
-    """``check_field`` for every key of the recipe's ``[model]``, ``[images]``, ``[run]`` and ``[faithfulness]`` tables."""
+    """``check_field`` for every key of the recipe's tables: [model], [images], [run] and [faithfulness]."""
     for section, table in tables.items():
         for key, value in table.items():
             check_field(section, key, value, where)

@@ -34,6 +34,8 @@ BAD = [
     ("run", "n_exemplars", "8"), ("run", "seed", "zero"), ("run", "seed", -1), ("run", "seed", 2**40),
     ("run", "batch_size", 0), ("run", "internal_batch_size", 0), ("run", "memory_budget_mb", -5),
     ("run", "memory_budget_mb", "lots"), ("run", "device", 0),
+    ("faithfulness", "level", "all"), ("faithfulness", "level", 1), ("faithfulness", "sets", 9),
+    ("faithfulness", "sets", "ten"), ("faithfulness", "seed", -1), ("faithfulness", "seed", "zero"),
 ]
 
 
@@ -49,7 +51,7 @@ def write_recipe(path: Path, section: str, key: str, value) -> Path:
     tables = {name: dict(table) for name, table in BASE.items()}
     if key == "class":
         tables["run"].pop("classes")
-    tables[section][key] = value
+    tables.setdefault(section, {})[key] = value
     path.write_text("".join(f"[{name}]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in table.items())
                             for name, table in tables.items()))
     return path
