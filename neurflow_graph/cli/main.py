@@ -292,8 +292,9 @@ def _register_commands() -> None:
     from neurflow_graph.cli.evaluation import evaluate
     from neurflow_graph.cli.labels import label
     from neurflow_graph.cli.query import debug, query, show
+    from neurflow_graph.cli.serve import serve
 
-    for command in (query, show, debug, evaluate, label):
+    for command in (query, show, debug, evaluate, label, serve):
         main.add_command(command)
 
 

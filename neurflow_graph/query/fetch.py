@@ -18,8 +18,14 @@ from neurflow_graph.query.library import Runner, run_query
 from neurflow_graph.query.results import (
     BiasPath,
     ClassCircuit,
+    ClassSummary,
+    ConceptPatch,
     EdgeChange,
+    Evaluation,
+    GroupDetail,
+    GroupLink,
     GroupMatch,
+    GroupShare,
     Intervention,
     NeuronRole,
     RunComparison,
@@ -192,6 +198,55 @@ def fetch_interventions(conn: Runner, cls: str | int, run_id: str | None = None)
     _check_run_of_class(conn, info, run_id)
     return Records(Intervention, (Intervention(**row) for row in run_query(conn, "interventions",
                                                                           class_id=info.class_id, run_id=run_id)))
+
+
+def fetch_class_index(conn: Runner) -> Records[ClassSummary]:
+    """Every class with its latest complete run's size, status and dates, in one query (`class_index.cypher`)."""
+    return Records(ClassSummary, (ClassSummary(**row) for row in run_query(conn, "class_index")))
+
+
+def fetch_group(conn: Runner, group_id: str) -> GroupDetail:
+    """One group by node id (`{run_id}/{group_id}`) with its run, class, parents and children (`group_detail`).
+
+    An unknown id is a QueryError.
+    """
+    rows = run_query(conn, "group_detail", group_id=group_id)
+    if not rows:
+        raise QueryError(f"group {group_id!r} is not in the store; a group id is {{run_id}}/{{layer}}/g{{index}}, "
+                         "e.g. from `neurflow-graph query circuit_groups`")
+    row = rows[0]
+    group = Group(id=row["id"], group_id=row["group_id"], layer=row["layer"], layer_index=row["layer_index"],
+                  group_index=row["group_index"], is_root=row["is_root"] is True, neurons=tuple(row["neurons"] or ()),
+                  label=row["label"], description=row["description"], run_id=row["run_id"])
+
+    def links(items: list[list[Any]]) -> tuple[GroupLink, ...]:
+        found = (GroupLink(*item) for item in items if item is not None)
+        return tuple(sorted(found, key=lambda link: (-abs(link.weight or 0.0), link.id)))
+
+    return GroupDetail(group, row["run_id"], row["class_id"], str(row["class_name"]), row["latest"] is True,
+                       row["complete"] is True, row["bundle_path"], links(row["parents"]), links(row["children"]))
+
+
+def fetch_group_shares(conn: Runner, group_id: str, min_jaccard: float = 0.0, limit: int = 50) -> Records[GroupShare]:
+    """Groups of other runs sharing neurons with group `group_id` (node id), by Jaccard (`group_shares.cypher`)."""
+    rows = run_query(conn, "group_shares", group_id=group_id, min_jaccard=float(min_jaccard), limit=int(limit))
+    return Records(GroupShare, (GroupShare(**{**row, "class_name": str(row["class_name"]),
+                                              "shared_neurons": tuple(sorted(row["shared_neurons"] or ()))})
+                                for row in rows))
+
+
+def fetch_neuron_patches(conn: Runner, neuron_id: str, per_group: int = 6) -> Records[ConceptPatch]:
+    """The first patches of each semantic group (concept) of a neuron in every complete run (`neuron_patches`)."""
+    rows = run_query(conn, "neuron_patches", neuron_id=neuron_id, per_group=int(per_group))
+    return Records(ConceptPatch, (ConceptPatch(**{**row, "class_name": str(row["class_name"]),
+                                                  "path": bundle_file(row["bundle_path"], row["thumbnail"])})
+                                  for row in rows))
+
+
+def fetch_evaluations(conn: Runner, run_id: str) -> Records[Evaluation]:
+    """The evaluation results stored on a run (`run_evaluations.cypher`)."""
+    return Records(Evaluation, (Evaluation(id=row["id"], run_id=run_id, properties=dict(row["properties"]))
+                                for row in run_query(conn, "run_evaluations", run_id=run_id)))
 
 
 def bundle_file(bundle_path: str | None, relative: str | None) -> Path | None:

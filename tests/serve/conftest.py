@@ -1,0 +1,77 @@
+"""Fixtures of the explorer tests: one real embedded store holding real digits circuits (digits 3, 5 and 8 of the
+digits CNN, and digit 3 of the digits ViT), and the explorer app over it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from neurflow_graph.store import connect, server, write_run_graph
+from neurflow_graph.store.connection import Connection
+
+pytest.importorskip("starlette", reason="the serve extra is not installed: pip install -e '.[serve]'")
+
+DATABASE = "serve"
+DIGITS = (3, 5, 8)
+INGEST = Path(__file__).resolve().parents[2] / "ingest"
+SMALL_VIT = ["--k", "10", "--tau", "3", "--steps", "8", "--max-images", "3", "--quiet"]
+_NEO4J_ENV = ("NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD", "NEO4J_DATABASE", "NEURFLOW_GRAPH_DATABASE")
+
+
+@pytest.fixture(autouse=True)
+def _no_external_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests talk to their embedded server, whatever NEO4J_* the shell holds."""
+    for name in _NEO4J_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def serve_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A real ArcadeDB server for the explorer tests (stopped at the end)."""
+    root = tmp_path_factory.mktemp("serve-store")
+    with pytest.MonkeyPatch.context() as mp:
+        for name in _NEO4J_ENV:
+            mp.delenv(name, raising=False)
+        server.start(root)
+        try:
+            yield root
+        finally:
+            server.stop(root)
+
+
+@pytest.fixture(scope="session")
+def stored(serve_data_dir: Path, digits_bundle_dirs, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The store filled once: digits 3, 5, 8 (real runs of the digits CNN) and digit 3 of the digits ViT."""
+    from click.testing import CliRunner
+
+    from neurflow_graph.cli.main import main
+
+    with pytest.MonkeyPatch.context() as mp:
+        for name in _NEO4J_ENV:
+            mp.delenv(name, raising=False)
+        with connect(serve_data_dir, database=DATABASE) as conn:
+            for c in DIGITS:
+                write_run_graph(conn.driver, conn.database, digits_bundle_dirs(c))
+        out = tmp_path_factory.mktemp("vit-bundles")
+        result = CliRunner().invoke(main, ["ingest", str(INGEST / "digits-vit.toml"), "--out", str(out),
+                                           "--data-dir", str(serve_data_dir), "--database", DATABASE, *SMALL_VIT])
+        assert result.exit_code == 0, result.output
+    return serve_data_dir
+
+
+@pytest.fixture
+def conn(stored: Path) -> Iterator[Connection]:
+    with connect(stored, database=DATABASE) as connection:
+        yield connection
+
+
+@pytest.fixture
+def client(conn: Connection):
+    from starlette.testclient import TestClient
+
+    from neurflow_graph.serve.app import create_app
+
+    with TestClient(create_app(conn)) as test_client:
+        yield test_client
