@@ -67,11 +67,31 @@ def conn(stored: Path) -> Iterator[Connection]:
         yield connection
 
 
-@pytest.fixture
-def client(conn: Connection):
+class ReadOnly:
+    """The connection the app gets in the tests: it runs a query file only when the file reads (no write path)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.ran: list[str] = []
+
+    def run(self, name: str, /, **params):
+        from neurflow_graph.store import queries
+
+        assert not queries.load(name).writes, f"the explorer ran the write query {name}"
+        self.ran.append(name)
+        return self.conn.run(name, **params)
+
+
+def app_client(conn: Connection):
+    """A Starlette TestClient over the explorer app on `conn` (read-only checked)."""
     from starlette.testclient import TestClient
 
     from neurflow_graph.serve.app import create_app
 
-    with TestClient(create_app(conn)) as test_client:
+    return TestClient(create_app(ReadOnly(conn)), raise_server_exceptions=True)
+
+
+@pytest.fixture
+def client(conn: Connection):
+    with app_client(conn) as test_client:
         yield test_client
