@@ -15,9 +15,9 @@ PACKAGES = ("starlette", "uvicorn", "jinja2")
 """What the `serve` extra installs (pyproject.toml)."""
 
 
-def require_extra() -> None:
+def require_extra(packages: tuple[str, ...] = PACKAGES) -> None:
     """Raise MissingDependency (one line naming the extra) when a package of the `serve` extra is missing."""
-    missing = [name for name in PACKAGES if importlib.util.find_spec(name) is None]
+    missing = [name for name in packages if importlib.util.find_spec(name) is None]
     if missing:
         raise MissingDependency(f"neurflow-graph serve needs {', '.join(missing)}, which "
                                 f"{'is' if len(missing) == 1 else 'are'} not installed; "

@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import signal
 import socket
+import threading
 from collections.abc import Callable, Iterator
 
 from neurflow_graph.errors import ConfigError
@@ -55,10 +57,23 @@ def run_app(conn: Runner, sock: socket.socket, echo: Callable[[str], None] = pri
     config = uvicorn.Config(create_app(conn), log_level="warning", lifespan="off", access_log=False)
     server = uvicorn.Server(config)
     echo(f"neurflow-graph explorer: http://{shown}:{port}/ (Ctrl-C to stop)")
+    # uvicorn shuts down on SIGINT/SIGTERM, then raises the signal again: Ctrl-C becomes KeyboardInterrupt, and
+    # SIGTERM becomes SystemExit here (not the default kill), so the caller's clean-up runs either way.
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _exit) if main_thread else None
     try:
         server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
     finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
         sock.close()
+    echo("explorer stopped")
+
+
+def _exit(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 @contextlib.contextmanager
