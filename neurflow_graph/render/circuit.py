@@ -36,7 +36,7 @@ POSITIVE = "#2b6cb0"
 NEGATIVE = "#c53030"
 MAX_EDGE_WIDTH = 9.0
 EDGE_LABEL_LIMIT = 16  # up to this many edges all weights are printed; above, only each parent's strongest
-WRAP = 10  # groups per row: a wider layer wraps onto further rows
+WRAP = 8  # groups per row: a wider layer wraps onto further rows (a row of 8 fits a 1400-px window)
 SUB_ROW_GAP = 46  # between the rows of one wrapped layer
 BACKGROUND_NOTE = ("A solid-black thumbnail is a background patch: a crop of the image's dark background "
                    "(the digits are white strokes on black) that the group's neurons also respond to.")
@@ -105,12 +105,12 @@ def drawn_groups(circuit: ClassCircuit, max_groups: int | None = None) -> tuple[
 
 def circuit_svg(circuit: ClassCircuit, exemplars: int = 4, *, max_groups: int | None = None,
                 thumbnail: Callable[[Group, Exemplar], str | None] | None = None,
-                link: Callable[[Group], str] | None = None) -> Drawing:
+                link: Callable[[Group], str] | None = None, wrap: int = WRAP) -> Drawing:
     """The circuit as an SVG `Drawing`; `thumbnail` gives each exemplar's image URL (default: the file inlined as a
     data URI), `link` each group's URL (nodes become links); nodes and edges carry `data-group`/`data-child`/
-    `data-parent` for scripts."""
+    `data-parent` for scripts; a layer of more than `wrap` groups takes several rows."""
     groups, hidden = drawn_groups(circuit, max_groups)
-    nodes, width, height = _layout(circuit, groups, exemplars)
+    nodes, width, height = _layout(circuit, groups, exemplars, max(wrap, 1))
     image = thumbnail or _inline_thumbnail
     svg = _svg(circuit, nodes, width, height, exemplars, image, link)
     drawn = {g.group_id for g in groups}
@@ -158,8 +158,9 @@ def _node_size(exemplars: int) -> tuple[float, float]:
     return width, height
 
 
-def _layout(circuit: ClassCircuit, drawn: list[Group], exemplars: int) -> tuple[dict[str, _Node], float, float]:
-    """Node boxes, rows from the logit down; a layer wider than WRAP groups takes several rows."""
+def _layout(circuit: ClassCircuit, drawn: list[Group], exemplars: int,
+            wrap: int = WRAP) -> tuple[dict[str, _Node], float, float]:
+    """Node boxes, rows from the logit down; a layer wider than `wrap` groups takes several rows."""
     node_w, node_h = _node_size(exemplars)
     chosen = {g.group_id for g in drawn}
     layers = [(layer, [g for g in groups if g.group_id in chosen]) for layer, groups in circuit.layers()]
@@ -167,7 +168,7 @@ def _layout(circuit: ClassCircuit, drawn: list[Group], exemplars: int) -> tuple[
     parents_of: dict[str, list[Edge]] = {}
     for edge in circuit.edges:
         parents_of.setdefault(edge.child, []).append(edge)
-    widest = min(max((len(groups) for _, groups in layers), default=1), WRAP)
+    widest = min(max((len(groups) for _, groups in layers), default=1), wrap)
     canvas = LEFT + widest * (node_w + NODE_GAP) - NODE_GAP + PAD * 2
     centre_x: dict[str, float] = {}
     nodes: dict[str, _Node] = {}
@@ -181,14 +182,14 @@ def _layout(circuit: ClassCircuit, drawn: list[Group], exemplars: int) -> tuple[
             return (sum(abs(e.weight) * centre_x[e.parent] for e in edges) / total, group.group_index)
 
         ordered = sorted(groups, key=barycentre)
-        for start_at in range(0, len(ordered), WRAP):
-            row = ordered[start_at:start_at + WRAP]
+        for start_at in range(0, len(ordered), wrap):
+            row = ordered[start_at:start_at + wrap]
             row_width = len(row) * (node_w + NODE_GAP) - NODE_GAP
             start = LEFT + (canvas - LEFT - PAD * 2 - row_width) / 2
             for i, group in enumerate(row):
                 x = start + i * (node_w + NODE_GAP)
                 nodes[group.group_id] = _Node(group, x, y, node_w, node_h)
-            y += node_h + (SUB_ROW_GAP if start_at + WRAP < len(ordered) else ROW_GAP)
+            y += node_h + (SUB_ROW_GAP if start_at + wrap < len(ordered) else ROW_GAP)
         for group in ordered:
             centre_x[group.group_id] = nodes[group.group_id].cx
     height = y - ROW_GAP + TOP

@@ -45,6 +45,8 @@ SORTS = {
 """Orders of the index page (`?sort=`); `-` in front reverses one."""
 MAX_GROUPS = 12
 """Groups drawn per layer on a class page before the strongest are kept (`?all=1` draws every one)."""
+COMPARE_WRAP = 4
+"""Groups per row in the two drawings side by side on the compare page."""
 SHARED_MIN_JACCARD = 0.5
 """Jaccard from which two groups of different classes count as shared on the class and compare pages."""
 
@@ -277,7 +279,7 @@ def compare_page(conn: Runner, a: str, b: str, exemplars: int = 2) -> dict[str, 
     for info in (info_a, info_b):
         circuit = circuits[info.class_id]
         drawing = circuit_svg(circuit, exemplars, max_groups=MAX_GROUPS, thumbnail=_thumbnail(circuit.run_id),
-                              link=lambda g: URLS.group(g.id))
+                              link=lambda g: URLS.group(g.id), wrap=COMPARE_WRAP)
         sides.append({"class": to_jsonable(info), "run_id": circuit.run_id, "url": URLS.cls(info.class_id),
                       "n_groups": len(circuit.groups), "svg": _mark_shared(drawing.svg, circuit, shared_ids)})
     return {"a": sides[0], "b": sides[1], "min_jaccard": SHARED_MIN_JACCARD, "pairs": rows,
