@@ -9,6 +9,7 @@ import click
 from neurflow_graph import ids
 from neurflow_graph.bundle.summary import describe_bundle
 from neurflow_graph.cli.common import STEPS, errors_as_click, open_store, store_options
+from neurflow_graph.cli.serve import next_steps
 from neurflow_graph.engine.attribution import METHODS, PRECISIONS
 from neurflow_graph.ids import slug
 from neurflow_graph.query.describe import describe_stored_run
@@ -127,6 +128,7 @@ def ingest(recipe: str, out: str | None, force: bool, data_dir: str | None, data
             _ingest_on_ray(spec, conn, classes, force, bundles or out or str(Path("runs") / spec.name),
                            ray_address, workers, gpus_per_worker, max_retries, quiet)
             click.echo(conn.browser_help())
+            click.echo(next_steps(spec.preset, next(iter(classes), None), data_dir, database))
             return
 
         def settled(outcome) -> None:
@@ -141,6 +143,7 @@ def ingest(recipe: str, out: str | None, force: bool, data_dir: str | None, data
         ingest_classes(spec, conn, classes, force=force, out=bundles or out, by_run_id=bundles is not None,
                        progress=not quiet, report=click.echo, on_class=settled)
         click.echo(conn.browser_help())
+        click.echo(next_steps(spec.preset, next(iter(classes), None), data_dir, database))
 
 
 def _ingest_on_ray(spec, conn, classes, force, bundles, address, workers, gpus_per_worker, max_retries, quiet):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 import click
 
 from neurflow_graph.cli.common import errors_as_click, store_options
@@ -32,3 +34,12 @@ def serve(port: int, host: str, data_dir: str | None, database: str | None) -> N
             run_app(conn, sock, echo=lambda line: click.echo(line))
     finally:
         sock.close()
+
+
+def next_steps(model: str, cls: str | None, data_dir: str | None, database: str | None) -> str:
+    """What `ingest` suggests last: look at the circuit with no other software (`show`, `serve`)."""
+    where = "".join(f" --{name} {shlex.quote(str(value))}" for name, value in
+                    (("data-dir", data_dir), ("database", database)) if value)
+    target = f"{model}/{cls}" if cls and cls.isdigit() else (shlex.quote(cls) if cls else "CLASS")
+    return (f"next, with no other software: `neurflow-graph show {target}{where}` writes its circuit as one page; "
+            f"`neurflow-graph serve{where}` explores every stored class in your browser")

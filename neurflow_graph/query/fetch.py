@@ -33,6 +33,7 @@ from neurflow_graph.query.results import (
     SharedNeuron,
 )
 from neurflow_graph.records import ClassRef, Edge, Exemplar, Group, Records, Run, resolve_class
+from neurflow_graph.store.writer import SHARES_FLOOR
 
 _LISTED = 12  # classes or runs named in an error message before "… and N more"
 
@@ -97,6 +98,18 @@ def fetch_shared_groups(conn: Runner, min_jaccard: float = 0.5, layer: str | Non
                      limit=int(limit))
     return Records(SharedGroup, (SharedGroup(**{**row, "shared_neurons": tuple(sorted(row["shared_neurons"]))})
                                 for row in rows))
+
+
+def why_no_shared_groups(conn: Runner, min_jaccard: float = 0.5, layer: str | None = None) -> str:
+    """One line saying why `shared_groups` answered nothing: one class stored, or no pair reaching `min_jaccard`."""
+    stored = [c for c in fetch_classes(conn) if c.n_complete > 0]
+    if len(stored) < 2:
+        held = f"only {stored[0].class_id}" if stored else "none"
+        return (f"no shared groups: they pair groups of two different classes, and the store holds complete runs of "
+                f"{held}; ingest another class (e.g. --classes 3,5,8)")
+    where = f" in layer {layer}" if layer else ""
+    return (f"no shared groups: no group of one of the {len(stored)} stored classes shares neurons{where} with a group "
+            f"of another at Jaccard >= {min_jaccard:g} (pairs are stored from {SHARES_FLOOR:g}; lower min_jaccard)")
 
 
 def fetch_shared_neurons(conn: Runner, layer: str, min_classes: int = 2, limit: int = 100) -> Records[SharedNeuron]:
