@@ -8,7 +8,9 @@ saying so (HTTP 404). Nothing here writes to the store.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +50,8 @@ MAX_GROUPS = 12
 COMPARE_WRAP = 4
 """Groups per row in the two drawings side by side on the compare page."""
 SHARED_MIN_JACCARD = 0.5
+PARALLEL = 6
+"""Queries of one page run at once (the driver's connection pool serves them)."""
 """Jaccard from which two groups of different classes count as shared on the class and compare pages."""
 
 
@@ -57,24 +61,29 @@ class NotFound(Exception):
 
 @dataclass
 class Recorder:
-    """A Runner that remembers every query file it ran and with which parameters (shown under the page)."""
+    """A Runner that remembers every query file it ran and with which parameters (shown under the page), and
+    answers a repeated call (the helpers each resolve the class again) from memory: a page only reads."""
 
     conn: Runner
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    _answers: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def run(self, name: str, /, **params: Any) -> list[dict[str, Any]]:
-        self.calls.append((name, dict(params)))
-        return self.conn.run(name, **params)
+        key = (name, json.dumps(to_jsonable(params), sort_keys=True, default=str))
+        with self._lock:
+            if key in self._answers:
+                return list(self._answers[key])
+            self.calls.append((name, dict(params)))
+        rows = self.conn.run(name, **params)
+        with self._lock:
+            self._answers[key] = rows
+        return list(rows)
 
     def cypher(self) -> list[dict[str, Any]]:
-        """Each query as its name, Cypher text and parameters, in the order run (repeats of a call once)."""
-        seen: list[tuple[str, str]] = []
+        """Each query as its name, Cypher text and parameters, in the order run."""
         out = []
         for name, params in self.calls:
-            key = (name, json.dumps(to_jsonable(params), sort_keys=True, default=str))
-            if key in seen:
-                continue
-            seen.append(key)
             text = ";\n".join(queries.load(name).statements)
             out.append({"name": name, "cypher": text, "params": to_jsonable(params),
                         "browser_params": ":params " + json.dumps(to_jsonable(params), default=str)})
@@ -148,14 +157,21 @@ def class_page(conn: Runner, class_id: str, run_id: str | None = None, top_n: in
     """The circuit of a class drawn with links and thumbnails, its bias paths, the classes it shares most groups
     with, and the debugging and evaluation results stored on its run."""
     info = _found(lambda: fetch_class(conn, class_id))
-    circuit = _found(lambda: fetch_class_circuit(conn, info.class_id, run_id=run_id, top_n=top_n))
-    run = _found(lambda: fetch_run_info(conn, circuit.run_id))
+    run_of_page = run_id or info.latest_run
+    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:  # the page's reads do not wait for each other
+        parts = {
+            "circuit": pool.submit(fetch_class_circuit, conn, info.class_id, run_id=run_id, top_n=top_n),
+            "run": pool.submit(fetch_run_info, conn, str(run_of_page)),
+            "bias": pool.submit(fetch_bias_paths, conn, info.class_id, run_id=run_id, limit=10),
+            "sharing": pool.submit(_sharing_classes, conn, info.class_id),
+            "interventions": pool.submit(fetch_interventions, conn, info.class_id, run_id=run_id),
+            "evaluations": pool.submit(fetch_evaluations, conn, str(run_of_page)),
+        }
+        got = {name: _found(future.result) for name, future in parts.items()}
+    circuit, run, bias, sharing = got["circuit"], got["run"], got["bias"], got["sharing"]
+    interventions, evaluations = got["interventions"], got["evaluations"]
     drawing = circuit_svg(circuit, exemplars, max_groups=None if show_all else MAX_GROUPS,
                           thumbnail=_thumbnail(circuit.run_id), link=lambda g: URLS.group(g.id))
-    bias = _found(lambda: fetch_bias_paths(conn, info.class_id, run_id=run_id, limit=10))
-    sharing = _sharing_classes(conn, info.class_id)
-    interventions = _found(lambda: fetch_interventions(conn, info.class_id, run_id=run_id))
-    evaluations = fetch_evaluations(conn, circuit.run_id)
     node_of = {g.group_id: g.id for g in circuit.groups}
     return {
         "class": to_jsonable(info), "run": _run_summary(run), "top": top_n, "all": show_all,
@@ -262,9 +278,12 @@ def compare_page(conn: Runner, a: str, b: str, exemplars: int = 2) -> dict[str, 
         raise NotFound("compare needs two classes: /compare?a=CLASS&b=CLASS (ids, indices or names)")
     info_a = _found(lambda: fetch_class(conn, a))
     info_b = _found(lambda: fetch_class(conn, b))
-    circuits = {c.class_id: _found(lambda c=c: fetch_class_circuit(conn, c.class_id)) for c in (info_a, info_b)}
-    pairs = [p for p in fetch_shared_groups(conn, min_jaccard=SHARED_MIN_JACCARD, cls=info_a.class_id, limit=1000)
-             if {p.class_a, p.class_b} == {info_a.class_id, info_b.class_id}]
+    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+        drawn = {c.class_id: pool.submit(fetch_class_circuit, conn, c.class_id) for c in (info_a, info_b)}
+        shared = pool.submit(fetch_shared_groups, conn, min_jaccard=SHARED_MIN_JACCARD, cls=info_a.class_id,
+                             limit=1000)
+        circuits = {k: _found(f.result) for k, f in drawn.items()}
+        pairs = [p for p in _found(shared.result) if {p.class_a, p.class_b} == {info_a.class_id, info_b.class_id}]
     groups = {g.id: g for c in circuits.values() for g in c.groups}
     run_of = {g.id: c.run_id for c in circuits.values() for g in c.groups}
     rows = []

@@ -42,8 +42,8 @@ def serve_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def stored(serve_data_dir: Path, digits_bundle_dirs, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The store filled once: digits 3, 5, 8 (real runs of the digits CNN) and digit 3 of the digits ViT."""
+def vit_ingest_output(serve_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """What `neurflow-graph ingest` printed when it computed and stored digit 3 of the digits ViT (a small run)."""
     from click.testing import CliRunner
 
     from neurflow_graph.cli.main import main
@@ -51,13 +51,22 @@ def stored(serve_data_dir: Path, digits_bundle_dirs, tmp_path_factory: pytest.Te
     with pytest.MonkeyPatch.context() as mp:
         for name in _NEO4J_ENV:
             mp.delenv(name, raising=False)
-        with connect(serve_data_dir, database=DATABASE) as conn:
-            for c in DIGITS:
-                write_run_graph(conn.driver, conn.database, digits_bundle_dirs(c))
         out = tmp_path_factory.mktemp("vit-bundles")
         result = CliRunner().invoke(main, ["ingest", str(INGEST / "digits-vit.toml"), "--out", str(out),
                                            "--data-dir", str(serve_data_dir), "--database", DATABASE, *SMALL_VIT])
-        assert result.exit_code == 0, result.output
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.fixture(scope="session")
+def stored(serve_data_dir: Path, digits_bundle_dirs, vit_ingest_output: str) -> Path:
+    """The store filled once: digits 3, 5, 8 (real runs of the digits CNN) and digit 3 of the digits ViT."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name in _NEO4J_ENV:
+            mp.delenv(name, raising=False)
+        with connect(serve_data_dir, database=DATABASE) as conn:
+            for c in DIGITS:
+                write_run_graph(conn.driver, conn.database, digits_bundle_dirs(c))
     return serve_data_dir
 
 

@@ -170,3 +170,49 @@ def test_serve_stops_the_embedded_store_it_started(tmp_path: Path) -> None:
     code, stderr = served.interrupt(signal.SIGTERM)
     assert code == 0, stderr[-500:]
     assert server.status(data_dir).state == "stopped" and _gone(found.info.pid)
+
+
+def test_ingest_ends_by_naming_show_and_serve(vit_ingest_output: str, serve_data_dir: Path) -> None:
+    last = vit_ingest_output.strip().splitlines()[-1]
+    where = f"--data-dir {serve_data_dir} --database {DATABASE}"
+    assert last == (f"next, with no other software: `neurflow-graph show digits-vit/3 {where}` writes its circuit as "
+                    f"one page; `neurflow-graph serve {where}` explores every stored class in your browser")
+
+
+def test_query_list_names_the_user_queries_first_with_whole_descriptions() -> None:
+    from neurflow_graph.query import read_queries
+
+    result = CliRunner().invoke(main, ["query", "--list"])
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    split = next(i for i, line in enumerate(lines) if line.startswith("Internal"))
+    listed = [line.split()[0] for line in lines if line and not line.startswith((" ", "Queries", "Internal"))]
+    assert sorted(listed) == sorted(read_queries())  # every read query once, no write query
+    user = {line.split()[0] for line in lines[:split] if line and not line.startswith((" ", "Queries"))}
+    assert {"circuit_edges", "bias_paths", "shared_groups", "class_index", "group_shares"} <= user
+    assert {"schema_indexes", "shares_top", "class_info"}.isdisjoint(user)
+    described = [line for line in lines if line and not line.startswith((" ", "Queries", "Internal"))]
+    # the first sentence whole: it ends the line with its full stop, and nothing of "Parameters:" follows
+    assert all(line.rstrip().endswith((".", ")")) and "Parameters:" not in line for line in described), \
+        [line for line in described if not line.rstrip().endswith((".", ")"))]
+
+
+def test_an_empty_shared_groups_answer_says_why(stored: Path, digits_bundle_dirs) -> None:
+    from neurflow_graph.query import fetch_shared_groups
+    from neurflow_graph.store import connect, write_run_graph
+
+    with connect(stored, database="serve_one_class") as conn:
+        write_run_graph(conn.driver, conn.database, digits_bundle_dirs(3))
+    one = CliRunner().invoke(main, ["query", "shared_groups", "--data-dir", str(stored), "--database",
+                                    "serve_one_class"])
+    assert one.exit_code == 0 and one.stdout.strip() == "(no rows)"
+    assert one.stderr.strip() == ("no shared groups: they pair groups of two different classes, and the store holds "
+                                  "complete runs of only digits/3; ingest another class (e.g. --classes 3,5,8)")
+    with connect(stored, database=DATABASE) as conn:
+        best = fetch_shared_groups(conn, min_jaccard=0.0, limit=1)[0].jaccard
+    if best < 1.0:  # above the best pair of the store: nothing, and it says so
+        many = CliRunner().invoke(main, ["query", "shared_groups", "-p", "min_jaccard=1.0", "--data-dir",
+                                         str(stored), "--database", DATABASE])
+        assert many.exit_code == 0 and many.stdout.strip() == "(no rows)"
+        assert "no group of one of the 4 stored classes shares neurons with a group of another at Jaccard >= 1" \
+            in many.stderr
