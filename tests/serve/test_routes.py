@@ -239,3 +239,17 @@ def test_a_label_holding_a_script_is_shown_as_text(moved_store) -> None:
             assert evil not in html and "&lt;script&gt;alert(" in html
             assert html.count("<script") == 1  # the app's own serve.js only
         assert client.get(f"/group/{group.id}.json").json()["group"]["label"] == evil  # JSON keeps the text
+
+
+def test_a_wide_layer_shows_its_strongest_groups_and_a_show_all_link(client, conn, monkeypatch) -> None:
+    circuit = fetch_class_circuit(conn, "digits/5")
+    widest = max(len(groups) for _, groups in circuit.layers())
+    monkeypatch.setattr(pages, "MAX_GROUPS", widest - 1)  # as a layer of 15+ groups meets the default
+    data = client.get("/class/digits/5.json").json()
+    hidden = sum(data["hidden"].values())
+    assert hidden > 0 and data["drawn_groups"] == len(circuit.groups) - hidden
+    html = client.get("/class/digits/5").text
+    assert 'id="hidden-note"' in html and 'id="show-all" href="?all=1"' in html
+    assert len(set(_ids(html, "data-group"))) == data["drawn_groups"]
+    every = client.get("/class/digits/5", params={"all": "1"}).text
+    assert len(set(_ids(every, "data-group"))) == len(circuit.groups) and 'id="hidden-note"' not in every
