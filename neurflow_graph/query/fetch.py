@@ -251,8 +251,11 @@ def fetch_group_shares(conn: Runner, group_id: str, min_jaccard: float = 0.0, li
 def fetch_neuron_patches(conn: Runner, neuron_id: str, per_group: int = 6) -> Records[ConceptPatch]:
     """The first patches of each semantic group (concept) of a neuron in every complete run (`neuron_patches`)."""
     rows = run_query(conn, "neuron_patches", neuron_id=neuron_id, per_group=int(per_group))
-    return Records(ConceptPatch, (ConceptPatch(**{**row, "class_name": str(row["class_name"]),
-                                                  "path": bundle_file(row["bundle_path"], row["thumbnail"])})
+    box = ("x0", "y0", "x1", "y1")
+    return Records(ConceptPatch, (ConceptPatch(**{k: v for k, v in row.items() if k not in (*box, "class_name")},
+                                               class_name=str(row["class_name"]),
+                                               path=bundle_file(row["bundle_path"], row["thumbnail"]),
+                                               box=tuple(row[k] for k in box) if row["x0"] is not None else None)
                                   for row in rows))
 
 

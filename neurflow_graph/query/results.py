@@ -267,6 +267,9 @@ class ConceptPatch:
     thumbnail: str | None
     bundle_path: str | None = None
     path: Path | None = None
+    image_index: int | None = None
+    box: tuple[int, int, int, int] | None = None
+    """The patch's pixel box (x0, y0, x1, y1) in image `image_index` of the run (the bundle's images/)."""
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@
     /run/{run_id}           a run                                                      … + .json
     /compare?a=…&b=…        two classes' shared groups                                 /compare.json?a=…&b=…
     /thumb/{run_id}/{path}  a thumbnail file from inside the run's bundle (nothing outside it)
+    /crop/{run_id}/images/{i}.png?box=x0,y0,x1,y1  a patch cut from one of the bundle's images
 
 Every HTML page shows the Cypher and parameters that produced it. Unknown things are a 404 page (or JSON
 `{"error": …}`); any other failure is a one-line 500 page, never a traceback.
@@ -14,6 +15,7 @@ Every HTML page shows the Cypher and parameters that produced it. Unknown things
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import threading
@@ -36,6 +38,7 @@ from neurflow_graph.serve.pages import NotFound, Recorder
 
 HERE = Path(__file__).resolve().parent
 THUMBNAIL_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+CROP_SIZE = 64
 log = logging.getLogger(__name__)
 
 
@@ -124,6 +127,17 @@ def create_app(conn: Runner) -> Starlette:
                             media_type="text/plain")
         return FileResponse(target, headers={"Cache-Control": "max-age=3600"})
 
+    async def crop(request: Request) -> Response:
+        run_id, relative = request.path_params["run_id"], request.path_params["path"]
+        bundle = await run_in_threadpool(bundle_of, run_id)
+        target = inside_bundle(bundle, relative)
+        box = _box(request.query_params.get("box", ""))
+        png = await run_in_threadpool(crop_png, target, box) if target is not None and box is not None else None
+        if png is None:
+            return Response(f"no patch {request.query_params.get('box', '')!r} of {relative!r} in the bundle of run "
+                            f"{run_id!r}\n", status_code=404, media_type="text/plain")
+        return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=3600"})
+
     async def not_found(request: Request, exc: Exception) -> Response:
         return _error(env, request.url.path.endswith(".json"), 404, "Not found",
                       f"there is no page at {request.url.path}", request)
@@ -142,6 +156,7 @@ def create_app(conn: Runner) -> Starlette:
         Route("/compare", page("compare.html", compare)),
         Route("/compare.json", page("compare.html", compare)),
         Route("/thumb/{run_id}/{path:path}", thumbnail),
+        Route("/crop/{run_id}/{path:path}", crop),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     return Starlette(routes=routes, exception_handlers={404: not_found, 500: server_error})
@@ -159,6 +174,31 @@ def inside_bundle(bundle: str | None, relative: str) -> Path | None:
     if not target.is_relative_to(root) or not target.is_file() or target.suffix.lower() not in THUMBNAIL_SUFFIXES:
         return None
     return target
+
+
+def crop_png(image: Path, box: tuple[int, int, int, int], size: int = CROP_SIZE) -> bytes | None:
+    """The box of an image file as a size×size PNG (pixels kept sharp), or None when it is not a box of it."""
+    from PIL import Image
+
+    try:
+        with Image.open(image) as picture:
+            x0, y0, x1, y1 = box
+            if not (0 <= x0 < x1 <= picture.width and 0 <= y0 < y1 <= picture.height):
+                return None
+            patch = picture.convert("RGB").crop(box).resize((size, size), Image.Resampling.NEAREST)
+    except OSError:
+        return None
+    out = io.BytesIO()
+    patch.save(out, format="PNG")
+    return out.getvalue()
+
+
+def _box(text: str) -> tuple[int, int, int, int] | None:
+    parts = text.split(",")
+    if len(parts) != 4 or not all(p.strip().isdigit() for p in parts):
+        return None
+    x0, y0, x1, y1 = (int(p) for p in parts)
+    return x0, y0, x1, y1
 
 
 def _int(text: str | None, default: int | None) -> int | None:

@@ -112,6 +112,10 @@ class Urls:
     def thumb(self, run_id: str, relative: str) -> str:
         return f"/thumb/{run_id}/{relative}"
 
+    def crop(self, run_id: str, image_index: int, box: tuple[int, int, int, int]) -> str:
+        """A patch cut from the run's image as the bundle keeps it (`images/{i}.png`, docs/artifacts.md)."""
+        return f"/crop/{run_id}/images/{int(image_index)}.png?box={','.join(str(int(v)) for v in box)}"
+
 
 URLS = Urls()
 
@@ -256,9 +260,14 @@ def neuron_page(conn: Runner, neuron_id: str) -> dict[str, Any]:
             "class_id": p.class_id, "class_name": p.class_name, "run_id": p.run_id, "latest": p.latest,
             "semantic_group": p.semantic_group, "n_patches": p.n_patches, "patches": [],
             "class_url": URLS.cls(p.class_id, None if p.latest else p.run_id)})
-        c["patches"].append({"patch_id": p.patch_id, "rank": p.rank, "thumbnail": p.thumbnail,
-                             "url": URLS.thumb(p.run_id, p.thumbnail) if p.path is not None and p.thumbnail
-                             else None, "bundle_path": p.bundle_path})
+        if p.path is not None and p.thumbnail:
+            url = URLS.thumb(p.run_id, p.thumbnail)
+        elif p.image_index is not None and p.box is not None and p.bundle_path:
+            url = URLS.crop(p.run_id, p.image_index, p.box)  # no thumbnail kept: cut from its image
+        else:
+            url = None
+        c["patches"].append({"patch_id": p.patch_id, "rank": p.rank, "thumbnail": p.thumbnail, "url": url,
+                             "bundle_path": p.bundle_path})
     return {"neuron_id": neuron_id, "concepts": list(concepts.values()),
             "roles": [{**to_jsonable(r), "class_url": URLS.cls(r.class_id),
                        "group_url": URLS.group(r.group_node) if r.group_node else None} for r in roles]}

@@ -3,12 +3,14 @@ the query helpers' answers for the same thing; unknown things are 404 pages; sto
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
 from html import unescape
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from neurflow_graph.query import (
     fetch_bias_paths,
@@ -148,8 +150,19 @@ def test_neuron_page_lists_its_roles_and_concept_patches(client, conn) -> None:
     assert {(c["run_id"], c["semantic_group"]): c["n_patches"] for c in data["concepts"]} == concepts
     assert all(0 < len(c["patches"]) <= min(6, c["n_patches"]) for c in data["concepts"])
     shown = [p for c in data["concepts"] for p in c["patches"]]
-    assert all((p["url"] is not None) == (p["thumbnail"] is not None) for p in shown)  # a stored one is served
-    assert any(p["url"] for p in shown)
+    assert all(p["url"].startswith("/thumb/" if p["thumbnail"] else "/crop/") for p in shown)
+    cut = next(p["url"] for p in shown if not p["thumbnail"])  # a patch without a thumbnail: cut from its image
+    answer = client.get(cut)
+    assert answer.status_code == 200 and answer.headers["content-type"] == "image/png"
+    with Image.open(io.BytesIO(answer.content)) as picture:
+        assert picture.size == (64, 64)
+    path, _, box = cut.partition("?box=")
+    x0, y0, x1, y1 = (int(v) for v in box.split(","))
+    for bad in (f"{x1},{y0},{x0},{y1}", f"{x0},{y0},{x1 + 1000},{y1}", "1,2,3", "a,b,c,d"):
+        assert client.get(f"{path}?box={bad}").status_code == 404, bad
+    run = path.split("/")[2]
+    assert client.get(f"/crop/{run}/../digits-5/images/0.png?box={box}").status_code == 404
+    assert client.get(f"/crop/{run}/run.json?box={box}").status_code == 404
     html = client.get(f"/neuron/{neuron}").text
     for r in roles:
         assert f'href="/group/{r.group_node}"' in html
