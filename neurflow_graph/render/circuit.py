@@ -39,7 +39,8 @@ EDGE_LABEL_LIMIT = 16  # up to this many edges all weights are printed; above, o
 WRAP = 7  # groups per row: a wider layer wraps onto further rows (a row of 7 fits a 1400-px window)
 SUB_ROW_GAP = 46  # between the rows of one wrapped layer
 BACKGROUND_NOTE = ("A solid-black thumbnail is a background patch: a crop of a dark, empty part of the image (the "
-                   "digits are white strokes on black) that the group's neurons also respond to, not a missing picture.")
+                   "digits are white strokes on black) that the group's neurons also respond to; not a missing "
+                   "picture.")
 
 
 @dataclass(frozen=True)
