@@ -169,7 +169,7 @@ def class_page(conn: Runner, class_id: str, run_id: str | None = None, top_n: in
             "bias": pool.submit(fetch_bias_paths, conn, info.class_id, run_id=run_id, limit=10),
             "sharing": pool.submit(_sharing_classes, conn, info.class_id),
             "interventions": pool.submit(fetch_interventions, conn, info.class_id, run_id=run_id),
-            "evaluations": pool.submit(fetch_evaluations, conn, str(run_of_page)),
+            "evaluations": pool.submit(fetch_evaluations, conn, str(run_of_page)),  # more stored results: here
         }
         got = {name: _found(future.result) for name, future in parts.items()}
     circuit, run, bias, sharing = got["circuit"], got["run"], got["bias"], got["sharing"]
