@@ -106,14 +106,16 @@ def drawn_groups(circuit: ClassCircuit, max_groups: int | None = None) -> tuple[
 
 def circuit_svg(circuit: ClassCircuit, exemplars: int = 4, *, max_groups: int | None = None,
                 thumbnail: Callable[[Group, Exemplar], str | None] | None = None,
-                link: Callable[[Group], str] | None = None, wrap: int = WRAP) -> Drawing:
+                link: Callable[[Group], str] | None = None, wrap: int = WRAP,
+                marked: frozenset[str] = frozenset()) -> Drawing:
     """The circuit as an SVG `Drawing`; `thumbnail` gives each exemplar's image URL (default: the file inlined as a
     data URI), `link` each group's URL (nodes become links); nodes and edges carry `data-group`/`data-child`/
-    `data-parent` for scripts; a layer of more than `wrap` groups takes several rows."""
+    `data-parent` for scripts; a layer of more than `wrap` groups takes several rows; the groups whose node id is
+    in `marked` get the class `shared`."""
     groups, hidden = drawn_groups(circuit, max_groups)
     nodes, width, height = _layout(circuit, groups, exemplars, max(wrap, 1))
     image = thumbnail or _inline_thumbnail
-    svg = _svg(circuit, nodes, width, height, exemplars, image, link)
+    svg = _svg(circuit, nodes, width, height, exemplars, image, link, marked)
     drawn = {g.group_id for g in groups}
     edges = tuple(e for e in circuit.edges if e.child in drawn and e.parent in drawn)
     missing = sum(1 for g in groups for e in g.exemplars[:exemplars] if image(g, e) is None)
@@ -223,7 +225,8 @@ def _spread(node: _Node, k: int, n: int) -> float:
 
 
 def _svg(circuit: ClassCircuit, nodes: dict[str, _Node], width: float, height: float, exemplars: int,
-         thumbnail: Callable[[Group, Exemplar], str | None], link: Callable[[Group], str] | None) -> str:
+         thumbnail: Callable[[Group, Exemplar], str | None], link: Callable[[Group], str] | None,
+         marked: frozenset[str] = frozenset()) -> str:
     esc = html.escape
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="circuit" width="{width:.0f}" height="{height:.0f}" '
              f'viewBox="0 0 {width:.0f} {height:.0f}" role="img" aria-label="circuit of {esc(circuit.class_id)}">']
@@ -258,13 +261,13 @@ def _svg(circuit: ClassCircuit, nodes: dict[str, _Node], width: float, height: f
                           f'{e.weight:+.2f}</text>')
     parts.extend(labels)
     for node in nodes.values():
-        parts.append(_node_svg(node, exemplars, thumbnail, link))
+        parts.append(_node_svg(node, exemplars, thumbnail, link, node.group.id in marked))
     parts.append("</svg>")
     return "\n".join(parts)
 
 
 def _node_svg(node: _Node, exemplars: int, thumbnail: Callable[[Group, Exemplar], str | None],
-              link: Callable[[Group], str] | None) -> str:
+              link: Callable[[Group], str] | None, marked: bool = False) -> str:
     esc = html.escape
     g = node.group
     full = g.label or ("class logit" if g.is_root else g.group_id)
@@ -275,7 +278,7 @@ def _node_svg(node: _Node, exemplars: int, thumbnail: Callable[[Group, Exemplar]
     tip = g.description or g.label or g.group_id
     tip += "\nneurons: " + ", ".join(str(channel_of(n)) for n in g.neurons[:24])
     tip += " …" if len(g.neurons) > 24 else ""
-    cls = "node root" if g.is_root else "node"
+    cls = ("node root" if g.is_root else "node") + (" shared" if marked else "")
     out = [f'<a href="{esc(link(g))}">' if link is not None else "",
            f'<g class="{cls}" data-group="{esc(g.group_id)}" data-id="{esc(g.id)}"><title>{esc(tip)}</title>',
            f'<rect x="{node.x:.1f}" y="{node.y:.1f}" width="{node.width:.1f}" height="{node.height:.1f}" rx="7"/>',

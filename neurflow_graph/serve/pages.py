@@ -31,7 +31,6 @@ from neurflow_graph.query.fetch import (
     fetch_shared_groups,
 )
 from neurflow_graph.query.library import Runner
-from neurflow_graph.query.results import ClassCircuit
 from neurflow_graph.records import Exemplar, Group, to_jsonable
 from neurflow_graph.render.circuit import BACKGROUND_NOTE, circuit_svg
 from neurflow_graph.store import queries
@@ -307,9 +306,9 @@ def compare_page(conn: Runner, a: str, b: str, exemplars: int = 2) -> dict[str, 
     for info in (info_a, info_b):
         circuit = circuits[info.class_id]
         drawing = circuit_svg(circuit, exemplars, max_groups=MAX_GROUPS, thumbnail=_thumbnail(circuit.run_id),
-                              link=lambda g: URLS.group(g.id), wrap=COMPARE_WRAP)
+                              link=lambda g: URLS.group(g.id), wrap=COMPARE_WRAP, marked=frozenset(shared_ids))
         sides.append({"class": to_jsonable(info), "run_id": circuit.run_id, "url": URLS.cls(info.class_id),
-                      "n_groups": len(circuit.groups), "svg": _mark_shared(drawing.svg, circuit, shared_ids)})
+                      "n_groups": len(circuit.groups), "svg": drawing.svg})
     return {"a": sides[0], "b": sides[1], "min_jaccard": SHARED_MIN_JACCARD, "pairs": rows,
             "swap": URLS.compare(info_b.class_id, info_a.class_id)}
 
@@ -321,12 +320,3 @@ def _side(group: Group | None, node_id: str, run_id: str | None, exemplars: int)
                   for e in group.exemplars[:exemplars]]
     return {"id": node_id, "group_id": group.group_id if group else node_id, "label": group.label if group else None,
             "n_neurons": len(group.neurons) if group else None, "url": URLS.group(node_id), "thumbnails": thumbs}
-
-
-def _mark_shared(svg: str, circuit: ClassCircuit, shared: set[str]) -> str:
-    """The drawing with the shared groups' nodes in class `shared` (outlined on the page)."""
-    for g in circuit.groups:
-        if g.id in shared:
-            node = f'data-group="{g.group_id}"'
-            svg = svg.replace(f'class="node" {node}', f'class="node shared" {node}')
-    return svg
