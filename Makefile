@@ -15,6 +15,7 @@ install: $(VENV)/.installed
 
 demo: install
 	$(BIN)/neurflow-graph ingest ingest/digits.toml
+	@echo "look at it: $(BIN)/neurflow-graph show digits/3 (one HTML page), or $(BIN)/neurflow-graph serve (explore every class in your browser; Ctrl-C stops it)"
 
 test: install
 	$(BIN)/ruff check neurflow_graph tests benchmarks

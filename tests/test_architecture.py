@@ -24,6 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("labels",),
     ("jobs",),
     ("distributed",),
+    ("serve",),
     ("cli",),
 ]
 """Bottom to top: a module may import from its own layer and the ones below, never above."""

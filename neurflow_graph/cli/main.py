@@ -12,6 +12,7 @@ import click
 
 from neurflow_graph import ids
 from neurflow_graph.cli.common import STEPS, LibraryChoice, errors_as_click, open_store, quiet_option, store_options
+from neurflow_graph.cli.serve import next_steps
 
 _ATTRIBUTION = "neurflow_graph.engine.attribution"  # the choices of --method and --precision, read when used
 _BUNDLE_META = "neurflow_graph.bundle.meta"  # the choices of --faithfulness, read when used
@@ -138,6 +139,7 @@ def ingest(recipe: str, out: str | None, force: bool, data_dir: str | None, data
             _ingest_on_ray(spec, conn, classes, force, bundles or out or str(Path("runs") / spec.name),
                            ray_address, workers, gpus_per_worker, max_retries, quiet)
             click.echo(conn.browser_help())
+            click.echo(next_steps(spec.preset, next(iter(classes), None), data_dir, database))
             return
 
         def settled(outcome) -> None:
@@ -152,6 +154,7 @@ def ingest(recipe: str, out: str | None, force: bool, data_dir: str | None, data
         ingest_classes(spec, conn, classes, force=force, out=bundles or out, by_run_id=bundles is not None,
                        progress=not quiet, report=click.echo, on_class=settled)
         click.echo(conn.browser_help())
+        click.echo(next_steps(spec.preset, next(iter(classes), None), data_dir, database))
 
 
 def _ingest_on_ray(spec, conn, classes, force, bundles, address, workers, gpus_per_worker, max_retries, quiet):
@@ -206,8 +209,9 @@ def _register_commands() -> None:
     from neurflow_graph.cli.evaluation import evaluate
     from neurflow_graph.cli.labels import label
     from neurflow_graph.cli.query import debug, query, show
+    from neurflow_graph.cli.serve import serve
 
-    for command in (db, query, show, debug, evaluate, label):
+    for command in (db, query, show, debug, evaluate, label, serve):
         main.add_command(command)
 
 

@@ -6,6 +6,7 @@ Registered on the main group by `neurflow_graph.cli` (`main.add_command(query)` 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +33,34 @@ def parse_param(text: str) -> tuple[str, Any]:
     return key, value
 
 
+# Read queries the library runs as steps of a command or of another query (schema checks, the writer's reads,
+# the labeller's reads, the halves of shared_groups): listed apart, after the queries a person runs.
+_INTERNAL = ("class_info", "class_runs", "complete_runs", "label_edges", "label_groups", "label_run",
+             "label_runs_of_class", "list_databases", "run_classes", "run_counts", "schema_constraints",
+             "schema_indexes", "schema_version_read", "shares_memberships", "shares_of_class", "shares_top",
+             "shares_top_groups")
+
+
+def _description(header: str) -> str:
+    """The header's first sentence, whole, on one line (the header wraps it over several `//` lines)."""
+    text = " ".join(header.split("Parameters:")[0].split())
+    end = re.search(r"(?<!e\.g)(?<!i\.e)\.(\s|$)", text)
+    return text[: end.start() + 1] if end else text
+
+
 def _list_queries() -> str:
     from neurflow_graph.query.library import query_info, read_queries
 
-    lines = []
-    for name in read_queries():
-        info = query_info(name)
-        lines.append(f"{name:<24} {info.summary}")
-        lines.append(f"{'':<24}   parameters: {info.describe_parameters()}")
+    names = read_queries()
+    user = [n for n in names if n not in _INTERNAL]
+    lines = ["Queries (neurflow-graph query NAME --param KEY=VALUE):"]
+    for group in (user, [n for n in names if n in _INTERNAL]):
+        if group is not user:
+            lines += ["", "Internal (read queries the commands run as steps; the writer's queries are not listed):"]
+        for name in group:
+            info = query_info(name)
+            lines.append(f"{name:<24} {_description(info.header)}")
+            lines.append(f"{'':<24}   parameters: {info.describe_parameters()}")
     return "\n".join(lines)
 
 
@@ -56,7 +77,7 @@ def _list_queries() -> str:
 def query(name: str | None, params: tuple[str, ...], as_json: bool, list_only: bool, width: int,
           data_dir: str | None, database: str | None) -> None:
     """Run the read query NAME (a file in cypher/) with --param KEY=VALUE and print its rows."""
-    from neurflow_graph.query.fetch import fetch_class, fetch_run_info
+    from neurflow_graph.query.fetch import fetch_class, fetch_run_info, why_no_shared_groups
     from neurflow_graph.query.library import run_query, with_defaults
     from neurflow_graph.query.table import format_table
     from neurflow_graph.records import dumps
@@ -74,7 +95,11 @@ def query(name: str | None, params: tuple[str, ...], as_json: bool, list_only: b
             if values.get(key) is not None:
                 fetch_run_info(conn, str(values[key]))
         rows = run_query(conn, name, **values)
+        why = why_no_shared_groups(conn, values["min_jaccard"], values["layer"]) \
+            if name == "shared_groups" and not rows else None
     click.echo(dumps(rows) if as_json else format_table(rows, width))
+    if why:
+        click.echo(why, err=True)
 
 
 @click.command()

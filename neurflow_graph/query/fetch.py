@@ -19,8 +19,14 @@ from neurflow_graph.query.results import (
     BiasPath,
     ClassCircuit,
     ClassFaithfulness,
+    ClassSummary,
+    ConceptPatch,
     EdgeChange,
+    Evaluation,
+    GroupDetail,
+    GroupLink,
     GroupMatch,
+    GroupShare,
     Intervention,
     LayerFaithfulness,
     NeuronRole,
@@ -108,6 +114,20 @@ def fetch_shared_groups(conn: Runner, min_jaccard: float = 0.5, layer: str | Non
                      limit=int(limit))
     return Records(SharedGroup, (SharedGroup(**{**row, "shared_neurons": tuple(sorted(row["shared_neurons"]))})
                                 for row in rows))
+
+
+def why_no_shared_groups(conn: Runner, min_jaccard: float = 0.5, layer: str | None = None) -> str:
+    """One line saying why `shared_groups` answered nothing: one class stored, or no pair reaching `min_jaccard`."""
+    from neurflow_graph.store.writer import SHARES_FLOOR  # the writer imports torch; the query layer does not
+
+    stored = [c for c in fetch_classes(conn) if c.n_complete > 0]
+    if len(stored) < 2:
+        held = f"only {stored[0].class_id}" if stored else "none"
+        return (f"no shared groups: they pair groups of two different classes, and the store holds complete runs of "
+                f"{held}; ingest another class (e.g. --classes 3,5,8)")
+    where = f" in layer {layer}" if layer else ""
+    return (f"no shared groups: no group of one of the {len(stored)} stored classes shares neurons{where} with a group "
+            f"of another at Jaccard >= {min_jaccard:g} (pairs are stored from {SHARES_FLOOR:g}; lower min_jaccard)")
 
 
 def fetch_shared_neurons(conn: Runner, layer: str, min_classes: int = 2, limit: int = 100) -> Records[SharedNeuron]:
@@ -209,6 +229,58 @@ def fetch_interventions(conn: Runner, cls: str | int, run_id: str | None = None)
     _check_run_of_class(conn, info, run_id)
     return Records(Intervention, (Intervention(**row) for row in run_query(conn, "interventions",
                                                                           class_id=info.class_id, run_id=run_id)))
+
+
+def fetch_class_index(conn: Runner) -> Records[ClassSummary]:
+    """Every class with its latest complete run's size, status and dates, in one query (`class_index.cypher`)."""
+    return Records(ClassSummary, (ClassSummary(**row) for row in run_query(conn, "class_index")))
+
+
+def fetch_group(conn: Runner, group_id: str) -> GroupDetail:
+    """One group by node id (`{run_id}/{group_id}`) with its run, class, parents and children (`group_detail`).
+
+    An unknown id is a QueryError.
+    """
+    rows = run_query(conn, "group_detail", group_id=group_id)
+    if not rows:
+        raise QueryError(f"group {group_id!r} is not in the store; a group id is {{run_id}}/{{layer}}/g{{index}}, "
+                         "e.g. from `neurflow-graph query circuit_groups`")
+    row = rows[0]
+    group = Group(id=row["id"], group_id=row["group_id"], layer=row["layer"], layer_index=row["layer_index"],
+                  group_index=row["group_index"], is_root=row["is_root"] is True, neurons=tuple(row["neurons"] or ()),
+                  label=row["label"], description=row["description"], run_id=row["run_id"])
+
+    def links(items: list[list[Any]]) -> tuple[GroupLink, ...]:
+        found = (GroupLink(*item) for item in items if item is not None)
+        return tuple(sorted(found, key=lambda link: (-abs(link.weight or 0.0), link.id)))
+
+    return GroupDetail(group, row["run_id"], row["class_id"], str(row["class_name"]), row["latest"] is True,
+                       row["complete"] is True, row["bundle_path"], links(row["parents"]), links(row["children"]))
+
+
+def fetch_group_shares(conn: Runner, group_id: str, min_jaccard: float = 0.0, limit: int = 50) -> Records[GroupShare]:
+    """Groups of other runs sharing neurons with group `group_id` (node id), by Jaccard (`group_shares.cypher`)."""
+    rows = run_query(conn, "group_shares", group_id=group_id, min_jaccard=float(min_jaccard), limit=int(limit))
+    return Records(GroupShare, (GroupShare(**{**row, "class_name": str(row["class_name"]),
+                                              "shared_neurons": tuple(sorted(row["shared_neurons"] or ()))})
+                                for row in rows))
+
+
+def fetch_neuron_patches(conn: Runner, neuron_id: str, per_group: int = 6) -> Records[ConceptPatch]:
+    """The first patches of each semantic group (concept) of a neuron in every complete run (`neuron_patches`)."""
+    rows = run_query(conn, "neuron_patches", neuron_id=neuron_id, per_group=int(per_group))
+    box = ("x0", "y0", "x1", "y1")
+    return Records(ConceptPatch, (ConceptPatch(**{k: v for k, v in row.items() if k not in (*box, "class_name")},
+                                               class_name=str(row["class_name"]),
+                                               path=bundle_file(row["bundle_path"], row["thumbnail"]),
+                                               box=tuple(row[k] for k in box) if row["x0"] is not None else None)
+                                  for row in rows))
+
+
+def fetch_evaluations(conn: Runner, run_id: str) -> Records[Evaluation]:
+    """The evaluation results stored on a run (`run_evaluations.cypher`)."""
+    return Records(Evaluation, (Evaluation(id=row["id"], run_id=run_id, properties=dict(row["properties"]))
+                                for row in run_query(conn, "run_evaluations", run_id=run_id)))
 
 
 def bundle_file(bundle_path: str | None, relative: str | None) -> Path | None:

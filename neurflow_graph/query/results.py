@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from neurflow_graph.records import Edge, Group, Tabular, html_view
@@ -179,6 +180,104 @@ class Intervention:
     run_id: str
     group_id: str
     layer: str
+    properties: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ClassSummary:
+    """A class of the store with its latest complete run's size and dates (`class_index.cypher`)."""
+
+    class_id: str
+    model: str
+    index: int
+    name: str
+    n_runs: int = 0
+    n_complete: int = 0
+    latest_run: str | None = None
+    n_groups: int | None = None
+    n_edges: int | None = None
+    created_at: str | None = None
+    completed_at: str | None = None
+
+    @property
+    def status(self) -> str:
+        """`complete` (a complete run is stored), `incomplete` (runs, none complete) or `no run`."""
+        return "complete" if self.n_complete else ("incomplete" if self.n_runs else "no run")
+
+
+@dataclass(frozen=True)
+class GroupLink:
+    """A FEEDS edge seen from one group: the group at its other end, the weight, and its relation label if any."""
+
+    id: str
+    group_id: str
+    layer: str
+    weight: float
+    n_edges: int
+    label: str | None = None
+    relation: str | None = None
+
+
+@dataclass(frozen=True)
+class GroupDetail:
+    """One neuron group in its run and class, with the groups it feeds (`parents`) and is fed by (`children`)."""
+
+    group: Group
+    run_id: str
+    class_id: str
+    class_name: str
+    latest: bool
+    complete: bool
+    bundle_path: str | None
+    parents: tuple[GroupLink, ...]
+    children: tuple[GroupLink, ...]
+
+
+@dataclass(frozen=True)
+class GroupShare:
+    """A group of another run sharing member neurons with a given group (a SHARES pair), with its class."""
+
+    id: str
+    group_id: str
+    layer: str
+    label: str | None
+    n_neurons: int
+    run_id: str
+    latest: bool
+    class_id: str
+    class_name: str
+    jaccard: float
+    shared: int
+    shared_neurons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ConceptPatch:
+    """One patch of a neuron's semantic group (a concept) in one run; `path` is its thumbnail file when found."""
+
+    class_id: str
+    class_name: str
+    run_id: str
+    latest: bool
+    semantic_group: str
+    group_index: int
+    n_patches: int
+    rank: int
+    patch_id: int
+    thumbnail: str | None
+    bundle_path: str | None = None
+    path: Path | None = None
+    image_index: int | None = None
+    box: tuple[int, int, int, int] | None = None
+    """The patch's pixel box (x0, y0, x1, y1) in image `image_index` of the run (the bundle's images/)."""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """An evaluation result stored on a run (an Evaluation node), with its figures in `properties`."""
+
+    id: str
+    run_id: str
     properties: dict[str, Any]
 
 

@@ -4,18 +4,25 @@ Hand-written layout, inline SVG, thumbnails as base64 data URIs: no script, no C
 from the logit (top) down; within a row, groups are ordered by the weighted mean position of the groups they
 feed (a barycentre pass), so strong edges stay short. Edge width grows with |weight| relative to the
 strongest edge into the same layer; blue edges excite the parent, red ones inhibit it.
+
+A layer of more than `WRAP` groups wraps onto several rows, so the drawing keeps its natural size (it scrolls
+rather than shrinking to the window). With `top_n` (`show --top N`) only the groups on kept edges' paths to the
+logit are drawn; `max_groups` keeps each layer's strongest groups (by |weight| into the kept layer above) and
+says how many it left out. `circuit_svg` is the drawing alone, used by `show` and by `neurflow-graph serve`
+(which links nodes and serves thumbnails by URL).
 """
 
 from __future__ import annotations
 
 import html
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from neurflow_graph.ids import channel_of
 from neurflow_graph.query.results import ClassCircuit
-from neurflow_graph.records import HTML_VIEWS, Edge, Group, Run
+from neurflow_graph.records import HTML_VIEWS, Edge, Exemplar, Group, Run
 from neurflow_graph.render.faithfulness import faithfulness_html
 from neurflow_graph.render.images import file_uri
 
@@ -31,6 +38,11 @@ POSITIVE = "#2b6cb0"
 NEGATIVE = "#c53030"
 MAX_EDGE_WIDTH = 9.0
 EDGE_LABEL_LIMIT = 16  # up to this many edges all weights are printed; above, only each parent's strongest
+WRAP = 7  # groups per row: a wider layer wraps onto further rows (a row of 7 fits a 1400-px window)
+SUB_ROW_GAP = 46  # between the rows of one wrapped layer
+BACKGROUND_NOTE = ("A solid-black thumbnail is a background patch: a crop of a dark, empty part of the image (the "
+                   "digits are white strokes on black) that the group's neurons also respond to; not a missing "
+                   "picture.")
 
 
 @dataclass(frozen=True)
@@ -46,12 +58,82 @@ class _Node:
         return self.x + self.width / 2
 
 
-def render_circuit_html(circuit: ClassCircuit, run: Run | None = None, exemplars: int = 4) -> str:
+@dataclass(frozen=True)
+class Drawing:
+    """A circuit drawn as SVG: the markup, the groups and edges drawn, and how many groups each layer left out."""
+
+    svg: str
+    groups: tuple[Group, ...]
+    edges: tuple[Edge, ...]
+    hidden: dict[str, int] = field(default_factory=dict)
+    missing: int = 0
+    """Exemplar thumbnails recorded but not found (grey boxes)."""
+
+    @property
+    def n_hidden(self) -> int:
+        """Groups left out over all layers."""
+        return sum(self.hidden.values())
+
+
+def drawn_groups(circuit: ClassCircuit, max_groups: int | None = None) -> tuple[list[Group], dict[str, int]]:
+    """The groups to draw and, per layer, how many were left out.
+
+    With `circuit.top_n` a group is drawn only when a kept edge path leads from it to the logit; with `max_groups`
+    each layer keeps its strongest groups by the summed |weight| of their edges into the groups kept above.
+    """
+    into: dict[str, list[Edge]] = {}
+    for e in circuit.edges:
+        into.setdefault(e.child, []).append(e)
+    kept: set[str] = set()
+    out: list[Group] = []
+    hidden: dict[str, int] = {}
+    for row, (layer, groups) in enumerate(circuit.layers()):
+        if row == 0:
+            chosen = list(groups)
+        else:
+            def strength(g: Group) -> float:
+                return sum(abs(e.weight) for e in into.get(g.group_id, []) if e.parent in kept)
+
+            chosen = [g for g in groups
+                      if circuit.top_n is None or any(e.parent in kept for e in into.get(g.group_id, []))]
+            if max_groups is not None and len(chosen) > max_groups:
+                best = sorted(chosen, key=lambda g: (-strength(g), g.group_index))[:max(max_groups, 1)]
+                chosen = [g for g in chosen if g in best]
+        if len(chosen) < len(groups):
+            hidden[layer] = len(groups) - len(chosen)
+        kept.update(g.group_id for g in chosen)
+        out.extend(chosen)
+    return out, hidden
+
+
+def circuit_svg(circuit: ClassCircuit, exemplars: int = 4, *, max_groups: int | None = None,
+                thumbnail: Callable[[Group, Exemplar], str | None] | None = None,
+                link: Callable[[Group], str] | None = None, wrap: int = WRAP,
+                marked: frozenset[str] = frozenset()) -> Drawing:
+    """The circuit as an SVG `Drawing`; `thumbnail` gives each exemplar's image URL (default: the file inlined as a
+    data URI), `link` each group's URL (nodes become links); nodes and edges carry `data-group`/`data-child`/
+    `data-parent` for scripts; a layer of more than `wrap` groups takes several rows; the groups whose node id is
+    in `marked` get the class `shared`."""
+    groups, hidden = drawn_groups(circuit, max_groups)
+    nodes, width, height = _layout(circuit, groups, exemplars, max(wrap, 1))
+    image = thumbnail or _inline_thumbnail
+    svg = _svg(circuit, nodes, width, height, exemplars, image, link, marked)
+    drawn = {g.group_id for g in groups}
+    edges = tuple(e for e in circuit.edges if e.child in drawn and e.parent in drawn)
+    missing = sum(1 for g in groups for e in g.exemplars[:exemplars] if image(g, e) is None)
+    return Drawing(svg, tuple(groups), edges, hidden, missing)
+
+
+def render_circuit_html(circuit: ClassCircuit, run: Run | None = None, exemplars: int = 4,
+                        max_groups: int | None = None) -> str:
     """The page as a string (see the module docstring); `run` adds the run's parameters to the header."""
-    nodes, width, height = _layout(circuit, exemplars)
-    svg = _svg(circuit, nodes, width, height, exemplars)
-    missing = sum(1 for g in circuit.groups for e in g.exemplars[:exemplars] if e.path is None)
-    return _page(circuit, run, svg, missing, exemplars)
+    drawing = circuit_svg(circuit, exemplars, max_groups=max_groups)
+    return _page(circuit, run, drawing, exemplars)
+
+
+def _inline_thumbnail(group: Group, exemplar: Exemplar) -> str | None:
+
+    return file_uri(exemplar.path) if exemplar.path is not None else None
 
 
 def notebook_html(circuit: ClassCircuit) -> str:
@@ -65,11 +147,11 @@ HTML_VIEWS[ClassCircuit] = notebook_html
 
 
 def write_circuit_html(circuit: ClassCircuit, path: str | os.PathLike[str], run: Run | None = None,
-                       exemplars: int = 4) -> Path:
+                       exemplars: int = 4, max_groups: int | None = None) -> Path:
     """Write the page to `path` (parent folders created); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_circuit_html(circuit, run, exemplars), encoding="utf-8")
+    path.write_text(render_circuit_html(circuit, run, exemplars, max_groups), encoding="utf-8")
     return path
 
 
@@ -80,17 +162,22 @@ def _node_size(exemplars: int) -> tuple[float, float]:
     return width, height
 
 
-def _layout(circuit: ClassCircuit, exemplars: int) -> tuple[dict[str, _Node], float, float]:
+def _layout(circuit: ClassCircuit, drawn: list[Group], exemplars: int,
+            wrap: int = WRAP) -> tuple[dict[str, _Node], float, float]:
+    """Node boxes, rows from the logit down; a layer wider than `wrap` groups takes several rows."""
     node_w, node_h = _node_size(exemplars)
-    layers = circuit.layers()
+    chosen = {g.group_id for g in drawn}
+    layers = [(layer, [g for g in groups if g.group_id in chosen]) for layer, groups in circuit.layers()]
+    layers = [(layer, groups) for layer, groups in layers if groups]
     parents_of: dict[str, list[Edge]] = {}
     for edge in circuit.edges:
         parents_of.setdefault(edge.child, []).append(edge)
-    widest = max((len(groups) for _, groups in layers), default=1)
+    widest = min(max((len(groups) for _, groups in layers), default=1), wrap)
     canvas = LEFT + widest * (node_w + NODE_GAP) - NODE_GAP + PAD * 2
     centre_x: dict[str, float] = {}
     nodes: dict[str, _Node] = {}
-    for row, (_layer, groups) in enumerate(layers):
+    y = TOP
+    for _layer, groups in layers:
         def barycentre(group: Group) -> tuple[float, int]:
             edges = [e for e in parents_of.get(group.group_id, []) if e.parent in centre_x]
             total = sum(abs(e.weight) for e in edges)
@@ -99,14 +186,17 @@ def _layout(circuit: ClassCircuit, exemplars: int) -> tuple[dict[str, _Node], fl
             return (sum(abs(e.weight) * centre_x[e.parent] for e in edges) / total, group.group_index)
 
         ordered = sorted(groups, key=barycentre)
-        row_width = len(ordered) * (node_w + NODE_GAP) - NODE_GAP
-        start = LEFT + (canvas - LEFT - PAD * 2 - row_width) / 2
-        y = TOP + row * (node_h + ROW_GAP)
-        for i, group in enumerate(ordered):
-            x = start + i * (node_w + NODE_GAP)
-            nodes[group.group_id] = _Node(group, x, y, node_w, node_h)
-            centre_x[group.group_id] = x + node_w / 2
-    height = TOP * 2 + len(layers) * (node_h + ROW_GAP) - ROW_GAP
+        for start_at in range(0, len(ordered), wrap):
+            row = ordered[start_at:start_at + wrap]
+            row_width = len(row) * (node_w + NODE_GAP) - NODE_GAP
+            start = LEFT + (canvas - LEFT - PAD * 2 - row_width) / 2
+            for i, group in enumerate(row):
+                x = start + i * (node_w + NODE_GAP)
+                nodes[group.group_id] = _Node(group, x, y, node_w, node_h)
+            y += node_h + (SUB_ROW_GAP if start_at + wrap < len(ordered) else ROW_GAP)
+        for group in ordered:
+            centre_x[group.group_id] = nodes[group.group_id].cx
+    height = y - ROW_GAP + TOP
     return nodes, canvas, height
 
 
@@ -135,13 +225,17 @@ def _spread(node: _Node, k: int, n: int) -> float:
     return node.cx if n == 1 else node.cx - span / 2 + span * k / (n - 1)
 
 
-def _svg(circuit: ClassCircuit, nodes: dict[str, _Node], width: float, height: float, exemplars: int) -> str:
+def _svg(circuit: ClassCircuit, nodes: dict[str, _Node], width: float, height: float, exemplars: int,
+         thumbnail: Callable[[Group, Exemplar], str | None], link: Callable[[Group], str] | None,
+         marked: frozenset[str] = frozenset()) -> str:
     esc = html.escape
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
-             f'viewBox="0 0 {width:.0f} {height:.0f}" style="max-width: 100%; height: auto" role="img" '
-             f'aria-label="circuit of {esc(circuit.class_id)}">']
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="circuit" width="{width:.0f}" height="{height:.0f}" '
+             f'viewBox="0 0 {width:.0f} {height:.0f}" role="img" aria-label="circuit of {esc(circuit.class_id)}">']
     for layer, groups in circuit.layers():
-        node = nodes[groups[0].group_id]
+        shown = [nodes[g.group_id] for g in groups if g.group_id in nodes]
+        if not shown:
+            continue
+        node = min(shown, key=lambda n: n.y)
         parts.append(f'<text class="layer" x="12" y="{node.y + node.height / 2 + 5:.1f}">{esc(layer)}</text>')
     edges = [e for e in circuit.edges if e.child in nodes and e.parent in nodes]
     strongest: dict[int, float] = {}
@@ -161,19 +255,20 @@ def _svg(circuit: ClassCircuit, nodes: dict[str, _Node], width: float, height: f
         if e.relation:
             tip += "\n" + e.relation
         parts.append(f'<path class="edge" d="M{x0:.1f},{y0:.1f} C{x0:.1f},{mid:.1f} {x1:.1f},{mid:.1f} '
-                     f'{x1:.1f},{y1:.1f}" stroke="{colour}" stroke-width="{stroke:.2f}">'
-                     f'<title>{esc(tip)}</title></path>')
+                     f'{x1:.1f},{y1:.1f}" stroke="{colour}" stroke-width="{stroke:.2f}" '
+                     f'data-child="{esc(e.child)}" data-parent="{esc(e.parent)}"><title>{esc(tip)}</title></path>')
         if len(edges) <= EDGE_LABEL_LIMIT or e.rank == 0:
             labels.append(f'<text class="weight" x="{(x0 + x1) / 2:.1f}" y="{mid + 4:.1f}" fill="{colour}">'
                           f'{e.weight:+.2f}</text>')
     parts.extend(labels)
     for node in nodes.values():
-        parts.append(_node_svg(node, exemplars))
+        parts.append(_node_svg(node, exemplars, thumbnail, link, node.group.id in marked))
     parts.append("</svg>")
     return "\n".join(parts)
 
 
-def _node_svg(node: _Node, exemplars: int) -> str:
+def _node_svg(node: _Node, exemplars: int, thumbnail: Callable[[Group, Exemplar], str | None],
+              link: Callable[[Group], str] | None, marked: bool = False) -> str:
     esc = html.escape
     g = node.group
     full = g.label or ("class logit" if g.is_root else g.group_id)
@@ -184,8 +279,9 @@ def _node_svg(node: _Node, exemplars: int) -> str:
     tip = g.description or g.label or g.group_id
     tip += "\nneurons: " + ", ".join(str(channel_of(n)) for n in g.neurons[:24])
     tip += " …" if len(g.neurons) > 24 else ""
-    cls = "node root" if g.is_root else "node"
-    out = [f'<g class="{cls}"><title>{esc(tip)}</title>',
+    cls = ("node root" if g.is_root else "node") + (" shared" if marked else "")
+    out = [f'<a href="{esc(link(g))}">' if link is not None else "",
+           f'<g class="{cls}" data-group="{esc(g.group_id)}" data-id="{esc(g.id)}"><title>{esc(tip)}</title>',
            f'<rect x="{node.x:.1f}" y="{node.y:.1f}" width="{node.width:.1f}" height="{node.height:.1f}" rx="7"/>',
            f'<text class="caption" x="{node.x + PAD:.1f}" y="{node.y + 16:.1f}">{esc(caption)}</text>',
            f'<text class="sub" x="{node.x + PAD:.1f}" y="{node.y + 30:.1f}">{esc(sub)}</text>']
@@ -193,14 +289,14 @@ def _node_svg(node: _Node, exemplars: int) -> str:
         x = node.x + PAD + k * (THUMB + THUMB_GAP)
         y = node.y + CAPTION
         exemplar = g.exemplars[k] if k < len(g.exemplars) else None
-        uri = file_uri(exemplar.path) if exemplar is not None else None
+        uri = thumbnail(g, exemplar) if exemplar is not None else None
         if uri:
             out.append(f'<image x="{x:.1f}" y="{y:.1f}" width="{THUMB}" height="{THUMB}" href="{uri}" '
                        'preserveAspectRatio="none"/>')
         elif exemplar is not None:  # the thumbnail is recorded but its file is gone: a grey box
             out.append(f'<rect class="missing" x="{x:.1f}" y="{y:.1f}" width="{THUMB}" height="{THUMB}">'
                        f'<title>patch {exemplar.patch_id}: thumbnail not found</title></rect>')
-    out.append("</g>")
+    out.append("</g></a>" if link is not None else "</g>")
     return "".join(out)
 
 
@@ -225,7 +321,7 @@ th { background: #f7fafc; } td.num { text-align: right; font-variant-numeric: ta
 """
 
 
-def _page(circuit: ClassCircuit, run: Run | None, svg: str, missing: int, exemplars: int) -> str:
+def _page(circuit: ClassCircuit, run: Run | None, drawing: Drawing, exemplars: int) -> str:
     esc = html.escape
     title = f"Circuit of class {circuit.class_name} ({circuit.class_id})"
     meta = [f"run <code>{esc(circuit.run_id)}</code>"]
@@ -236,6 +332,11 @@ def _page(circuit: ClassCircuit, run: Run | None, svg: str, missing: int, exempl
             meta.append(f"computed {esc(run.created_at)}")
     meta.append(f"{len(circuit.groups)} groups, {len(circuit.edges)} edges"
                 + (f" (top {circuit.top_n} inputs per group)" if circuit.top_n else ""))
+    if drawing.n_hidden:
+        left = ", ".join(f"{n} in {esc(layer)}" for layer, n in drawing.hidden.items())
+        why = f"not on a top-{circuit.top_n} path to the logit" if circuit.top_n else "weakest"
+        meta.append(f"{len(drawing.groups)} groups drawn ({drawing.n_hidden} {why} left out: {left})")
+    missing, svg = drawing.missing, drawing.svg
     note = ""
     if missing:
         where = esc(circuit.bundle_path or "(no bundle path recorded)")
@@ -245,7 +346,7 @@ def _page(circuit: ClassCircuit, run: Run | None, svg: str, missing: int, exempl
     legend = (f'<p class="legend"><span><i class="swatch" style="background:{POSITIVE}"></i>excites the parent '
               f'(weight &gt; 0)</span><span><i class="swatch" style="background:{NEGATIVE}"></i>inhibits it '
               "(weight &lt; 0)</span><span>edge width ∝ |weight| within each layer; hover a node or an edge for "
-              f"details{printed}</span></p>")
+              f"details{printed}</span></p><p class=\"legend\">{esc(BACKGROUND_NOTE)}</p>")
     rows = []
     for layer, groups in circuit.layers():
         for g in groups:
