@@ -150,6 +150,8 @@ def _built_ids(source: str) -> list[int]:
             text = "".join(p.value for p in parts if isinstance(p, ast.Constant) and isinstance(p.value, str))
             if any(ch.isspace() for ch in text):
                 continue
+            if parts and isinstance(parts[0], ast.Constant) and str(parts[0].value).startswith("/"):
+                continue  # a URL path (the explorer's routes, e.g. f"/thumb/{run_id}/{file}"), not an id
             for left, mid, right in zip(parts, parts[1:], parts[2:], strict=False):
                 if (isinstance(left, ast.FormattedValue) and isinstance(right, ast.FormattedValue)
                         and isinstance(mid, ast.Constant) and mid.value in _ID_SEPARATORS):
@@ -168,6 +170,7 @@ def test_ids_are_built_only_in_ids_py() -> None:
 
 @pytest.mark.parametrize(("source", "found"), [
     ('x = f"{run_id}/{group}"', True),
+    ('u = f"/thumb/{run_id}/{relative}"', False),
     ('x = f"{model}-c{index}-{digest}"', True),
     ('x = f"{neuron}#s{j}"', True),
     ("x = run_id + '/' + group", True),

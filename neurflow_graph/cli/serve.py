@@ -6,6 +6,7 @@ import shlex
 
 import click
 
+from neurflow_graph import ids
 from neurflow_graph.cli.common import errors_as_click, store_options
 
 DEFAULT_PORT = 8735
@@ -40,6 +41,6 @@ def next_steps(model: str, cls: str | None, data_dir: str | None, database: str 
     """What `ingest` suggests last: look at the circuit with no other software (`show`, `serve`)."""
     where = "".join(f" --{name} {shlex.quote(str(value))}" for name, value in
                     (("data-dir", data_dir), ("database", database)) if value)
-    target = f"{model}/{cls}" if cls and cls.isdigit() else (shlex.quote(cls) if cls else "CLASS")
+    target = ids.class_id(model, cls) if cls and cls.isdigit() else (shlex.quote(cls) if cls else "CLASS")
     return (f"next, with no other software: `neurflow-graph show {target}{where}` writes its circuit as one page; "
             f"`neurflow-graph serve{where}` explores every stored class in your browser")

@@ -27,7 +27,8 @@ from .conftest import DATABASE
 
 PACKAGE = Path(__file__).resolve().parents[2] / "neurflow_graph"
 HEAVY = ("torch", "torchvision", "sklearn", "neurflow_graph.engine", "neurflow_graph.bundle",
-         "neurflow_graph.render.images", "neurflow_graph.evaluation", "neurflow_graph.debugging")
+         "neurflow_graph.evaluation", "neurflow_graph.debugging")
+"""Modules that load torch or scikit-learn (render.images names torch for type checkers only)."""
 
 
 def _all_imports(path: Path) -> list[str]:
