@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +22,7 @@ from neurflow_graph.query.fetch import (
     fetch_class_index,
     fetch_evaluations,
     fetch_exemplars,
+    fetch_faithfulness,
     fetch_group,
     fetch_group_shares,
     fetch_interventions,
@@ -31,8 +32,10 @@ from neurflow_graph.query.fetch import (
     fetch_shared_groups,
 )
 from neurflow_graph.query.library import Runner
+from neurflow_graph.query.results import LayerFaithfulness
 from neurflow_graph.records import Exemplar, Group, to_jsonable
 from neurflow_graph.render.circuit import BACKGROUND_NOTE, circuit_svg
+from neurflow_graph.render.faithfulness import layer_verdict
 from neurflow_graph.store import queries
 
 PAGE_SIZE = 50
@@ -168,10 +171,11 @@ def class_page(conn: Runner, class_id: str, run_id: str | None = None, top_n: in
             "sharing": pool.submit(_sharing_classes, conn, info.class_id),
             "interventions": pool.submit(fetch_interventions, conn, info.class_id, run_id=run_id),
             "evaluations": pool.submit(fetch_evaluations, conn, str(run_of_page)),  # more stored results: here
+            "faithfulness": pool.submit(fetch_faithfulness, conn, info.class_id, run_id=run_id),
         }
         got = {name: _found(future.result) for name, future in parts.items()}
     circuit, run, bias, sharing = got["circuit"], got["run"], got["bias"], got["sharing"]
-    interventions, evaluations = got["interventions"], got["evaluations"]
+    interventions, evaluations, faithfulness = got["interventions"], got["evaluations"], got["faithfulness"]
     drawing = circuit_svg(circuit, exemplars, max_groups=None if show_all else MAX_GROUPS,
                           thumbnail=_thumbnail(circuit.run_id), link=lambda g: URLS.group(g.id))
     node_of = {g.group_id: g.id for g in circuit.groups}
@@ -188,7 +192,17 @@ def class_page(conn: Runner, class_id: str, run_id: str | None = None, top_n: in
         "sharing_classes": sharing,
         "interventions": [to_jsonable(i) for i in interventions],
         "evaluations": [to_jsonable(e) for e in evaluations],
+        "faithfulness": _faithfulness(faithfulness),
     }
+
+
+def _faithfulness(layers: Sequence[LayerFaithfulness]) -> dict[str, Any] | None:
+    """The run's stored faithfulness (measured at ingest): its verdict, and each layer with its verdict in words;
+    None when the run was ingested with --faithfulness off."""
+    if not layers:
+        return None
+    rows = [{**to_jsonable(r), "in_words": layer_verdict(to_jsonable(r))} for r in layers]
+    return {"verdict": layers[0].verdict, "sets": layers[0].sets, "seed": layers[0].seed, "layers": rows}
 
 
 def _run_summary(run: Any) -> dict[str, Any]:

@@ -17,8 +17,10 @@ from neurflow_graph.query import (
     fetch_class_circuit,
     fetch_class_index,
     fetch_exemplars,
+    fetch_faithfulness,
     fetch_group_shares,
     fetch_neuron_roles,
+    fetch_run_info,
     fetch_shared_groups,
 )
 from neurflow_graph.query.labels import write_group_label
@@ -89,11 +91,22 @@ def test_class_page_shows_the_helpers_answers(client, conn, class_id: str) -> No
         sharing.setdefault(other, set()).add(mine)
     assert {s["class_id"]: s["shared_groups"] for s in data["sharing_classes"]} == \
         {k: len(v) for k, v in sharing.items()}
-    assert "svg" not in data and {q["name"] for q in data["cypher"]} >= {"circuit_groups", "circuit_edges"}
+    assert "svg" not in data and {q["name"] for q in data["cypher"]} >= {"circuit_groups", "circuit_edges",
+                                                                          "faithfulness"}
+    faith = fetch_faithfulness(conn, class_id)
+    if faith:
+        assert data["faithfulness"]["verdict"] == faith[0].verdict
+        assert [(r["layer"], r["logit_z"], r["kept_z"]) for r in data["faithfulness"]["layers"]] == \
+            [(r.layer, r.logit_z, r.kept_z) for r in faith]
+    else:
+        assert data["faithfulness"] is None
 
     html = client.get(f"/class/{class_id}").text
     assert f'<span id="n-groups">{len(circuit.groups)}</span>' in html
     assert f'<span id="n-edges">{len(circuit.edges)}</span>' in html
+    trust = re.search(r'<p class="meta" id="trust">(.*?)</p>', html, re.S).group(1)
+    assert (f"<b>{faith[0].verdict}</b>" in trust) if faith else ("not measured" in trust)
+    assert len(re.findall(r"<tr><td>[^<]+</td><td class=\"num\">\d+ / \d+</td>", html)) == len(faith)
     drawn = set(_ids(html, "data-group"))
     assert drawn == {g.group_id for g in circuit.groups}  # every layer of these runs is narrower than MAX_GROUPS
     edges = re.findall(r'data-child="([^"]*)" data-parent="([^"]*)"', html)
@@ -104,6 +117,15 @@ def test_class_page_shows_the_helpers_answers(client, conn, class_id: str) -> No
     assert 'href="/static/serve.js"' not in html and 'src="/static/serve.js"' in html
     assert "http://" not in html.replace("http://www.w3.org/2000/svg", "") and "https://" not in html
     assert client.get("/static/serve.js").status_code == 200
+
+
+def test_a_class_ingested_with_defaults_shows_its_faithfulness(client, conn) -> None:
+    """digits-vit/3 was stored by `ingest` with its defaults, which measure faithfulness: the page shows it."""
+    faith = fetch_faithfulness(conn, "digits-vit/3")
+    run = fetch_run_info(conn, fetch_class_circuit(conn, "digits-vit/3").run_id)
+    assert [r.layer for r in faith] == list(run.layers[1:])  # every layer below the logit
+    data = client.get("/class/digits-vit/3.json").json()["faithfulness"]
+    assert data["verdict"] == faith[0].verdict and len(data["layers"]) == len(faith)
 
 
 def test_class_page_of_a_named_run_and_top(client, conn) -> None:
