@@ -7,6 +7,7 @@ gradients of the different targets are taken from that one graph. Zero baseline,
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -14,6 +15,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from neurflow_graph.engine.devices import (
+    default_budget_mb,
+    float32_matmuls,
+    is_out_of_memory,
+    needs_pinning,
+    on_device,
+    resolve_device,
+)
 from neurflow_graph.engine.layers import neuron_activations, skip_of
 from neurflow_graph.engine.memory import call_peak, keep_freed_memory
 from neurflow_graph.errors import ConfigError
@@ -21,7 +30,7 @@ from neurflow_graph.errors import ConfigError
 METHODS = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid",
            "gausslegendre_geometric")
 _GEOMETRIC_DECADES = 6
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("fp32", "tf32", "bf16", "fp16")  # fp32 is strict (no TF32) on CUDA; tf32 lets CUDA use TF32
 ADAPTIVE_LADDER = (4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 
 
@@ -39,6 +48,13 @@ CPU_HEAP_FACTOR = 2.5
 # A pass's fixed cost in rows, for sizing chunks: Python and kernel dispatch on a CPU; on a GPU many small
 # passes cost more than padding (not measured yet: a pass counts as a full one there).
 CPU_PASS_OVERHEAD_ROWS = 4
+# All target slots of a pass in one batched vector-Jacobian product (``is_grads_batched``) instead of one
+# ``autograd.grad`` per slot. None: on CUDA, where each call's CPU overhead outweighs its GPU work; on a CPU the
+# per-slot loop, which benchmarks/backward_calls.py measured as fast or faster (the batched product pays for
+# vmap's bookkeeping and gains no parallelism a CPU's loop lacks). True/False force it, for benchmarks.
+BATCHED_BACKWARD: bool | None = None
+# An out-of-memory error halves the rows per pass and runs the transition again, at most this many times.
+OOM_RETRIES = 4
 
 
 def cpu_accelerates_bf16() -> bool:
@@ -55,7 +71,7 @@ def cpu_accelerates_bf16() -> bool:
 
 
 def default_precision(device: str | torch.device) -> str:
-    """``auto``'s choice: bf16 autocast on CUDA, fp32 on a CPU.
+    """``auto``'s choice: bf16 autocast on CUDA, (strict) fp32 on a CPU.
 
     On a CPU bf16 is not the default even where the hardware runs it: on the real-weights benchmark at the
     paper's settings its top-tau sets equalled fp32's for 90 of 94 targets, short of the 99% that a default must
@@ -136,7 +152,8 @@ class IntegratedGradients:
             ``memory_budget_mb``. Either way memory is bounded whatever the number of targets.
         device: where the passes run.
         tolerance: completeness error to reach when ``n_steps="auto"``.
-        memory_budget_mb: working memory per pass when ``internal_batch_size`` is None.
+        memory_budget_mb: working memory per pass when ``internal_batch_size`` is None; None: from the device
+            (60% of the free GPU memory on CUDA, 1024 MB on a CPU).
     """
 
     def __init__(
@@ -147,7 +164,7 @@ class IntegratedGradients:
         internal_batch_size: int | None = None,
         device: str | torch.device = "cpu",
         tolerance: float | None = None,
-        memory_budget_mb: float = 1024,
+        memory_budget_mb: float | None = None,
     ):
         if precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
@@ -159,14 +176,17 @@ class IntegratedGradients:
             quadrature(method, n_steps)  # validates the method and n_steps
         if internal_batch_size is not None and (not isinstance(internal_batch_size, int) or internal_batch_size < 1):
             raise ConfigError(f"internal_batch_size must be a positive integer or None, got {internal_batch_size!r}")
-        if not memory_budget_mb > 0:
+        if memory_budget_mb is not None and not memory_budget_mb > 0:
             raise ConfigError(f"memory_budget_mb must be positive, got {memory_budget_mb!r}")
-        device = torch.device(device)
-        if precision == "fp16" and device.type != "cuda":
-            raise ConfigError("precision 'fp16' needs a CUDA device; use 'bf16' or 'fp32' on CPU")
+        device = resolve_device(device)  # once, indexed: every later decision compares against it
+        if precision in ("fp16", "tf32") and device.type != "cuda":
+            raise ConfigError(f"precision {precision!r} needs a CUDA device; use 'bf16' or 'fp32' on CPU")
         self.n_steps, self.method, self.precision = n_steps, method, precision
         self.internal_batch_size, self.device, self.tolerance = internal_batch_size, device, tolerance
-        self.memory_budget_mb = memory_budget_mb
+        self.memory_budget_mb = default_budget_mb(device) if memory_budget_mb is None else float(memory_budget_mb)
+        self.batched_backward = device.type == "cuda" if BATCHED_BACKWARD is None else BATCHED_BACKWARD
+        self._scale = 1.0  # halved by each out-of-memory retry, kept for later transitions
+        self._oom_reported = False
 
     def rows_per_pass(
         self, example: torch.Tensor, forward: nn.Module | None = None, slots: int = 1, n_steps: int = 1,
@@ -180,8 +200,8 @@ class IntegratedGradients:
         about 24 input-sized tensors per row.
         """
         if self.internal_batch_size is not None:
-            return self.internal_batch_size
-        budget = self.memory_budget_mb * 2**20 if budget_bytes is None else budget_bytes
+            return max(1, int(self.internal_batch_size * self._scale))
+        budget = self.memory_budget_mb * 2**20 * self._scale if budget_bytes is None else budget_bytes
         in_bytes = example[0].numel() * 4
         row_bytes = in_bytes * 24
         if forward is not None:
@@ -232,10 +252,30 @@ class IntegratedGradients:
         patch_ids = np.asarray(patch_ids, dtype=np.int64)
         if patch_ids.ndim != 2 or len(patch_ids) != len(targets):
             raise ConfigError(f"patch_ids must be T×k with T={len(targets)}, got shape {patch_ids.shape}")
-        with keep_freed_memory(self.device):
-            if self.n_steps != "auto":
-                return self._attribute(forward, inputs, targets, patch_ids, self.n_steps, progress)
-            return self._adaptive(forward, inputs, targets, patch_ids, progress)
+        forward = on_device(forward, self.device).eval()  # a bridge shares the caller's modules: never moved
+        for retry in range(OOM_RETRIES + 1):
+            try:
+                # Strict fp32 unless TF32 was asked for; the process's flags return afterwards.
+                with keep_freed_memory(self.device), float32_matmuls(tf32=self.precision == "tf32"):
+                    if self.n_steps != "auto":
+                        return self._attribute(forward, inputs, targets, patch_ids, self.n_steps, progress)
+                    return self._adaptive(forward, inputs, targets, patch_ids, progress)
+            except Exception as exc:
+                if not is_out_of_memory(exc):
+                    raise
+                if retry == OOM_RETRIES:
+                    raise ConfigError(
+                        f"out of memory on {self.device} even after halving the passes {OOM_RETRIES} times; pass a "
+                        "smaller --memory-budget-mb or --internal-batch-size, or free the device's memory"
+                    ) from None
+                self._scale /= 2
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                if not self._oom_reported:
+                    warnings.warn(f"out of memory on {self.device}: rows per pass halved and the transition run "
+                                  "again (reported once per run)", RuntimeWarning, stacklevel=2)
+                    self._oom_reported = True
+        raise AssertionError("unreachable")
 
     def _adaptive(self, forward, inputs, targets, patch_ids, progress) -> Attribution:
         # Probe a few patches per target to pick the step count, then run everything at that count,
@@ -254,7 +294,7 @@ class IntegratedGradients:
         return result
 
     def _autocast(self):
-        if self.precision == "fp32":
+        if self.precision in ("fp32", "tf32"):
             return contextlib.nullcontext()
         dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
         return torch.autocast(self.device.type, dtype=dtype)
@@ -272,11 +312,10 @@ class IntegratedGradients:
         starts = np.concatenate([[0], np.cumsum(counts)])
         order = np.argsort(-counts, kind="stable")
 
-        forward = forward.to(self.device).eval()
         # The budget holds the result tables, a block of lower maps computed ahead of its passes and then
         # either the model's prefix computing maps (sized by its measured peak) or the passes, never both.
         n_pairs = patch_ids.size
-        budget = self.memory_budget_mb * 2**20 / (CPU_HEAP_FACTOR if self.device.type == "cpu" else 1.0)
+        budget = self.memory_budget_mb * 2**20 * self._scale / (CPU_HEAP_FACTOR if self.device.type == "cpu" else 1.0)
         prefix, first = call_peak(lambda ids: self._to_device(inputs(ids)), uniq[order])  # and the first maps
         work = max(budget - n_pairs * (first.shape[1] * 4 + 16), budget / 4)
         maps_bytes = MAPS_SHARE * work
@@ -314,7 +353,10 @@ class IntegratedGradients:
                 slots = _slots(chunk, counts, starts, by_patch, rows, cols, targets, patch_ids.shape[1], self.device)
                 acc = sums[: slots.target.numel() * first[0].numel()].view(*slots.target.shape, *first.shape[1:])
                 steps_per_pass = max(1, min(n_steps, rows_per_pass // len(chunk)))
-                self._integrate(forward, x, slots.target, alphas, weights, steps_per_pass, acc.zero_())
+                rows_here = steps_per_pass * len(chunk)
+                # A batched product over b slots holds about b passes' backward transients besides the graph.
+                slot_block = max(1, rows_per_pass // rows_here - 1) if self.batched_backward else 1
+                self._integrate(forward, x, slots.target, alphas, weights, steps_per_pass, acc.zero_(), slot_block)
                 with torch.no_grad():
                     attr = acc.mul_(x.unsqueeze(0))  # R×m×C(×H×W)
                     chunk_scores = attr if attr.ndim == 3 else attr.flatten(3).mean(-1)  # over positions or tokens
@@ -335,13 +377,20 @@ class IntegratedGradients:
         )
 
     def _to_device(self, x: torch.Tensor) -> torch.Tensor:
-        """fp32 on the device; a host batch bound for a GPU goes through pinned memory, without blocking."""
-        if x.device != self.device and self.device.type == "cuda":
+        """fp32 on the device; a host batch bound for a GPU goes through pinned memory, without blocking.
+
+        Only a CPU tensor is pinned (``needs_pinning``): maps already on the GPU are converted in place there.
+        """
+        if needs_pinning(x.device, self.device):
             return x.float().pin_memory().to(self.device, non_blocking=True)
         return x.to(self.device, torch.float32)
 
-    def _integrate(self, forward, x, slot_target, alphas, weights, steps_per_pass, acc) -> None:
-        """Add to ``acc`` (R×m×C(×H×W)) the sum over quadrature points of w_n * d target / d input at alpha_n * x."""
+    def _integrate(self, forward, x, slot_target, alphas, weights, steps_per_pass, acc, slot_block: int = 1
+                   ) -> None:
+        """Add to ``acc`` (R×m×C(×H×W)) the sum over quadrature points of w_n * d target / d input at alpha_n * x.
+
+        With ``slot_block`` > 1, blocks of that many slots share one batched vector-Jacobian product.
+        """
         n_slots, m = slot_target.shape
         valid = (slot_target >= 0).T.float()  # m×R
         index = slot_target.clamp(min=0).T  # m×R
@@ -357,6 +406,14 @@ class IntegratedGradients:
             y = y.float().view(s, m, -1)
             picked = y.gather(2, index.unsqueeze(0).expand(s, m, n_slots)) * valid  # s×m×R
             objective = (picked * w.view(s, 1, 1)).sum(dim=(0, 1))  # R
+            if slot_block > 1 and n_slots > 1:
+                eye = torch.eye(n_slots, device=objective.device, dtype=objective.dtype)
+                for r0 in range(0, n_slots, slot_block):
+                    r1 = min(r0 + slot_block, n_slots)
+                    (grads,) = torch.autograd.grad(objective, scaled, grad_outputs=eye[r0:r1],
+                                                   retain_graph=r1 < n_slots, is_grads_batched=True)
+                    acc[r0:r1] += grads.view(r1 - r0, s, m, *x.shape[1:]).sum(1) if s > 1 else grads
+                continue
             for r in range(n_slots):
                 (grad,) = torch.autograd.grad(objective[r], scaled, retain_graph=r < n_slots - 1)
                 acc[r] += grad.view(s, m, *x.shape[1:]).sum(0) if s > 1 else grad
