@@ -4,7 +4,10 @@ The pipeline runs one way: images -> patches -> activations -> attribution -> ci
 artifacts (bundles) -> store -> queries. Each stage's public entry is re-exported here.
 """
 
-import neurflow_graph.render.circuit  # noqa: E402,F401 - registers the notebook view of a circuit
+try:  # registers the notebook view of a circuit; it reads stores, so it needs the neo4j driver
+    import neurflow_graph.render.circuit  # noqa: F401
+except ImportError:  # no store driver installed (a bare GPU machine): the engine imports all the same
+    pass
 from neurflow_graph._version import __version__
 from neurflow_graph.bundle.files import read_bundle, write_bundle
 from neurflow_graph.engine.activations import Activations, compute_activations, feature_maps
