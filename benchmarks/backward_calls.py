@@ -1,9 +1,11 @@
 """One real-weights circuit computed twice, per-slot backward loop against the batched backward, side by side.
 
-    python benchmarks/backward_calls.py --quick   # EfficientNet-Lite0 (ImageNet weights), k 8, tau 4, N 8: minutes
-    python benchmarks/backward_calls.py --tiny    # the digits CNN (trained weights), seconds: what the test runs
+    python benchmarks/backward_calls.py --quick   # the digits CNN (trained weights), k 50, tau 12, N 50: minutes
+    python benchmarks/backward_calls.py --quick --efficientnet   # EfficientNet-Lite0 (ImageNet), k 8, tau 4, N 8
+    python benchmarks/backward_calls.py --tiny    # the digits CNN at k 12, tau 4, N 8: what the test runs
 
-The circuit is the shipped EfficientNet-Lite0 recipe's class (ingest/efficientnet-lite0.toml) through the whole
+The circuit is digit 3 of the trained digits CNN (40 test images), or with ``--efficientnet`` the shipped
+EfficientNet-Lite0 recipe's class (ingest/efficientnet-lite0.toml, slower), through the whole
 pipeline (``NeurFlow.run``) on the CPU, once with one ``autograd.grad`` per target slot of a pass
 (``attribution.BATCHED_BACKWARD = False``) and once with all slots of a pass in batched vector-Jacobian products
 (``True``, in slot blocks sized by the memory budget). Prints ``backward calls per circuit: loop N, batched M``,
@@ -28,10 +30,9 @@ from circuit import recipe_images  # noqa: E402  (the shipped recipe's model and
 from neurflow_graph.engine import attribution  # noqa: E402
 from neurflow_graph.engine.pipeline import NeurFlow  # noqa: E402
 
-SETTINGS = {
-    "tiny": dict(k=12, tau=4, n_steps=8, augment=0, layers=None),  # the digits CNN
-    "quick": dict(k=8, tau=4, n_steps=8, augment=2, layers=None),
-    "paper": dict(k=50, tau=16, n_steps=50, augment=5, layers=None),
+SETTINGS = {  # digits: k, tau, N, images; efficientnet: k, tau, N, augmented copies of the recipe's photo
+    "digits": {"tiny": dict(k=12, tau=4, n_steps=8, images=12), "quick": dict(k=50, tau=12, n_steps=50, images=40)},
+    "efficientnet": {"tiny": dict(k=4, tau=2, n_steps=3, augment=1), "quick": dict(k=8, tau=4, n_steps=8, augment=2)},
 }
 
 
@@ -69,8 +70,8 @@ def run_circuit(spec, kept, class_index, params: dict, batched: bool) -> tuple[d
             "wall_s": wall}, counted.calls, wall
 
 
-def digits_circuit():
-    """The digits CNN with its trained weights, and 12 test images of digit 3 it predicts as 3."""
+def digits_circuit(n_images: int):
+    """The digits CNN with its trained weights, and ``n_images`` test images of digit 3 it predicts as 3."""
     from neurflow_graph.engine.digits import digits_images
     from neurflow_graph.engine.images import filter_predicted, image_set_from_tensors
     from neurflow_graph.engine.presets import get_preset
@@ -80,21 +81,22 @@ def digits_circuit():
     model = preset.build(weights="DIGITS_V1")
     images, _ = digits_images(3, split="test")
     kept, _ = filter_predicted(model, image_set_from_tensors(images), 3, preset.normalize)
-    return preset.model_spec(model, weights="DIGITS_V1"), kept.subset(range(12)), 3
+    return preset.model_spec(model, weights="DIGITS_V1"), kept.subset(range(min(n_images, len(kept)))), 3
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     size = parser.add_mutually_exclusive_group()
-    for name in SETTINGS:
+    for name in ("tiny", "quick"):
         size.add_argument(f"--{name}", action="store_const", const=name, dest="size")
+    parser.add_argument("--efficientnet", action="store_true", help="EfficientNet-Lite0 instead of the digits CNN")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
-    setting = SETTINGS[args.size or "quick"]
+    setting = SETTINGS["efficientnet" if args.efficientnet else "digits"][args.size or "quick"]
     k, tau, n_steps = setting["k"], setting["tau"], setting["n_steps"]
-    if args.size == "tiny":
-        name, spec, kept, class_index = "digits (trained weights)", *digits_circuit()
+    if not args.efficientnet:
+        name, spec, kept, class_index = "digits (trained weights)", *digits_circuit(setting["images"])
     else:
         recipe, prep, kept, _dropped = recipe_images(setting["augment"], k=k, tau=tau, n_steps=n_steps)
         name, class_index, spec = "efficientnet-lite0 (ImageNet weights)", prep.class_names.index(recipe.classes[0]), \

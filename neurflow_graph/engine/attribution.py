@@ -186,6 +186,7 @@ class IntegratedGradients:
         self.memory_budget_mb = default_budget_mb(device) if memory_budget_mb is None else float(memory_budget_mb)
         self.batched_backward = device.type == "cuda" if BATCHED_BACKWARD is None else BATCHED_BACKWARD
         self._scale = 1.0  # halved by each out-of-memory retry, kept for later transitions
+        self._slot_share = 0.5
         self._oom_reported = False
 
     def rows_per_pass(
@@ -204,11 +205,13 @@ class IntegratedGradients:
         budget = self.memory_budget_mb * 2**20 * self._scale if budget_bytes is None else budget_bytes
         in_bytes = example[0].numel() * 4
         row_bytes = in_bytes * 24
+        self._slot_share = 0.5  # of a row's bytes, what one more slot of a batched backward costs per row
         if forward is not None:
             saved, largest = self._saved_per_row(forward, example[:1])
             # x1.5: on the real-weights benchmark the process grew about a fifth beyond the bare estimate
             # (allocator slack, kernel workspaces), more while freed blocks are kept for reuse.
             row_bytes = 3 * (saved + 3 * largest + 2 * in_bytes) // 2 + -(-slots * in_bytes // n_steps)
+            self._slot_share = min(1.0, 3 * (3 * largest + 2 * in_bytes) / 2 / row_bytes)
         return int(max(1, min(8192, budget // row_bytes)))
 
     def _saved_per_row(self, forward: nn.Module, x1: torch.Tensor) -> tuple[int, int]:
@@ -322,6 +325,9 @@ class IntegratedGradients:
         per_call = prefix.items_within(min(work - maps_bytes, PREFIX_SHARE * work))
         in_bytes = first[0].numel() * 4
         rows_per_pass = self.rows_per_pass(first, forward, int(counts.max()), n_steps, work - maps_bytes)
+        budget_rows = rows_per_pass
+        if self.batched_backward:  # half the budget for the forward graph, half for batched slots' gradients
+            rows_per_pass = max(1, rows_per_pass // 2)
         per_chunk = max(1, rows_per_pass // n_steps)
         bound = skip_of(forward) is not None  # inputs binds each call's skip paths: one call per chunk
         if bound:
@@ -354,8 +360,9 @@ class IntegratedGradients:
                 acc = sums[: slots.target.numel() * first[0].numel()].view(*slots.target.shape, *first.shape[1:])
                 steps_per_pass = max(1, min(n_steps, rows_per_pass // len(chunk)))
                 rows_here = steps_per_pass * len(chunk)
-                # A batched product over b slots holds about b passes' backward transients besides the graph.
-                slot_block = max(1, rows_per_pass // rows_here - 1) if self.batched_backward else 1
+                # Each slot of a batched product holds its own gradients of the pass's tensors (``_slot_share``).
+                slot_block = (max(1, int((budget_rows - rows_here) / (rows_here * self._slot_share)))
+                              if self.batched_backward else 1)
                 self._integrate(forward, x, slots.target, alphas, weights, steps_per_pass, acc.zero_(), slot_block)
                 with torch.no_grad():
                     attr = acc.mul_(x.unsqueeze(0))  # R×m×C(×H×W)
