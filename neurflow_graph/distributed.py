@@ -194,8 +194,8 @@ def ingest_on_ray(
                                          _driver_device(recipe.params.device))
         queue = deque((i, name) for i, name in enumerate(names) if i not in skipped)
         n_workers = min(n_workers, len(queue))
-        report(f"ray: {n_workers} workers ({gpus:g} GPU, {shape.cpus:g} CPUs each) for {len(queue)} classes "
-               f"({len(skipped)} skipped before scheduling); bundles in {root}")
+        report(f"ray: {n_workers} workers ({gpus:g} GPU each) for {len(queue)} classes ({len(skipped)} skipped "
+               f"before scheduling); {shape.cpus:g} CPUs per worker; bundles in {root}")
         worker = ray.remote(max_restarts=options.max_retries, max_task_retries=options.max_retries)(ClassWorker)
         actors = [worker.options(num_cpus=shape.cpus, num_gpus=gpus).remote(worker_recipe) for _ in range(n_workers)]
         pending: dict[Any, tuple[int, str, Any]] = {}
