@@ -250,3 +250,25 @@ def test_debug_on_cpu0_equals_debug_on_cpu(digits_model, digits_preset, digits_b
     for g, h in zip(on_cpu.groups, on_cpu0.groups, strict=True):
         assert g.random_sets == h.random_sets and list(g.top_images) == list(h.top_images)
         np.testing.assert_allclose(h.logit_drop, g.logit_drop, rtol=1e-5, atol=1e-6)
+
+
+def test_bf16_weights_cast_once_give_autocast_results(setting, monkeypatch):
+    """Casting the bridge's weights once changes no score: autocast rounds them the same way on every call."""
+    sub, maps, targets, patch_ids = setting
+    fp32 = IntegratedGradients(n_steps=8).attribute(sub, lambda ids: maps[ids], targets, patch_ids)
+    once = IntegratedGradients(n_steps=8, precision="bf16").attribute(sub, lambda ids: maps[ids], targets, patch_ids)
+    monkeypatch.setattr(attribution, "CAST_WEIGHTS_ONCE", False)
+    every_call = IntegratedGradients(n_steps=8, precision="bf16").attribute(sub, lambda ids: maps[ids], targets,
+                                                                            patch_ids)
+    np.testing.assert_allclose(once.scores, every_call.scores, rtol=1e-5, atol=1e-6 * np.abs(fp32.scores).max())
+
+    def top(result, tau=4):
+        return [frozenset(np.argsort(-np.abs(s).mean(0), kind="stable")[:tau].tolist()) for s in result.scores]
+
+    agree = [sum(a == b for a, b in zip(top(r), top(fp32), strict=True)) for r in (once, every_call)]
+    assert agree[0] == agree[1]  # the top-tau agreement with fp32 stays where autocast had it
+    cast = attribution.cast_weights(sub, torch.bfloat16)
+    convs = [m for m in cast.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(m.weight.dtype == torch.bfloat16 for m in convs)
+    assert all(m.weight.is_contiguous(memory_format=torch.channels_last) for m in convs)
+    assert all(p.dtype == torch.float32 for p in sub.parameters())  # the bridge itself is not changed

@@ -53,6 +53,10 @@ CPU_PASS_OVERHEAD_ROWS = 4
 # per-slot loop, which benchmarks/backward_calls.py measured as fast or faster (the batched product pays for
 # vmap's bookkeeping and gains no parallelism a CPU's loop lacks). True/False force it, for benchmarks.
 BATCHED_BACKWARD: bool | None = None
+# bf16/fp16: the bridge's convolution and linear weights cast once per transition (and convolution stacks put in
+# channels_last) instead of autocast casting the same frozen weights again on every call. Autocast still runs:
+# it would round those weights the same way, so the results do not change. Switch for benchmarks.
+CAST_WEIGHTS_ONCE = True
 # An out-of-memory error halves the rows per pass and runs the transition again, at most this many times.
 OOM_RETRIES = 4
 
@@ -187,6 +191,7 @@ class IntegratedGradients:
         self.batched_backward = device.type == "cuda" if BATCHED_BACKWARD is None else BATCHED_BACKWARD
         self._scale = 1.0  # halved by each out-of-memory retry, kept for later transitions
         self._slot_share = 0.5
+        self._passes: nn.Module | None = None
         self._oom_reported = False
 
     def rows_per_pass(
@@ -256,6 +261,10 @@ class IntegratedGradients:
         if patch_ids.ndim != 2 or len(patch_ids) != len(targets):
             raise ConfigError(f"patch_ids must be T×k with T={len(targets)}, got shape {patch_ids.shape}")
         forward = on_device(forward, self.device).eval()  # a bridge shares the caller's modules: never moved
+        # The passes' own copy (fp32 outputs f(x), f(0) come from ``forward`` as it is).
+        self._passes = forward
+        if self.precision in ("bf16", "fp16") and CAST_WEIGHTS_ONCE:
+            self._passes = cast_weights(forward, torch.bfloat16 if self.precision == "bf16" else torch.float16)
         for retry in range(OOM_RETRIES + 1):
             try:
                 # Strict fp32 unless TF32 was asked for; the process's flags return afterwards.
@@ -324,7 +333,8 @@ class IntegratedGradients:
         maps_bytes = MAPS_SHARE * work
         per_call = prefix.items_within(min(work - maps_bytes, PREFIX_SHARE * work))
         in_bytes = first[0].numel() * 4
-        rows_per_pass = self.rows_per_pass(first, forward, int(counts.max()), n_steps, work - maps_bytes)
+        passes = self._passes if self._passes is not None else forward
+        rows_per_pass = self.rows_per_pass(first, passes, int(counts.max()), n_steps, work - maps_bytes)
         budget_rows = rows_per_pass
         if self.batched_backward:  # half the budget for the forward graph, half for batched slots' gradients
             rows_per_pass = max(1, rows_per_pass // 2)
@@ -363,7 +373,7 @@ class IntegratedGradients:
                 # Each slot of a batched product holds its own gradients of the pass's tensors (``_slot_share``).
                 slot_block = (max(1, int((budget_rows - rows_here) / (rows_here * self._slot_share)))
                               if self.batched_backward else 1)
-                self._integrate(forward, x, slots.target, alphas, weights, steps_per_pass, acc.zero_(), slot_block)
+                self._integrate(passes, x, slots.target, alphas, weights, steps_per_pass, acc.zero_(), slot_block)
                 with torch.no_grad():
                     attr = acc.mul_(x.unsqueeze(0))  # R×m×C(×H×W)
                     chunk_scores = attr if attr.ndim == 3 else attr.flatten(3).mean(-1)  # over positions or tokens
@@ -424,6 +434,21 @@ class IntegratedGradients:
             for r in range(n_slots):
                 (grad,) = torch.autograd.grad(objective[r], scaled, retain_graph=r < n_slots - 1)
                 acc[r] += grad.view(s, m, *x.shape[1:]).sum(0) if s > 1 else grad
+
+
+def cast_weights(module: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """A copy of ``module`` whose convolution and linear layers hold ``dtype`` weights (what autocast would cast
+    them to on every call), in channels_last where it has 2-d convolutions; other modules stay as they are."""
+    import copy
+
+    cast = copy.deepcopy(module)
+    kinds = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+    for layer in cast.modules():
+        if isinstance(layer, kinds):
+            layer.to(dtype)
+            if isinstance(layer, nn.Conv2d):
+                layer.to(memory_format=torch.channels_last)
+    return cast
 
 
 @dataclass(frozen=True)
