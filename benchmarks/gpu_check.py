@@ -40,6 +40,7 @@ from neurflow_graph.engine.layers import bridge, neuron_activations
 from neurflow_graph.engine.patches import make_patches
 from neurflow_graph.engine.pipeline import ModelSpec, NeurFlow
 from neurflow_graph.engine.presets import get_preset
+from neurflow_graph.errors import ConfigError
 
 NAMES = ["chelsea", "coffee", "astronaut", "rocket"]
 FULL = dict(input_size=224, images=50, granularities=(1.0, 0.5, 0.25), layers=None, k=50, tau=16, n_steps=50,
@@ -291,7 +292,10 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="seconds on the CPU (the test's mode)")
     args = parser.parse_args()
     cfg = TINY if args.tiny else FULL
-    device = resolve_device("cpu" if args.tiny else "cuda")  # one line naming the fix when there is no GPU
+    try:
+        device = resolve_device("cpu" if args.tiny else "cuda")
+    except ConfigError as exc:  # no GPU or a CPU-only torch: the one line naming the fix
+        raise SystemExit(f"gpu_check: {exc} (or pass --tiny)") from None
     args.out.mkdir(parents=True, exist_ok=True)
     record(args.out, "environment", {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu", "torch": torch.__version__,
