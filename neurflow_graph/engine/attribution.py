@@ -335,15 +335,13 @@ class IntegratedGradients:
         in_bytes = first[0].numel() * 4
         passes = self._passes if self._passes is not None else forward
         rows_per_pass = self.rows_per_pass(first, passes, int(counts.max()), n_steps, work - maps_bytes)
-        budget_rows = rows_per_pass
-        if self.batched_backward:  # half the budget for the forward graph, half for batched slots' gradients
-            rows_per_pass = max(1, rows_per_pass // 2)
+        share = self._slot_share if self.batched_backward else None
         per_chunk = max(1, rows_per_pass // n_steps)
         bound = skip_of(forward) is not None  # inputs binds each call's skip paths: one call per chunk
         if bound:
             per_chunk = min(per_chunk, per_call)
         overhead = CPU_PASS_OVERHEAD_ROWS if self.device.type == "cpu" else rows_per_pass
-        chunks = (_partition(counts[order], per_chunk, n_steps, rows_per_pass, overhead) if PARTITION
+        chunks = (_partition(counts[order], per_chunk, n_steps, rows_per_pass, overhead, share) if PARTITION
                   else [(i, min(i + per_chunk, len(order))) for i in range(0, len(order), per_chunk)])
         with torch.no_grad():
             y0 = neuron_activations(forward(torch.zeros_like(first[:1]))).float()[0]
@@ -370,9 +368,7 @@ class IntegratedGradients:
                 acc = sums[: slots.target.numel() * first[0].numel()].view(*slots.target.shape, *first.shape[1:])
                 steps_per_pass = max(1, min(n_steps, rows_per_pass // len(chunk)))
                 rows_here = steps_per_pass * len(chunk)
-                # Each slot of a batched product holds its own gradients of the pass's tensors (``_slot_share``).
-                slot_block = (max(1, int((budget_rows - rows_here) / (rows_here * self._slot_share)))
-                              if self.batched_backward else 1)
+                slot_block = _slot_block(rows_per_pass, rows_here, share)
                 self._integrate(passes, x, slots.target, alphas, weights, steps_per_pass, acc.zero_(), slot_block)
                 with torch.no_grad():
                     attr = acc.mul_(x.unsqueeze(0))  # R×m×C(×H×W)
@@ -477,24 +473,37 @@ def _slots(chunk, counts, starts, by_patch, rows, cols, targets, k, device) -> _
     return _Slots(t, sl, pa, fl, int(len(host[1])))
 
 
-def _partition(counts: np.ndarray, per_chunk: int, n_steps: int, rows_per_pass: int, overhead: int
-               ) -> list[tuple[int, int]]:
+def _slot_block(rows_per_pass: int, rows: int, share: float | None) -> int:
+    """Slots per batched backward call in a pass of ``rows`` rows: what the rows the pass leaves free hold, each
+    slot taking ``share`` of a row's bytes per row (its own gradients of the pass's tensors); 1: the per-slot loop."""
+    if share is None:
+        return 1
+    return max(1, int((rows_per_pass - rows) / (rows * share)))
+
+
+def _partition(counts: np.ndarray, per_chunk: int, n_steps: int, rows_per_pass: int, overhead: int,
+               share: float | None = None) -> list[tuple[int, int]]:
     """Consecutive chunks of patches (sorted by decreasing pair count) that minimise the rows a transition runs.
 
     A chunk's patches share one forward graph and each of its slots (its largest pair count) costs one
-    backward pass over all of them, so a patch with fewer pairs pads; small chunks pad less but each pass
-    also costs ``overhead`` rows. Exact dynamic programme over chunk ends, chunks of at most ``per_chunk``.
+    backward pass over all of them, so a patch with fewer pairs pads; small chunks pad less but each call
+    (the forward, and each backward) also costs ``overhead`` rows. With a batched backward (``share``, see
+    ``_slot_block``) a backward call takes a block of slots, larger in smaller passes. Exact dynamic programme
+    over chunk ends, chunks of at most ``per_chunk``.
     """
     n = len(counts)
     best = np.zeros(n + 1)
     start = np.zeros(n + 1, dtype=np.int64)
     sizes = np.arange(1, per_chunk + 1)
-    passes = -(-n_steps // np.maximum(1, np.minimum(n_steps, rows_per_pass // sizes)))
-    row_cost = sizes * n_steps + overhead * passes  # rows of one sweep over a chunk of that size (forward or a slot)
+    steps = np.maximum(1, np.minimum(n_steps, rows_per_pass // sizes))
+    passes = -(-n_steps // steps)
+    blocks = np.array([_slot_block(rows_per_pass, int(r), share) for r in steps * sizes])
     for j in range(1, n + 1):
         lo = max(0, j - per_chunk)
         i = np.arange(lo, j)
-        cost = best[lo:j] + (1 + counts[i]) * row_cost[j - i - 1]
+        size = j - i - 1
+        calls = 1 + -(-counts[i] // blocks[size])  # the forward and the backward calls of each pass
+        cost = best[lo:j] + (1 + counts[i]) * sizes[size] * n_steps + overhead * passes[size] * calls
         pick = int(np.argmin(cost))
         best[j], start[j] = cost[pick], lo + pick
     chunks, j = [], n
