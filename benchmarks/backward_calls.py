@@ -91,6 +91,9 @@ def main() -> None:
         size.add_argument(f"--{name}", action="store_const", const=name, dest="size")
     parser.add_argument("--efficientnet", action="store_true", help="EfficientNet-Lite0 instead of the digits CNN")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--call-overhead-rows", type=int, default=None,
+                        help="what one forward or backward call costs in rows when chunks are sized (both runs); "
+                             "default: the engine's for the device (4 on a CPU; on a GPU a call counts as a full pass)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
     setting = SETTINGS["efficientnet" if args.efficientnet else "digits"][args.size or "quick"]
@@ -102,8 +105,12 @@ def main() -> None:
         name, class_index, spec = "efficientnet-lite0 (ImageNet weights)", prep.class_names.index(recipe.classes[0]), \
             prep.model_spec()
     params = dict(k=k, tau=tau, n_steps=n_steps, seed=0, device=args.device, precision="fp32")
+    if args.call_overhead_rows is not None:
+        attribution.CPU_PASS_OVERHEAD_ROWS = args.call_overhead_rows
+    overhead = attribution.CPU_PASS_OVERHEAD_ROWS if args.device.startswith("cpu") else "a pass's"
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}; {name}, class "
-          f"{class_index}, {len(kept)} images, layers {list(spec.layers)}, k={k} tau={tau} N={n_steps}", flush=True)
+          f"{class_index}, {len(kept)} images, layers {list(spec.layers)}, k={k} tau={tau} N={n_steps}; a call "
+          f"costs {overhead} rows when chunks are sized", flush=True)
     runs = {}
     for batched in (False, True):  # one untimed warm-up of the loop first: the first run pays one-off costs
         if not runs:
