@@ -136,13 +136,12 @@ def worker_device(device: str, gpus: float) -> str:
     return str(resolve_device(device))
 
 
-def _driver_device(device: str) -> Any:
-    """Where the driver computes request keys before scheduling: its own GPU if it has one, else the CPU."""
+def _key_device(device: str) -> Any:
+    """The workers' device as the driver names it for request keys (no forward runs there: the device only
+    resolves ``auto`` precision as the workers do, so a driver without a GPU needs none)."""
     import torch
 
-    from neurflow_graph.engine.devices import resolve_device
-
-    return resolve_device("cuda" if device != "cpu" and torch.cuda.is_available() else "cpu")
+    return torch.device(device)
 
 
 def ingest_on_ray(
@@ -189,9 +188,10 @@ def ingest_on_ray(
         complete = CompleteRuns() if force else complete_runs(conn)
         shape = pool_shape(ray.cluster_resources(), options, len(names))
         n_workers, gpus = shape.workers, shape.gpus
-        worker_recipe = recipe.with_overrides(device=worker_device(recipe.params.device, gpus))
+        on_worker = worker_device(recipe.params.device, gpus)
+        worker_recipe = recipe.with_overrides(device=on_worker)
         skipped = skip_complete_requests(names, complete, lambda: prepare_model(recipe),  # on_class tells each
-                                         _driver_device(recipe.params.device))
+                                         _key_device(on_worker))
         queue = deque((i, name) for i, name in enumerate(names) if i not in skipped)
         n_workers = min(n_workers, len(queue))
         report(f"ray: {n_workers} workers ({gpus:g} GPU each) for {len(queue)} classes ({len(skipped)} skipped "
