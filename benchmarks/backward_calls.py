@@ -99,6 +99,9 @@ def main() -> None:
     parser.add_argument("--call-overhead-rows", type=int, default=None,
                         help="what one forward or backward call costs in rows when chunks are sized (both runs); "
                              "default: the engine's for the device (4 on a CPU; on a GPU a call counts as a full pass)")
+    parser.add_argument("--memory-budget-mb", type=float, default=None,
+                        help="the runs' memory budget (default: the device's, 1024 MB on a CPU); a batched call "
+                             "takes as many slots as the budget leaves room for beside the pass")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
     setting = SETTINGS["efficientnet" if args.efficientnet else "digits"][args.size or "quick"]
@@ -111,13 +114,14 @@ def main() -> None:
             prep.model_spec()
         spec = dataclasses.replace(spec, layers=tuple(spec.layers[: setting["layers"]]))
         kept = kept.subset(range(1))
-    params = dict(k=k, tau=tau, n_steps=n_steps, seed=0, device=args.device, precision="fp32")
+    params = dict(k=k, tau=tau, n_steps=n_steps, seed=0, device=args.device, precision="fp32",
+                  memory_budget_mb=args.memory_budget_mb)
     if args.call_overhead_rows is not None:
         attribution.CPU_PASS_OVERHEAD_ROWS = args.call_overhead_rows
     overhead = attribution.CPU_PASS_OVERHEAD_ROWS if args.device.startswith("cpu") else "a pass's"
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}; {name}, class "
           f"{class_index}, {len(kept)} images, layers {list(spec.layers)}, k={k} tau={tau} N={n_steps}; a call "
-          f"costs {overhead} rows when chunks are sized", flush=True)
+          f"costs {overhead} rows when chunks are sized; budget {args.memory_budget_mb or 'default'} MB", flush=True)
     runs = {}
     for batched in (False, True):  # one untimed warm-up of the loop first: the first run pays one-off costs
         if not runs:
