@@ -1,223 +1,329 @@
-"""The GPU path's figures: one IG transition the authors' way (Captum on the same device) against the
-engine in fp32, TF32 and bf16, then a whole ResNet50 class circuit at the paper's settings.
+"""The GPU path's figures, one stage per call (benchmarks/gpu_check.sh runs the stages, each under a time cap).
 
-    python benchmarks/gpu_check.py OUTDIR            # on a CUDA GPU (what benchmarks/gpu_check.sh runs)
-    python benchmarks/gpu_check.py OUTDIR --tiny     # a few seconds' worth on the CPU, so the script is tested
+    python benchmarks/gpu_check.py OUTDIR --stage transition   # on a CUDA GPU
+    python benchmarks/gpu_check.py OUTDIR --stage backward
+    python benchmarks/gpu_check.py OUTDIR --stage circuit
+    python benchmarks/gpu_check.py OUTDIR --stage all --tiny   # every stage in seconds on the CPU (the tests' mode)
 
-ResNet50 has random weights (timing does not depend on them; nothing is downloaded). The circuit uses
-k 50, tau 16, N 50, the paper's 11 layers from ``fc`` down to ``layer2.3`` and 50 scikit-image photos
-with augmentation; it records seconds and targets per layer, and the authors' projected time (Captum
-seconds per target, sampled on each transition, times its targets). Writes OUTDIR/gpu_check.json.
+Stages (each merges its figures into OUTDIR/gpu_check.json as soon as it has them, so a run cut off still reports):
+- ``transition``: ResNet50 layer4.1 -> layer4.2, the authors' way (Captum on the same device, PyTorch's default
+  TF32 convolutions, sampled targets extrapolated) against the engine in strict fp32, TF32 and bf16, with the
+  top-tau agreement of TF32 and bf16 with fp32;
+- ``backward``: one IG pass at the circuit's real shapes (one patch x 50 steps, 64 to 300 target slots, layer3),
+  the per-slot ``autograd.grad`` loop against the batched vector-Jacobian product, times and largest difference;
+- ``circuit``: a whole ResNet50 class circuit at k 50, tau 16, N 50, 11 layers (random weights: timing does not
+  depend on them; nothing is downloaded) with the defaults a user gets (``auto`` precision and budget): seconds
+  per stage (activations, IG, clustering, groups), targets per layer, peak GPU memory, whether each bridge's batch
+  norms were folded, bf16's top-tau agreement with fp32 on re-attributed transitions, and the authors' projected
+  time (Captum seconds per target, sampled per transition, times its targets).
+Captum is imported only where the authors' way runs; without it those figures say so and the rest runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
+import os
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from circuit import _sync, authors_sample, sample_rows, top_sets  # noqa: E402
-
-from neurflow_graph.engine.activations import compute_activations, feature_maps  # noqa: E402
-from neurflow_graph.engine.attribution import IntegratedGradients  # noqa: E402
-from neurflow_graph.engine.images import skimage_images  # noqa: E402
-from neurflow_graph.engine.layers import bridge  # noqa: E402
-from neurflow_graph.engine.patches import make_patches  # noqa: E402
-from neurflow_graph.engine.pipeline import ModelSpec, NeurFlow  # noqa: E402
-from neurflow_graph.engine.presets import get_preset  # noqa: E402
+from neurflow_graph.engine import attribution as attribution_module
+from neurflow_graph.engine.activations import compute_activations, feature_maps
+from neurflow_graph.engine.attribution import IntegratedGradients
+from neurflow_graph.engine.devices import float32_matmuls, resolve_device
+from neurflow_graph.engine.images import skimage_images
+from neurflow_graph.engine.layers import bridge, neuron_activations
+from neurflow_graph.engine.patches import make_patches
+from neurflow_graph.engine.pipeline import ModelSpec, NeurFlow
+from neurflow_graph.engine.presets import get_preset
+from neurflow_graph.errors import ConfigError
 
 NAMES = ["chelsea", "coffee", "astronaut", "rocket"]
 FULL = dict(input_size=224, images=50, granularities=(1.0, 0.5, 0.25), layers=None, k=50, tau=16, n_steps=50,
-            transition_targets=16, sample=2)
+            transition_targets=16, sample=2, backward_layer=("layer3.4", "layer3.5"), slots=(64, 128, 300),
+            compare_transitions=3)
 TINY = dict(input_size=64, images=3, granularities=(1.0, 0.5), layers=3, k=4, tau=2, n_steps=3,
-            transition_targets=2, sample=1)
+            transition_targets=2, sample=1, backward_layer=("layer3.4", "layer3.5"), slots=(8,),
+            compare_transitions=1)
+STAGES = ("transition", "backward", "circuit")
 
 
-def precision_flags(mode: str) -> str:
-    """Set cuDNN/cuBLAS TF32 for ``mode`` (off for strict fp32) and return the engine's precision."""
-    tf32 = mode == "tf32"
-    torch.backends.cuda.matmul.allow_tf32 = tf32
-    torch.backends.cudnn.allow_tf32 = tf32
-    return "fp32" if mode in ("fp32", "tf32") else mode
+def record(out: Path, key: str, value) -> None:
+    """Merge ``{key: value}`` into OUTDIR/gpu_check.json at once (written whole, then renamed into place)."""
+    path = out / "gpu_check.json"
+    figures = json.loads(path.read_text()) if path.exists() else {}
+    figures[key] = value
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(figures, indent=2, default=float))
+    os.replace(tmp, path)
 
 
-def transition(model, preset, size, images, device, cfg, rng) -> dict:
-    """layer4.1 -> layer4.2 with the most active targets: Captum (sampled, extrapolated) vs the engine's modes."""
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def top_sets(scores: np.ndarray, tau: int) -> list[frozenset]:
+    """Each target's top-tau lower neurons by mean |score| (what becomes its core set)."""
+    importance = np.abs(scores).mean(axis=1)
+    return [frozenset(np.argsort(-imp, kind="stable")[:tau].tolist()) for imp in importance]
+
+
+def authors_per_target(sub, maps_of, targets, top, rows, n_steps) -> float | str:
+    """Captum seconds per target on ``rows`` (the authors' script: one call per target, 4 patches per call), or
+    why it could not run. One untimed call first (their script pays kernel set-up once)."""
+    try:
+        from captum.attr import IntegratedGradients as CaptumIG
+    except ImportError:
+        return "captum is not installed (build .whl with `make gpu-wheels` and carry it)"
+
+    class Means(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            return neuron_activations(self.inner(x))
+
+    ig = CaptumIG(Means(sub))
+    x = maps_of(top[rows[0], :4])
+    ig.attribute(x, baselines=x * 0, target=int(targets[rows[0]]), n_steps=n_steps)
+    seconds = 0.0
+    for row in rows:
+        maps = maps_of(top[row])
+        sync(maps.device)
+        started = time.perf_counter()
+        for i0 in range(0, top.shape[1], 4):
+            x = maps[i0 : i0 + 4]
+            ig.attribute(x, baselines=x * 0, target=int(targets[row]), n_steps=n_steps).sum().item()
+        seconds += time.perf_counter() - started
+    return seconds / len(rows)
+
+
+def sample_rows(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    return np.sort(rng.choice(n, min(k, n), replace=False))
+
+
+def setup(cfg, device):
+    torch.manual_seed(0)
+    preset = get_preset("resnet50")
+    model = preset.build().eval().to(device)  # random weights; the bridges below copy nothing they need not
+    images = skimage_images(NAMES, cfg["input_size"], augment=-(-cfg["images"] // len(NAMES)) - 1).images
+    return preset, model, images[: cfg["images"]]
+
+
+def stage_transition(cfg, device, out: Path) -> dict:
+    """layer4.1 -> layer4.2 with its most active targets: Captum (sampled) against the engine's precisions."""
+    preset, model, images = setup(cfg, device)
+    size, rng = cfg["input_size"], np.random.default_rng(0)
     lower, upper = "layer4.1", "layer4.2"
+    images = images[:4]
     patches = make_patches(images, cfg["granularities"])
     acts = compute_activations(model, patches, [upper, lower], preset.normalize, size, device=device)
     targets = np.sort(np.argsort(-acts.values[upper].mean(0))[: cfg["transition_targets"]])
     top = acts.top_patches(upper, targets, cfg["k"])
-    uniq = np.unique(top)
-    maps = torch.zeros((len(patches), *feature_maps(model, patches, lower, uniq[:1], preset.normalize, size,
-                                                     device=device).shape[1:]), device=device)
-    maps[uniq] = feature_maps(model, patches, lower, uniq, preset.normalize, size, device=device)
-    sub = bridge(model, lower, upper, preset.normalize(images[:2]).to(device))  # batch norms folded
-    plain = bridge(model, lower, upper, preset.normalize(images[:2]).to(device), fold=False)  # the authors' model
+    maps = feature_maps(model, patches, lower, np.arange(len(patches)), preset.normalize, size, device=device)
+    example = preset.normalize(images[:2]).to(device)
+    sub, plain = bridge(model, lower, upper, example), bridge(model, lower, upper, example, fold=False)
     for p in [*sub.parameters(), *plain.parameters()]:
         p.requires_grad_(False)
-    precision_flags("tf32")  # the authors ran with PyTorch's defaults: cuDNN convolutions in TF32
-    per_target, *_ = authors_sample(plain, lambda ids: maps[ids], targets, top,
-                                    sample_rows(len(targets), cfg["sample"], rng), cfg["n_steps"])
-    out = {"lower": lower, "upper": upper, "targets": len(targets), "k": cfg["k"], "n_steps": cfg["n_steps"],
-           "authors_s": per_target * len(targets), "authors_sampled": min(cfg["sample"], len(targets))}
-    results = {}
-    for mode in ("fp32", "tf32", "bf16"):
-        engine = IntegratedGradients(n_steps=cfg["n_steps"], precision=precision_flags(mode), device=device)
-        engine.attribute(sub, lambda ids: maps[ids], targets, top[:, :1])  # warm-up (cuDNN autotuning)
-        _sync(device)
-        started = time.perf_counter()
-        results[mode] = engine.attribute(sub, lambda ids: maps[ids], targets, top)
-        _sync(device)
-        out[f"{mode}_s"] = time.perf_counter() - started
-        out[f"ratio_{mode}"] = out["authors_s"] / out[f"{mode}_s"]
-    base = top_sets(results["fp32"].scores, cfg["tau"])
-    for mode in ("tf32", "bf16"):
-        out[f"{mode}_top_identical"] = sum(a == b for a, b in zip(top_sets(results[mode].scores, cfg["tau"]), base,
-                                                                  strict=True))
-    precision_flags("fp32")
-    out["batched_backward"] = batched_backward(sub, maps, targets, top, cfg, device)
-    return out
-
-
-def batched_backward(sub, maps, targets, top, cfg, device) -> dict:
-    """One IG pass's backward three ways (issue 18, item 4): the engine's loop of one ``autograd.grad`` per
-    slot, one call with ``is_grads_batched`` (vmap over the slots' unit grad_outputs) and ``torch.func``
-    (``vmap`` over ``vjp``). The pass: 8 of the first target's patches at every step, all targets as slots."""
-    from neurflow_graph.engine.layers import neuron_activations
-
-    x = maps[top[0][:8]]
-    alphas = torch.linspace(1 / cfg["n_steps"], 1.0, cfg["n_steps"], device=device)
-    scaled = (alphas.view(-1, 1, 1, 1, 1) * x.unsqueeze(0)).reshape(-1, *x.shape[1:])
-    index = torch.as_tensor(targets, device=device)
-
-    def objective(inp):
-        return neuron_activations(sub(inp))[:, index].sum(0)  # R: one sum per slot
-
-    eye = torch.eye(len(targets), device=device)
-
-    def loop():
-        inp = scaled.detach().requires_grad_(True)
-        out = objective(inp)
-        return torch.stack([torch.autograd.grad(out[r], inp, retain_graph=r < len(out) - 1)[0]
-                            for r in range(len(out))])
-
-    def grads_batched():
-        inp = scaled.detach().requires_grad_(True)
-        return torch.autograd.grad(objective(inp), inp, grad_outputs=eye, is_grads_batched=True)[0]
-
-    def func_vmap():
-        _, vjp = torch.func.vjp(objective, scaled.detach())
-        return torch.func.vmap(vjp)(eye)[0]
-
-    out = {"rows": int(scaled.shape[0]), "slots": len(targets)}
-    reference = None
-    for name, run in (("loop", loop), ("is_grads_batched", grads_batched), ("torch_func", func_vmap)):
-        try:
-            seconds = []
-            for _ in range(3):  # the first also warms up (cuDNN autotuning); the best of the other two counts
-                _sync(device)
-                started = time.perf_counter()
-                got = run()
-                _sync(device)
-                seconds.append(time.perf_counter() - started)
-        except (RuntimeError, NotImplementedError) as error:  # a batching rule missing for some operator
-            out[f"{name}_error"] = str(error).splitlines()[0][:200]
+    result = {"lower": lower, "upper": upper, "targets": len(targets), "k": cfg["k"], "n_steps": cfg["n_steps"],
+              "folded": not any(isinstance(m, torch.nn.BatchNorm2d) for m in sub.modules())}
+    authors = authors_per_target(plain, lambda ids: maps[ids], targets, top,
+                                 sample_rows(len(targets), cfg["sample"], rng), cfg["n_steps"])
+    if isinstance(authors, str):
+        result["authors"] = authors
+    else:
+        result["authors_s"] = authors * len(targets)
+        result["authors_sampled"] = min(cfg["sample"], len(targets))
+    record(out, "transition", result)
+    scores = {}
+    for precision in ("fp32", "tf32", "bf16"):
+        if precision == "tf32" and device.type != "cuda":
             continue
-        out[f"{name}_s"] = min(seconds[1:])
-        reference = got if reference is None else reference
-        out[f"{name}_max_rel_diff"] = float((got - reference).abs().max() / reference.abs().max().clamp(min=1e-30))
-    for name in ("is_grads_batched", "torch_func"):
-        if f"{name}_s" in out and "loop_s" in out:
-            out[f"{name}_speedup"] = out["loop_s"] / out[f"{name}_s"]
-    return out
+        engine = IntegratedGradients(n_steps=cfg["n_steps"], precision=precision, device=device)
+        engine.attribute(sub, lambda ids: maps[ids], targets, top[:, :1])  # warm-up (cuDNN autotuning)
+        sync(device)
+        started = time.perf_counter()
+        scores[precision] = engine.attribute(sub, lambda ids: maps[ids], targets, top).scores
+        sync(device)
+        result[f"{precision}_s"] = time.perf_counter() - started
+        if "authors_s" in result:
+            result[f"ratio_{precision}"] = result["authors_s"] / result[f"{precision}_s"]
+        if precision != "fp32":
+            result[f"{precision}_top_identical"] = sum(
+                a == b for a, b in zip(top_sets(scores[precision], cfg["tau"]), top_sets(scores["fp32"], cfg["tau"]),
+                                       strict=True))
+        record(out, "transition", result)
+    return result
 
 
-def whole_circuit(model, preset, size, images, device, cfg, rng) -> dict:
-    """The paper's ResNet50 circuit through the pipeline (bf16, the CUDA default), and the authors' projection."""
+def stage_backward(cfg, device, out: Path) -> dict:
+    """One IG pass at the circuit's shapes: 1 patch x N steps, R target slots; loop against batched backward."""
+    preset, model, images = setup(cfg, device)
+    lower, upper = cfg["backward_layer"]
+    example = preset.normalize(images[:2]).to(device)
+    sub = bridge(model, lower, upper, example)
+    for p in sub.parameters():
+        p.requires_grad_(False)
+    patches = make_patches(images[:1], cfg["granularities"])
+    x = feature_maps(model, patches, lower, np.arange(1), preset.normalize, cfg["input_size"], device=device)
+    width = sub(x).shape[1]
+    engine = IntegratedGradients(n_steps=cfg["n_steps"], device=device)
+    alphas, weights = (torch.as_tensor(a, dtype=torch.float32, device=device)
+                       for a in attribution_module.quadrature("gausslegendre", cfg["n_steps"]))
+    result = {"lower": lower, "upper": upper, "rows": cfg["n_steps"], "map_shape": list(x.shape[1:]), "slots": {}}
+    with float32_matmuls(tf32=False):
+        for slots in cfg["slots"]:
+            slot_target = torch.arange(min(slots, width), device=device).view(-1, 1)
+            row = {}
+            for name, block in (("loop", 1), ("batched", slots)):
+                acc = torch.zeros((len(slot_target), *x.shape), device=device)
+                seconds = []
+                for _ in range(3):  # the first also warms up; the best of the other two counts
+                    acc.zero_()
+                    sync(device)
+                    started = time.perf_counter()
+                    engine._integrate(sub, x, slot_target, alphas, weights, cfg["n_steps"], acc, block)
+                    sync(device)
+                    seconds.append(time.perf_counter() - started)
+                row[f"{name}_s"], row[name] = min(seconds[1:]), acc.clone()
+            diff = float((row["batched"] - row["loop"]).abs().max() / row["loop"].abs().max().clamp(min=1e-30))
+            result["slots"][str(len(slot_target))] = {
+                "loop_s": row["loop_s"], "batched_s": row["batched_s"], "speedup": row["loop_s"] / row["batched_s"],
+                "max_rel_diff": diff, "loop_calls": len(slot_target), "batched_calls": 1}
+            record(out, "backward", result)
+    return result
+
+
+def stage_circuit(cfg, device, out: Path) -> dict:
+    """The paper's ResNet50 circuit through the pipeline with a user's defaults, then comparisons beside it."""
+    preset, model, images = setup(cfg, device)
+    size, rng = cfg["input_size"], np.random.default_rng(0)
     layers = preset.layers[: cfg["layers"]] if cfg["layers"] else preset.layers
     with torch.no_grad():
         predicted = model(preset.normalize(images).to(device)).argmax(1).cpu()
     class_index = int(torch.mode(predicted).values)  # random weights: the class the images are predicted as
     spec = ModelSpec("resnet50", model, tuple(layers), size, preset.normalize, provenance={"preset": "resnet50"})
+    ig_seconds: dict[str, float] = {}
+    original = IntegratedGradients.attribute
+
+    def timed(self, forward, inputs, targets, patch_ids, progress=None):  # the real call, timed per transition
+        sync(self.device)
+        started = time.perf_counter()
+        result = original(self, forward, inputs, targets, patch_ids, progress)
+        sync(self.device)
+        ig_seconds[str(len(ig_seconds))] = time.perf_counter() - started
+        record(out, "circuit_ig_seconds_so_far", ig_seconds)  # a run cut off still says how far it got
+        return result
+
+    IntegratedGradients.attribute = timed
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     flow = NeurFlow(progress=False, k=cfg["k"], tau=cfg["tau"], n_steps=cfg["n_steps"],
-                    granularities=cfg["granularities"], device=str(device))
+                    granularities=cfg["granularities"], device=str(device))  # precision and budget: the defaults
     started = time.perf_counter()
-    bundle = flow.run(spec, class_index, images, [f"img{i}" for i in range(len(images))])
-    _sync(device)
+    try:
+        bundle = flow.run(spec, class_index, images, [f"img{i}" for i in range(len(images))])
+    finally:
+        IntegratedGradients.attribute = original
+    sync(device)
     seconds = time.perf_counter() - started
-    precision_flags("tf32")
-    per_layer, authors = [], 0.0
-    for tr in bundle.circuit.transitions:
-        sub = bridge(model, tr.lower, tr.layer, preset.normalize(images[:2]).to(device), fold=False)  # the authors'
+    example = preset.normalize(images[:2]).to(device)
+    per_layer = []
+    for i, tr in enumerate(bundle.circuit.transitions):
+        stats = bundle.run_json["layer_stats"][tr.layer]
+        sub = bridge(model, tr.lower, tr.layer, example)
+        per_layer.append({"layer": tr.layer, "lower": tr.lower, "targets": int(len(tr.targets)),
+                          "seconds": stats["seconds"], "ig_s": ig_seconds.get(str(i)),
+                          "clustering_s": stats["seconds"] - ig_seconds.get(str(i), 0.0),
+                          "completeness_error": stats["completeness_error"],
+                          "folded": not any(isinstance(m, torch.nn.BatchNorm2d) for m in sub.modules())})
+    result = {"class": class_index, "images": len(images), "patches": len(bundle.patches), "layers": list(layers),
+              "precision": bundle.run_json["params"]["precision"], "device": bundle.run_json["params"]["device"],
+              "memory_budget_mb": bundle.run_json["params"]["memory_budget_mb"], "seconds": seconds,
+              "stage_seconds": bundle.run_json["stage_seconds"], "per_layer": per_layer,
+              "peak_gpu_mb": torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None}
+    record(out, "circuit", result)
+    # Beside the run: bf16's top-tau sets against fp32's on the same targets and patches, the first transitions.
+    if result["precision"] != "fp32":
+        same = total = 0
+        for tr in bundle.circuit.transitions[: cfg["compare_transitions"]]:
+            sub = bridge(model, tr.lower, tr.layer, example)
+            for p in sub.parameters():
+                p.requires_grad_(False)
+            maps_of = lambda ids, lower=tr.lower: feature_maps(model, bundle.patches, lower, ids,  # noqa: E731
+                                                               preset.normalize, size, device=device)
+            got = {p: IntegratedGradients(n_steps=cfg["n_steps"], precision=p, device=device).attribute(
+                sub, maps_of, tr.targets, tr.top_patches).scores for p in ("fp32", result["precision"])}
+            pairs = zip(top_sets(got["fp32"], cfg["tau"]), top_sets(got[result["precision"]], cfg["tau"]), strict=True)
+            same += sum(a == b for a, b in pairs)
+            total += len(tr.targets)
+            result["top_tau_identical"] = f"{same}/{total}"
+            record(out, "circuit", result)
+    # The authors' projected time: Captum seconds per target, sampled on each transition, times its targets.
+    authors = 0.0
+    for row, tr in zip(per_layer, bundle.circuit.transitions, strict=True):
+        sub = bridge(model, tr.lower, tr.layer, example, fold=False)
         for p in sub.parameters():
             p.requires_grad_(False)
         maps_of = lambda ids, lower=tr.lower: feature_maps(model, bundle.patches, lower, ids,  # noqa: E731
                                                            preset.normalize, size, device=device)
-        per_target, *_ = authors_sample(sub, maps_of, tr.targets, tr.top_patches,
+        per_target = authors_per_target(sub, maps_of, tr.targets, tr.top_patches,
                                         sample_rows(len(tr.targets), cfg["sample"], rng), cfg["n_steps"])
-        stats = bundle.run_json["layer_stats"][tr.layer]
-        per_layer.append({"layer": tr.layer, "lower": tr.lower, "targets": int(len(tr.targets)),
-                          "seconds": stats["seconds"], "authors_projected_s": per_target * len(tr.targets),
-                          "completeness_error": stats["completeness_error"]})
-        authors += per_target * len(tr.targets)
-    precision_flags("fp32")
-    transitions = sum(row["seconds"] for row in per_layer)
-    return {"class": class_index, "images": len(images), "patches": len(bundle.patches), "layers": list(layers),
-            "precision": bundle.run_json["params"]["precision"], "seconds": seconds,
-            "stage_seconds": bundle.run_json["stage_seconds"], "per_layer": per_layer,
-            "transitions_s": transitions, "authors_projected_s": authors, "ratio": authors / transitions}
+        if isinstance(per_target, str):
+            result["authors"] = per_target
+            break
+        row["authors_projected_s"] = per_target * len(tr.targets)
+        authors += row["authors_projected_s"]
+        result["authors_projected_s"] = authors
+        record(out, "circuit", result)
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("out", type=Path, help="folder for gpu_check.json")
-    parser.add_argument("--tiny", action="store_true", help="a few seconds on the CPU (the test's mode)")
+    parser.add_argument("--stage", choices=(*STAGES, "all"), default="all")
+    parser.add_argument("--tiny", action="store_true", help="seconds on the CPU (the test's mode)")
     args = parser.parse_args()
     cfg = TINY if args.tiny else FULL
-    device = torch.device("cuda" if torch.cuda.is_available() and not args.tiny else "cpu")
-    torch.manual_seed(0)
-    rng = np.random.default_rng(0)
-    preset = get_preset("resnet50")
-    model = preset.build().eval().to(device)
-    size = cfg["input_size"]
-    images = skimage_images(NAMES, size, augment=-(-cfg["images"] // len(NAMES)) - 1).images[: cfg["images"]]
-    figures = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-               "torch": torch.__version__, "settings": {k: v for k, v in cfg.items()}}
-    print(f"device {figures['device']}, torch {torch.__version__}", flush=True)
-    started = time.perf_counter()
-    figures["transition"] = transition(model, preset, size, images[:4], device, cfg, rng)
-    t = figures["transition"]
-    print(f"transition {t['lower']} -> {t['upper']}: {t['targets']} targets x k={t['k']} x N={t['n_steps']}; "
-          f"authors' {t['authors_s']:.1f} s (extrapolated from {t['authors_sampled']}); "
-          + ", ".join(f"ratio {m}: {t[f'ratio_{m}']:.2f}" for m in ("fp32", "tf32", "bf16"))
-          + f"; top-tau identical tf32 {t['tf32_top_identical']}/{t['targets']}, "
-          f"bf16 {t['bf16_top_identical']}/{t['targets']}", flush=True)
-    b = t["batched_backward"]
-    print(f"backward of one pass ({b['rows']} rows, {b['slots']} slots, fp32): per-slot loop "
-          f"{b.get('loop_s', float('nan')):.3f} s; " + "; ".join(
-              f"{name} {b[f'{name}_s']:.3f} s ({b[f'{name}_speedup']:.2f}x the loop, max rel diff "
-              f"{b[f'{name}_max_rel_diff']:.1e})" if f"{name}_speedup" in b
-              else f"{name} failed: {b.get(f'{name}_error')}"
-              for name in ("is_grads_batched", "torch_func")), flush=True)
-    figures["circuit"] = whole_circuit(model, preset, size, images, device, cfg, rng)
-    c = figures["circuit"]
-    for row in c["per_layer"]:
-        print(f"  {row['lower']} -> {row['layer']}: {row['targets']} targets, {row['seconds']:.1f} s "
-              f"(authors' projected {row['authors_projected_s']:.1f} s)", flush=True)
-    print(f"circuit: {c['images']} images, {c['patches']} patches, {len(c['layers'])} layers, {c['precision']}: "
-          f"{c['seconds']:.1f} s for every stage, {c['transitions_s']:.1f} s in the transitions; authors' projected "
-          f"{c['authors_projected_s']:.1f} s (Captum only, sampled per transition); ratio {c['ratio']:.2f}")
-    figures["total_s"] = time.perf_counter() - started
+    try:
+        device = resolve_device("cpu" if args.tiny else "cuda")
+    except ConfigError as exc:  # no GPU or a CPU-only torch: the one line naming the fix
+        raise SystemExit(f"gpu_check: {exc} (or pass --tiny)") from None
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "gpu_check.json").write_text(json.dumps(figures, indent=2, default=float))
-    print(f"wrote {args.out / 'gpu_check.json'} ({figures['total_s']:.0f} s)")
+    record(args.out, "environment", {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu", "torch": torch.__version__,
+        "cuda": torch.version.cuda, "settings": {k: v for k, v in cfg.items()}, "tiny": args.tiny})
+    print(f"device {device} ({'tiny' if args.tiny else 'full'}), torch {torch.__version__}", flush=True)
+    for stage in STAGES if args.stage == "all" else (args.stage,):
+        started = time.perf_counter()
+        record(args.out, f"{stage}_status", "running")
+        try:
+            result = {"transition": stage_transition, "backward": stage_backward, "circuit": stage_circuit}[stage](
+                cfg, device, args.out)
+        except Exception as exc:  # one stage failing must not lose the others' figures
+            record(args.out, f"{stage}_status", f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
+            traceback.print_exc()
+            continue
+        record(args.out, f"{stage}_status", f"done in {time.perf_counter() - started:.1f} s")
+        print(f"{stage}: {json.dumps(summary(stage, result), default=float)}", flush=True)
+
+
+def summary(stage: str, result: dict) -> dict:
+    """The few figures of a stage worth a line in the log."""
+    if stage == "circuit":
+        keep = ("precision", "seconds", "stage_seconds", "peak_gpu_mb", "top_tau_identical", "authors_projected_s")
+        return {**{k: result.get(k) for k in keep}, "targets": [r["targets"] for r in result["per_layer"]],
+                "folded": [r["folded"] for r in result["per_layer"]]}
+    if stage == "backward":
+        return result["slots"]
+    return {k: v for k, v in result.items() if k.endswith("_s") or "ratio" in k or "identical" in k}
 
 
 if __name__ == "__main__":

@@ -92,25 +92,56 @@ def one_line(exc: BaseException) -> str:
     return text if isinstance(exc, NeurflowGraphError) else f"{type(exc).__name__}: {text}"
 
 
-def _pool_size(ray: Any, options: RayOptions, n_classes: int) -> tuple[int, float]:
-    resources = ray.cluster_resources()
+@dataclass(frozen=True)
+class PoolShape:
+    """How many actors, and what each asks Ray for: a GPU share and CPUs."""
+
+    workers: int
+    gpus: float
+    cpus: float
+
+
+def pool_shape(resources: dict[str, float], options: RayOptions, n_classes: int) -> PoolShape:
+    """The pool for a cluster's ``resources`` (``ray.cluster_resources()``): one worker per GPU by default.
+
+    A GPU worker also asks for a share of the CPUs (one kept for the driver): the per-target clustering, the
+    images and the lower maps' transfers run on its CPUs while the GPU computes. A CPU worker asks for one CPU.
+    """
     gpus = options.gpus_per_worker
     if gpus is None:
         gpus = 1.0 if resources.get("GPU", 0) >= 1 else 0.0
-    fits = int(resources.get("GPU", 0) / gpus) if gpus > 0 else int(resources.get("CPU", 1))
-    workers = options.workers or max(1, fits)
-    return max(1, min(workers, n_classes)), gpus
+    cpu_total = float(resources.get("CPU", 1))
+    fits = int(resources.get("GPU", 0) / gpus) if gpus > 0 else int(cpu_total)
+    workers = max(1, min(options.workers or max(1, fits), n_classes))
+    cpus = max(1.0, float((cpu_total - 1) // workers)) if gpus > 0 else 1.0
+    return PoolShape(workers=workers, gpus=gpus, cpus=cpus)
 
 
-def _worker_device(device: str, gpus: float) -> Any:
-    """The device a worker resolves the recipe's ``device`` to (``auto``: CUDA when it holds a GPU share)."""
-    import torch
+def worker_device(device: str, gpus: float) -> str:
+    """The device a worker runs the recipe's ``device`` on: Ray shows an actor only its own GPU, as ``cuda:0``.
 
-    from neurflow_graph.engine.pipeline import resolve_device
+    ``auto`` is ``cuda:0`` for a worker holding a GPU share, else ``cpu``; ``cuda`` or ``cuda:N`` (the index
+    counts the driver's GPUs, which Ray assigns) is the worker's ``cuda:0``; a CUDA device for workers without a
+    GPU share is a one-line error.
+    """
+    from neurflow_graph.engine.devices import resolve_device
 
     if device == "auto":
-        return torch.device("cuda" if gpus > 0 else "cpu")
-    return torch.device(device) if device.startswith("cuda") else resolve_device(device)
+        return "cuda:0" if gpus > 0 else "cpu"
+    if device.startswith("cuda"):
+        if gpus <= 0:
+            raise ConfigError(f"the recipe's device {device!r} needs GPU workers, but the workers get no GPU; "
+                              "pass --gpus-per-worker 1 (or more) or set device = 'cpu'")
+        return "cuda:0"
+    return str(resolve_device(device))
+
+
+def _key_device(device: str) -> Any:
+    """The workers' device as the driver names it for request keys (no forward runs there: the device only
+    resolves ``auto`` precision as the workers do, so a driver without a GPU needs none)."""
+    import torch
+
+    return torch.device(device)
 
 
 def ingest_on_ray(
@@ -155,15 +186,18 @@ def ingest_on_ray(
     outcomes: dict[int, ClassOutcome] = {}
     try:
         complete = CompleteRuns() if force else complete_runs(conn)
-        n_workers, gpus = _pool_size(ray, options, len(names))
+        shape = pool_shape(ray.cluster_resources(), options, len(names))
+        n_workers, gpus = shape.workers, shape.gpus
+        on_worker = worker_device(recipe.params.device, gpus)
+        worker_recipe = recipe.with_overrides(device=on_worker)
         skipped = skip_complete_requests(names, complete, lambda: prepare_model(recipe),  # on_class tells each
-                                         _worker_device(recipe.params.device, gpus))
+                                         _key_device(on_worker))
         queue = deque((i, name) for i, name in enumerate(names) if i not in skipped)
         n_workers = min(n_workers, len(queue))
         report(f"ray: {n_workers} workers ({gpus:g} GPU each) for {len(queue)} classes ({len(skipped)} skipped "
-               f"before scheduling); bundles in {root}")
+               f"before scheduling); {shape.cpus:g} CPUs per worker; bundles in {root}")
         worker = ray.remote(max_restarts=options.max_retries, max_task_retries=options.max_retries)(ClassWorker)
-        actors = [worker.options(num_cpus=1, num_gpus=gpus).remote(recipe) for _ in range(n_workers)]
+        actors = [worker.options(num_cpus=shape.cpus, num_gpus=gpus).remote(worker_recipe) for _ in range(n_workers)]
         pending: dict[Any, tuple[int, str, Any]] = {}
 
         def submit(actor: Any) -> None:

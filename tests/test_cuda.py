@@ -12,6 +12,14 @@ from neurflow_graph.engine.patches import make_patches
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
 
+@pytest.fixture(autouse=True)
+def _restore_tf32_flags():
+    """No test here may leave the process's TF32 flags changed for the tests that follow."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
 @pytest.fixture(scope="module")
 def setting(digits_model, digits_preset, digits_class3):
     patches = make_patches(digits_class3.images[:4])
@@ -30,15 +38,30 @@ def _top(result, tau):
     return [frozenset(np.argsort(-np.abs(s).mean(0), kind="stable")[:tau].tolist()) for s in result.scores]
 
 
-def test_cuda_fp32_equals_cpu_fp32(setting):
+@pytest.mark.parametrize("on_gpu", [False, True])
+def test_cuda_fp32_equals_cpu_fp32(setting, on_gpu):
+    """fp32 is strict even with TF32 allowed (cuDNN's default); maps already on the GPU are not pinned."""
     sub, maps, targets, patch_ids, cpu = setting
-    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = False, False
-    gpu = IntegratedGradients(n_steps=16, device="cuda").attribute(sub, lambda ids: maps[ids], targets, patch_ids)
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+    source = maps.cuda() if on_gpu else maps
+    gpu = IntegratedGradients(n_steps=16, device="cuda").attribute(sub, lambda ids: source[ids], targets, patch_ids)
     assert np.abs(gpu.scores - cpu.scores).max() <= 1e-4 * np.abs(cpu.scores).max()
     np.testing.assert_allclose(gpu.output_diff, cpu.output_diff, rtol=1e-4, atol=1e-5 * np.abs(cpu.output_diff).max())
+    assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32  # the caller's flags return
+    assert all(p.device.type == "cpu" for p in sub.parameters())  # the shared bridge was copied, not moved
 
 
-@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_batched_backward_equals_the_loop_on_the_gpu(setting):
+    sub, maps, targets, patch_ids, _cpu = setting
+    results = []
+    for batched in (False, True):
+        ig = IntegratedGradients(n_steps=16, device="cuda")
+        ig.batched_backward = batched
+        results.append(ig.attribute(sub, lambda ids: maps[ids], targets, patch_ids).scores)
+    assert np.abs(results[1] - results[0]).max() <= 1e-6 * np.abs(results[0]).max()
+
+
+@pytest.mark.parametrize("precision", ["tf32", "bf16", "fp16"])
 def test_half_precisions_keep_the_top_neurons(setting, precision):
     sub, maps, targets, patch_ids, cpu = setting
     gpu = IntegratedGradients(n_steps=16, precision=precision, device="cuda").attribute(
@@ -47,8 +70,12 @@ def test_half_precisions_keep_the_top_neurons(setting, precision):
     assert same >= 0.9 * len(targets)
 
 
-def test_bf16_is_the_cuda_default():
+def test_bf16_is_the_cuda_default_and_devices_resolve_indexed():
+    from neurflow_graph.engine.devices import resolve_device, same_device
+
     assert default_precision("cuda") == "bf16"
+    assert resolve_device("cuda").index == torch.cuda.current_device() == resolve_device("auto").index
+    assert same_device(resolve_device("cuda"), torch.zeros(1, device="cuda").device)
 
 
 def test_memory_budget_is_respected_on_the_device():

@@ -7,6 +7,7 @@ gradients of the different targets are taken from that one graph. Zero baseline,
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -14,6 +15,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from neurflow_graph.engine.devices import (
+    default_budget_mb,
+    float32_matmuls,
+    is_out_of_memory,
+    needs_pinning,
+    on_device,
+    resolve_device,
+)
 from neurflow_graph.engine.layers import neuron_activations, skip_of
 from neurflow_graph.engine.memory import call_peak, keep_freed_memory
 from neurflow_graph.errors import ConfigError
@@ -21,7 +30,7 @@ from neurflow_graph.errors import ConfigError
 METHODS = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid",
            "gausslegendre_geometric")
 _GEOMETRIC_DECADES = 6
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("fp32", "tf32", "bf16", "fp16")  # fp32 is strict (no TF32) on CUDA; tf32 lets CUDA use TF32
 ADAPTIVE_LADDER = (4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 
 
@@ -37,6 +46,18 @@ CPU_HEAP_FACTOR = 2.5
 # A pass's fixed cost in rows, for sizing chunks: Python and kernel dispatch on a CPU; on a GPU many small
 # passes cost more than padding (not measured yet: a pass counts as a full one there).
 CPU_PASS_OVERHEAD_ROWS = 4
+# All target slots of a pass in batched vector-Jacobian products (``is_grads_batched``), blocks of slots sized by the
+# budget, instead of one ``autograd.grad`` per slot. On CUDA each call's CPU overhead outweighs its GPU work; on a
+# CPU benchmarks/backward_calls.py measured the IG stage 2.7-3.3x faster batched (EfficientNet-Lite0, ImageNet
+# weights, k 50, tau 16; both orders) and 1.1x on the digits CNN, scores bit-identical. None: batched on every
+# device; False: the per-slot loop (for benchmarks).
+BATCHED_BACKWARD: bool | None = None
+# bf16/fp16: the bridge's convolution and linear weights cast once per transition (and convolution stacks put in
+# channels_last) instead of autocast casting the same frozen weights again on every call. Autocast still runs:
+# it would round those weights the same way, so the results do not change. Switch for benchmarks.
+CAST_WEIGHTS_ONCE = True
+# An out-of-memory error halves the rows per pass and runs the transition again, at most this many times.
+OOM_RETRIES = 4
 
 
 def cpu_accelerates_bf16() -> bool:
@@ -53,7 +74,7 @@ def cpu_accelerates_bf16() -> bool:
 
 
 def default_precision(device: str | torch.device) -> str:
-    """``auto``'s choice: bf16 autocast on CUDA, fp32 on a CPU.
+    """``auto``'s choice: bf16 autocast on CUDA, (strict) fp32 on a CPU.
 
     On a CPU bf16 is not the default even where the hardware runs it: on the real-weights benchmark at the
     paper's settings its top-tau sets equalled fp32's for 90 of 94 targets, short of the 99% that a default must
@@ -134,7 +155,8 @@ class IntegratedGradients:
             ``memory_budget_mb``. Either way memory is bounded whatever the number of targets.
         device: where the passes run.
         tolerance: completeness error to reach when ``n_steps="auto"``.
-        memory_budget_mb: working memory per pass when ``internal_batch_size`` is None.
+        memory_budget_mb: working memory per pass when ``internal_batch_size`` is None; None: from the device
+            (60% of the free GPU memory on CUDA, 1024 MB on a CPU).
     """
 
     def __init__(
@@ -145,7 +167,7 @@ class IntegratedGradients:
         internal_batch_size: int | None = None,
         device: str | torch.device = "cpu",
         tolerance: float | None = None,
-        memory_budget_mb: float = 1024,
+        memory_budget_mb: float | None = None,
     ):
         if precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
@@ -157,14 +179,19 @@ class IntegratedGradients:
             quadrature(method, n_steps)  # validates the method and n_steps
         if internal_batch_size is not None and (not isinstance(internal_batch_size, int) or internal_batch_size < 1):
             raise ConfigError(f"internal_batch_size must be a positive integer or None, got {internal_batch_size!r}")
-        if not memory_budget_mb > 0:
+        if memory_budget_mb is not None and not memory_budget_mb > 0:
             raise ConfigError(f"memory_budget_mb must be positive, got {memory_budget_mb!r}")
-        device = torch.device(device)
-        if precision == "fp16" and device.type != "cuda":
-            raise ConfigError("precision 'fp16' needs a CUDA device; use 'bf16' or 'fp32' on CPU")
+        device = resolve_device(device)  # once, indexed: every later decision compares against it
+        if precision in ("fp16", "tf32") and device.type != "cuda":
+            raise ConfigError(f"precision {precision!r} needs a CUDA device; use 'bf16' or 'fp32' on CPU")
         self.n_steps, self.method, self.precision = n_steps, method, precision
         self.internal_batch_size, self.device, self.tolerance = internal_batch_size, device, tolerance
-        self.memory_budget_mb = memory_budget_mb
+        self.memory_budget_mb = default_budget_mb(device) if memory_budget_mb is None else float(memory_budget_mb)
+        self.batched_backward = True if BATCHED_BACKWARD is None else BATCHED_BACKWARD
+        self._scale = 1.0  # halved by each out-of-memory retry, kept for later transitions
+        self._slot_share = 0.5
+        self._passes: nn.Module | None = None
+        self._oom_reported = False
 
     def rows_per_pass(
         self, example: torch.Tensor, forward: nn.Module | None = None, slots: int = 1, n_steps: int = 1,
@@ -178,15 +205,17 @@ class IntegratedGradients:
         about 24 input-sized tensors per row.
         """
         if self.internal_batch_size is not None:
-            return self.internal_batch_size
-        budget = self.memory_budget_mb * 2**20 if budget_bytes is None else budget_bytes
+            return max(1, int(self.internal_batch_size * self._scale))
+        budget = self.memory_budget_mb * 2**20 * self._scale if budget_bytes is None else budget_bytes
         in_bytes = example[0].numel() * 4
         row_bytes = in_bytes * 24
+        self._slot_share = 0.5  # of a row's bytes, what one more slot of a batched backward costs per row
         if forward is not None:
             saved, largest = self._saved_per_row(forward, example[:1])
             # x1.5: on the real-weights benchmark the process grew about a fifth beyond the bare estimate
             # (allocator slack, kernel workspaces), more while freed blocks are kept for reuse.
             row_bytes = 3 * (saved + 3 * largest + 2 * in_bytes) // 2 + -(-slots * in_bytes // n_steps)
+            self._slot_share = min(1.0, 3 * (3 * largest + 2 * in_bytes) / 2 / row_bytes)
         return int(max(1, min(8192, budget // row_bytes)))
 
     def _saved_per_row(self, forward: nn.Module, x1: torch.Tensor) -> tuple[int, int]:
@@ -230,10 +259,34 @@ class IntegratedGradients:
         patch_ids = np.asarray(patch_ids, dtype=np.int64)
         if patch_ids.ndim != 2 or len(patch_ids) != len(targets):
             raise ConfigError(f"patch_ids must be T×k with T={len(targets)}, got shape {patch_ids.shape}")
-        with keep_freed_memory(self.device):
-            if self.n_steps != "auto":
-                return self._attribute(forward, inputs, targets, patch_ids, self.n_steps, progress)
-            return self._adaptive(forward, inputs, targets, patch_ids, progress)
+        forward = on_device(forward, self.device).eval()  # a bridge shares the caller's modules: never moved
+        # The passes' own copy (fp32 outputs f(x), f(0) come from ``forward`` as it is).
+        self._passes = forward
+        if self.precision in ("bf16", "fp16") and CAST_WEIGHTS_ONCE:
+            self._passes = cast_weights(forward, torch.bfloat16 if self.precision == "bf16" else torch.float16)
+        for retry in range(OOM_RETRIES + 1):
+            try:
+                # Strict fp32 unless TF32 was asked for; the process's flags return afterwards.
+                with keep_freed_memory(self.device), float32_matmuls(tf32=self.precision == "tf32"):
+                    if self.n_steps != "auto":
+                        return self._attribute(forward, inputs, targets, patch_ids, self.n_steps, progress)
+                    return self._adaptive(forward, inputs, targets, patch_ids, progress)
+            except Exception as exc:
+                if not is_out_of_memory(exc):
+                    raise
+                if retry == OOM_RETRIES:
+                    raise ConfigError(
+                        f"out of memory on {self.device} even after halving the passes {OOM_RETRIES} times; pass a "
+                        "smaller --memory-budget-mb or --internal-batch-size, or free the device's memory"
+                    ) from None
+                self._scale /= 2
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                if not self._oom_reported:
+                    warnings.warn(f"out of memory on {self.device}: rows per pass halved and the transition run "
+                                  "again (reported once per run)", RuntimeWarning, stacklevel=2)
+                    self._oom_reported = True
+        raise AssertionError("unreachable")
 
     def _adaptive(self, forward, inputs, targets, patch_ids, progress) -> Attribution:
         # Probe a few patches per target to pick the step count, then run everything at that count,
@@ -252,7 +305,7 @@ class IntegratedGradients:
         return result
 
     def _autocast(self):
-        if self.precision == "fp32":
+        if self.precision in ("fp32", "tf32"):
             return contextlib.nullcontext()
         dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
         return torch.autocast(self.device.type, dtype=dtype)
@@ -270,23 +323,24 @@ class IntegratedGradients:
         starts = np.concatenate([[0], np.cumsum(counts)])
         order = np.argsort(-counts, kind="stable")
 
-        forward = forward.to(self.device).eval()
         # The budget holds the result tables, a block of lower maps computed ahead of its passes and then
         # either the model's prefix computing maps (sized by its measured peak) or the passes, never both.
         n_pairs = patch_ids.size
-        budget = self.memory_budget_mb * 2**20 / (CPU_HEAP_FACTOR if self.device.type == "cpu" else 1.0)
+        budget = self.memory_budget_mb * 2**20 * self._scale / (CPU_HEAP_FACTOR if self.device.type == "cpu" else 1.0)
         prefix, first = call_peak(lambda ids: self._to_device(inputs(ids)), uniq[order])  # and the first maps
         work = max(budget - n_pairs * (first.shape[1] * 4 + 16), budget / 4)
         maps_bytes = MAPS_SHARE * work
         per_call = prefix.items_within(min(work - maps_bytes, PREFIX_SHARE * work))
         in_bytes = first[0].numel() * 4
-        rows_per_pass = self.rows_per_pass(first, forward, int(counts.max()), n_steps, work - maps_bytes)
+        passes = self._passes if self._passes is not None else forward
+        rows_per_pass = self.rows_per_pass(first, passes, int(counts.max()), n_steps, work - maps_bytes)
+        share = self._slot_share if self.batched_backward else None
         per_chunk = max(1, rows_per_pass // n_steps)
         bound = skip_of(forward) is not None  # inputs binds each call's skip paths: one call per chunk
         if bound:
             per_chunk = min(per_chunk, per_call)
         overhead = CPU_PASS_OVERHEAD_ROWS if self.device.type == "cpu" else rows_per_pass
-        chunks = (_partition(counts[order], per_chunk, n_steps, rows_per_pass, overhead) if PARTITION
+        chunks = (_partition(counts[order], per_chunk, n_steps, rows_per_pass, overhead, share) if PARTITION
                   else [(i, min(i + per_chunk, len(order))) for i in range(0, len(order), per_chunk)])
         with torch.no_grad():
             y0 = neuron_activations(forward(torch.zeros_like(first[:1]))).float()[0]
@@ -312,7 +366,9 @@ class IntegratedGradients:
                 slots = _slots(chunk, counts, starts, by_patch, rows, cols, targets, patch_ids.shape[1], self.device)
                 acc = sums[: slots.target.numel() * first[0].numel()].view(*slots.target.shape, *first.shape[1:])
                 steps_per_pass = max(1, min(n_steps, rows_per_pass // len(chunk)))
-                self._integrate(forward, x, slots.target, alphas, weights, steps_per_pass, acc.zero_())
+                rows_here = steps_per_pass * len(chunk)
+                slot_block = _slot_block(rows_per_pass, rows_here, share)
+                self._integrate(passes, x, slots.target, alphas, weights, steps_per_pass, acc.zero_(), slot_block)
                 with torch.no_grad():
                     attr = acc.mul_(x.unsqueeze(0))  # R×m×C(×H×W)
                     chunk_scores = attr if attr.ndim == 3 else attr.flatten(3).mean(-1)  # over positions or tokens
@@ -333,13 +389,20 @@ class IntegratedGradients:
         )
 
     def _to_device(self, x: torch.Tensor) -> torch.Tensor:
-        """fp32 on the device; a host batch bound for a GPU goes through pinned memory, without blocking."""
-        if x.device != self.device and self.device.type == "cuda":
+        """fp32 on the device; a host batch bound for a GPU goes through pinned memory, without blocking.
+
+        Only a CPU tensor is pinned (``needs_pinning``): maps already on the GPU are converted in place there.
+        """
+        if needs_pinning(x.device, self.device):
             return x.float().pin_memory().to(self.device, non_blocking=True)
         return x.to(self.device, torch.float32)
 
-    def _integrate(self, forward, x, slot_target, alphas, weights, steps_per_pass, acc) -> None:
-        """Add to ``acc`` (R×m×C(×H×W)) the sum over quadrature points of w_n * d target / d input at alpha_n * x."""
+    def _integrate(self, forward, x, slot_target, alphas, weights, steps_per_pass, acc, slot_block: int = 1
+                   ) -> None:
+        """Add to ``acc`` (R×m×C(×H×W)) the sum over quadrature points of w_n * d target / d input at alpha_n * x.
+
+        With ``slot_block`` > 1, blocks of that many slots share one batched vector-Jacobian product.
+        """
         n_slots, m = slot_target.shape
         valid = (slot_target >= 0).T.float()  # m×R
         index = slot_target.clamp(min=0).T  # m×R
@@ -355,9 +418,32 @@ class IntegratedGradients:
             y = y.float().view(s, m, -1)
             picked = y.gather(2, index.unsqueeze(0).expand(s, m, n_slots)) * valid  # s×m×R
             objective = (picked * w.view(s, 1, 1)).sum(dim=(0, 1))  # R
+            if slot_block > 1 and n_slots > 1:
+                eye = torch.eye(n_slots, device=objective.device, dtype=objective.dtype)
+                for r0 in range(0, n_slots, slot_block):
+                    r1 = min(r0 + slot_block, n_slots)
+                    (grads,) = torch.autograd.grad(objective, scaled, grad_outputs=eye[r0:r1],
+                                                   retain_graph=r1 < n_slots, is_grads_batched=True)
+                    acc[r0:r1] += grads.view(r1 - r0, s, m, *x.shape[1:]).sum(1) if s > 1 else grads
+                continue
             for r in range(n_slots):
                 (grad,) = torch.autograd.grad(objective[r], scaled, retain_graph=r < n_slots - 1)
                 acc[r] += grad.view(s, m, *x.shape[1:]).sum(0) if s > 1 else grad
+
+
+def cast_weights(module: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """A copy of ``module`` whose convolution and linear layers hold ``dtype`` weights (what autocast would cast
+    them to on every call), in channels_last where it has 2-d convolutions; other modules stay as they are."""
+    import copy
+
+    cast = copy.deepcopy(module)
+    kinds = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+    for layer in cast.modules():
+        if isinstance(layer, kinds):
+            layer.to(dtype)
+            if isinstance(layer, nn.Conv2d):
+                layer.to(memory_format=torch.channels_last)
+    return cast
 
 
 @dataclass(frozen=True)
@@ -386,24 +472,37 @@ def _slots(chunk, counts, starts, by_patch, rows, cols, targets, k, device) -> _
     return _Slots(t, sl, pa, fl, int(len(host[1])))
 
 
-def _partition(counts: np.ndarray, per_chunk: int, n_steps: int, rows_per_pass: int, overhead: int
-               ) -> list[tuple[int, int]]:
+def _slot_block(rows_per_pass: int, rows: int, share: float | None) -> int:
+    """Slots per batched backward call in a pass of ``rows`` rows: what the rows the pass leaves free hold, each
+    slot taking ``share`` of a row's bytes per row (its own gradients of the pass's tensors); 1: the per-slot loop."""
+    if share is None:
+        return 1
+    return max(1, int((rows_per_pass - rows) / (rows * share)))
+
+
+def _partition(counts: np.ndarray, per_chunk: int, n_steps: int, rows_per_pass: int, overhead: int,
+               share: float | None = None) -> list[tuple[int, int]]:
     """Consecutive chunks of patches (sorted by decreasing pair count) that minimise the rows a transition runs.
 
     A chunk's patches share one forward graph and each of its slots (its largest pair count) costs one
-    backward pass over all of them, so a patch with fewer pairs pads; small chunks pad less but each pass
-    also costs ``overhead`` rows. Exact dynamic programme over chunk ends, chunks of at most ``per_chunk``.
+    backward pass over all of them, so a patch with fewer pairs pads; small chunks pad less but each call
+    (the forward, and each backward) also costs ``overhead`` rows. With a batched backward (``share``, see
+    ``_slot_block``) a backward call takes a block of slots, larger in smaller passes. Exact dynamic programme
+    over chunk ends, chunks of at most ``per_chunk``.
     """
     n = len(counts)
     best = np.zeros(n + 1)
     start = np.zeros(n + 1, dtype=np.int64)
     sizes = np.arange(1, per_chunk + 1)
-    passes = -(-n_steps // np.maximum(1, np.minimum(n_steps, rows_per_pass // sizes)))
-    row_cost = sizes * n_steps + overhead * passes  # rows of one sweep over a chunk of that size (forward or a slot)
+    steps = np.maximum(1, np.minimum(n_steps, rows_per_pass // sizes))
+    passes = -(-n_steps // steps)
+    blocks = np.array([_slot_block(rows_per_pass, int(r), share) for r in steps * sizes])
     for j in range(1, n + 1):
         lo = max(0, j - per_chunk)
         i = np.arange(lo, j)
-        cost = best[lo:j] + (1 + counts[i]) * row_cost[j - i - 1]
+        size = j - i - 1
+        calls = 1 + -(-counts[i] // blocks[size])  # the forward and the backward calls of each pass
+        cost = best[lo:j] + (1 + counts[i]) * sizes[size] * n_steps + overhead * passes[size] * calls
         pick = int(np.argmin(cost))
         best[j], start[j] = cost[pick], lo + pick
     chunks, j = [], n

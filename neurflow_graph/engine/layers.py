@@ -11,6 +11,7 @@ import torch
 from torch import fx, nn
 
 from neurflow_graph.engine.hooks import SkipBridge, _module, capture, skip_of  # noqa: F401 - importers of layers keep them
+from neurflow_graph.engine.devices import float32_matmuls
 from neurflow_graph.errors import LayerError
 
 
@@ -290,14 +291,20 @@ def bridge(model: nn.Module, lower: str, upper: str, example: torch.Tensor, fold
     it is a ``SkipBridge`` holding that path at each input's own value (see ``layouts.held_inputs``).
     With ``fold``, a traced bridge has its eval-mode batch norms folded into the convolutions they follow
     (``fold_batch_norms``): the same function, a fifth less time per IG pass; the model is not changed.
+    The checks run in strict fp32 whatever the caller's TF32 setting: CUDA's TF32 alone would fail them.
     """
+    with float32_matmuls(tf32=False):
+        return _bridge(model, lower, upper, example, fold)
+
+
+def _bridge(model: nn.Module, lower: str, upper: str, example: torch.Tensor, fold: bool) -> nn.Module:
     sub, why = fx_slice(model, lower, upper)
     if sub is None:
         skip = _verified_skip(model, lower, upper, example)
         if skip is not None:
             return skip
     if sub is None:
-        warnings.warn(f"{lower} -> {upper}: {why}; replaying the whole model instead, which is slower", stacklevel=2)
+        warnings.warn(f"{lower} -> {upper}: {why}; replaying the whole model instead, which is slower", stacklevel=3)
         sub = _ReplayBridge(model, lower, upper, example.shape[1:])
     with torch.no_grad():
         with capture(model, [lower, upper]) as seen:

@@ -18,6 +18,7 @@ from neurflow_graph._version import __version__
 from neurflow_graph.engine.activations import compute_activations, feature_maps
 from neurflow_graph.engine.attribution import METHODS, PRECISIONS, IntegratedGradients, default_precision
 from neurflow_graph.engine.circuit import Circuit, build_circuit
+from neurflow_graph.engine.devices import default_budget_mb, float32_matmuls, on_device, resolve_device
 from neurflow_graph.engine.groups import NeuronGroups, find_neuron_groups
 from neurflow_graph.engine.layers import bridge, layer_widths, validate_layers
 from neurflow_graph.engine.layouts import Layout, channels_first_bridge, held_inputs, resolve_layouts
@@ -34,19 +35,6 @@ class Bundle:
     patches: Patches
     circuit: Circuit
     groups: NeuronGroups
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` picks CUDA when present; an unavailable CUDA device is a ConfigError."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as exc:
-        raise ConfigError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}") from exc
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} requested but no CUDA GPU is available; use --device cpu")
-    return resolved
 
 
 @dataclass(frozen=True)
@@ -67,7 +55,8 @@ class NeurFlowParams:
     seed: int = 0
     batch_size: int = 64
     internal_batch_size: int | None = None
-    memory_budget_mb: float = 1024
+    memory_budget_mb: float | None = None
+    """Working memory per IG pass; None: from the device (``devices.default_budget_mb``)."""
     device: str = "auto"
 
     def __post_init__(self):
@@ -78,6 +67,10 @@ class NeurFlowParams:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        if self.memory_budget_mb is not None and (isinstance(self.memory_budget_mb, bool)
+                                                  or not isinstance(self.memory_budget_mb, (int, float))
+                                                  or not self.memory_budget_mb > 0):
+            raise ConfigError(f"memory_budget_mb must be a positive number of MB, got {self.memory_budget_mb!r}")
         if self.max_semantic_groups < 2:
             raise ConfigError(f"max_semantic_groups must be >= 2, got {self.max_semantic_groups}")
         if self.method not in METHODS:
@@ -185,11 +178,20 @@ class NeurFlow:
     ) -> Bundle:
         """Run every stage on ``images`` (N×C×S×S in [0, 1], all predicted as the class) and return the bundle."""
         p = self.params
-        device = resolve_device(p.device)
+        device = resolve_device(p.device)  # once: every later decision compares against this indexed device
         precision = p.precision if p.precision != "auto" else default_precision(device)
+        # Strict fp32 unless the run asked for TF32: CUDA's default TF32 changes top-tau sets and stops folding.
+        with float32_matmuls(tf32=precision == "tf32"):
+            return self._run(spec, class_index, images, image_sha256, class_name, image_provenance, device,
+                             precision)
+
+    def _run(self, spec, class_index, images, image_sha256, class_name, image_provenance, device, precision
+             ) -> Bundle:
+        p = self.params
+        budget_mb = p.memory_budget_mb or default_budget_mb(device)
         torch.manual_seed(p.seed)
         digest = spec.weights_digest()
-        model = spec.model.to(device).eval()
+        model = on_device(spec.model, device).eval()  # the caller's model is not moved
         example = spec.normalize(images[:2]).to(device)
         layers = validate_layers(model, spec.layers, example, spec.layouts, spec.tokens)
         layouts = spec.resolve_layouts(model, example)
@@ -215,14 +217,14 @@ class NeurFlow:
         with self._bar("activations", len(patches), "patch") as bar:
             activations = compute_activations(
                 model, patches, layers, spec.normalize, spec.input_size, p.batch_size, device, bar.update,
-                p.memory_budget_mb,
+                budget_mb,
             )
         timings["activations"] = time.perf_counter() - started
 
         ig = IntegratedGradients(
             n_steps=p.n_steps, method=p.method, precision=precision,
             internal_batch_size=p.internal_batch_size, device=device, tolerance=p.tolerance,
-            memory_budget_mb=p.memory_budget_mb,
+            memory_budget_mb=budget_mb,
         )
 
         def attribute(upper, lower, targets, top):
@@ -248,7 +250,7 @@ class NeurFlow:
         groups = find_neuron_groups(circuit, activations, p.max_neuron_groups, p.n_exemplars)
         timings["groups"] = time.perf_counter() - started
 
-        params = self._recorded_params(spec, device)
+        params = {**self._recorded_params(spec, device), "memory_budget_mb": round(budget_mb, 1)}
         run = {
             "run_id": run_id(spec.name, class_index, run_identity(spec.name, spec.identity(), digest, spec.layers,
                                                                   class_index, image_sha256, params)),
@@ -279,7 +281,8 @@ class NeurFlow:
         return run_id(spec.name, class_index, identity)
 
     def _recorded_params(self, spec: ModelSpec, device: torch.device) -> dict:
-        """The parameters as run.json records them: precision resolved, the device and the input size added."""
+        """The parameters as run.json records them: precision resolved (the one used), the device resolved to its
+        index (``cuda:0``), the input size added."""
         p = self.params
         precision = p.precision if p.precision != "auto" else default_precision(device)
         return {**asdict(p), "precision": precision, "device": str(device), "input_size": spec.input_size}
