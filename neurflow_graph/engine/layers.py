@@ -10,8 +10,8 @@ from collections.abc import Iterator, Mapping, Sequence
 import torch
 from torch import fx, nn
 
-from neurflow_graph.engine.hooks import SkipBridge, _module, capture, skip_of  # noqa: F401 - importers of layers keep them
 from neurflow_graph.engine.devices import float32_matmuls
+from neurflow_graph.engine.hooks import SkipBridge, _module, capture, skip_of  # noqa: F401 - importers of layers keep them
 from neurflow_graph.errors import LayerError
 
 
