@@ -136,7 +136,7 @@ def test_a_recipe_sets_faithfulness_and_the_command_line_overrides_it(tmp_path):
     assert loaded.with_overrides(faithfulness="off").faithfulness == FaithfulnessSettings("off", 12, 3)
     assert load_recipe(shipped).faithfulness == FaithfulnessSettings()  # on by default, per layer
     recipe.write_text(shipped.read_text() + "\n[faithfulness]\nsets = 4\n")
-    with pytest.raises(ConfigError, match=r"\[faithfulness\] faithfulness sets must be an integer >= 10"):
+    with pytest.raises(ConfigError, match=r"\[faithfulness\] sets = 4 is not accepted; use an integer >= 10"):
         load_recipe(recipe)
     recipe.write_text(shipped.read_text() + "\n[faithfulness]\nsamples = 4\n")
     with pytest.raises(ConfigError, match=r"unknown key 'samples' in \[faithfulness\]"):

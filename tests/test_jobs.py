@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from neurflow_graph.errors import ConfigError
+from neurflow_graph.errors import ConfigError, MissingDependency
 from neurflow_graph.jobs import select_classes
 from neurflow_graph.recipes import load_recipe
 
@@ -38,7 +38,7 @@ def test_ray_missing_is_a_one_line_error_naming_the_extra(monkeypatch):
     from neurflow_graph.distributed import import_ray
 
     monkeypatch.setitem(sys.modules, "ray", None)  # what an environment without Ray sees
-    with pytest.raises(ConfigError, match=r"pip install 'neurflow-graph\[ray\]'"):
+    with pytest.raises(MissingDependency, match=r"pip install 'neurflow-graph\[ray\]'"):
         import_ray()
 
 
