@@ -26,11 +26,11 @@ from circuit import _sync, authors_sample, sample_rows, top_sets  # noqa: E402
 
 from neurflow_graph.engine.activations import compute_activations, feature_maps  # noqa: E402
 from neurflow_graph.engine.attribution import IntegratedGradients  # noqa: E402
-from neurflow_graph.engine.images import skimage_images  # noqa: E402
 from neurflow_graph.engine.layers import bridge  # noqa: E402
 from neurflow_graph.engine.patches import make_patches  # noqa: E402
 from neurflow_graph.engine.pipeline import ModelSpec, NeurFlow  # noqa: E402
-from neurflow_graph.engine.presets import get_preset  # noqa: E402
+from neurflow_graph.models.images import skimage_images  # noqa: E402
+from neurflow_graph.models.presets import get_preset  # noqa: E402
 
 NAMES = ["chelsea", "coffee", "astronaut", "rocket"]
 FULL = dict(input_size=224, images=50, granularities=(1.0, 0.5, 0.25), layers=None, k=50, tau=16, n_steps=50,

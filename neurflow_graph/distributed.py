@@ -134,7 +134,7 @@ def ingest_on_ray(
     """
     from tqdm.auto import tqdm
 
-    from neurflow_graph.engine.presets import get_preset
+    from neurflow_graph.models.presets import get_preset
 
     from .recipes import class_index_of, prepare_model
 

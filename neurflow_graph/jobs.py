@@ -356,7 +356,7 @@ def select_classes(recipe: Recipe, classes: str | None = None, classes_file: str
 
 def all_classes(recipe: Recipe) -> tuple[str, ...]:
     """Every class of the recipe's model, as indices; on an ImageFolder tree, every class folder with images."""
-    from neurflow_graph.engine.presets import get_preset
+    from neurflow_graph.models.presets import get_preset
 
     from .recipes import classes_present
 

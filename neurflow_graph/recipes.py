@@ -15,17 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 from neurflow_graph.bundle.meta import FAITHFULNESS_LEVELS, FaithfulnessSettings
 from neurflow_graph.engine.attribution import METHODS, PRECISIONS
-from neurflow_graph.engine.digits import SPLITS
 from neurflow_graph.engine.layouts import KINDS as LAYOUT_KINDS
 from neurflow_graph.engine.layouts import TOKEN_MODES, parse_layout
 from neurflow_graph.engine.pipeline import NeurFlowParams
+from neurflow_graph.models.digits import SPLITS
 
 if TYPE_CHECKING:
     from torch import nn
 
-    from neurflow_graph.engine.images import ImageSet
     from neurflow_graph.engine.pipeline import ModelSpec, NeurFlow
-    from neurflow_graph.engine.presets import ModelPreset
+    from neurflow_graph.models.images import ImageSet
+    from neurflow_graph.models.presets import ModelPreset
 from neurflow_graph.errors import ConfigError
 from neurflow_graph.records import ClassRef, resolve_class
 
@@ -323,7 +323,7 @@ def prepare_model(recipe: Recipe) -> PreparedModel:
     """Build the recipe's model (and train the digits model on first use), digest its weights once, and check the
     recipe's layers and parameters against the model before any image is read."""
     from neurflow_graph.engine.pipeline import weights_sha256
-    from neurflow_graph.engine.presets import get_preset
+    from neurflow_graph.models.presets import get_preset
 
     preset = get_preset(recipe.preset)
     model = preset.build(weights=recipe.weights, checkpoint=recipe.checkpoint)
@@ -385,7 +385,7 @@ def class_folder(src: ImageSource, class_name: str, n_classes: int = 1) -> str |
     By default the class's subfolder; a folder without it that holds images itself (e.g. ``--images DIR``
     of espresso photos) is read flat, which only makes sense for a single class.
     """
-    from neurflow_graph.engine.images import _list_images
+    from neurflow_graph.models.images import _list_images
 
     if src.folder is not None:
         return src.folder or None
@@ -410,7 +410,7 @@ def class_images(prepared: PreparedModel, class_index: int, device) -> tuple[Ima
 def predicted_images(prepared: PreparedModel, images: ImageSet, class_index: int, device) -> tuple[ImageSet, int]:
     """Of a class's candidate ``images``, those the model predicts as the class (at most ``max_images``), and how
     many were dropped."""
-    from neurflow_graph.engine.images import filter_predicted
+    from neurflow_graph.models.images import filter_predicted
 
     src = prepared.recipe.images
     model = prepared.model.to(device)
@@ -426,7 +426,7 @@ def candidate_sha256(prepared: PreparedModel, class_index: int, loaded: ImageSet
     (``loaded`` when the caller has them)."""
     import hashlib
 
-    from neurflow_graph.engine.images import _list_images
+    from neurflow_graph.models.images import _list_images
 
     recipe = prepared.recipe
     src = recipe.images
@@ -459,11 +459,11 @@ def request_key_of(prepared: PreparedModel, class_index: int, device, loaded: Im
 def source_images(prepared: PreparedModel, src: ImageSource, class_index: int, seed: int):
     """Every image ``src`` offers for the class at the model's input size, before filtering by prediction
     (``seed`` draws skimage augmentations)."""
-    from neurflow_graph.engine.images import image_set_from_tensors, load_image_folder, skimage_images
+    from neurflow_graph.models.images import image_set_from_tensors, load_image_folder, skimage_images
 
     preset = prepared.preset
     if src.source == "digits":
-        from neurflow_graph.engine.digits import digits_images
+        from neurflow_graph.models.digits import digits_images
 
         tensors, _labels = digits_images(class_index, split=src.split)
         images = image_set_from_tensors(tensors, [f"digits:{src.split}#{i}" for i in range(len(tensors))])
@@ -502,7 +502,7 @@ def class_folders(path: str | os.PathLike, n_classes: int) -> list[str]:
 
 def classes_present(recipe: Recipe, n_classes: int) -> list[int]:
     """Indices of the classes whose folder holds at least one image (``--classes all`` on an ImageFolder tree)."""
-    from neurflow_graph.engine.images import IMAGE_SUFFIXES
+    from neurflow_graph.models.images import IMAGE_SUFFIXES
 
     root = Path(recipe.images.path or "").expanduser()
     return [i for i, name in enumerate(class_folders(root, n_classes))

@@ -75,7 +75,7 @@ def flat_digits(tmp_path, digits_model, digits_preset):
     import torch
     from PIL import Image
 
-    from neurflow_graph.engine.digits import digits_images
+    from neurflow_graph.models.digits import digits_images
 
     folder = tmp_path / "flat"
     folder.mkdir()

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from neurflow_graph.engine.presets import imagenet_class_names
 from neurflow_graph.errors import DataError
 from neurflow_graph.jobs import select_classes
+from neurflow_graph.models.presets import imagenet_class_names
 from neurflow_graph.recipes import class_folders, load_recipe
 
 INGEST = Path(__file__).resolve().parents[1] / "ingest"
@@ -49,7 +49,7 @@ def test_imagenet_recipes_read_the_validation_layout(val_tree, recipe):
 
 
 def test_class_images_come_from_the_class_folder(val_tree):
-    from neurflow_graph.engine.images import load_image_folder
+    from neurflow_graph.models.images import load_image_folder
 
     root, filled = val_tree
     index = imagenet_class_names().index("tabby")
@@ -70,7 +70,7 @@ def test_a_recipe_on_an_imagefolder_tree_loads_each_class_from_its_sorted_folder
     """The digits CNN on a 10-folder tree of real digits (JPEG): class i's kept images are folder i's."""
     from PIL import Image
 
-    from neurflow_graph.engine.digits import digits_images
+    from neurflow_graph.models.digits import digits_images
     from neurflow_graph.recipes import PreparedModel, class_images
 
     wnids = sorted(f"n{9000000 - 1111 * i:08d}" for i in range(10))  # sorted order differs from creation order

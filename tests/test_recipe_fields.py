@@ -114,7 +114,7 @@ def test_tau_above_a_layer_width_is_capped_with_a_printed_and_recorded_warning(t
 
     from neurflow_graph.bundle.files import read_bundle
     from neurflow_graph.engine.layers import layer_widths
-    from neurflow_graph.engine.presets import get_preset
+    from neurflow_graph.models.presets import get_preset
 
     out = tmp_path / "b"
     result = CliRunner().invoke(main, ["run", RECIPE, "--out", str(out), "--tau", "16", "--k", "10", "--steps", "4",

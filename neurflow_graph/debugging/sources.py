@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 
-from neurflow_graph.engine.images import ImageSet, image_set_from_tensors, load_image_folder
 from neurflow_graph.errors import NeurflowGraphError
+from neurflow_graph.models.images import ImageSet, image_set_from_tensors, load_image_folder
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ def recipe_images(prepared, class_index: int, device: str | torch.device,
     """
     recipe, preset = prepared.recipe, prepared.preset
     if recipe.images.source == "digits":
-        from neurflow_graph.engine.digits import digits_images
+        from neurflow_graph.models.digits import digits_images
 
         split = recipe.images.split
         tensors, labels = digits_images(None, split=split)

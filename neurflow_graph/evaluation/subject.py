@@ -122,7 +122,7 @@ def preset_spec(run: dict) -> ModelSpec:
     """
     from neurflow_graph.bundle.meta import RunMeta
     from neurflow_graph.engine.pipeline import weights_sha256
-    from neurflow_graph.engine.presets import get_preset
+    from neurflow_graph.models.presets import get_preset
 
     meta = RunMeta.parse(run, f"run {run.get('run_id')!r}")
     model = meta.model
