@@ -22,7 +22,6 @@ from .jobs import (
     Report,
     bundle_target,
     complete_runs,
-    compute_class,
     skip_complete_requests,
     store_bundle,
 )
@@ -69,12 +68,16 @@ class ClassWorker:
 
         self.prepared = prepare_model(recipe)
 
-    def compute(self, name: str, root: str, complete: frozenset[str], force: bool) -> ClassOutcome:
+    def compute(self, name: str, root: str, complete: frozenset[str], force: bool,
+                request_key: str | None = None) -> ClassOutcome:
         """``jobs.compute_class`` with bundles under ``root`` by run id; a class's own failure is an outcome."""
+        from . import jobs  # looked up when called: the one function, whatever patches or wraps it
+
         try:
-            outcome = compute_class(
+            outcome = jobs.compute_class(
                 self.prepared, name, bundle_target(Path(root), by_run_id=True),
-                lambda run_id: not force and run_id in complete, reuse=not force, progress=False,
+                lambda run_id: not force and run_id in complete, reuse=not force, request_key=request_key,
+                progress=False,
             )
         except Exception as exc:  # noqa: BLE001 - any failure of this class is reported, the others go on
             return ClassOutcome(name=name, status="failed", error=one_line(exc))
@@ -156,8 +159,9 @@ def ingest_on_ray(
     try:
         complete = CompleteRuns() if force else complete_runs(conn)
         n_workers, gpus = _pool_size(ray, options, len(names))
-        skipped = skip_complete_requests(names, complete, lambda: prepare_model(recipe),  # on_class tells each
-                                         _worker_device(recipe.params.device, gpus))
+        check = skip_complete_requests(names, complete, lambda: prepare_model(recipe),  # on_class tells each
+                                       _worker_device(recipe.params.device, gpus))
+        skipped = check.skipped
         queue = deque((i, name) for i, name in enumerate(names) if i not in skipped)
         n_workers = min(n_workers, len(queue))
         report(f"ray: {n_workers} workers ({gpus:g} GPU each) for {len(queue)} classes ({len(skipped)} skipped "
@@ -169,7 +173,7 @@ def ingest_on_ray(
         def submit(actor: Any) -> None:
             if queue:
                 i, name = queue.popleft()
-                pending[actor.compute.remote(name, root, complete.run_ids, force)] = (i, name, actor)
+                pending[actor.compute.remote(name, root, complete.run_ids, force, check.keys.get(i))] = (i, name, actor)
 
         for actor in actors:
             for _ in range(IN_FLIGHT_PER_WORKER):

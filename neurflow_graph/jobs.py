@@ -1,8 +1,9 @@
 """The job API: ingest a recipe's classes into a graph store.
 
 The one place that decides, per class, whether to skip it (its request or its run is complete in the store),
-reuse a bundle already on disk, compute it, write its bundle and store it. The CLI, ``evaluate`` and the Ray
-runner (``neurflow_graph.distributed``) call these functions; none re-implements them.
+reuse a bundle already on disk, compute it, write its bundle and store it. ``compute_class`` is the one
+function that computes a class: ``run``, ``ingest``, ``evaluate`` (``subject_from_recipe``) and the Ray workers
+(``neurflow_graph.distributed``) call it; skipping a complete run and reusing a bundle are its policies.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
     from neurflow_graph.bundle.tables import BundleTables
     from neurflow_graph.engine.pipeline import Bundle
+    from neurflow_graph.evaluation.subject import Subject
 
     from .recipes import ClassJob, PreparedModel, Recipe
     from .store.connection import Connection
@@ -86,13 +88,22 @@ def complete_runs(conn: Connection) -> CompleteRuns:
                         {r["request_key"]: r["run_id"] for r in rows if r["request_key"]})
 
 
+@dataclass(frozen=True)
+class RequestCheck:
+    """What checking request keys before scheduling found: the classes to skip (by position), and the request
+    key of every class it computed, handed to ``compute_class`` so a class's key is computed once."""
+
+    skipped: dict[int, ClassOutcome] = field(default_factory=dict)
+    keys: dict[int, str] = field(default_factory=dict)
+
+
 def skip_complete_requests(
     names: Sequence[str],
     complete: CompleteRuns,
     prepare: Callable[[], PreparedModel],
     device: torch.device,
     report: Report = lambda _msg: None,
-) -> dict[int, ClassOutcome]:
+) -> RequestCheck:
     """The classes of ``names`` (by position) whose request key (``recipes.request_key_of`` on ``device``) is
     that of a run complete in the store, as skipped outcomes: decided before scheduling, with no model forward.
 
@@ -101,22 +112,24 @@ def skip_complete_requests(
     from .recipes import class_index_of, request_key_of
 
     if not complete.by_request:
-        return {}
+        return RequestCheck()
     prepared = prepare()
-    skipped = {}
+    check = RequestCheck()
     for i, name in enumerate(names):
         index = class_index_of(name, prepared.class_names)
         try:
             key = request_key_of(prepared, index, device)
         except (OSError, NeurflowGraphError):
             continue  # the class's own problem (an unreadable folder): computing it reports that
+        check.keys[i] = key
         if key in complete.by_request:
             run_id = complete.by_request[key]
             report(f"class {index} ({prepared.class_names[index]}): request already complete in the store; skipped "
                    f"before its images are filtered (use --force to recompute); run {run_id}")
-            skipped[i] = ClassOutcome(name=name, status="skipped", class_index=index,
-                                      class_name=prepared.class_names[index], run_id=run_id, skipped_by="request")
-    return skipped
+            check.skipped[i] = ClassOutcome(name=name, status="skipped", class_index=index,
+                                            class_name=prepared.class_names[index], run_id=run_id,
+                                            skipped_by="request")
+    return check
 
 
 def run_is_complete(conn: Connection, run_id: str) -> bool:
@@ -125,53 +138,84 @@ def run_is_complete(conn: Connection, run_id: str) -> bool:
     return bool(status and status[0]["complete"])
 
 
-def complete_bundle(path: Path, run_id: str) -> bool:
-    """Whether ``path`` holds a complete bundle of ``run_id`` (written atomically, so complete or absent)."""
-    from neurflow_graph.bundle.files import read_run_json
-
-    try:
-        return read_run_json(path / "run.json")["run_id"] == run_id
-    except ArtifactError:
-        return False
-
-
 def compute_class(
     prepared: PreparedModel,
     name: str,
-    target: Callable[[ClassJob], Path],
-    skip: Callable[[str], bool],
+    target: Callable[[ClassJob], Path] | str | os.PathLike,
+    skip: Callable[[str], bool] = lambda _run_id: False,
     *,
     reuse: bool = False,
+    larger_tau: bool = False,
+    request_key: str | None = None,
     progress: bool = True,
     report: Report = lambda _msg: None,
 ) -> ClassOutcome:
-    """Plan one class, then skip it (``skip(run_id)``), reuse its complete bundle, or compute and write it.
+    """The one path that computes a class (``run``, ``ingest``, ``evaluate``, Ray workers): plan it, then skip
+    it (``skip(run_id)``), reuse its complete bundle, or compute, measure and write it.
 
-    ``target(job)`` is the bundle directory; bundles are written atomically (complete or absent).
+    ``target`` is the bundle directory, or ``target(job)`` gives it; bundles are written atomically (complete
+    or absent). Policies: ``reuse`` a complete bundle of the same run at the target; ``larger_tau`` also
+    reuses one whose tau is larger (the same run otherwise; smaller taus are pruned from it) and returns it in
+    memory with the job's own images (``evaluate``). ``request_key``: the class's key when the caller has it.
     """
     from neurflow_graph.bundle.files import write_bundle
 
     from .recipes import class_job
 
-    job = class_job(prepared, name, progress=progress)
+    job = class_job(prepared, name, progress=progress, request_key=request_key)
     report(f"{job.describe()}; run {job.run_id}")
     known = {"name": name, "class_index": job.class_index, "class_name": job.class_name, "run_id": job.run_id,
              "kept": len(job.images), "dropped": job.dropped}
     if skip(job.run_id):
         report("  already complete in the store; skipped (use --force to recompute)")
         return ClassOutcome(status="skipped", skipped_by="run", **known)
-    path = target(job)
-    if reuse and complete_bundle(path, job.run_id):
+    path = target(job) if callable(target) else Path(target)
+    reused = _reusable_run_id(path, job, larger_tau) if reuse else None
+    if reused is not None:
+        known["run_id"] = reused
         if not _faithfulness_current(path, job.prepared.recipe.faithfulness):
             bundle = _remeasured(job, path, report)
             report(f"  complete bundle found in {path}; its circuit reused, its faithfulness measured and added")
             return ClassOutcome(status="reused", bundle_dir=path, bundle=bundle, **known)
         report(f"  complete bundle found in {path}; reused, not recomputed")
-        return ClassOutcome(status="reused", bundle_dir=path, **known)
+        bundle = _with_job_images(path, job) if larger_tau else None
+        return ClassOutcome(status="reused", bundle_dir=path, bundle=bundle, **known)
     bundle = measure_faithfulness_stage(job, job.run(), report)
     write_bundle(bundle, path)
     report(f"bundle written to {path}")
     return ClassOutcome(status="computed", bundle_dir=path, computed=True, bundle=bundle, **known)
+
+
+def _reusable_run_id(path: Path, job: ClassJob, larger_tau: bool) -> str | None:
+    """The run id of the complete bundle at ``path`` when it may stand for ``job``'s run, else None.
+
+    The same run (its id) always; with ``larger_tau``, also a run with a larger tau whose id is the one these
+    inputs give once the job's tau is replaced by the bundle's (``pipeline.run_identity``, the one definition).
+    """
+    from neurflow_graph.bundle.files import read_run_json
+    from neurflow_graph.bundle.meta import RunMeta
+    from neurflow_graph.engine.pipeline import NeurFlow
+
+    try:
+        meta = RunMeta.parse(read_run_json(path / "run.json"), str(path))
+    except (ArtifactError, NeurflowGraphError, OSError):
+        return None
+    if meta.run_id == job.run_id:
+        return meta.run_id
+    if not larger_tau or meta.params.tau < job.prepared.recipe.params.tau:
+        return None
+    flow = NeurFlow(job.prepared.recipe.params, progress=False, tau=meta.params.tau)
+    return meta.run_id if flow.run_id(job.spec, job.class_index, job.images.sha256) == meta.run_id else None
+
+
+def _with_job_images(path: Path, job: ClassJob) -> Bundle:
+    """The bundle at ``path`` holding the job's own images (not the bundle's 8-bit copies), as a fresh run would."""
+    from dataclasses import replace
+
+    from neurflow_graph.bundle.files import read_bundle
+
+    bundle = read_bundle(path)
+    return replace(bundle, patches=replace(bundle.patches, images=job.images.images))
 
 
 def measure_faithfulness_stage(job: ClassJob, bundle: Bundle, report: Report = lambda _msg: None) -> Bundle:
@@ -223,10 +267,9 @@ def _remeasured(job: ClassJob, path: Path, report: Report) -> Bundle:
     copies, so the figures equal a fresh run's) and written back atomically."""
     from dataclasses import replace
 
-    from neurflow_graph.bundle.files import read_bundle, write_bundle
+    from neurflow_graph.bundle.files import write_bundle
 
-    bundle = read_bundle(path)
-    bundle = replace(bundle, patches=replace(bundle.patches, images=job.images.images))
+    bundle = _with_job_images(path, job)
     stages = {k: v for k, v in bundle.run_json["stage_seconds"].items() if k != "faithfulness"}
     run_json = {k: v for k, v in bundle.run_json.items() if k not in ("faithfulness", "bundle_format")}
     bundle = measure_faithfulness_stage(job, replace(bundle, run_json={**run_json, "stage_seconds": stages}), report)
@@ -307,8 +350,8 @@ def ingest(
     names = list(classes or recipe.classes)
     prepared = prepare_model(recipe)
     complete = CompleteRuns() if force else complete_runs(conn)
-    outcomes = skip_complete_requests(names, complete, lambda: prepared, resolve_device(recipe.params.device),
-                                      report)
+    check = skip_complete_requests(names, complete, lambda: prepared, resolve_device(recipe.params.device), report)
+    outcomes = dict(check.skipped)
     for outcome in outcomes.values():
         on_class(outcome)
     for i, name in enumerate(names):
@@ -316,13 +359,39 @@ def ingest(
             continue
         outcome = compute_class(
             prepared, name, bundle_target(root, by_run_id), lambda run_id: not force and run_is_complete(conn, run_id),
-            reuse=by_run_id and not force, progress=progress, report=report,
+            reuse=by_run_id and not force, request_key=check.keys.get(i), progress=progress, report=report,
         )
         if outcome.bundle_dir is not None:
             outcome = stored(outcome, store_bundle(conn, outcome.bundle_dir, progress))
         on_class(outcome)
         outcomes[i] = outcome
     return IngestReport(tuple(outcomes[i] for i in range(len(names))))
+
+
+def subject_from_recipe(prepared: PreparedModel, class_name: str, tau: int, cache_dir: str | os.PathLike,
+                        progress: bool = False, report: Report = lambda _msg: None) -> Subject:
+    """An evaluation subject for one class of a prepared recipe with at least ``tau`` core neurons per target:
+    ``compute_class`` with the larger-tau reuse policy, its bundle in ``cache_dir``.
+
+    The run's tau is the larger of ``tau`` and the recipe's; a bundle in ``cache_dir`` of the same run with a
+    tau at least that large is reused (``evaluate`` prunes smaller taus from it), else the class is computed.
+    """
+    import dataclasses
+
+    from neurflow_graph.engine.pipeline import resolve_device
+    from neurflow_graph.evaluation.subject import Subject
+
+    recipe = prepared.recipe
+    run_tau = max(tau, recipe.params.tau)
+    prepared = dataclasses.replace(prepared, recipe=recipe.with_overrides(tau=run_tau))
+    outcome = compute_class(prepared, class_name, cache_dir, reuse=True, larger_tau=True, progress=progress,
+                            report=report)
+    if outcome.status == "reused":
+        report(f"class {outcome.class_index} ({outcome.class_name}): reusing the run in {cache_dir}")
+    bundle = outcome.bundle
+    return Subject(spec=prepared.model_spec(), run_json=bundle.run_json, patches=bundle.patches,
+                   circuit=bundle.circuit, device=resolve_device(recipe.params.device),
+                   batch_size=recipe.params.batch_size)
 
 
 def select_classes(recipe: Recipe, classes: str | None = None, classes_file: str | os.PathLike | None = None,

@@ -547,31 +547,20 @@ class ClassJob:
         return line if note is None else f"{note}\n{line}"
 
 
-def class_job(prepared: PreparedModel, class_name: str, progress: bool = True) -> ClassJob:
-    """Resolve the class, load and filter its images, and work out the run id, without the heavy work."""
+def class_job(prepared: PreparedModel, class_name: str, progress: bool = True,
+              request_key: str | None = None) -> ClassJob:
+    """Resolve the class, load and filter its images, and work out the run id, without the heavy work.
+
+    ``request_key``: the class's request key when the caller computed it already (else computed here, once)."""
     from neurflow_graph.engine.pipeline import NeurFlow, resolve_device
 
     recipe = prepared.recipe
     class_index = class_index_of(class_name, prepared.class_names)
     device = resolve_device(recipe.params.device)
     candidates = source_images(prepared, recipe.images, class_index, recipe.params.seed)
-    request = request_key_of(prepared, class_index, device, candidates)
+    request = request_key or request_key_of(prepared, class_index, device, candidates)
     images, dropped = predicted_images(prepared, candidates, class_index, device)
     spec = prepared.model_spec()
     flow = NeurFlow(recipe.params, progress=progress)
     return ClassJob(prepared, class_index, prepared.class_names[class_index], images, dropped, spec, flow,
                     flow.run_id(spec, class_index, images.sha256), request)
-
-
-def run_recipe_class(
-    prepared: PreparedModel, class_name: str, out_dir: str | os.PathLike, progress: bool = True,
-    report: Callable[[str], None] = lambda _msg: None,
-):
-    """Run NeurFlow for one class of a recipe and write its bundle to ``out_dir``; returns the Bundle."""
-    from neurflow_graph.bundle.files import write_bundle
-
-    job = class_job(prepared, class_name, progress)
-    report(job.describe())
-    bundle = job.run()
-    write_bundle(bundle, out_dir)
-    return bundle

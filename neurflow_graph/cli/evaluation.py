@@ -121,7 +121,7 @@ def _bundle_dirs(o: dict) -> list[Path]:
 
 
 def _subjects(kind: str, o: dict, params: dict) -> tuple[Iterator, str]:
-    from neurflow_graph.evaluation.subject import subject_from_bundle, subject_from_recipe, with_overrides
+    from neurflow_graph.evaluation.subject import subject_from_bundle, with_overrides
 
     if bool(o["recipe"]) == bool(o["bundles"]):
         raise click.UsageError("give a RECIPE or --bundle DIR (not both)")
@@ -132,6 +132,7 @@ def _subjects(kind: str, o: dict, params: dict) -> tuple[Iterator, str]:
         return (subject_from_bundle(b, device=o["device"] or "auto") for b in o["bundles"]), ""
 
     from neurflow_graph.ids import slug
+    from neurflow_graph.jobs import subject_from_recipe
     from neurflow_graph.recipes import load_recipe, prepare_model
 
     classes = [c.strip() for value in o["classes"] for c in value.split(",") if c.strip()]

@@ -75,8 +75,7 @@ def run(recipe: str, out: str, quiet: bool, **overrides) -> None:
     prepared = prepare_model(spec)
     for name in spec.classes:
         target = Path(out) if len(spec.classes) == 1 else Path(out) / ids.slug(name)
-        outcome = compute_class(prepared, name, lambda _job, t=target: t, lambda _run_id: False,
-                                progress=not quiet, report=click.echo)
+        outcome = compute_class(prepared, name, target, progress=not quiet, report=click.echo)
         click.echo(describe_bundle(outcome.bundle))
 
 
