@@ -42,7 +42,7 @@ from neurflow_graph.query import (
     run_query,
 )
 from neurflow_graph.store import connect, server, write_run_graph
-from neurflow_graph.store.writer import SHARES_FLOOR
+from neurflow_graph.store.shares import SHARES_FLOOR
 
 TARGET_MS = 200.0
 

@@ -282,10 +282,10 @@ def store_bundle(conn: Connection, bundle: Path | BundleTables, progress: bool =
     (the writer lock), with a batch bar."""
     from tqdm.auto import tqdm
 
-    from neurflow_graph.store import write_run_graph
+    from neurflow_graph.store.writer import write_run
 
-    with conn.writing(), tqdm(desc="store", unit="batch", disable=not progress, leave=False) as bar:
-        return write_run_graph(conn.driver, conn.database, bundle, on_batch=lambda _q, _i: bar.update())
+    with tqdm(desc="store", unit="batch", disable=not progress, leave=False) as bar:
+        return write_run(conn, bundle, on_batch=lambda _q, _i: bar.update())
 
 
 def store_unless_complete(conn: Connection, run_id: str, bundle_dir: Path) -> WriteReport | None:
