@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -22,10 +22,11 @@ if TYPE_CHECKING:
     import torch
 
     from neurflow_graph.bundle.tables import BundleTables
-    from neurflow_graph.engine.pipeline import Bundle
+    from neurflow_graph.engine.pipeline import Bundle, ModelSpec, NeurFlow
     from neurflow_graph.evaluation.subject import Subject
+    from neurflow_graph.models.images import ImageSet
 
-    from .recipes import ClassJob, PreparedModel, Recipe
+    from .recipes import PreparedModel, Recipe
     from .store.connection import Connection
     from .store.writer import WriteReport
 
@@ -70,6 +71,91 @@ class IngestReport:
         return tuple(o for o in self.outcomes if o.status == "failed")
 
 
+# -- the plan: one class of a recipe, ready to compute ------------------------------------------------
+
+
+def request_key_of(prepared: PreparedModel, class_index: int, device, loaded: ImageSet | None = None) -> str:
+    """The request key of a class run on ``device`` (``ids.request_key``): ``pipeline.run_identity`` of the
+    candidate images (before filtering) and the parameters as the run records them, plus ``max_images``.
+
+    No model forward: what decides the result before the filter, so a driver knows it without computing.
+    """
+    from neurflow_graph.engine.pipeline import NeurFlow, run_identity
+    from neurflow_graph.ids import request_key
+
+    from .image_sources import candidate_sha256
+
+    spec = prepared.model_spec()
+    params = NeurFlow(prepared.recipe.params, progress=False).recorded_params(spec, device)  # as the run's id
+    identity = run_identity(spec.name, spec.identity(), spec.weights_digest(), spec.layers, class_index,
+                            candidate_sha256(prepared, class_index, loaded), params)
+    request = {**identity, "images": {"candidates": identity["images"],
+                                      "max_images": prepared.recipe.images.max_images}}
+    return request_key(spec.name, class_index, request)
+
+
+@dataclass(frozen=True)
+class ClassJob:
+    """One class of a recipe, ready to run: its images (already filtered by prediction) and its run id."""
+
+    prepared: PreparedModel
+    class_index: int
+    class_name: str
+    images: ImageSet
+    dropped: int
+    spec: ModelSpec
+    flow: NeurFlow
+    run_id: str
+    request_key: str | None = None  # request_key_of: recorded in run.json, so a later job skips the class unfiltered
+
+    def run(self) -> Bundle:
+        """Compute the bundle (the heavy part); its run.json records the request key after the run id."""
+        from .image_sources import image_source_record
+
+        bundle = self.flow.run(
+            self.spec, self.class_index, self.images.images, self.images.sha256, class_name=self.class_name,
+            image_provenance={"dropped": self.dropped, "unreadable": list(self.images.unreadable),
+                              "sources": list(self.images.sources), "recipe": self.prepared.recipe.name,
+                              "source": image_source_record(self.prepared.recipe.images)},
+        )
+        if self.request_key is None:
+            return bundle
+        run_json = {"run_id": bundle.run_json["run_id"], "request_key": self.request_key, **bundle.run_json}
+        return replace(bundle, run_json=run_json)
+
+    def describe(self) -> str:
+        """One line: the images kept, those dropped (not predicted as the class) and the unreadable files skipped."""
+        skipped = self.images.unreadable
+        names = ", ".join(Path(f).name for f in skipped[:5]) + (", ..." if len(skipped) > 5 else "")
+        line = (f"class {self.class_index} ({self.class_name}): kept {len(self.images)} images predicted as the "
+                f"class, dropped {self.dropped}")
+        line += f", skipped {len(skipped)} unreadable ({names})" if skipped else ""
+        note = self.prepared.tau_note()
+        return line if note is None else f"{note}\n{line}"
+
+
+def class_job(prepared: PreparedModel, class_name: str, progress: bool = True,
+              request_key: str | None = None) -> ClassJob:
+    """Resolve the class, load and filter its images, and work out the run id, without the heavy work.
+
+    ``request_key``: the class's request key when the caller computed it already (else computed here, once)."""
+    from neurflow_graph.engine.pipeline import NeurFlow, resolve_device
+
+    from .image_sources import predicted_images, source_images
+    from .recipes import class_index_of
+
+    recipe = prepared.recipe
+    class_index = class_index_of(class_name, prepared.class_names)
+    device = resolve_device(recipe.params.device)
+    candidates = source_images(prepared, recipe.images, class_index, recipe.params.seed)
+    request = request_key or request_key_of(prepared, class_index, device, candidates)
+    images, dropped = predicted_images(prepared, candidates, class_index, device)
+    spec = prepared.model_spec()
+    flow = NeurFlow(recipe.params, progress=progress)
+    return ClassJob(prepared, class_index, prepared.class_names[class_index], images, dropped, spec, flow,
+                    flow.run_id(spec, class_index, images.sha256), request)
+
+
 # -- the parts ----------------------------------------------------------------------------------------
 
 
@@ -104,12 +190,12 @@ def skip_complete_requests(
     device: torch.device,
     report: Report = lambda _msg: None,
 ) -> RequestCheck:
-    """The classes of ``names`` (by position) whose request key (``recipes.request_key_of`` on ``device``) is
+    """The classes of ``names`` (by position) whose request key (``request_key_of`` on ``device``) is
     that of a run complete in the store, as skipped outcomes: decided before scheduling, with no model forward.
 
     ``prepare()`` builds the model (its weights digest is in the key) only when the store records request keys.
     """
-    from .recipes import class_index_of, request_key_of
+    from .recipes import class_index_of
 
     if not complete.by_request:
         return RequestCheck()
@@ -160,8 +246,6 @@ def compute_class(
     """
     from neurflow_graph.bundle.files import write_bundle
 
-    from .recipes import class_job
-
     job = class_job(prepared, name, progress=progress, request_key=request_key)
     report(f"{job.describe()}; run {job.run_id}")
     known = {"name": name, "class_index": job.class_index, "class_name": job.class_name, "run_id": job.run_id,
@@ -210,8 +294,6 @@ def _reusable_run_id(path: Path, job: ClassJob, larger_tau: bool) -> str | None:
 
 def _with_job_images(path: Path, job: ClassJob) -> Bundle:
     """The bundle at ``path`` holding the job's own images (not the bundle's 8-bit copies), as a fresh run would."""
-    from dataclasses import replace
-
     from neurflow_graph.bundle.files import read_bundle
 
     bundle = read_bundle(path)
@@ -225,8 +307,6 @@ def measure_faithfulness_stage(job: ClassJob, bundle: Bundle, report: Report = l
     store, is complete only with its figures; its time joins ``stage_seconds`` as ``faithfulness``. The settings
     are not part of the run id: they decide what is measured about the circuit, not the circuit.
     """
-    from dataclasses import replace
-
     from neurflow_graph.engine.pipeline import resolve_device
     from neurflow_graph.evaluation.faithfulness import measure_faithfulness
     from neurflow_graph.evaluation.subject import Subject
@@ -265,8 +345,6 @@ def _faithfulness_current(path: Path, settings) -> bool:
 def _remeasured(job: ClassJob, path: Path, report: Report) -> Bundle:
     """The bundle at ``path`` with its faithfulness measured on the job's own images (not the bundle's 8-bit
     copies, so the figures equal a fresh run's) and written back atomically."""
-    from dataclasses import replace
-
     from neurflow_graph.bundle.files import write_bundle
 
     bundle = _with_job_images(path, job)
@@ -310,8 +388,6 @@ def store_evaluations(conn: Connection, records: Sequence[dict], bundle_dirs: Se
 
 def stored(outcome: ClassOutcome, write: WriteReport) -> ClassOutcome:
     """The outcome of a class once its bundle is in the store."""
-    from dataclasses import replace
-
     return replace(outcome, status="stored", write=write)
 
 
@@ -376,14 +452,12 @@ def subject_from_recipe(prepared: PreparedModel, class_name: str, tau: int, cach
     The run's tau is the larger of ``tau`` and the recipe's; a bundle in ``cache_dir`` of the same run with a
     tau at least that large is reused (``evaluate`` prunes smaller taus from it), else the class is computed.
     """
-    import dataclasses
-
     from neurflow_graph.engine.pipeline import resolve_device
     from neurflow_graph.evaluation.subject import Subject
 
     recipe = prepared.recipe
     run_tau = max(tau, recipe.params.tau)
-    prepared = dataclasses.replace(prepared, recipe=recipe.with_overrides(tau=run_tau))
+    prepared = replace(prepared, recipe=recipe.with_overrides(tau=run_tau))
     outcome = compute_class(prepared, class_name, cache_dir, reuse=True, larger_tau=True, progress=progress,
                             report=report)
     if outcome.status == "reused":
@@ -427,7 +501,7 @@ def all_classes(recipe: Recipe) -> tuple[str, ...]:
     """Every class of the recipe's model, as indices; on an ImageFolder tree, every class folder with images."""
     from neurflow_graph.models.presets import get_preset
 
-    from .recipes import classes_present
+    from .image_sources import classes_present
 
     n_classes = len(get_preset(recipe.preset).class_names())
     if recipe.images.source == "folder" and recipe.images.layout == "imagefolder":

@@ -19,6 +19,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("store",),
     ("query",),
     ("recipes",),
+    ("image_sources",),
     ("evaluation",),
     ("debugging",),
     ("render",),

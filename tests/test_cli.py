@@ -113,7 +113,8 @@ def test_flat_images_folder_runs_and_counts_the_corrupt_file(tmp_path, flat_digi
 
 
 def test_class_folder_prefers_the_class_subfolder_then_a_flat_folder(tmp_path, flat_digits):
-    from neurflow_graph.recipes import class_folder, load_recipe
+    from neurflow_graph.image_sources import class_folder
+    from neurflow_graph.recipes import load_recipe
 
     recipe = load_recipe(RECIPE)
     assert class_folder(recipe.with_overrides(images=flat_digits).images, "3") is None  # flat: the folder itself

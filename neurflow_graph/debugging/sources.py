@@ -57,7 +57,7 @@ def recipe_images(prepared, class_index: int, device: str | torch.device,
         wrong = sum(1 for v in kept_labels if v != class_index)
         return DebugImages(images, kept_labels, f"{len(images)} digits {split} images predicted as class "
                            f"{class_index} ({wrong} false positives)")
-    from neurflow_graph.recipes import class_images
+    from neurflow_graph.image_sources import class_images
 
     images, _dropped = class_images(prepared, class_index, device)
     if max_images is not None and len(images) > max_images:
@@ -74,7 +74,7 @@ def run_images(run, prepared, max_images: int | None = None) -> DebugImages | No
     """
     from neurflow_graph.bundle.files import read_bundle_images
     from neurflow_graph.bundle.meta import RunMeta
-    from neurflow_graph.recipes import image_source_from_record, source_images
+    from neurflow_graph.image_sources import image_source_from_record, source_images
 
     try:
         meta = RunMeta.parse(run.run_json, f"run {run.run_id}")
