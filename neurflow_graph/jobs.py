@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from neurflow_graph.errors import ArtifactError, NeurflowGraphError
+from neurflow_graph.errors import NeurflowGraphError
 from neurflow_graph.ids import slug
 
 if TYPE_CHECKING:
@@ -276,13 +276,12 @@ def _reusable_run_id(path: Path, job: ClassJob, larger_tau: bool) -> str | None:
     The same run (its id) always; with ``larger_tau``, also a run with a larger tau whose id is the one these
     inputs give once the job's tau is replaced by the bundle's (``pipeline.run_identity``, the one definition).
     """
-    from neurflow_graph.bundle.files import read_run_json
-    from neurflow_graph.bundle.meta import RunMeta
+    from neurflow_graph.bundle.files import read_run_meta
     from neurflow_graph.engine.pipeline import NeurFlow
 
     try:
-        meta = RunMeta.parse(read_run_json(path / "run.json"), str(path))
-    except (ArtifactError, NeurflowGraphError, OSError):
+        meta = read_run_meta(path / "run.json")
+    except (NeurflowGraphError, OSError):
         return None
     if meta.run_id == job.run_id:
         return meta.run_id
@@ -333,13 +332,13 @@ def measure_faithfulness_stage(job: ClassJob, bundle: Bundle, report: Report = l
 
 def _faithfulness_current(path: Path, settings) -> bool:
     """Whether the bundle at ``path`` holds the faithfulness these settings ask for (or they ask for none)."""
-    from neurflow_graph.bundle.files import read_run_json
+    from neurflow_graph.bundle.files import read_run_meta
 
     if not settings.on:
         return True
-    section = read_run_json(path / "run.json").get("faithfulness") or {}
-    return (section.get("level"), section.get("sets"), section.get("seed")) == (settings.level, settings.sets,
-                                                                                settings.seed)
+    measured = read_run_meta(path / "run.json").faithfulness
+    return measured is not None and (measured.level, measured.sets, measured.seed) == (settings.level, settings.sets,
+                                                                                       settings.seed)
 
 
 def _remeasured(job: ClassJob, path: Path, report: Report) -> Bundle:
@@ -374,10 +373,10 @@ def store_unless_complete(conn: Connection, run_id: str, bundle_dir: Path) -> Wr
 def store_evaluations(conn: Connection, records: Sequence[dict], bundle_dirs: Sequence[Path]) -> Iterator[dict]:
     """Store each evaluation record as an Evaluation node linked to its Run, storing the run's bundle first
     when it is not complete in the store; under the writer lock, as `ingest` and `load`. Yields each record stored."""
-    from neurflow_graph.bundle.files import read_run_json
+    from neurflow_graph.bundle.files import read_run_meta
     from neurflow_graph.evaluation.record import store_evaluation
 
-    bundles = {read_run_json(d / "run.json")["run_id"]: d for d in bundle_dirs if (d / "run.json").is_file()}
+    bundles = {read_run_meta(d / "run.json").run_id: d for d in bundle_dirs if (d / "run.json").is_file()}
     with conn.writing():
         for record in records:
             if record["run_id"] in bundles:
