@@ -92,12 +92,12 @@ def test_a_bad_override_is_refused_the_same_way(tmp_path, option, value, field) 
 
 def test_parameters_are_checked_against_the_model_before_any_image_is_read(tmp_path, monkeypatch) -> None:
     """A layer the model lacks and a k the capped images cannot give are refused before the images are read."""
-    import neurflow_graph.recipes as recipes
+    import neurflow_graph.image_sources as image_sources
 
     def no_images(*_args, **_kwargs):
         raise AssertionError("images were read")
 
-    monkeypatch.setattr(recipes, "source_images", no_images)
+    monkeypatch.setattr(image_sources, "source_images", no_images)
     out = str(tmp_path / "out")
     bad_layers = write_recipe(tmp_path / "layers.toml", "model", "layers", ["fc", "conv9"])
     result = CliRunner().invoke(main, ["run", str(bad_layers), "--out", out, "--quiet"])
