@@ -19,7 +19,7 @@ from .jobs import (
     ClassOutcome,
     CompleteRuns,
     IngestReport,
-    Report,
+    Log,
     bundle_target,
     complete_runs,
     skip_complete_requests,
@@ -125,7 +125,7 @@ def ingest_on_ray(
     bundles: str | os.PathLike,
     options: RayOptions = RayOptions(),
     progress: bool = True,
-    report: Report = lambda _msg: None,
+    log: Log = lambda _msg: None,
     on_class: Callable[[ClassOutcome], None] = lambda _outcome: None,
 ) -> IngestReport:
     """Compute ``classes`` on a pool of Ray actors and store each finished bundle while others compute.
@@ -164,7 +164,7 @@ def ingest_on_ray(
         skipped = check.skipped
         queue = deque((i, name) for i, name in enumerate(names) if i not in skipped)
         n_workers = min(n_workers, len(queue))
-        report(f"ray: {n_workers} workers ({gpus:g} GPU each) for {len(queue)} classes ({len(skipped)} skipped "
+        log(f"ray: {n_workers} workers ({gpus:g} GPU each) for {len(queue)} classes ({len(skipped)} skipped "
                f"before scheduling); bundles in {root}")
         worker = ray.remote(max_restarts=options.max_retries, max_task_retries=options.max_retries)(ClassWorker)
         actors = [worker.options(num_cpus=1, num_gpus=gpus).remote(recipe) for _ in range(n_workers)]

@@ -30,8 +30,8 @@ if TYPE_CHECKING:
     from .store.connection import Connection
     from .store.writer import WriteReport
 
-Status = Literal["skipped", "computed", "reused", "stored", "failed"]
-Report = Callable[[str], None]
+OutcomeStatus = Literal["skipped", "computed", "reused", "stored", "failed"]
+Log = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class ClassOutcome:
     """What happened to one class: skipped, computed or reused (bundle on disk), stored, or failed."""
 
     name: str
-    status: Status
+    status: OutcomeStatus
     class_index: int | None = None
     class_name: str | None = None
     run_id: str | None = None
@@ -59,7 +59,7 @@ class IngestReport:
 
     outcomes: tuple[ClassOutcome, ...]
 
-    def count(self, status: Status) -> int:
+    def count(self, status: OutcomeStatus) -> int:
         return sum(o.status == status for o in self.outcomes)
 
     @property
@@ -188,7 +188,7 @@ def skip_complete_requests(
     complete: CompleteRuns,
     prepare: Callable[[], PreparedModel],
     device: torch.device,
-    report: Report = lambda _msg: None,
+    log: Log = lambda _msg: None,
 ) -> RequestCheck:
     """The classes of ``names`` (by position) whose request key (``request_key_of`` on ``device``) is
     that of a run complete in the store, as skipped outcomes: decided before scheduling, with no model forward.
@@ -210,7 +210,7 @@ def skip_complete_requests(
         check.keys[i] = key
         if key in complete.by_request:
             run_id = complete.by_request[key]
-            report(f"class {index} ({prepared.class_names[index]}): request already complete in the store; skipped "
+            log(f"class {index} ({prepared.class_names[index]}): request already complete in the store; skipped "
                    f"before its images are filtered (use --force to recompute); run {run_id}")
             check.skipped[i] = ClassOutcome(name=name, status="skipped", class_index=index,
                                             class_name=prepared.class_names[index], run_id=run_id,
@@ -234,7 +234,7 @@ def compute_class(
     larger_tau: bool = False,
     request_key: str | None = None,
     progress: bool = True,
-    report: Report = lambda _msg: None,
+    log: Log = lambda _msg: None,
 ) -> ClassOutcome:
     """The one path that computes a class (``run``, ``ingest``, ``evaluate``, Ray workers): plan it, then skip
     it (``skip(run_id)``), reuse its complete bundle, or compute, measure and write it.
@@ -247,26 +247,26 @@ def compute_class(
     from neurflow_graph.bundle.files import write_bundle
 
     job = class_job(prepared, name, progress=progress, request_key=request_key)
-    report(f"{job.describe()}; run {job.run_id}")
+    log(f"{job.describe()}; run {job.run_id}")
     known = {"name": name, "class_index": job.class_index, "class_name": job.class_name, "run_id": job.run_id,
              "kept": len(job.images), "dropped": job.dropped}
     if skip(job.run_id):
-        report("  already complete in the store; skipped (use --force to recompute)")
+        log("  already complete in the store; skipped (use --force to recompute)")
         return ClassOutcome(status="skipped", skipped_by="run", **known)
     path = target(job) if callable(target) else Path(target)
     reused = _reusable_run_id(path, job, larger_tau) if reuse else None
     if reused is not None:
         known["run_id"] = reused
         if not _faithfulness_current(path, job.prepared.recipe.faithfulness):
-            bundle = _remeasured(job, path, report)
-            report(f"  complete bundle found in {path}; its circuit reused, its faithfulness measured and added")
+            bundle = _remeasured(job, path, log)
+            log(f"  complete bundle found in {path}; its circuit reused, its faithfulness measured and added")
             return ClassOutcome(status="reused", bundle_dir=path, bundle=bundle, **known)
-        report(f"  complete bundle found in {path}; reused, not recomputed")
+        log(f"  complete bundle found in {path}; reused, not recomputed")
         bundle = _with_job_images(path, job) if larger_tau else None
         return ClassOutcome(status="reused", bundle_dir=path, bundle=bundle, **known)
-    bundle = measure_faithfulness_stage(job, job.run(), report)
+    bundle = measure_faithfulness_stage(job, job.run(), log)
     write_bundle(bundle, path)
-    report(f"bundle written to {path}")
+    log(f"bundle written to {path}")
     return ClassOutcome(status="computed", bundle_dir=path, computed=True, bundle=bundle, **known)
 
 
@@ -299,7 +299,7 @@ def _with_job_images(path: Path, job: ClassJob) -> Bundle:
     return replace(bundle, patches=replace(bundle.patches, images=job.images.images))
 
 
-def measure_faithfulness_stage(job: ClassJob, bundle: Bundle, report: Report = lambda _msg: None) -> Bundle:
+def measure_faithfulness_stage(job: ClassJob, bundle: Bundle, log: Log = lambda _msg: None) -> Bundle:
     """The bundle with its circuit's faithfulness (evaluation.faithfulness) in run.json, at the recipe's level.
 
     Measured on the run's own images and device before the bundle is written, so a bundle, and the run in the
@@ -316,7 +316,7 @@ def measure_faithfulness_stage(job: ClassJob, bundle: Bundle, report: Report = l
     subject = Subject(spec=job.spec, run_json=bundle.run_json, patches=bundle.patches, circuit=bundle.circuit,
                       device=resolve_device(params.device), batch_size=params.batch_size)
     started = time.perf_counter()
-    measured = measure_faithfulness(subject, settings, params.memory_budget_mb, report)
+    measured = measure_faithfulness(subject, settings, params.memory_budget_mb, log)
     record = measured.record()
     if settings.level == "groups":
         from neurflow_graph.debugging.faithfulness import group_faithfulness
@@ -325,7 +325,7 @@ def measure_faithfulness_stage(job: ClassJob, bundle: Bundle, report: Report = l
     stages = dict(bundle.run_json["stage_seconds"])
     circuit = sum(stages.values())
     stages["faithfulness"] = round(time.perf_counter() - started, 3)
-    report(f"  faithfulness measured in {stages['faithfulness']:.1f} s "
+    log(f"  faithfulness measured in {stages['faithfulness']:.1f} s "
            f"({100 * stages['faithfulness'] / max(circuit, 1e-9):.1f}% of the circuit's {circuit:.1f} s)")
     return replace(bundle, run_json={**bundle.run_json, "stage_seconds": stages, "faithfulness": record})
 
@@ -341,7 +341,7 @@ def _faithfulness_current(path: Path, settings) -> bool:
                                                                                        settings.seed)
 
 
-def _remeasured(job: ClassJob, path: Path, report: Report) -> Bundle:
+def _remeasured(job: ClassJob, path: Path, log: Log) -> Bundle:
     """The bundle at ``path`` with its faithfulness measured on the job's own images (not the bundle's 8-bit
     copies, so the figures equal a fresh run's) and written back atomically."""
     from neurflow_graph.bundle.files import write_bundle
@@ -349,7 +349,7 @@ def _remeasured(job: ClassJob, path: Path, report: Report) -> Bundle:
     bundle = _with_job_images(path, job)
     stages = {k: v for k, v in bundle.run_json["stage_seconds"].items() if k != "faithfulness"}
     run_json = {k: v for k, v in bundle.run_json.items() if k not in ("faithfulness", "bundle_format")}
-    bundle = measure_faithfulness_stage(job, replace(bundle, run_json={**run_json, "stage_seconds": stages}), report)
+    bundle = measure_faithfulness_stage(job, replace(bundle, run_json={**run_json, "stage_seconds": stages}), log)
     write_bundle(bundle, path)
     return bundle
 
@@ -407,7 +407,7 @@ def ingest(
     out: str | os.PathLike | None = None,
     by_run_id: bool = False,
     progress: bool = True,
-    report: Report = lambda _msg: None,
+    log: Log = lambda _msg: None,
     on_class: Callable[[ClassOutcome], None] = lambda _outcome: None,
 ) -> IngestReport:
     """Ingest ``classes`` (default the recipe's) of ``recipe`` into ``conn``, in this process, one by one.
@@ -425,7 +425,7 @@ def ingest(
     names = list(classes or recipe.classes)
     prepared = prepare_model(recipe)
     complete = CompleteRuns() if force else complete_runs(conn)
-    check = skip_complete_requests(names, complete, lambda: prepared, resolve_device(recipe.params.device), report)
+    check = skip_complete_requests(names, complete, lambda: prepared, resolve_device(recipe.params.device), log)
     outcomes = dict(check.skipped)
     for outcome in outcomes.values():
         on_class(outcome)
@@ -434,7 +434,7 @@ def ingest(
             continue
         outcome = compute_class(
             prepared, name, bundle_target(root, by_run_id), lambda run_id: not force and run_is_complete(conn, run_id),
-            reuse=by_run_id and not force, request_key=check.keys.get(i), progress=progress, report=report,
+            reuse=by_run_id and not force, request_key=check.keys.get(i), progress=progress, log=log,
         )
         if outcome.bundle_dir is not None:
             outcome = stored(outcome, store_bundle(conn, outcome.bundle_dir, progress))
@@ -444,7 +444,7 @@ def ingest(
 
 
 def subject_from_recipe(prepared: PreparedModel, class_name: str, tau: int, cache_dir: str | os.PathLike,
-                        progress: bool = False, report: Report = lambda _msg: None) -> Subject:
+                        progress: bool = False, log: Log = lambda _msg: None) -> Subject:
     """An evaluation subject for one class of a prepared recipe with at least ``tau`` core neurons per target:
     ``compute_class`` with the larger-tau reuse policy, its bundle in ``cache_dir``.
 
@@ -458,9 +458,9 @@ def subject_from_recipe(prepared: PreparedModel, class_name: str, tau: int, cach
     run_tau = max(tau, recipe.params.tau)
     prepared = replace(prepared, recipe=recipe.with_overrides(tau=run_tau))
     outcome = compute_class(prepared, class_name, cache_dir, reuse=True, larger_tau=True, progress=progress,
-                            report=report)
+                            log=log)
     if outcome.status == "reused":
-        report(f"class {outcome.class_index} ({outcome.class_name}): reusing the run in {cache_dir}")
+        log(f"class {outcome.class_index} ({outcome.class_name}): reusing the run in {cache_dir}")
     bundle = outcome.bundle
     return Subject(spec=prepared.model_spec(), run_json=bundle.run_json, patches=bundle.patches,
                    circuit=bundle.circuit, device=resolve_device(recipe.params.device),

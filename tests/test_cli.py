@@ -121,3 +121,17 @@ def test_class_folder_prefers_the_class_subfolder_then_a_flat_folder(tmp_path, f
     (flat_digits / "3").mkdir()
     assert class_folder(recipe.with_overrides(images=flat_digits).images, "3") == "3"  # a class subfolder wins
     assert class_folder(recipe.with_overrides(images=tmp_path / "nowhere").images, "3") == "3"  # its loader says why
+
+
+def test_class_options_share_one_grammar_and_batch_options_name_their_fields():
+    """`--class`, `--classes` (ingest, evaluate): repeat or comma-separate; `--batch-size` sets `batch_size` and
+    `--internal-batch-size` sets `internal_batch_size`, as the recipe names them."""
+    from neurflow_graph.cli.common import class_names
+    from neurflow_graph.cli.main import load_recipe_with
+
+    assert class_names(("3,5", " cat ", ",")) == ("3", "5", "cat")
+    recipe = load_recipe_with(RECIPE, {"classes": ("1,2", "7"), "batch_size": 8, "internal_batch_size": 96})
+    assert recipe.classes == ("1", "2", "7")
+    assert (recipe.params.batch_size, recipe.params.internal_batch_size) == (8, 96)
+    ingest_help = CliRunner().invoke(main, ["ingest", "--help"]).output
+    assert "--internal-batch-size" in ingest_help and "--batch-size" in ingest_help

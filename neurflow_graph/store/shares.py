@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from neurflow_graph import ids
 from neurflow_graph.errors import StoreError
-from neurflow_graph.store.queries import execute, load, run
+from neurflow_graph.store.queries import execute, load, run_cypher
 
 if TYPE_CHECKING:
     from neurflow_graph.bundle.tables import BundleTables
@@ -42,7 +42,7 @@ def write_shares(driver: neo4j.Driver, database: str, tables: BundleTables, skip
         return 0
     memberships: dict[str, frozenset[str]] = {}
     size: dict[str, int] = {}
-    for row in run(driver, database, "shares_memberships", neurons=neurons, skip_runs=skip_runs):
+    for row in run_cypher(driver, database, "shares_memberships", neurons=neurons, skip_runs=skip_runs):
         memberships[row["neuron"]] = frozenset(row["groups"])
         size.update(zip(row["groups"], row["sizes"], strict=True))
     pairs, best = [], {}
@@ -114,12 +114,13 @@ def _write_shares_top(driver: neo4j.Driver, database: str, tables: BundleTables,
     by_layer: dict[str, list[Mapping[str, Any]]] = {}
     for layer, p in pairs:
         by_layer.setdefault(ids.layer_id(tables.model_name, layer), []).append(p)
-    stored = {r["layer_id"]: r for r in run(driver, database, "shares_top", layer=None) if r["layer_id"] in by_layer}
+    stored = {r["layer_id"]: r for r in run_cypher(driver, database, "shares_top", layer=None)
+              if r["layer_id"] in by_layer}
     rows = []
     for layer_id, new in sorted(by_layer.items()):
         merged = merge_shares_top(stored.get(layer_id), new)
         rows.append([layer_id, merged["a"], merged["b"], merged["jaccard"], merged["shared"], merged["dropped"]])
-    done = run(driver, database, "write_shares_top", rows=rows)[0]["written"]
+    done = run_cypher(driver, database, "write_shares_top", rows=rows)[0]["written"]
     if done != len(rows):
         raise StoreError(f"query 'write_shares_top' wrote {done} of {len(rows)} layers: a Layer vanished during the "
                          f"ingest; run {tables.run_id} stays incomplete")

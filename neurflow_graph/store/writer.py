@@ -32,7 +32,7 @@ from neurflow_graph.bundle.tables import BundleTables, check_tables, read_bundle
 from neurflow_graph.errors import ArtifactError, ConfigError, StoreError
 from neurflow_graph.store import rows as R
 from neurflow_graph.store.connection import connect
-from neurflow_graph.store.queries import execute, load, run
+from neurflow_graph.store.queries import execute, load, run_cypher
 from neurflow_graph.store.schedule import Label, Nodes, Rel, WriteStep, run_steps
 from neurflow_graph.store.schema import ensure_schema
 from neurflow_graph.store.shares import write_shares
@@ -99,11 +99,11 @@ def write_run_graph(
     with _WRITE_LOCK:
         started = time.perf_counter()
         ensure_schema(driver, database)
-        was_complete = any(r["complete"] is True for r in run(driver, database, "run_status", run_id=run_id))
+        was_complete = any(r["complete"] is True for r in run_cypher(driver, database, "run_status", run_id=run_id))
         class_id = R.class_row(tables.run_json)["id"]
         _check_shared_nodes(driver, database, tables)
-        earlier = {r["class_id"] for r in run(driver, database, "run_classes", runs=[run_id])} - {class_id}
-        (opened,) = run(
+        earlier = {r["class_id"] for r in run_cypher(driver, database, "run_classes", runs=[run_id])} - {class_id}
+        (opened,) = run_cypher(
             driver,
             database,
             "write_run_start",
@@ -143,7 +143,7 @@ def write_run_graph(
         blocks = writers if tables.hyperedges.num_rows > batch_size else 1  # one batch needs no sharing
         run_steps(_plan(tables, blocks), write_step, writers)
         rels = written.rels + _write_logit_of(driver, database, tables)
-        class_runs = run(driver, database, "class_runs", class_id=class_id)
+        class_runs = run_cypher(driver, database, "class_runs", class_id=class_id)
         rels += write_shares(driver, database, tables, [r["run_id"] for r in class_runs], batch_size)
         nodes, n_batches = written.nodes, written.batches
         counts = _counts(tables)
@@ -151,8 +151,8 @@ def write_run_graph(
         mine = {"run_id": run_id, "created_at": tables.run_json.get("created_at"), "completed_at": completed_at}
         latest = latest_run([*(r for r in class_runs if r["complete"] and r["run_id"] != run_id), mine])
         _refresh_class_neurons(driver, database, class_id, latest)  # before completing: a crash leaves it incomplete
-        done = run(driver, database, "write_run_complete", run_id=run_id, counts=counts, completed_at=completed_at,
-                   latest_run=latest)
+        done = run_cypher(driver, database, "write_run_complete", run_id=run_id, counts=counts,
+                          completed_at=completed_at, latest_run=latest)
         if not done or done[0]["complete"] is not True:
             raise StoreError(f"run {run_id} vanished from the store during its ingest; write it again")
         return WriteReport(run_id, nodes, rels, n_batches, time.perf_counter() - started, counts)
@@ -252,7 +252,7 @@ def _check_shared_nodes(driver: neo4j.Driver, database: str, tables: BundleTable
     a run adds to the nodes other runs share and never changes what they say. One ArtifactError line, before any
     write."""
     model, klass = R.model_row(tables.run_json), R.class_row(tables.run_json)
-    (stored,) = run(driver, database, "shared_nodes", model_id=model["id"], class_id=klass["id"])
+    (stored,) = run_cypher(driver, database, "shared_nodes", model_id=model["id"], class_id=klass["id"])
     wanted = {"model_name": model["name"], "model_preset": model.get("preset"),
               "model_num_classes": model.get("num_classes"), "class_name": klass["name"],
               "class_model": klass["model"], "class_index": klass["index"]}
@@ -276,7 +276,7 @@ def _clear_run(driver: neo4j.Driver, database: str, run_id: str) -> None:
         ("delete_run_patches", 5 * DELETE_BATCH_SIZE),
         ("delete_run_circuit", 5 * DELETE_BATCH_SIZE),
     ):
-        while run(driver, database, query, run_id=run_id, limit=limit)[0]["deleted"] > 0:
+        while run_cypher(driver, database, query, run_id=run_id, limit=limit)[0]["deleted"] > 0:
             pass
 
 
@@ -302,9 +302,9 @@ def _instant(text: str | None) -> datetime:
 
 def _settle_class(driver: neo4j.Driver, database: str, class_id: str) -> None:
     """Flag the class's latest complete run and point the per-neuron class lists at it (after one turned incomplete)."""
-    latest = latest_run(r for r in run(driver, database, "class_runs", class_id=class_id) if r["complete"])
+    latest = latest_run(r for r in run_cypher(driver, database, "class_runs", class_id=class_id) if r["complete"])
     _refresh_class_neurons(driver, database, class_id, latest)
-    run(driver, database, "write_class_latest", class_id=class_id, run_id=latest)
+    run_cypher(driver, database, "write_class_latest", class_id=class_id, run_id=latest)
 
 
 def _refresh_class_neurons(driver: neo4j.Driver, database: str, class_id: str, latest: str | None) -> None:
@@ -313,9 +313,9 @@ def _refresh_class_neurons(driver: neo4j.Driver, database: str, class_id: str, l
     Called when a complete run of the class turns incomplete (a re-ingest starts) and before a run completes, so
     the lists that shared_neurons.cypher reads always describe the latest complete runs, even after an interruption.
     """
-    run(driver, database, "write_class_neurons_clear", class_id=class_id)
+    run_cypher(driver, database, "write_class_neurons_clear", class_id=class_id)
     if latest is not None:
-        run(driver, database, "write_class_neurons", class_id=class_id, run_id=latest)
+        run_cypher(driver, database, "write_class_neurons", class_id=class_id, run_id=latest)
 
 
 def _write_logit_of(driver: neo4j.Driver, database: str, tables: BundleTables) -> int:
@@ -323,7 +323,7 @@ def _write_logit_of(driver: neo4j.Driver, database: str, tables: BundleTables) -
     if root is None:
         return 0
     class_id = R.class_row(tables.run_json)["id"]
-    written = run(driver, database, "write_logit_of", run_id=tables.run_id, group_id=root, class_id=class_id)
+    written = run_cypher(driver, database, "write_logit_of", run_id=tables.run_id, group_id=root, class_id=class_id)
     if written[0]["written"] != 1:
         raise StoreError(f"query 'write_logit_of' found no root group {root!r}; run {tables.run_id} stays incomplete")
     return 1

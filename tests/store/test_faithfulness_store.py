@@ -103,7 +103,7 @@ def test_a_run_killed_during_the_faithfulness_stage_is_incomplete_until_the_next
 
     with connect(data_dir, database="faithfulness_killed") as conn:
         with pytest.raises(KeyboardInterrupt):
-            ingest(recipe, conn, ("3",), out=tmp_path / "runs", progress=False, report=kill)
+            ingest(recipe, conn, ("3",), out=tmp_path / "runs", progress=False, log=kill)
         runs = conn.run("list_runs")
         assert all(not run_is_complete(conn, r["run_id"]) for r in runs)
         assert not (tmp_path / "runs" / "3").exists()  # no bundle without its figures
@@ -131,7 +131,7 @@ def test_a_reused_bundle_without_figures_gets_them_measured_on_the_runs_own_imag
     lines: list[str] = []
     with connect(data_dir, database="faithfulness_reuse_on") as conn:
         (outcome,) = ingest(recipe, conn, ("3",), out=tmp_path, by_run_id=True, progress=False,
-                            report=lines.append).outcomes
+                            log=lines.append).outcomes
         rows = fetch_faithfulness(conn, "digits/3")
     assert outcome.status == "stored" and not outcome.computed  # the circuit was not computed again
     assert any("faithfulness measured and added" in line for line in lines), lines
