@@ -73,12 +73,10 @@ def run_images(run, prepared, max_images: int | None = None) -> DebugImages | No
     hashes is found there (the exact tensors); else the 8-bit copies its bundle keeps under `images/`.
     """
     from neurflow_graph.bundle.files import read_bundle_images
-    from neurflow_graph.bundle.meta import RunMeta
     from neurflow_graph.image_sources import image_source_from_record, source_images
 
-    try:
-        meta = RunMeta.parse(run.run_json, f"run {run.run_id}")
-    except NeurflowGraphError:
+    meta = run.meta()
+    if meta is None:
         return None
     wanted = list(meta.images.sha256[:max_images] if max_images is not None else meta.images.sha256)
     labels = None

@@ -141,6 +141,7 @@ def test_a_reused_bundle_without_figures_gets_them_measured_on_the_runs_own_imag
 
 
 def test_groups_level_stores_debugs_figures_on_each_group(recipe, data_dir, tmp_path):
+    from neurflow_graph.bundle.meta import meta_of
     from neurflow_graph.debugging import debug_images, layer_groups_from_bundle
     from neurflow_graph.debugging.faithfulness import known_random_figures
 
@@ -163,7 +164,7 @@ def test_groups_level_stores_debugs_figures_on_each_group(recipe, data_dir, tmp_
         assert stored[g.group.id]["random"] == pytest.approx(float(g.random_logit_drop.mean()), rel=1e-5)
     # debug with the same seeds on the run's own images reads the random draws instead of masking them again
     sha = outcome.bundle.run_json["images"]["sha256"]
-    known = known_random_figures(outcome.bundle.run_json, sha, recipe.faithfulness.sets, recipe.faithfulness.seed)
+    known = known_random_figures(meta_of(outcome.bundle), sha, recipe.faithfulness.sets, recipe.faithfulness.seed)
     assert {g.group.group_id for g in result.groups} <= set(known)
     reread = debug_images(prepared.model, outcome.bundle.patches.images,
                           layer_groups_from_bundle(outcome.bundle_dir, layer), outcome.class_index,
@@ -174,8 +175,8 @@ def test_groups_level_stores_debugs_figures_on_each_group(recipe, data_dir, tmp_
         np.testing.assert_allclose(b.logit_drop, a.logit_drop, rtol=1e-6)
         np.testing.assert_allclose(b.random_logit_drop, a.random_logit_drop, rtol=1e-6)
         np.testing.assert_array_equal(b.random_flipped, a.random_flipped)
-    assert known_random_figures(outcome.bundle.run_json, sha, recipe.faithfulness.sets + 1, 0) == {}
-    assert known_random_figures(outcome.bundle.run_json, sha[:-1], recipe.faithfulness.sets, 0) == {}
+    assert known_random_figures(meta_of(outcome.bundle), sha, recipe.faithfulness.sets + 1, 0) == {}
+    assert known_random_figures(meta_of(outcome.bundle), sha[:-1], recipe.faithfulness.sets, 0) == {}
 
 
 def test_show_draws_the_verdict_and_the_figures_next_to_the_circuit(stored, data_dir):
