@@ -1,6 +1,7 @@
-"""The job API: ingest a recipe's classes into a graph store.
+"""The plan of a class and the job API: ingest a recipe's classes into a graph store.
 
-The one place that decides, per class, whether to skip it (its request or its run is complete in the store),
+``class_job`` plans one class (its images read and filtered once, its run id and request key). The one place
+that decides, per class, whether to skip it (its request or its run is complete in the store),
 reuse a bundle already on disk, compute it, write its bundle and store it. ``compute_class`` is the one
 function that computes a class: ``run``, ``ingest``, ``evaluate`` (``subject_from_recipe``) and the Ray workers
 (``neurflow_graph.distributed``) call it; skipping a complete run and reusing a bundle are its policies.
