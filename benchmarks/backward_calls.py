@@ -80,9 +80,9 @@ def run_circuit(spec, kept, class_index, params: dict, batched: bool) -> tuple[d
 
 def digits_circuit(n_images: int):
     """The digits CNN with its trained weights, and ``n_images`` test images of digit 3 it predicts as 3."""
-    from neurflow_graph.engine.digits import digits_images
-    from neurflow_graph.engine.images import filter_predicted, image_set_from_tensors
-    from neurflow_graph.engine.presets import get_preset
+    from neurflow_graph.models.digits import digits_images
+    from neurflow_graph.models.images import filter_predicted, image_set_from_tensors
+    from neurflow_graph.models.presets import get_preset
 
     preset = get_preset("digits")
     torch.manual_seed(0)

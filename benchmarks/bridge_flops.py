@@ -15,7 +15,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from neurflow_graph.engine.layers import bridge, capture, neuron_activations
-from neurflow_graph.engine.presets import get_preset, preset_names
+from neurflow_graph.models.presets import get_preset, preset_names
 
 
 def bridge_flops(name: str) -> list[tuple[str, str, int, int]]:

@@ -54,7 +54,8 @@ from neurflow_graph.engine.groups import find_neuron_groups  # noqa: E402
 from neurflow_graph.engine.layers import bridge  # noqa: E402
 from neurflow_graph.engine.memory import trim_heap  # noqa: E402
 from neurflow_graph.engine.patches import make_patches  # noqa: E402
-from neurflow_graph.recipes import class_images, load_recipe, prepare_model  # noqa: E402
+from neurflow_graph.image_sources import class_images  # noqa: E402
+from neurflow_graph.recipes import load_recipe, prepare_model  # noqa: E402
 
 RECIPE = Path(__file__).resolve().parents[1] / "ingest" / "efficientnet-lite0.toml"
 # k, tau, n_steps; augmented copies of the recipe's photo; how many of the recipe's layers (None: all);

@@ -27,13 +27,13 @@ from pathlib import Path
 import torch
 
 from neurflow_graph.bundle.meta import FaithfulnessSettings
-from neurflow_graph.engine.images import skimage_images
 from neurflow_graph.engine.pipeline import ModelSpec, NeurFlow
-from neurflow_graph.engine.presets import get_preset
 from neurflow_graph.evaluation.faithfulness import measure_faithfulness
 from neurflow_graph.evaluation.subject import Subject
-from neurflow_graph.jobs import measure_faithfulness_stage
-from neurflow_graph.recipes import class_job, load_recipe, prepare_model
+from neurflow_graph.jobs import class_job, measure_faithfulness_stage
+from neurflow_graph.models.images import skimage_images
+from neurflow_graph.models.presets import get_preset
+from neurflow_graph.recipes import load_recipe, prepare_model
 
 ROOT = Path(__file__).resolve().parents[1]
 BOUND = 0.10

@@ -35,12 +35,12 @@ from neurflow_graph.engine import attribution as attribution_module
 from neurflow_graph.engine.activations import compute_activations, feature_maps
 from neurflow_graph.engine.attribution import IntegratedGradients
 from neurflow_graph.engine.devices import float32_matmuls, resolve_device
-from neurflow_graph.engine.images import skimage_images
 from neurflow_graph.engine.layers import bridge, neuron_activations
 from neurflow_graph.engine.patches import make_patches
 from neurflow_graph.engine.pipeline import ModelSpec, NeurFlow
-from neurflow_graph.engine.presets import get_preset
 from neurflow_graph.errors import ConfigError
+from neurflow_graph.models.images import skimage_images
+from neurflow_graph.models.presets import get_preset
 
 NAMES = ["chelsea", "coffee", "astronaut", "rocket"]
 FULL = dict(input_size=224, images=50, granularities=(1.0, 0.5, 0.25), layers=None, k=50, tau=16, n_steps=50,

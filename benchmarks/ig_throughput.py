@@ -28,10 +28,10 @@ from captum.attr import IntegratedGradients as CaptumIG
 from neurflow_graph.engine import memory
 from neurflow_graph.engine.activations import compute_activations, feature_maps
 from neurflow_graph.engine.attribution import IntegratedGradients
-from neurflow_graph.engine.images import skimage_images
 from neurflow_graph.engine.layers import bridge, neuron_activations
 from neurflow_graph.engine.patches import make_patches
-from neurflow_graph.engine.presets import get_preset
+from neurflow_graph.models.images import skimage_images
+from neurflow_graph.models.presets import get_preset
 
 
 class _Means(torch.nn.Module):
@@ -149,7 +149,7 @@ def main() -> None:
         case("resnet50 (random weights)", model, preset, images, "layer4.1", "layer4.2", n_targets, k, 50,
              min(16, 2048), modes)
     if "digits" in args.cases:
-        from neurflow_graph.engine.digits import digits_images
+        from neurflow_graph.models.digits import digits_images
 
         preset = get_preset("digits")
         model = preset.build(weights="DIGITS_V1").eval()

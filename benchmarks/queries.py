@@ -42,7 +42,7 @@ from neurflow_graph.query import (
     run_query,
 )
 from neurflow_graph.store import connect, server, write_run_graph
-from neurflow_graph.store.writer import SHARES_FLOOR
+from neurflow_graph.store.shares import SHARES_FLOOR
 
 TARGET_MS = 200.0
 
@@ -62,10 +62,10 @@ def _reusable(bundle: Path) -> bool:
 def make_bundles(folder: Path, classes: list[int], taus: list[int], images: int = 12) -> list[Path]:
     """Real runs of the digits CNN, one per (class, tau), written once under `folder` and reused."""
     from neurflow_graph.bundle.files import write_bundle as write_bundle_dir
-    from neurflow_graph.engine.digits import digits_images
-    from neurflow_graph.engine.images import filter_predicted, image_set_from_tensors
     from neurflow_graph.engine.pipeline import ModelSpec, NeurFlow
-    from neurflow_graph.engine.presets import get_preset
+    from neurflow_graph.models.digits import digits_images
+    from neurflow_graph.models.images import filter_predicted, image_set_from_tensors
+    from neurflow_graph.models.presets import get_preset
 
     preset = get_preset("digits")
     model = None

@@ -7,9 +7,9 @@ Per recipe, measured side by side in one run (best of ``--repeats``):
 - ``build_s``: building the model once on the driver (``prepare_model``: the weights loaded and digested, as
   every worker does) and, in it, ``digest_s``: the state-dict digest alone (``weights_sha256``);
   ``file_sha256_s``: hashing the weights file instead, where the recipe has one;
-- ``request_key_s``: one class's request key (``recipes.request_key_of``: its candidate images read and hashed,
+- ``request_key_s``: one class's request key (``jobs.request_key_of``: its candidate images read and hashed,
   no model forward), what the driver pays per class;
-- ``class_job_s``: what a worker paid per class before it could skip by run id (``recipes.class_job``: images
+- ``class_job_s``: what a worker paid per class before it could skip by run id (``jobs.class_job``: images
   loaded, decoded and filtered by a forward pass), and ``ratio``: class_job_s / request_key_s.
 """
 
@@ -28,14 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from weights_digest import _best  # noqa: E402  (best of n timings, shared with the digest benchmark)
 
 from neurflow_graph.engine.pipeline import weights_sha256  # noqa: E402
-from neurflow_graph.recipes import (  # noqa: E402
-    ImageSource,
-    class_index_of,
-    class_job,
-    load_recipe,
-    prepare_model,
-    request_key_of,
-)
+from neurflow_graph.jobs import class_job, request_key_of  # noqa: E402
+from neurflow_graph.recipes import ImageSource, class_index_of, load_recipe, prepare_model  # noqa: E402
 
 INGEST = Path(__file__).resolve().parents[1] / "ingest"
 

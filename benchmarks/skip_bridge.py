@@ -15,10 +15,10 @@ import time
 
 import torch
 
-from neurflow_graph.engine.digits import digits_images
 from neurflow_graph.engine.layers import _ReplayBridge, bridge, capture
 from neurflow_graph.engine.layouts import resolve_layouts
-from neurflow_graph.engine.presets import get_preset
+from neurflow_graph.models.digits import digits_images
+from neurflow_graph.models.presets import get_preset
 
 LOWER, UPPER = "encoder.layers.encoder_layer_1.mlp.1", "encoder.layers.encoder_layer_2.mlp.1"
 

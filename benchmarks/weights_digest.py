@@ -16,7 +16,7 @@ import time
 import torch
 
 from neurflow_graph.engine.pipeline import weights_sha256
-from neurflow_graph.engine.presets import get_preset
+from neurflow_graph.models.presets import get_preset
 
 
 def _best(fn, repeats: int = 3) -> float:

@@ -21,7 +21,7 @@
 //   Through run_query (the query's answer): one row per path, strongest first: run_id, source (group id where the path
 //   starts), groups (group ids from the source up to the root), weights (signed, one per edge), product
 //   (signed), strength (product of |w|), log_strength (sum of log|w|), hops.
-// Example: run(driver, db, "bias_paths", class_id="digits/3", run_id=None, source="digits/conv2/14",
+// Example: run_cypher(driver, db, "bias_paths", class_id="digits/3", run_id=None, source="digits/conv2/14",
 //   min_weight=0.0, limit=5)
 //   -> [{"run_id": "digits-c3-3520059de8", "root": "fc/g0", "sources": ["conv2/g2"], "max_paths": 5,
 //        "edges": [["conv2/g2", "conv3/g0", 0.32], …]}]

@@ -15,7 +15,7 @@
 //   (group ids within the run), child_layer, parent_layer, child_layer_index, parent_layer_index, weight (signed
 //   sum of hyper-edge weights), n_edges, rank (0 = the parent's strongest input by |weight|, ties by child id),
 //   relation (the FEEDS `relation` property written by concept labelling, or null).
-// Example: run(driver, db, "circuit_edges", class_id="digits/3", run_id=None, top_n=2)
+// Example: run_cypher(driver, db, "circuit_edges", class_id="digits/3", run_id=None, top_n=2)
 //   -> [{"run_id": "digits-c3-3520059de8", "top_n": 2, "edges": [["conv3/g0", "fc/g0", "conv3", "fc", 1, 0, 0.73,
 //        12, None], …]}]
 //   run_query(conn, "circuit_edges", class_id="digits/3", top_n=2)

@@ -7,7 +7,7 @@
 // Writes: false
 // Returns: one row per FEEDS edge, by parent layer then parent then |weight|: child, feeds (the relationship),
 //   parent (NeuronGroup nodes), then the root's logit (LOGIT_OF relationship) and the class node.
-// Example: run(driver, db, "circuit_graph", class_id="digits/3", run_id=None)
+// Example: run_cypher(driver, db, "circuit_graph", class_id="digits/3", run_id=None)
 //   -> [{"child": Node(NeuronGroup conv3/g1), "feeds": Relationship(FEEDS weight 0.42), "parent": …,
 //        "logit": Relationship(LOGIT_OF), "class": Node(Class digits/3)}, …]
 MATCH (c:Class {id: $class_id})

@@ -11,7 +11,7 @@
 //   relative to bundle_path, or null), label, description (NeuronGroup properties written by concept labelling, or null).
 // The member neurons are the group's `neurons` property (written with it, by channel), not its MEMBER_OF edges: those
 // lead to Neuron nodes, whose per-class lists (write_class_neurons.cypher) make them slow to load at 1000 classes.
-// Example: run(driver, db, "circuit_groups", class_id="digits/3", run_id=None)
+// Example: run_cypher(driver, db, "circuit_groups", class_id="digits/3", run_id=None)
 //   -> [{"group_id": "fc/g0", "layer": "fc", "is_root": True, "neurons": ["digits/fc/3"],
 //        "exemplars": [{"rank": 0, "patch_id": 236, "thumbnail": "thumbnails/p236.png"}, …], "label": None, …}, …]
 MATCH (c:Class {id: $class_id})

@@ -5,7 +5,7 @@
 // Writes: false
 // Returns: one row per edge: run_id, child, parent (group ids within the run), child_layer, parent_layer,
 //   child_layer_index, parent_layer_index, weight, n_edges.
-// Example: run(driver, db, "circuit_of_class", class_id="digits/3")
+// Example: run_cypher(driver, db, "circuit_of_class", class_id="digits/3")
 //   -> [{"run_id": "digits-c3-5f2a9c1e", "child": "conv3/g1", "parent": "fc/g0", "weight": 0.42, …}, …]
 MATCH (c:Class {id: $class_id})
 MATCH (root:NeuronGroup)-[:LOGIT_OF]->(c)

@@ -5,7 +5,7 @@
 // Writes: false
 // Returns: one row (none when the class is not in the store): class_id, model, index, name, n_runs, n_complete,
 //   latest_run (null when no run of the class is complete).
-// Example: run(driver, db, "class_info", class_id="digits/3")
+// Example: run_cypher(driver, db, "class_info", class_id="digits/3")
 //   -> [{"class_id": "digits/3", "model": "digits", "index": 3, "name": "3", "n_runs": 2, "n_complete": 2,
 //        "latest_run": "digits-c3-4254e914ed"}]
 MATCH (c:Class {id: $class_id})

@@ -4,7 +4,7 @@
 // Parameters: $class_id — "{model}/{class_index}", e.g. "digits/3".
 // Writes: false
 // Returns: one row per run of the class, in no particular order: run_id, complete, created_at, completed_at.
-// Example: run(driver, db, "class_runs", class_id="digits/3")
+// Example: run_cypher(driver, db, "class_runs", class_id="digits/3")
 //   -> [{"run_id": "digits-c3-3520059de8", "complete": True, "created_at": "2026-11-22T10:00:00Z",
 //        "completed_at": "2026-11-22T10:05:01.123456+00:00"}]
 MATCH (r:Run)-[:FOR_CLASS]->(:Class {id: $class_id})

@@ -11,7 +11,7 @@
 //   parent_a (group ids in run A, null for an appeared edge), child_b, parent_b (the matched groups in run B,
 //   null when an end is unmatched), weight_a, weight_b (null where absent), delta (weight_b - weight_a, or
 //   null), status. No row when either run is not stored.
-// Example: run(driver, db, "compare_run_edges", run_a="digits-c3-3520059de8", run_b="digits-c3-4254e914ed",
+// Example: run_cypher(driver, db, "compare_run_edges", run_a="digits-c3-3520059de8", run_b="digits-c3-4254e914ed",
 //   min_jaccard=0.5, tolerance=1e-9)
 //   -> [{"child_a": "conv3/g0", "parent_a": "fc/g0", "child_b": "conv3/g0", "parent_b": "fc/g0",
 //        "weight_a": 0.73, "weight_b": 0.90, "delta": 0.18, "status": "changed", …}, …]

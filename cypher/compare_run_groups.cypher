@@ -12,7 +12,7 @@
 //   group_b (group ids within their runs, null when unmatched), jaccard (null when unmatched), status
 //   ('same': identical neurons, 'changed': matched but the neurons differ, 'disappeared', 'appeared'),
 //   neurons_a, neurons_b (member neuron ids, null when absent). No row when either run is not stored.
-// Example: run(driver, db, "compare_run_groups", run_a="digits-c3-3520059de8", run_b="digits-c3-4254e914ed",
+// Example: run_cypher(driver, db, "compare_run_groups", run_a="digits-c3-3520059de8", run_b="digits-c3-4254e914ed",
 //   min_jaccard=0.5)
 //   -> [{"layer": "conv3", "group_a": "conv3/g0", "group_b": "conv3/g0", "jaccard": 0.75, "status": "changed", …}, …]
 MATCH (ra:Run {id: $run_a})

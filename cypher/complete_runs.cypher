@@ -4,7 +4,7 @@
 // Parameters: none.
 // Writes: false
 // Returns: run_id, request_key (null when the run's run.json has none), one row per complete run.
-// Example: run(driver, db, "complete_runs") -> [{"run_id": "digits-c3-5f2a9c1e", "request_key": "digits-c3-r…"}]
+// Example: run_cypher(driver, db, "complete_runs") -> [{"run_id": "digits-c3-5f2a9c1e", "request_key": "digits-c3-r…"}]
 MATCH (r:Run)
 WHERE r.complete = true
 RETURN r.id AS run_id, r.request_key AS request_key

@@ -4,7 +4,7 @@
 // Parameters: $run_id — run id; $limit — int, nodes per call.
 // Writes: true
 // Returns: deleted (int).
-// Example: run(driver, db, "delete_run_interventions", run_id="digits-c3-5f2a9c1e", limit=2000) -> [{"deleted": 0}]
+// Example: run_cypher(driver, db, "delete_run_interventions", run_id="digits-c3-5f2a9c1e", limit=2000) -> [{"deleted": 0}]
 MATCH (i:Intervention {run_id: $run_id})
 WITH i LIMIT $limit
 DETACH DELETE i

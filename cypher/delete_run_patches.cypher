@@ -3,7 +3,7 @@
 // Parameters: $run_id — run id; $limit — int, nodes per call.
 // Writes: true
 // Returns: deleted (int).
-// Example: run(driver, db, "delete_run_patches", run_id="digits-c3-5f2a9c1e", limit=2000) -> [{"deleted": 2000}]
+// Example: run_cypher(driver, db, "delete_run_patches", run_id="digits-c3-5f2a9c1e", limit=2000) -> [{"deleted": 2000}]
 MATCH (n:Patch {run_id: $run_id})
 WITH n LIMIT $limit
 DETACH DELETE n

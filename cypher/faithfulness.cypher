@@ -12,7 +12,7 @@
 //   layer_index, n_core, width, n_images, logit_drop, random_logit_drop_mean, random_logit_drop_std, logit_z,
 //   prob_drop, random_prob_drop_mean, random_prob_drop_std, prob_z, kept_share, random_kept_share_mean,
 //   random_kept_share_std, kept_z, mask_accuracy, retain_accuracy, beats_random, sets, seed.
-// Example: run(driver, db, "faithfulness", class_id="digits/3", run_id=None)
+// Example: run_cypher(driver, db, "faithfulness", class_id="digits/3", run_id=None)
 //   -> [{"run_id": "digits-c3-5f2a9c1e", "layer": "conv3", "logit_drop": 7.6, "random_logit_drop_mean": 1.5,
 //        "random_logit_drop_std": 1.1, "logit_z": 5.3, "kept_share": 0.67, "beats_random": True, …}, …]
 MATCH (c:Class {id: $class_id})

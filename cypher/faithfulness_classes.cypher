@@ -9,7 +9,7 @@
 // Returns: one row per class with a measured run, by weakest_z ascending: class_id, class_name, run_id, verdict,
 //   weakest_layer, weakest_z, n_layers (layers tested), n_beating (layers where core beats random),
 //   beats_random_everywhere, level, sets, seed.
-// Example: run(driver, db, "faithfulness_classes", model="digits", max_z=None, limit=100)
+// Example: run_cypher(driver, db, "faithfulness_classes", model="digits", max_z=None, limit=100)
 //   -> [{"class_id": "digits/8", "weakest_layer": "conv2", "weakest_z": 0.4, "beats_random_everywhere": False, …}]
 MATCH (r:Run)-[:FOR_CLASS]->(c:Class)
 WHERE r.complete = true AND r.latest = true AND r.faithfulness_weakest_z IS NOT NULL

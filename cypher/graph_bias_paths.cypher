@@ -6,7 +6,7 @@
 // Writes: false
 // Returns: path (source group -FEEDS-> … -FEEDS-> root group -LOGIT_OF-> class), strength (product of |w| of its
 //   FEEDS edges), one row per path, strongest first.
-// Example: run(driver, db, "graph_bias_paths", class_id="digits/3", limit=5)
+// Example: run_cypher(driver, db, "graph_bias_paths", class_id="digits/3", limit=5)
 //   -> [{"path": <Path NeuronGroup-FEEDS->…-LOGIT_OF->Class>, "strength": 0.23}, …]
 MATCH (c:Class {id: $class_id})
 MATCH (r:Run)-[:FOR_CLASS]->(c)

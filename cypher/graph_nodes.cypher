@@ -2,6 +2,6 @@
 // Parameters: none.
 // Writes: false
 // Returns: one row per node: labels (list), props (map).
-// Example: run(driver, db, "graph_nodes") -> [{"labels": ["Model"], "props": {"id": "digits", ...}}, ...]
+// Example: run_cypher(driver, db, "graph_nodes") -> [{"labels": ["Model"], "props": {"id": "digits", ...}}, ...]
 MATCH (n)
 RETURN labels(n) AS labels, properties(n) AS props

@@ -3,7 +3,7 @@
 // Parameters: none.
 // Writes: false
 // Returns: one row per relationship: type, start, end (the `id` of each end node), props (map).
-// Example: run(driver, db, "graph_relationships") -> [{"type": "FOR_CLASS", "start": "digits-c3-…", "end": "digits/3",
+// Example: run_cypher(driver, db, "graph_relationships") -> [{"type": "FOR_CLASS", "start": "digits-c3-…", "end": "digits/3",
 //   "props": {}}, ...]
 MATCH (a)-[r]->(b)
 RETURN type(r) AS type, a.id AS start, b.id AS end, properties(r) AS props

@@ -7,7 +7,7 @@
 // Writes: false
 // Returns: shared (path group of $class_id <-MEMBER_OF- neuron -MEMBER_OF-> group of $other_class_id), one row per
 //   (neuron, pair of groups).
-// Example: run(driver, db, "graph_shared_groups", class_id="digits/3", other_class_id="digits/8", limit=200)
+// Example: run_cypher(driver, db, "graph_shared_groups", class_id="digits/3", other_class_id="digits/8", limit=200)
 //   -> [{"shared": <Path NeuronGroup<-MEMBER_OF-Neuron-MEMBER_OF->NeuronGroup>}, …]
 MATCH (ca:Class {id: $class_id})<-[:FOR_CLASS]-(ra:Run)
 WHERE ra.complete = true AND ra.latest = true

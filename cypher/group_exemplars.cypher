@@ -4,7 +4,7 @@
 // Writes: false
 // Returns: one row per exemplar, by rank: rank (0 = nearest the centre), patch_id, image_index, image_sha256,
 //   granularity, x0, y0, x1, y1 (pixel box in the source image), thumbnail, run_id, bundle_path.
-// Example: run(driver, db, "group_exemplars", group_id="digits-c3-3520059de8/conv3/g0")
+// Example: run_cypher(driver, db, "group_exemplars", group_id="digits-c3-3520059de8/conv3/g0")
 //   -> [{"rank": 0, "patch_id": 576, "image_index": 9, "thumbnail": "thumbnails/p576.png", …}, …]
 MATCH (g:NeuronGroup {id: $group_id})
 MATCH (g)-[:IN_RUN]->(r:Run)

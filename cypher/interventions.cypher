@@ -6,7 +6,7 @@
 // Returns: one row per intervention, by layer index, group index, then id: id, run_id, group_id (within the
 //   run), layer, properties (map of every Intervention property: prob_drop, logit_drop, random_*_mean/std,
 //   metric_mean, top_images, …).
-// Example: run(driver, db, "interventions", class_id="digits/3", run_id=None)
+// Example: run_cypher(driver, db, "interventions", class_id="digits/3", run_id=None)
 //   -> [{"id": "digits-c3-3520059de8/conv3/g0/mask-1c2d3e4f5a6b", "group_id": "conv3/g0",
 //        "properties": {"prob_drop": 0.08, …}}, …]
 MATCH (c:Class {id: $class_id})

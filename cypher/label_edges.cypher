@@ -4,7 +4,7 @@
 // Writes: false
 // Returns: one row per edge: child, parent (NeuronGroup node ids), child_group_id, parent_group_id, weight,
 //   relation, relation_model, relation_prompt_version, relation_key (null when not explained).
-// Example: run(driver, db, "label_edges", run_id="digits-c3-5f2a9c1e")
+// Example: run_cypher(driver, db, "label_edges", run_id="digits-c3-5f2a9c1e")
 //   -> [{"child": "digits-c3-5f2a9c1e/conv2/g4", "parent": "digits-c3-5f2a9c1e/conv3/g0", "weight": 11.7, …}]
 MATCH (c:NeuronGroup {run_id: $run_id})-[f:FEEDS]->(p:NeuronGroup)
 RETURN c.id AS child, p.id AS parent, c.group_id AS child_group_id, p.group_id AS parent_group_id,

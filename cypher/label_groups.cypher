@@ -5,7 +5,7 @@
 // Returns: one row per group: id (node id), group_id, layer, layer_index, group_index, is_root, exemplars (a list of
 //   [rank, patch_id, thumbnail] with thumbnail relative to the Run's bundle_path; unordered), label,
 //   description, label_model, label_prompt_version, label_key (null when not labelled).
-// Example: run(driver, db, "label_groups", run_id="digits-c3-5f2a9c1e")
+// Example: run_cypher(driver, db, "label_groups", run_id="digits-c3-5f2a9c1e")
 //   -> [{"id": "digits-c3-5f2a9c1e/conv3/g1", "group_id": "conv3/g1", "exemplars": [[0, 9, "thumbnails/p9.png"]], …}]
 MATCH (g:NeuronGroup {run_id: $run_id})
 OPTIONAL MATCH (g)-[e:EXEMPLAR]->(p:Patch)

@@ -2,7 +2,7 @@
 // Parameters: $run_id — run id.
 // Writes: false
 // Returns: run_id, complete, class_id, class_name, class_index, model, created_at, bundle_path.
-// Example: run(driver, db, "label_run", run_id="digits-c3-5f2a9c1e")
+// Example: run_cypher(driver, db, "label_run", run_id="digits-c3-5f2a9c1e")
 //   -> [{"run_id": "digits-c3-5f2a9c1e", "complete": True, "class_id": "digits/3", "bundle_path": "/runs/d3", …}]
 MATCH (r:Run {id: $run_id})-[:FOR_CLASS]->(c:Class)
 RETURN r.id AS run_id, r.complete AS complete, c.id AS class_id, c.name AS class_name, c.index AS class_index,

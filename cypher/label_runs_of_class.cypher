@@ -4,7 +4,7 @@
 // Parameters: $class_ref — "digits/3", "3" (index or name) or e.g. "great white shark".
 // Writes: false
 // Returns: run_id, complete, class_id, class_name, class_index, model, created_at, bundle_path.
-// Example: run(driver, db, "label_runs_of_class", class_ref="digits/3")
+// Example: run_cypher(driver, db, "label_runs_of_class", class_ref="digits/3")
 //   -> [{"run_id": "digits-c3-5f2a9c1e", "complete": True, "class_id": "digits/3", "bundle_path": "/runs/d3", …}]
 MATCH (r:Run)-[:FOR_CLASS]->(c:Class)
 WHERE r.complete = true AND (c.id = $class_ref OR c.name = $class_ref OR toString(c.index) = $class_ref)

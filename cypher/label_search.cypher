@@ -2,7 +2,7 @@
 // Parameters: $text — the text to look for, e.g. "stripes".
 // Writes: false
 // Returns: run_id, class_id, group_id, layer, label, description, label_model.
-// Example: run(driver, db, "label_search", text="stripes")
+// Example: run_cypher(driver, db, "label_search", text="stripes")
 //   -> [{"run_id": "resnet50-c340-…", "class_id": "resnet50/340", "group_id": "layer4.2/g1", "label": "black and white stripes", …}]
 MATCH (g:NeuronGroup)-[:IN_RUN]->(r:Run)-[:FOR_CLASS]->(c:Class)
 WHERE g.label IS NOT NULL AND (toLower(g.label) CONTAINS toLower($text)

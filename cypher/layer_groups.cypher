@@ -10,7 +10,7 @@
 //   group_index, is_root, neurons (neuron ids), channels, activation_max (parallel lists, by channel),
 //   weight_up (sum of the signed weights of its FEEDS edges), label, description. No row when the class has no
 //   complete run or the layer has no groups in it.
-// Example: run(driver, db, "layer_groups", class_id="digits/3", run_id=None, layer="conv3")
+// Example: run_cypher(driver, db, "layer_groups", class_id="digits/3", run_id=None, layer="conv3")
 //   -> [{"group_id": "conv3/g0", "channels": [0, 48, 63], "activation_max": [4.5, 9.0, 11.9],
 //        "weight_up": 0.73, …}, …]
 MATCH (c:Class {id: $class_id})

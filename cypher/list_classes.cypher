@@ -4,7 +4,7 @@
 // Writes: false
 // Returns: one row per class, by model then index: class_id, model, index, name, n_runs, n_complete,
 //   latest_run (null when no run of the class is complete).
-// Example: run(driver, db, "list_classes")
+// Example: run_cypher(driver, db, "list_classes")
 //   -> [{"class_id": "digits/3", "model": "digits", "index": 3, "name": "3", "n_runs": 2, "n_complete": 2,
 //        "latest_run": "digits-c3-4254e914ed"}, …]
 MATCH (c:Class)

@@ -3,7 +3,7 @@
 // Parameters: none.
 // Writes: false
 // Returns: name, aliases (list of other names it answers to), one row per database, by name.
-// Example: run(driver, "system", "list_databases") -> [{"name": "neo4j", "aliases": []}, {"name": "system", …}]
+// Example: run_cypher(driver, "system", "list_databases") -> [{"name": "neo4j", "aliases": []}, {"name": "system", …}]
 SHOW DATABASES YIELD name, aliases
 RETURN name, aliases
 ORDER BY name

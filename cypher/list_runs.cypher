@@ -2,7 +2,7 @@
 // Parameters: none.
 // Writes: false
 // Returns: run_id, complete, model, class_id, class_index, class_name, created_at.
-// Example: run(driver, db, "list_runs") -> [{"run_id": "digits-c3-5f2a9c1e", "complete": True, "model": "digits", …}]
+// Example: run_cypher(driver, db, "list_runs") -> [{"run_id": "digits-c3-5f2a9c1e", "complete": True, "model": "digits", …}]
 MATCH (r:Run)
 MATCH (r)-[:FOR_CLASS]->(c:Class)
 RETURN r.id AS run_id, r.complete AS complete, c.model AS model, c.id AS class_id, c.index AS class_index,

@@ -7,7 +7,7 @@
 //   run_id, layer, layer_index, is_root, is_leaf, activation_max, semantic_group (sg id), semantic_group_index,
 //   n_patches, mean_activation, neuron_group (group id within the run), group_node (its node id), group_size
 //   (neurons), group_label (concept label, or null).
-// Example: run(driver, db, "neuron_roles", neuron_id="digits/conv2/14")
+// Example: run_cypher(driver, db, "neuron_roles", neuron_id="digits/conv2/14")
 //   -> [{"class_id": "digits/3", "semantic_group": "digits/conv2/14#s0", "neuron_group": "conv2/g2", …}, …]
 MATCH (r:Run)-[:FOR_CLASS]->(c:Class)
 WHERE r.complete = true AND r.latest = true

@@ -2,7 +2,7 @@
 // Parameters: none.
 // Writes: false
 // Returns: one row per label: label, count.
-// Example: run(driver, db, "node_counts") -> [{"label": "Neuron", "count": 40}, …]
+// Example: run_cypher(driver, db, "node_counts") -> [{"label": "Neuron", "count": 40}, …]
 MATCH (n)
 UNWIND labels(n) AS label
 RETURN label, count(*) AS count

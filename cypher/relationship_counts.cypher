@@ -2,7 +2,7 @@
 // Parameters: none.
 // Writes: false
 // Returns: one row per type: type, count.
-// Example: run(driver, db, "relationship_counts") -> [{"type": "DRIVES", "count": 310}, …]
+// Example: run_cypher(driver, db, "relationship_counts") -> [{"type": "DRIVES", "count": 310}, …]
 MATCH ()-[r]->()
 RETURN type(r) AS type, count(*) AS count
 ORDER BY type

@@ -2,7 +2,7 @@
 // Parameters: $runs — run ids.
 // Writes: false
 // Returns: one row per run found: run_id, class_id.
-// Example: run(driver, db, "run_classes", runs=["digits-c3-3520059de8"])
+// Example: run_cypher(driver, db, "run_classes", runs=["digits-c3-3520059de8"])
 //   -> [{"run_id": "digits-c3-3520059de8", "class_id": "digits/3"}]
 UNWIND $runs AS id
 MATCH (r:Run {id: id})-[:FOR_CLASS]->(c:Class)

@@ -4,7 +4,7 @@
 // Returns: run_id, complete, neurons (IN_CIRCUIT), patches, semantic_groups, neuron_groups, hyperedges
 //   (DRIVES), group_edges (FEEDS), memberships (MEMBER_OF), in_group (IN_GROUP), exemplars (EXEMPLAR),
 //   has_semantic_group (HAS_SEMANTIC_GROUP), logit_of (LOGIT_OF); no row when the run is not stored.
-// Example: run(driver, db, "run_counts", run_id="digits-c3-5f2a9c1e") -> [{"neurons": 40, "hyperedges": 310, …}]
+// Example: run_cypher(driver, db, "run_counts", run_id="digits-c3-5f2a9c1e") -> [{"neurons": 40, "hyperedges": 310, …}]
 MATCH (r:Run {id: $run_id})
 RETURN r.id AS run_id, r.complete AS complete,
   COUNT { MATCH (:Neuron)-[:IN_CIRCUIT]->(r) } AS neurons,

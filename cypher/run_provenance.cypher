@@ -4,7 +4,7 @@
 // Writes: false
 // Returns: run_id, complete, class_id, class_name, model, properties (map of every Run property); no row when
 //   the run is not stored.
-// Example: run(driver, db, "run_provenance", run_id="digits-c3-3520059de8")
+// Example: run_cypher(driver, db, "run_provenance", run_id="digits-c3-3520059de8")
 //   -> [{"run_id": "digits-c3-3520059de8", "complete": True, "class_id": "digits/3", "model": "digits",
 //        "properties": {"params_k": 20, "params_tau": 4, "bundle_path": "/…/digits-3", "run_json": "{…}", …}}]
 MATCH (r:Run {id: $run_id})

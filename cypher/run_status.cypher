@@ -4,7 +4,7 @@
 // Writes: false
 // Returns: run_id, complete, completed_at, n_neurons, n_patches, n_semantic_groups, n_neuron_groups,
 //   n_hyperedges, n_group_edges (no row when the run is not stored).
-// Example: run(driver, db, "run_status", run_id="digits-c3-5f2a9c1e") -> [{"run_id": …, "complete": True, …}]
+// Example: run_cypher(driver, db, "run_status", run_id="digits-c3-5f2a9c1e") -> [{"run_id": …, "complete": True, …}]
 MATCH (r:Run {id: $run_id})
 RETURN r.id AS run_id, r.complete AS complete, r.completed_at AS completed_at, r.n_neurons AS n_neurons,
   r.n_patches AS n_patches, r.n_semantic_groups AS n_semantic_groups, r.n_neuron_groups AS n_neuron_groups,

@@ -2,6 +2,6 @@
 // Parameters: none.
 // Writes: false
 // Returns: one row per constraint: name, labels (list), properties (list).
-// Example: run(driver, db, "schema_constraints") -> [{"name": "neuron_id", "labels": ["Neuron"], "properties": ["id"]}, …]
+// Example: run_cypher(driver, db, "schema_constraints") -> [{"name": "neuron_id", "labels": ["Neuron"], "properties": ["id"]}, …]
 SHOW CONSTRAINTS YIELD name, labelsOrTypes, properties
 RETURN name, labelsOrTypes AS labels, properties

@@ -2,7 +2,7 @@
 // Parameters: $key — 'neurflow-graph'; $version — int, SCHEMA_VERSION; $written_by — package version string.
 // Writes: true
 // Returns: version.
-// Example: run(driver, db, "schema_version_write", key="neurflow-graph", version=1, written_by="0.1.0")
+// Example: run_cypher(driver, db, "schema_version_write", key="neurflow-graph", version=1, written_by="0.1.0")
 MERGE (v:SchemaVersion {id: $key})
 ON CREATE SET v.version = $version, v.written_by = $written_by
 RETURN v.version AS version

@@ -26,7 +26,7 @@
 //   Through run_query (the query's answer): one row per pair, by Jaccard (then shared neurons) descending, then
 //   group ids: layer, class_a, group_a, class_b, group_b (NeuronGroup node ids), jaccard, shared (neurons in both),
 //   n_a, n_b (group sizes), shared_neurons (ids, sorted).
-// Example: run(driver, db, "shared_groups", min_jaccard=0.3, layer=None, class_id=None, limit=10, candidates=300)
+// Example: run_cypher(driver, db, "shared_groups", min_jaccard=0.3, layer=None, class_id=None, limit=10, candidates=300)
 //   -> [{"bound": -1.0, "max_pairs": 10, "candidates": 300, "pairs": [["digits-c3-3520059de8/conv2/g0", …]], …}]
 //   run_query(conn, "shared_groups", min_jaccard=0.3, limit=10)
 //   -> [{"layer": "conv2", "class_a": "digits/3", "group_a": "digits-c3-3520059de8/conv2/g0",

@@ -8,7 +8,7 @@
 // Writes: false
 // Returns: one row per neuron, most classes first (then most groups, then channel): neuron_id, layer, channel,
 //   n_classes, classes (class ids, sorted), n_groups (neuron groups it belongs to in those runs).
-// Example: run(driver, db, "shared_neurons", layer="conv2", min_classes=2, limit=10)
+// Example: run_cypher(driver, db, "shared_neurons", layer="conv2", min_classes=2, limit=10)
 //   -> [{"neuron_id": "digits/conv2/14", "layer": "conv2", "channel": 14, "n_classes": 2,
 //        "classes": ["digits/3", "digits/5"], "n_groups": 3}, …]
 MATCH (l:Layer)

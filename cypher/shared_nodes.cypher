@@ -4,7 +4,7 @@
 // Writes: false
 // Returns: one row: model_name, model_preset, model_num_classes, class_name, class_model, class_index (null where
 //   the node is not stored yet).
-// Example: run(driver, db, "shared_nodes", model_id="digits", class_id="digits/3")
+// Example: run_cypher(driver, db, "shared_nodes", model_id="digits", class_id="digits/3")
 //   -> [{"model_name": "digits", "model_preset": "digits", "model_num_classes": 10, "class_name": "3", ...}]
 OPTIONAL MATCH (m:Model {id: $model_id})
 OPTIONAL MATCH (c:Class {id: $class_id})

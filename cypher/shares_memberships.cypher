@@ -4,7 +4,7 @@
 // Writes: false
 // Returns: one row per neuron that has such groups: neuron, groups (NeuronGroup node ids), sizes (their n_neurons,
 //   in the same order).
-// Example: run(driver, db, "shares_memberships", neurons=["digits/conv2/14"], skip_runs=["digits-c3-3520059de8"])
+// Example: run_cypher(driver, db, "shares_memberships", neurons=["digits/conv2/14"], skip_runs=["digits-c3-3520059de8"])
 //   -> [{"neuron": "digits/conv2/14", "groups": ["digits-c8-1cd422a888/conv2/g0"], "sizes": [4]}]
 UNWIND $neurons AS id
 MATCH (n:Neuron {id: id})-[:MEMBER_OF]->(g:NeuronGroup)

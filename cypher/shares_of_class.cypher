@@ -6,7 +6,7 @@
 // Writes: false
 // Returns: one row: pairs (a list of [group of the class, other group, its run, the other's run, layer, jaccard,
 //   shared, n, other n, shared neuron ids]).
-// Example: run(driver, db, "shares_of_class", class_id="digits/3", min_jaccard=0.3, layer=None)
+// Example: run_cypher(driver, db, "shares_of_class", class_id="digits/3", min_jaccard=0.3, layer=None)
 //   -> [{"pairs": [["digits-c3-3520059de8/conv2/g0", "digits-c8-1cd422a888/conv2/g0", "digits-c3-3520059de8", …]]}]
 MATCH (:Class {id: $class_id})<-[:FOR_CLASS]-(r:Run)
 WHERE r.complete = true AND r.latest = true

@@ -9,7 +9,7 @@
 // Returns: one row per layer: layer_id, layer (its name), a, b (NeuronGroup node ids of each pair, a in the run of
 //   the smaller id), jaccard, shared (parallel lists, best pair first; empty when the layer has no pair), dropped
 //   (true when pairs fell off the list's end: it then holds every pair ranking before its last entry, no other).
-// Example: run(driver, db, "shares_top", layer="conv2")
+// Example: run_cypher(driver, db, "shares_top", layer="conv2")
 //   -> [{"layer_id": "digits/conv2", "layer": "conv2", "a": ["digits-c3-3520059de8/conv2/g0"],
 //        "b": ["digits-c8-1cd422a888/conv2/g0"], "jaccard": [0.5], "shared": [3], "dropped": false}]
 MATCH (l:Layer)

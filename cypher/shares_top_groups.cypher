@@ -5,7 +5,7 @@
 // Writes: false
 // Returns: one row per group found with latest = true (others are left out): id, run_id, class_id, n_neurons,
 //   members (member neuron ids: the group's `neurons`, by channel).
-// Example: run(driver, db, "shares_top_groups", groups=["digits-c3-3520059de8/conv2/g0"])
+// Example: run_cypher(driver, db, "shares_top_groups", groups=["digits-c3-3520059de8/conv2/g0"])
 //   -> [{"id": "digits-c3-3520059de8/conv2/g0", "run_id": "digits-c3-3520059de8", "class_id": "digits/3",
 //        "n_neurons": 4, "members": ["digits/conv2/2", …]}]
 UNWIND $groups AS id

@@ -6,7 +6,7 @@
 // Parameters: $class_id — "{model}/{class_index}"; $run_id — the class's latest complete run, or null when none.
 // Writes: true
 // Returns: flagged — runs of the class whose flag was set (true or false).
-// Example: run(driver, db, "write_class_latest", class_id="digits/3", run_id="digits-c3-3520059de8")
+// Example: run_cypher(driver, db, "write_class_latest", class_id="digits/3", run_id="digits-c3-3520059de8")
 //   -> [{"flagged": 2}]
 MATCH (r:Run)-[:FOR_CLASS]->(:Class {id: $class_id})
 SET r.latest = (coalesce(r.id = $run_id, false) AND r.complete = true)

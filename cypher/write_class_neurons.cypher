@@ -7,7 +7,7 @@
 // Parameters: $class_id — "{model}/{class_index}"; $run_id — the run whose neurons list the class.
 // Writes: true
 // Returns: written — neurons listed (0 when the run has none).
-// Example: run(driver, db, "write_class_neurons", class_id="digits/3", run_id="digits-c3-3520059de8")
+// Example: run_cypher(driver, db, "write_class_neurons", class_id="digits/3", run_id="digits-c3-3520059de8")
 //   -> [{"written": 57}]
 MATCH (r:Run {id: $run_id})
 MATCH (n:Neuron)-[:IN_CIRCUIT]->(r)

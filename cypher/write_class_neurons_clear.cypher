@@ -3,7 +3,7 @@
 // Parameters: $class_id — "{model}/{class_index}".
 // Writes: true
 // Returns: cleared — neurons whose lists held the class.
-// Example: run(driver, db, "write_class_neurons_clear", class_id="digits/3") -> [{"cleared": 57}]
+// Example: run_cypher(driver, db, "write_class_neurons_clear", class_id="digits/3") -> [{"cleared": 57}]
 MATCH (c:Class {id: $class_id})
 MATCH (r:Run)-[:FOR_CLASS]->(c)
 MATCH (n:Neuron)-[:IN_CIRCUIT]->(r)

@@ -5,7 +5,7 @@
 // Row: [group_id, patches]
 // Writes: true
 // Returns: written — relationships created; nodes, relationships — graph elements it created or merged
-// Example: run(driver, db, "write_exemplars",
+// Example: run_cypher(driver, db, "write_exemplars",
 //   rows=[["digits-c3-5f2a9c1e/conv3/g1", ["digits-c3-5f2a9c1e/p9", "digits-c3-5f2a9c1e/p3"]]])
 UNWIND $rows AS row
 MATCH (g:NeuronGroup {id: row[0]})

@@ -5,7 +5,7 @@
 // Row: [child, parent, weight, n_edges]
 // Writes: true
 // Returns: written — relationships created; nodes, relationships — graph elements it created or merged
-// Example: run(driver, db, "write_group_edges", run_id="digits-c3-5f2a9c1e",
+// Example: run_cypher(driver, db, "write_group_edges", run_id="digits-c3-5f2a9c1e",
 //   rows=[["digits-c3-5f2a9c1e/conv3/g1", "digits-c3-5f2a9c1e/fc/g0", 0.42, 3]])
 UNWIND $rows AS row
 MATCH (c:NeuronGroup {id: row[0]})

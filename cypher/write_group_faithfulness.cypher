@@ -4,7 +4,7 @@
 // Row: [id, logit_drop, prob_drop, random_logit_drop_mean, random_logit_drop_std, random_prob_drop_mean, random_prob_drop_std, logit_z, share_random_worse, n_images]
 // Writes: true
 // Returns: written — groups updated (one per row); nodes, relationships — 0 (it creates none).
-// Example: run(driver, db, "write_group_faithfulness",
+// Example: run_cypher(driver, db, "write_group_faithfulness",
 //   rows=[["digits-c3-5f2a9c1e/conv3/g1", 1.9, 0.21, 0.4, 0.2, 0.03, 0.02, 7.5, 1.0, 12]])
 UNWIND $rows AS row
 MATCH (g:NeuronGroup {id: row[0]})

@@ -5,7 +5,7 @@
 // Row: [sg, children, score, weight, core_score, core_rank]
 // Writes: true
 // Returns: written — relationships created; nodes, relationships — graph elements it created or merged
-// Example: run(driver, db, "write_hyperedges", run_id="digits-c3-5f2a9c1e",
+// Example: run_cypher(driver, db, "write_hyperedges", run_id="digits-c3-5f2a9c1e",
 //   rows=[["digits-c3-5f2a9c1e/digits/fc/3#s0", ["digits/conv3/7"], [0.8], [1.0], [0.9], [0]]])
 UNWIND $rows AS row
 MATCH (s:SemanticGroup {id: row[0]})

@@ -4,7 +4,7 @@
 // Row: [group_id, members]
 // Writes: true
 // Returns: written — relationships created; nodes, relationships — graph elements it created or merged
-// Example: run(driver, db, "write_in_group",
+// Example: run_cypher(driver, db, "write_in_group",
 //   rows=[["digits-c3-5f2a9c1e/conv3/g1", ["digits-c3-5f2a9c1e/digits/conv3/7#s0"]]])
 UNWIND $rows AS row
 MATCH (g:NeuronGroup {id: row[0]})

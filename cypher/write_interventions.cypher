@@ -7,7 +7,7 @@
 // Row: [id, group, props]
 // Writes: true
 // Returns: written — Interventions written (a row whose group is not stored is skipped).
-// Example: run(driver, db, "write_interventions",
+// Example: run_cypher(driver, db, "write_interventions",
 //   rows=[["digits-c3-3520059de8/conv3/g0/mask-1c2d3e4f5a6b", "digits-c3-3520059de8/conv3/g0",
 //          {"kind": "mask_group", "prob_drop": 0.08, "random_prob_drop_mean": 0.02, …}]])
 UNWIND $rows AS row

@@ -4,7 +4,7 @@
 //   the model that answered; $prompt_version — the prompt's version; $key — the cache key.
 // Writes: true
 // Returns: written — 1, or 0 when no such group is stored (e.g. its run was loaded again meanwhile).
-// Example: run(driver, db, "write_label_group", id="digits-c3-5f2a9c1e/conv3/g1", label="vertical strokes",
+// Example: run_cypher(driver, db, "write_label_group", id="digits-c3-5f2a9c1e/conv3/g1", label="vertical strokes",
 //   description="Bright vertical strokes on a dark ground.", model="gpt-4o", prompt_version="label-v1", key="9f…")
 MATCH (g:NeuronGroup {id: $id})
 SET g.label = $label, g.description = $description, g.label_model = $model,

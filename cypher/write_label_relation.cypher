@@ -4,7 +4,7 @@
 //   that answered; $prompt_version — the prompt's version; $key — the cache key.
 // Writes: true
 // Returns: written — edges updated (0 when the edge is not stored).
-// Example: run(driver, db, "write_label_relation", child="digits-c3-5f2a9c1e/conv2/g4",
+// Example: run_cypher(driver, db, "write_label_relation", child="digits-c3-5f2a9c1e/conv2/g4",
 //   parent="digits-c3-5f2a9c1e/conv3/g0", relation="The curved strokes close into the loop.", model="gpt-4o",
 //   prompt_version="relation-v1", key="3c…")
 MATCH (:NeuronGroup {id: $child})-[f:FEEDS]->(:NeuronGroup {id: $parent})

@@ -3,7 +3,7 @@
 // Row: [id, name]   (id is "{model}/{layer}")
 // Writes: true
 // Returns: written — rows written (equals size($rows) when the Model exists); nodes, relationships — graph elements it created or merged
-// Example: run(driver, db, "write_layers", model_id="digits", rows=[["digits/conv3", "conv3"]])
+// Example: run_cypher(driver, db, "write_layers", model_id="digits", rows=[["digits/conv3", "conv3"]])
 MATCH (m:Model {id: $model_id})
 UNWIND $rows AS row
 MERGE (l:Layer {id: row[0]})

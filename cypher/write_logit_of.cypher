@@ -3,7 +3,7 @@
 //   "{run_id}/{logit_layer}/g0"; $class_id — "{model}/{class_index}".
 // Writes: true
 // Returns: written (1, or 0 when either node is missing).
-// Example: run(driver, db, "write_logit_of", run_id="digits-c3-5f2a9c1e",
+// Example: run_cypher(driver, db, "write_logit_of", run_id="digits-c3-5f2a9c1e",
 //   group_id="digits-c3-5f2a9c1e/fc/g0", class_id="digits/3")
 MATCH (g:NeuronGroup {id: $group_id})
 MATCH (c:Class {id: $class_id})

@@ -4,7 +4,7 @@
 // Row: [group_id, members]
 // Writes: true
 // Returns: written — relationships created; nodes, relationships — graph elements it created or merged
-// Example: run(driver, db, "write_members", run_id="digits-c3-5f2a9c1e",
+// Example: run_cypher(driver, db, "write_members", run_id="digits-c3-5f2a9c1e",
 //   rows=[["digits-c3-5f2a9c1e/conv3/g1", ["digits/conv3/7", "digits/conv3/12"]]])
 UNWIND $rows AS row
 MATCH (g:NeuronGroup {id: row[0]})

@@ -5,7 +5,7 @@
 // Row: [id, group_id, layer, layer_index, group_index, is_root, patch_ids, n_neurons, n_semantic_groups, neurons]
 // Writes: true
 // Returns: written — groups created; nodes, relationships — graph elements it created or merged
-// Example: run(driver, db, "write_neuron_groups", run_id="digits-c3-5f2a9c1e",
+// Example: run_cypher(driver, db, "write_neuron_groups", run_id="digits-c3-5f2a9c1e",
 //   rows=[["digits-c3-5f2a9c1e/conv3/g0", "conv3/g0", "conv3", 1, 0, False, [1, 5], 3, 4,
 //   ["digits/conv3/1", "digits/conv3/7", "digits/conv3/12"]]])
 MATCH (r:Run {id: $run_id})

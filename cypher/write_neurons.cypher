@@ -4,7 +4,7 @@
 // Row: [id, layer, layer_id, channel, layer_index, is_root, is_leaf, activation_max, top_patch_ids]
 // Writes: true
 // Returns: written — rows written (size($rows) unless a Layer or the Run is missing); nodes, relationships — graph elements it created or merged
-// Example: run(driver, db, "write_neurons", run_id="digits-c3-5f2a9c1e", model_id="digits",
+// Example: run_cypher(driver, db, "write_neurons", run_id="digits-c3-5f2a9c1e", model_id="digits",
 //   rows=[["digits/fc/3", "fc", "digits/fc", 3, 0, True, False, 9.1, [4, 17]]])
 MATCH (r:Run {id: $run_id})
 UNWIND $rows AS row

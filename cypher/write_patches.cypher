@@ -4,7 +4,7 @@
 // Row: [id, patch_id, image_index, image_sha256, granularity, x0, y0, x1, y1, thumbnail]
 // Writes: true
 // Returns: written — patches created; nodes, relationships — graph elements it created or merged
-// Example: run(driver, db, "write_patches", run_id="digits-c3-5f2a9c1e",
+// Example: run_cypher(driver, db, "write_patches", run_id="digits-c3-5f2a9c1e",
 //   rows=[["digits-c3-5f2a9c1e/p0", 0, 0, "ab…", 1.0, 0, 0, 32, 32, None]])
 UNWIND $rows AS row
 CREATE (p:Patch {id: row[0], run_id: $run_id, patch_id: row[1], image_index: row[2], image_sha256: row[3],

@@ -8,7 +8,7 @@
 //   $latest_run — the class's latest complete run once this one is complete (this run id or another).
 // Writes: true
 // Returns: run_id, complete (no row when the Run does not exist).
-// Example: run(driver, db, "write_run_complete", run_id="digits-c3-5f2a9c1e", counts={"n_neurons": 40},
+// Example: run_cypher(driver, db, "write_run_complete", run_id="digits-c3-5f2a9c1e", counts={"n_neurons": 40},
 //   completed_at="2026-11-22T10:00:00.123456+00:00", latest_run="digits-c3-5f2a9c1e")
 MATCH (r:Run {id: $run_id})
 SET r += $counts, r.completed_at = $completed_at, r.complete = true

@@ -8,7 +8,7 @@
 //   $model_props — map {id, name, preset, weights, num_classes}; $class_props — map {id, model, index, name}.
 // Writes: true
 // Returns: run_id; nodes, relationships — graph elements it merged (Model, Class, Run; OF_MODEL twice, FOR_CLASS).
-// Example: run(driver, db, "write_run_start", run_id="digits-c3-5f2a9c1e", run_props={...},
+// Example: run_cypher(driver, db, "write_run_start", run_id="digits-c3-5f2a9c1e", run_props={...},
 //   model_props={"id": "digits", ...}, class_props={"id": "digits/3", "model": "digits", "index": 3, "name": "3"})
 MERGE (m:Model {id: $model_props.id})
 SET m += $model_props

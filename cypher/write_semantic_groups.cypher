@@ -3,7 +3,7 @@
 // Row: [id, sg_id, neuron_id, layer, layer_index, group_index, patch_ids, mean_activation, neuron_group_id]
 // Writes: true
 // Returns: written — semantic groups created (a row whose neuron is missing is not written); nodes, relationships — graph elements it created or merged
-// Example: run(driver, db, "write_semantic_groups", run_id="digits-c3-5f2a9c1e",
+// Example: run_cypher(driver, db, "write_semantic_groups", run_id="digits-c3-5f2a9c1e",
 //   rows=[["digits-c3-5f2a9c1e/digits/conv3/7#s0", "digits/conv3/7#s0", "digits/conv3/7", "conv3", 1, 0,
 //   [3, 9], 1.2, "conv3/g1"]])
 UNWIND $rows AS row

@@ -9,7 +9,7 @@
 // Row: [a, b, jaccard, shared, neurons]
 // Writes: true
 // Returns: written — relationships created.
-// Example: run(driver, db, "write_shares",
+// Example: run_cypher(driver, db, "write_shares",
 //   rows=[["digits-c3-5f2a9c1e/conv3/g1", "digits-c8-1cd422a888/conv3/g0", 0.5, 3, ["digits/conv3/1", …]]])
 UNWIND $rows AS row
 MATCH (a:NeuronGroup {id: row[0]})

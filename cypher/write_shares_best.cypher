@@ -6,7 +6,7 @@
 // Row: [group, key]
 // Writes: true
 // Returns: written — groups updated or left (one per row).
-// Example: run(driver, db, "write_shares_best", rows=[["digits-c3-5f2a9c1e/conv3/g1", 500003.0]])
+// Example: run_cypher(driver, db, "write_shares_best", rows=[["digits-c3-5f2a9c1e/conv3/g1", 500003.0]])
 UNWIND $rows AS row
 MATCH (g:NeuronGroup {id: row[0]})
 SET g.shares_best = CASE WHEN g.shares_best IS NULL OR g.shares_best < row[1] THEN row[1] ELSE g.shares_best END

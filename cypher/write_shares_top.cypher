@@ -7,7 +7,7 @@
 // Row: [layer_id, a, b, jaccard, shared, dropped]
 // Writes: true
 // Returns: written — layers set.
-// Example: run(driver, db, "write_shares_top",
+// Example: run_cypher(driver, db, "write_shares_top",
 //   rows=[["digits/conv2", ["digits-c3-3520059de8/conv2/g0"], ["digits-c8-1cd422a888/conv2/g0"], [0.5], [3], False]])
 UNWIND $rows AS row
 MATCH (l:Layer {id: row[0]})

@@ -32,13 +32,13 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "neurflow_graph.engine.attribution": ("Attribution", "IntegratedGradients", "quadrature"),
     "neurflow_graph.engine.circuit": ("Circuit", "Transition", "build_circuit"),
     "neurflow_graph.engine.groups": ("GroupEdge", "NeuronGroup", "NeuronGroups", "find_neuron_groups"),
-    "neurflow_graph.engine.images": ("ImageSet", "filter_predicted", "image_set_from_tensors", "load_image_folder",
+    "neurflow_graph.models.images": ("ImageSet", "filter_predicted", "image_set_from_tensors", "load_image_folder",
                                      "skimage_images"),
     "neurflow_graph.engine.layers": ("ablate", "bridge", "capture", "validate_layers"),
     "neurflow_graph.engine.layouts": ("Layout", "resolve_layouts"),
     "neurflow_graph.engine.patches": ("Patches", "make_patches"),
     "neurflow_graph.engine.pipeline": ("Bundle", "ModelSpec", "NeurFlow", "NeurFlowParams"),
-    "neurflow_graph.engine.presets": ("ModelPreset", "get_preset", "preset_names"),
+    "neurflow_graph.models.presets": ("ModelPreset", "get_preset", "preset_names"),
     "neurflow_graph.recipes": ("Recipe", "load_recipe"),
 }
 _HOME = {name: module for module, names in _EXPORTS.items() for name in names}
@@ -81,16 +81,16 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported e
     from neurflow_graph.engine.attribution import Attribution, IntegratedGradients, quadrature
     from neurflow_graph.engine.circuit import Circuit, Transition, build_circuit
     from neurflow_graph.engine.groups import GroupEdge, NeuronGroup, NeuronGroups, find_neuron_groups
-    from neurflow_graph.engine.images import (
+    from neurflow_graph.engine.layers import ablate, bridge, capture, validate_layers
+    from neurflow_graph.engine.layouts import Layout, resolve_layouts
+    from neurflow_graph.engine.patches import Patches, make_patches
+    from neurflow_graph.engine.pipeline import Bundle, ModelSpec, NeurFlow, NeurFlowParams
+    from neurflow_graph.models.images import (
         ImageSet,
         filter_predicted,
         image_set_from_tensors,
         load_image_folder,
         skimage_images,
     )
-    from neurflow_graph.engine.layers import ablate, bridge, capture, validate_layers
-    from neurflow_graph.engine.layouts import Layout, resolve_layouts
-    from neurflow_graph.engine.patches import Patches, make_patches
-    from neurflow_graph.engine.pipeline import Bundle, ModelSpec, NeurFlow, NeurFlowParams
-    from neurflow_graph.engine.presets import ModelPreset, get_preset, preset_names
+    from neurflow_graph.models.presets import ModelPreset, get_preset, preset_names
     from neurflow_graph.recipes import Recipe, load_recipe

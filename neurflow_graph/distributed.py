@@ -19,10 +19,9 @@ from .jobs import (
     ClassOutcome,
     CompleteRuns,
     IngestReport,
-    Report,
+    Log,
     bundle_target,
     complete_runs,
-    compute_class,
     skip_complete_requests,
     store_bundle,
 )
@@ -69,12 +68,16 @@ class ClassWorker:
 
         self.prepared = prepare_model(recipe)
 
-    def compute(self, name: str, root: str, complete: frozenset[str], force: bool) -> ClassOutcome:
+    def compute(self, name: str, root: str, complete: frozenset[str], force: bool,
+                request_key: str | None = None) -> ClassOutcome:
         """``jobs.compute_class`` with bundles under ``root`` by run id; a class's own failure is an outcome."""
+        from . import jobs  # looked up when called: the one function, whatever patches or wraps it
+
         try:
-            outcome = compute_class(
+            outcome = jobs.compute_class(
                 self.prepared, name, bundle_target(Path(root), by_run_id=True),
-                lambda run_id: not force and run_id in complete, reuse=not force, progress=False,
+                lambda run_id: not force and run_id in complete, reuse=not force, request_key=request_key,
+                progress=False,
             )
         except Exception as exc:  # noqa: BLE001 - any failure of this class is reported, the others go on
             return ClassOutcome(name=name, status="failed", error=one_line(exc))
@@ -153,7 +156,7 @@ def ingest_on_ray(
     bundles: str | os.PathLike,
     options: RayOptions = RayOptions(),
     progress: bool = True,
-    report: Report = lambda _msg: None,
+    log: Log = lambda _msg: None,
     on_class: Callable[[ClassOutcome], None] = lambda _outcome: None,
 ) -> IngestReport:
     """Compute ``classes`` on a pool of Ray actors and store each finished bundle while others compute.
@@ -165,7 +168,7 @@ def ingest_on_ray(
     """
     from tqdm.auto import tqdm
 
-    from neurflow_graph.engine.presets import get_preset
+    from neurflow_graph.models.presets import get_preset
 
     from .recipes import class_index_of, prepare_model
 
@@ -190,12 +193,13 @@ def ingest_on_ray(
         n_workers, gpus = shape.workers, shape.gpus
         on_worker = worker_device(recipe.params.device, gpus)
         worker_recipe = recipe.with_overrides(device=on_worker)
-        skipped = skip_complete_requests(names, complete, lambda: prepare_model(recipe),  # on_class tells each
-                                         _key_device(on_worker))
+        check = skip_complete_requests(names, complete, lambda: prepare_model(recipe),  # on_class tells each
+                                       _key_device(on_worker))
+        skipped = check.skipped
         queue = deque((i, name) for i, name in enumerate(names) if i not in skipped)
         n_workers = min(n_workers, len(queue))
-        report(f"ray: {n_workers} workers ({gpus:g} GPU each) for {len(queue)} classes ({len(skipped)} skipped "
-               f"before scheduling); {shape.cpus:g} CPUs per worker; bundles in {root}")
+        log(f"ray: {n_workers} workers ({gpus:g} GPU each) for {len(queue)} classes ({len(skipped)} skipped "
+            f"before scheduling); {shape.cpus:g} CPUs per worker; bundles in {root}")
         worker = ray.remote(max_restarts=options.max_retries, max_task_retries=options.max_retries)(ClassWorker)
         actors = [worker.options(num_cpus=shape.cpus, num_gpus=gpus).remote(worker_recipe) for _ in range(n_workers)]
         pending: dict[Any, tuple[int, str, Any]] = {}
@@ -203,7 +207,7 @@ def ingest_on_ray(
         def submit(actor: Any) -> None:
             if queue:
                 i, name = queue.popleft()
-                pending[actor.compute.remote(name, root, complete.run_ids, force)] = (i, name, actor)
+                pending[actor.compute.remote(name, root, complete.run_ids, force, check.keys.get(i))] = (i, name, actor)
 
         for actor in actors:
             for _ in range(IN_FLIGHT_PER_WORKER):

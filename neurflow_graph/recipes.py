@@ -15,17 +15,16 @@ from typing import TYPE_CHECKING, Any
 
 from neurflow_graph.bundle.meta import FAITHFULNESS_LEVELS, FaithfulnessSettings
 from neurflow_graph.engine.attribution import METHODS, PRECISIONS
-from neurflow_graph.engine.digits import SPLITS
 from neurflow_graph.engine.layouts import KINDS as LAYOUT_KINDS
 from neurflow_graph.engine.layouts import TOKEN_MODES, parse_layout
 from neurflow_graph.engine.pipeline import NeurFlowParams
+from neurflow_graph.models.digits import SPLITS
 
 if TYPE_CHECKING:
     from torch import nn
 
-    from neurflow_graph.engine.images import ImageSet
-    from neurflow_graph.engine.pipeline import ModelSpec, NeurFlow
-    from neurflow_graph.engine.presets import ModelPreset
+    from neurflow_graph.engine.pipeline import ModelSpec
+    from neurflow_graph.models.presets import ModelPreset
 from neurflow_graph.errors import ConfigError
 from neurflow_graph.records import ClassRef, resolve_class
 
@@ -323,7 +322,7 @@ def prepare_model(recipe: Recipe) -> PreparedModel:
     """Build the recipe's model (and train the digits model on first use), digest its weights once, and check the
     recipe's layers and parameters against the model before any image is read."""
     from neurflow_graph.engine.pipeline import weights_sha256
-    from neurflow_graph.engine.presets import get_preset
+    from neurflow_graph.models.presets import get_preset
 
     preset = get_preset(recipe.preset)
     model = preset.build(weights=recipe.weights, checkpoint=recipe.checkpoint)
@@ -359,219 +358,3 @@ def check_against_model(prepared: PreparedModel) -> dict[str, int]:
                 f"give ({per_image} each); lower k or raise max_images"
             )
     return tau_caps(params.tau, widths, layers[1:])
-
-
-def image_source_record(src: ImageSource) -> dict:
-    """The image source as run.json records it (folder paths made absolute), enough to load the images again."""
-    record = dataclasses.asdict(src)
-    record["names"] = list(src.names)
-    if src.path is not None:
-        record["path"] = str(Path(src.path).expanduser().resolve())
-    return record
-
-
-def image_source_from_record(record: dict) -> ImageSource:
-    """The ImageSource that ``image_source_record`` wrote (unknown keys are a ConfigError)."""
-    fields = {f.name for f in dataclasses.fields(ImageSource)}
-    unknown = sorted(set(record) - fields)
-    if unknown or "source" not in record:
-        raise ConfigError(f"image source record {record!r} is not one this release reads (keys: {', '.join(fields)})")
-    return ImageSource(**{**record, "names": tuple(record.get("names", ()))})
-
-
-def class_folder(src: ImageSource, class_name: str, n_classes: int = 1) -> str | None:
-    """The subfolder holding a class's images, or None for a flat folder of one class's images.
-
-    By default the class's subfolder; a folder without it that holds images itself (e.g. ``--images DIR``
-    of espresso photos) is read flat, which only makes sense for a single class.
-    """
-    from neurflow_graph.engine.images import _list_images
-
-    if src.folder is not None:
-        return src.folder or None
-    root = Path(src.path).expanduser()
-    if (root / class_name).is_dir() or not root.is_dir() or not _list_images(root):
-        return class_name
-    if n_classes > 1:
-        raise ConfigError(
-            f"{root} holds images directly, not a subfolder per class, so they are the images of one class; "
-            f"pass one --class, not {n_classes}"
-        )
-    return None
-
-
-def class_images(prepared: PreparedModel, class_index: int, device) -> tuple[ImageSet, int]:
-    """The recipe's images of one class that the model predicts as that class, and how many were dropped."""
-    recipe = prepared.recipe
-    return predicted_images(prepared, source_images(prepared, recipe.images, class_index, recipe.params.seed),
-                            class_index, device)
-
-
-def predicted_images(prepared: PreparedModel, images: ImageSet, class_index: int, device) -> tuple[ImageSet, int]:
-    """Of a class's candidate ``images``, those the model predicts as the class (at most ``max_images``), and how
-    many were dropped."""
-    from neurflow_graph.engine.images import filter_predicted
-
-    src = prepared.recipe.images
-    model = prepared.model.to(device)
-    kept, dropped = filter_predicted(model, images, class_index, prepared.preset.normalize, device=device)
-    if src.max_images is not None and len(kept) > src.max_images:
-        kept = kept.subset(range(src.max_images))
-    return kept, dropped
-
-
-def candidate_sha256(prepared: PreparedModel, class_index: int, loaded: ImageSet | None = None) -> tuple[str, ...]:
-    """SHA-256 of every image the recipe offers for the class, before filtering by prediction: a folder's image
-    files as read (their bytes, not decoded: cheap on a driver), else the images ``source_images`` gives
-    (``loaded`` when the caller has them)."""
-    import hashlib
-
-    from neurflow_graph.engine.images import _list_images
-
-    recipe = prepared.recipe
-    src = recipe.images
-    if src.source == "folder":
-        folder = _source_folder(prepared, src, class_index)
-        root = Path(src.path).expanduser()
-        return tuple(hashlib.sha256(f.read_bytes()).hexdigest() for f in _list_images(root / folder if folder
-                                                                                         else root))
-    return (loaded or source_images(prepared, src, class_index, recipe.params.seed)).sha256
-
-
-def request_key_of(prepared: PreparedModel, class_index: int, device, loaded: ImageSet | None = None) -> str:
-    """The request key of a class run on ``device`` (``ids.request_key``): ``pipeline.run_identity`` of the
-    candidate images (before filtering) and the parameters as the run records them, plus ``max_images``.
-
-    No model forward: what decides the result before the filter, so a driver knows it without computing.
-    """
-    from neurflow_graph.engine.pipeline import NeurFlow, run_identity
-    from neurflow_graph.ids import request_key
-
-    spec = prepared.model_spec()
-    params = NeurFlow(prepared.recipe.params, progress=False)._recorded_params(spec, device)  # as the run's id
-    identity = run_identity(spec.name, spec.identity(), spec.weights_digest(), spec.layers, class_index,
-                            candidate_sha256(prepared, class_index, loaded), params)
-    request = {**identity, "images": {"candidates": identity["images"],
-                                      "max_images": prepared.recipe.images.max_images}}
-    return request_key(spec.name, class_index, request)
-
-
-def source_images(prepared: PreparedModel, src: ImageSource, class_index: int, seed: int):
-    """Every image ``src`` offers for the class at the model's input size, before filtering by prediction
-    (``seed`` draws skimage augmentations)."""
-    from neurflow_graph.engine.images import image_set_from_tensors, load_image_folder, skimage_images
-
-    preset = prepared.preset
-    if src.source == "digits":
-        from neurflow_graph.engine.digits import digits_images
-
-        tensors, _labels = digits_images(class_index, split=src.split)
-        images = image_set_from_tensors(tensors, [f"digits:{src.split}#{i}" for i in range(len(tensors))])
-    elif src.source == "skimage":
-        images = skimage_images(list(src.names), preset.input_size, augment=src.augment,
-                                seed=seed, in_channels=preset.in_channels)
-    else:
-        images = load_image_folder(src.path, _source_folder(prepared, src, class_index), preset.input_size,
-                                   preset.in_channels)
-    return images
-
-
-def _source_folder(prepared: PreparedModel, src: ImageSource, class_index: int) -> str | None:
-    """The subfolder of a folder source holding the class's images (None: the folder itself)."""
-    if src.layout == "imagefolder":
-        return class_folders(src.path, len(prepared.class_names))[class_index]
-    return class_folder(src, prepared.class_names[class_index], len(prepared.recipe.classes))
-
-
-def class_folders(path: str | os.PathLike, n_classes: int) -> list[str]:
-    """The class folders of an ImageFolder tree (ImageNet val: one per WordNet id), sorted: index i is folder i.
-
-    The tree must hold one folder per class of the model, so that sorting gives the model's class indices.
-    """
-    from .errors import DataError
-
-    root = Path(path).expanduser()
-    if not root.is_dir():
-        raise DataError(f"image folder {root} does not exist; pass the validation folder (one subfolder per class)")
-    folders = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if len(folders) != n_classes:
-        raise DataError(f"{root} has {len(folders)} class folders, the model has {n_classes} classes; the "
-                        "imagefolder layout needs one folder per class (sorted names give the class indices)")
-    return folders
-
-
-def classes_present(recipe: Recipe, n_classes: int) -> list[int]:
-    """Indices of the classes whose folder holds at least one image (``--classes all`` on an ImageFolder tree)."""
-    from neurflow_graph.engine.images import IMAGE_SUFFIXES
-
-    root = Path(recipe.images.path or "").expanduser()
-    return [i for i, name in enumerate(class_folders(root, n_classes))
-            if any(f.suffix.lower() in IMAGE_SUFFIXES for f in (root / name).iterdir())]
-
-
-@dataclass(frozen=True)
-class ClassJob:
-    """One class of a recipe, ready to run: its images (already filtered by prediction) and its run id."""
-
-    prepared: PreparedModel
-    class_index: int
-    class_name: str
-    images: ImageSet
-    dropped: int
-    spec: ModelSpec
-    flow: NeurFlow
-    run_id: str
-    request_key: str | None = None  # request_key_of: recorded in run.json, so a later job skips the class unfiltered
-
-    def run(self):
-        """Compute the bundle (the heavy part); its run.json records the request key after the run id."""
-        bundle = self.flow.run(
-            self.spec, self.class_index, self.images.images, self.images.sha256, class_name=self.class_name,
-            image_provenance={"dropped": self.dropped, "unreadable": list(self.images.unreadable),
-                              "sources": list(self.images.sources), "recipe": self.prepared.recipe.name,
-                              "source": image_source_record(self.prepared.recipe.images)},
-        )
-        if self.request_key is None:
-            return bundle
-        run_json = {"run_id": bundle.run_json["run_id"], "request_key": self.request_key, **bundle.run_json}
-        return dataclasses.replace(bundle, run_json=run_json)
-
-    def describe(self) -> str:
-        """One line: the images kept, those dropped (not predicted as the class) and the unreadable files skipped."""
-        skipped = self.images.unreadable
-        names = ", ".join(Path(f).name for f in skipped[:5]) + (", ..." if len(skipped) > 5 else "")
-        line = (f"class {self.class_index} ({self.class_name}): kept {len(self.images)} images predicted as the "
-                f"class, dropped {self.dropped}")
-        line += f", skipped {len(skipped)} unreadable ({names})" if skipped else ""
-        note = self.prepared.tau_note()
-        return line if note is None else f"{note}\n{line}"
-
-
-def class_job(prepared: PreparedModel, class_name: str, progress: bool = True) -> ClassJob:
-    """Resolve the class, load and filter its images, and work out the run id, without the heavy work."""
-    from neurflow_graph.engine.pipeline import NeurFlow, resolve_device
-
-    recipe = prepared.recipe
-    class_index = class_index_of(class_name, prepared.class_names)
-    device = resolve_device(recipe.params.device)
-    candidates = source_images(prepared, recipe.images, class_index, recipe.params.seed)
-    request = request_key_of(prepared, class_index, device, candidates)
-    images, dropped = predicted_images(prepared, candidates, class_index, device)
-    spec = prepared.model_spec()
-    flow = NeurFlow(recipe.params, progress=progress)
-    return ClassJob(prepared, class_index, prepared.class_names[class_index], images, dropped, spec, flow,
-                    flow.run_id(spec, class_index, images.sha256), request)
-
-
-def run_recipe_class(
-    prepared: PreparedModel, class_name: str, out_dir: str | os.PathLike, progress: bool = True,
-    report: Callable[[str], None] = lambda _msg: None,
-):
-    """Run NeurFlow for one class of a recipe and write its bundle to ``out_dir``; returns the Bundle."""
-    from neurflow_graph.bundle.files import write_bundle
-
-    job = class_job(prepared, class_name, progress)
-    report(job.describe())
-    bundle = job.run()
-    write_bundle(bundle, out_dir)
-    return bundle

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
+    from neurflow_graph.bundle.meta import RunMeta
+
 T = TypeVar("T")
 
 HTML_VIEWS: dict[type, Callable[[Any], str]] = {}
@@ -181,6 +183,16 @@ class Run(Tabular):
     def class_index(self) -> int:
         """The class's index in the model's output (from its id)."""
         return ids.class_index(self.class_id)
+
+    def meta(self) -> RunMeta | None:
+        """The stored run.json as the one typed run record (`bundle.meta.RunMeta`), or None when it is not one
+        this release reads. Imports the engine's types (torch): for commands that compute, as `debug` does."""
+        from neurflow_graph.bundle.meta import RunMeta
+
+        try:
+            return RunMeta.parse(self.run_json, f"run {self.run_id}")
+        except NeurflowGraphError:
+            return None
 
 
 def resolve_class(ref: str | int, classes: Sequence[ClassRef], model: str | None = None, *,

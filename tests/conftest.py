@@ -20,7 +20,7 @@ def _session_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def digits_preset():
-    from neurflow_graph.engine.presets import get_preset
+    from neurflow_graph.models.presets import get_preset
 
     return get_preset("digits")
 
@@ -34,8 +34,8 @@ def digits_model(digits_preset):
 @pytest.fixture(scope="session")
 def digits_class3(digits_model, digits_preset):
     """Held-out images of digit 3 that the model predicts as 3 (real data from scikit-learn)."""
-    from neurflow_graph.engine.digits import digits_images
-    from neurflow_graph.engine.images import filter_predicted, image_set_from_tensors
+    from neurflow_graph.models.digits import digits_images
+    from neurflow_graph.models.images import filter_predicted, image_set_from_tensors
 
     images, _ = digits_images(3, split="test")
     kept, _dropped = filter_predicted(digits_model, image_set_from_tensors(images), 3, digits_preset.normalize)
@@ -79,9 +79,9 @@ def digits_bundle_dir(digits_bundle, tmp_path_factory):
 def digits_bundle_dirs(digits_spec, digits_model, digits_preset, digits_bundle_dir, tmp_path_factory):
     """``bundle_dir(class_index)``: small real runs of other digits, written once per session."""
     from neurflow_graph.bundle.files import write_bundle
-    from neurflow_graph.engine.digits import digits_images
-    from neurflow_graph.engine.images import filter_predicted, image_set_from_tensors
     from neurflow_graph.engine.pipeline import NeurFlow
+    from neurflow_graph.models.digits import digits_images
+    from neurflow_graph.models.images import filter_predicted, image_set_from_tensors
 
     made = {3: digits_bundle_dir}
 

@@ -13,11 +13,13 @@ PACKAGE = Path(__file__).resolve().parents[1] / "neurflow_graph"
 LAYERS: list[tuple[str, ...]] = [
     ("_version", "_compat", "errors", "ids"),
     ("engine",),
+    ("models",),
     ("bundle",),
     ("records",),
     ("store",),
     ("query",),
     ("recipes",),
+    ("image_sources",),
     ("evaluation",),
     ("debugging",),
     ("render",),

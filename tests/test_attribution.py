@@ -207,7 +207,8 @@ def test_engine_on_a_folded_real_weights_bridge_equals_captum_on_the_model():
     import dataclasses
     from pathlib import Path
 
-    from neurflow_graph.recipes import class_images, load_recipe, prepare_model
+    from neurflow_graph.image_sources import class_images
+    from neurflow_graph.recipes import load_recipe, prepare_model
 
     recipe = load_recipe(Path(__file__).resolve().parents[1] / "ingest" / "efficientnet-lite0.toml")
     recipe = recipe.with_overrides(device="cpu")

@@ -10,9 +10,9 @@ from click.testing import CliRunner
 
 from neurflow_graph._compat import import_torchvision
 from neurflow_graph.cli.main import main
-from neurflow_graph.engine.checkpoints import file_sha256, hub_file, read_state_dict, torchvision_state_dict
-from neurflow_graph.engine.digits import DigitsCNN, load_cached
 from neurflow_graph.errors import ConfigError
+from neurflow_graph.models.checkpoints import file_sha256, hub_file, read_state_dict, torchvision_state_dict
+from neurflow_graph.models.digits import DigitsCNN, load_cached
 
 
 class _Payload:

@@ -75,7 +75,7 @@ def flat_digits(tmp_path, digits_model, digits_preset):
     import torch
     from PIL import Image
 
-    from neurflow_graph.engine.digits import digits_images
+    from neurflow_graph.models.digits import digits_images
 
     folder = tmp_path / "flat"
     folder.mkdir()
@@ -113,10 +113,25 @@ def test_flat_images_folder_runs_and_counts_the_corrupt_file(tmp_path, flat_digi
 
 
 def test_class_folder_prefers_the_class_subfolder_then_a_flat_folder(tmp_path, flat_digits):
-    from neurflow_graph.recipes import class_folder, load_recipe
+    from neurflow_graph.image_sources import class_folder
+    from neurflow_graph.recipes import load_recipe
 
     recipe = load_recipe(RECIPE)
     assert class_folder(recipe.with_overrides(images=flat_digits).images, "3") is None  # flat: the folder itself
     (flat_digits / "3").mkdir()
     assert class_folder(recipe.with_overrides(images=flat_digits).images, "3") == "3"  # a class subfolder wins
     assert class_folder(recipe.with_overrides(images=tmp_path / "nowhere").images, "3") == "3"  # its loader says why
+
+
+def test_class_options_share_one_grammar_and_batch_options_name_their_fields():
+    """`--class`, `--classes` (ingest, evaluate): repeat or comma-separate; `--batch-size` sets `batch_size` and
+    `--internal-batch-size` sets `internal_batch_size`, as the recipe names them."""
+    from neurflow_graph.cli.common import class_names
+    from neurflow_graph.cli.main import load_recipe_with
+
+    assert class_names(("3,5", " cat ", ",")) == ("3", "5", "cat")
+    recipe = load_recipe_with(RECIPE, {"classes": ("1,2", "7"), "batch_size": 8, "internal_batch_size": 96})
+    assert recipe.classes == ("1", "2", "7")
+    assert (recipe.params.batch_size, recipe.params.internal_batch_size) == (8, 96)
+    ingest_help = CliRunner().invoke(main, ["ingest", "--help"]).output
+    assert "--internal-batch-size" in ingest_help and "--batch-size" in ingest_help

@@ -32,7 +32,7 @@ def test_missing_matplotlib(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_missing_efficientnet(monkeypatch: pytest.MonkeyPatch) -> None:
-    from neurflow_graph.engine.presets import get_preset
+    from neurflow_graph.models.presets import get_preset
 
     _absent(monkeypatch, "efficientnet_lite_pytorch")
     with pytest.raises(MissingDependency, match=r"pip install 'neurflow-graph\[efficientnet\]'"):
@@ -40,7 +40,7 @@ def test_missing_efficientnet(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_missing_scikit_image(monkeypatch: pytest.MonkeyPatch) -> None:
-    from neurflow_graph.engine.images import skimage_images
+    from neurflow_graph.models.images import skimage_images
 
     _absent(monkeypatch, "skimage", "skimage.data")
     with pytest.raises(MissingDependency, match=r"pip install 'neurflow-graph\[images\]'"):

@@ -79,7 +79,7 @@ def test_bf16_is_the_cuda_default_and_devices_resolve_indexed():
 
 
 def test_memory_budget_is_respected_on_the_device():
-    from neurflow_graph.engine.presets import get_preset
+    from neurflow_graph.models.presets import get_preset
 
     torch.manual_seed(0)
     model = get_preset("resnet50").build().eval().cuda()  # random weights: memory does not depend on them

@@ -32,7 +32,7 @@ def test_group_confidence_is_the_geometric_mean_of_normalised_activations() -> N
 
 
 def _class_images(model, preset, class_index: int) -> tuple[torch.Tensor, torch.Tensor]:
-    from neurflow_graph.engine.digits import digits_images
+    from neurflow_graph.models.digits import digits_images
 
     images, labels = digits_images(None, split="test")
     with torch.no_grad():
@@ -97,7 +97,7 @@ def test_debug_parameters_are_validated(digits_model, digits_preset, digits_bund
 
 
 def test_debug_pages(digits_model, digits_preset, digits_bundle_dir, tmp_path: Path) -> None:
-    from neurflow_graph.engine.digits import digits_images
+    from neurflow_graph.models.digits import digits_images
     from neurflow_graph.render.debug import write_debug_pages
 
     groups = layer_groups_from_bundle(digits_bundle_dir, "conv3")

@@ -7,7 +7,8 @@ import json
 import pytest
 import torch
 
-from neurflow_graph.engine.digits import (
+from neurflow_graph.errors import ConfigError
+from neurflow_graph.models.digits import (
     CACHE_ENV,
     DigitsCNN,
     accuracy,
@@ -18,7 +19,6 @@ from neurflow_graph.engine.digits import (
     resolve_cache_dir,
     train_digits_model,
 )
-from neurflow_graph.errors import ConfigError
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,12 @@ import pytest
 import torch
 
 from neurflow_graph.engine.activations import compute_activations
-from neurflow_graph.engine.digits import accuracy, digits_images
-from neurflow_graph.engine.digits_vit import MLP_DIM, digits_vit_info, load_digits_vit
 from neurflow_graph.engine.layers import validate_layers
 from neurflow_graph.engine.patches import make_patches
-from neurflow_graph.engine.presets import get_preset
 from neurflow_graph.errors import LayerError
+from neurflow_graph.models.digits import accuracy, digits_images
+from neurflow_graph.models.digits_vit import MLP_DIM, digits_vit_info, load_digits_vit
+from neurflow_graph.models.presets import get_preset
 
 
 @pytest.fixture(scope="module")

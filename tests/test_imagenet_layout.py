@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from neurflow_graph.engine.presets import imagenet_class_names
 from neurflow_graph.errors import DataError
+from neurflow_graph.image_sources import class_folders
 from neurflow_graph.jobs import select_classes
-from neurflow_graph.recipes import class_folders, load_recipe
+from neurflow_graph.models.presets import imagenet_class_names
+from neurflow_graph.recipes import load_recipe
 
 INGEST = Path(__file__).resolve().parents[1] / "ingest"
 PHOTOS = {"tabby": "chelsea", "espresso": "coffee", "rocking chair": "astronaut"}  # a class name -> a skimage photo
@@ -49,7 +50,7 @@ def test_imagenet_recipes_read_the_validation_layout(val_tree, recipe):
 
 
 def test_class_images_come_from_the_class_folder(val_tree):
-    from neurflow_graph.engine.images import load_image_folder
+    from neurflow_graph.models.images import load_image_folder
 
     root, filled = val_tree
     index = imagenet_class_names().index("tabby")
@@ -70,8 +71,9 @@ def test_a_recipe_on_an_imagefolder_tree_loads_each_class_from_its_sorted_folder
     """The digits CNN on a 10-folder tree of real digits (JPEG): class i's kept images are folder i's."""
     from PIL import Image
 
-    from neurflow_graph.engine.digits import digits_images
-    from neurflow_graph.recipes import PreparedModel, class_images
+    from neurflow_graph.image_sources import class_images
+    from neurflow_graph.models.digits import digits_images
+    from neurflow_graph.recipes import PreparedModel
 
     wnids = sorted(f"n{9000000 - 1111 * i:08d}" for i in range(10))  # sorted order differs from creation order
     for digit, wnid in enumerate(wnids):

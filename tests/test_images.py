@@ -11,9 +11,9 @@ import skimage.data
 import torch
 from PIL import Image
 
-from neurflow_graph.engine.digits import digits_images, load_digits_model, normalize_digits
-from neurflow_graph.engine.images import filter_predicted, image_set_from_tensors, load_image_folder, skimage_images
 from neurflow_graph.errors import ConfigError, DataError
+from neurflow_graph.models.digits import digits_images, load_digits_model, normalize_digits
+from neurflow_graph.models.images import filter_predicted, image_set_from_tensors, load_image_folder, skimage_images
 
 SYNSET = "n02123045"
 

@@ -5,8 +5,8 @@ import torch
 from torch import nn
 
 from neurflow_graph.engine.layers import ablate, bridge, capture, layer_widths, validate_layers
-from neurflow_graph.engine.presets import get_preset
 from neurflow_graph.errors import LayerError
+from neurflow_graph.models.presets import get_preset
 
 
 @pytest.mark.parametrize("name, size", [("resnet50", 64), ("googlenet", 64), ("alexnet", 224),

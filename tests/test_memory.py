@@ -61,9 +61,9 @@ sys.path.insert(0, {tests!r})
 from test_memory import _probe
 from neurflow_graph.engine import memory
 from neurflow_graph.engine.activations import compute_activations
-from neurflow_graph.engine.images import skimage_images
+from neurflow_graph.models.images import skimage_images
 from neurflow_graph.engine.patches import make_patches
-from neurflow_graph.engine.presets import get_preset
+from neurflow_graph.models.presets import get_preset
 memory.KEEP_FREED_MEMORY = {kept}
 preset = get_preset("resnet50")
 model = preset.build().eval()  # random weights: only the allocations matter

@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from neurflow_graph._compat import import_torchvision
-from neurflow_graph.engine.digits import DigitsCNN, digits_images
-from neurflow_graph.engine.images import skimage_images
 from neurflow_graph.engine.layers import call_order
-from neurflow_graph.engine.presets import get_preset, load_checkpoint, preset_names
 from neurflow_graph.errors import ConfigError
+from neurflow_graph.models.digits import DigitsCNN, digits_images
+from neurflow_graph.models.images import skimage_images
+from neurflow_graph.models.presets import get_preset, load_checkpoint, preset_names
 
 CAT_CLASSES = {281, 282, 285}  # tabby, tiger cat, Egyptian cat
 

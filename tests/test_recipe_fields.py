@@ -92,12 +92,12 @@ def test_a_bad_override_is_refused_the_same_way(tmp_path, option, value, field) 
 
 def test_parameters_are_checked_against_the_model_before_any_image_is_read(tmp_path, monkeypatch) -> None:
     """A layer the model lacks and a k the capped images cannot give are refused before the images are read."""
-    import neurflow_graph.recipes as recipes
+    import neurflow_graph.image_sources as image_sources
 
     def no_images(*_args, **_kwargs):
         raise AssertionError("images were read")
 
-    monkeypatch.setattr(recipes, "source_images", no_images)
+    monkeypatch.setattr(image_sources, "source_images", no_images)
     out = str(tmp_path / "out")
     bad_layers = write_recipe(tmp_path / "layers.toml", "model", "layers", ["fc", "conv9"])
     result = CliRunner().invoke(main, ["run", str(bad_layers), "--out", out, "--quiet"])
@@ -114,7 +114,7 @@ def test_tau_above_a_layer_width_is_capped_with_a_printed_and_recorded_warning(t
 
     from neurflow_graph.bundle.files import read_bundle
     from neurflow_graph.engine.layers import layer_widths
-    from neurflow_graph.engine.presets import get_preset
+    from neurflow_graph.models.presets import get_preset
 
     out = tmp_path / "b"
     result = CliRunner().invoke(main, ["run", RECIPE, "--out", str(out), "--tau", "16", "--k", "10", "--steps", "4",

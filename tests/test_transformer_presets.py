@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from neurflow_graph.engine.images import skimage_images
 from neurflow_graph.engine.pipeline import ModelSpec, NeurFlow
-from neurflow_graph.engine.presets import get_preset
+from neurflow_graph.models.images import skimage_images
+from neurflow_graph.models.presets import get_preset
 from neurflow_graph.recipes import load_recipe
 
 PRESETS = {"vit_b_16": "tokens", "swin_t": "channels_last", "convnext_tiny": "channels_first"}

@@ -152,8 +152,19 @@ def write_bundle(bundle: Bundle, out_dir: str | os.PathLike) -> Path:
 
 
 def read_run_json(path: Path) -> dict:
-    """Parse and check a bundle's run.json completely: format version, completion, then every field
-    the package reads (run_meta.RunMeta); anything wrong is one ArtifactError naming the file and field."""
+    """A bundle's run.json as the dict it holds, checked completely (``read_run``): for writing it back."""
+    return read_run(path)[0]
+
+
+def read_run_meta(path: Path) -> RunMeta:
+    """A bundle's run.json as the one typed run record, checked completely (``read_run``)."""
+    return read_run(path)[1]
+
+
+def read_run(path: Path) -> tuple[dict, RunMeta]:
+    """The one reader of run.json: parse and check it completely (format version, completion, every field the
+    package reads, the run id against its content), returning the dict and its typed ``RunMeta``; anything
+    wrong is one ArtifactError naming the file and field."""
     try:
         run = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -169,18 +180,19 @@ def read_run_json(path: Path) -> dict:
         )
     if run.get("complete") is not True:
         raise ArtifactError(f"{path}: the run did not complete (complete is not true); re-run it")
-    RunMeta.parse(run, str(path))
+    meta = RunMeta.parse(run, str(path))
     check_run_id(run, str(path))
-    return run
+    return run, meta
 
 
-def read_tables(bundle_dir: str | os.PathLike) -> tuple[dict, dict[str, pa.Table]]:
-    """run.json and the six tables of a bundle, checked; anything missing is an ArtifactError naming it."""
+def read_tables(bundle_dir: str | os.PathLike) -> tuple[dict, RunMeta, dict[str, pa.Table]]:
+    """run.json (as a dict and typed) and the six tables of a bundle, checked, each table's columns here and only
+    here; anything missing is an ArtifactError naming it."""
     bundle_dir = Path(bundle_dir)
     if not bundle_dir.is_dir():
         raise ArtifactError(f"run bundle {bundle_dir} is not a directory")
-    run = read_run_json(bundle_dir / "run.json")
-    return run, {name: _read_table(bundle_dir / f"{name}.parquet", schema) for name, schema in SCHEMAS.items()}
+    run, meta = read_run(bundle_dir / "run.json")
+    return run, meta, {name: _read_table(bundle_dir / f"{name}.parquet", schema) for name, schema in SCHEMAS.items()}
 
 
 def _read_table(path: Path, schema: pa.Schema) -> pa.Table:
@@ -199,8 +211,8 @@ def _read_table(path: Path, schema: pa.Schema) -> pa.Table:
 def read_bundle(bundle_dir: str | os.PathLike) -> Bundle:
     """Load a bundle back into the objects that wrote it (images come back quantised to 8 bits)."""
     bundle_dir = Path(bundle_dir)
-    run, t = read_tables(bundle_dir)
-    images = read_bundle_images(bundle_dir, len(run["images"]["sha256"]))
+    run, meta, t = read_tables(bundle_dir)
+    images = read_bundle_images(bundle_dir, meta.images.kept)
     p = t["patches"].to_pydict()
     patches = Patches(
         images=images.contiguous(), image_index=np.asarray(p["image_index"], dtype=np.int64),

@@ -45,7 +45,7 @@ class ImagesMeta:
     sources: tuple[str, ...] = ()
     dropped: int | None = None
     recipe: str | None = None
-    source: dict | None = None  # recipes.image_source_record: enough to load the images again
+    source: dict | None = None  # image_sources.image_source_record: enough to load the images again
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from neurflow_graph import ids
+from neurflow_graph.bundle.meta import meta_of
 from neurflow_graph.engine.pipeline import Bundle
 
 
@@ -13,10 +14,10 @@ def describe_bundle(bundle: Bundle) -> str:
     circuit, groups = bundle.circuit, bundle.groups
     group_count = Counter(g.layer for g in groups.groups)
     edge_count = Counter(ids.group_layer(e.child) for e in groups.edges)
-    run = bundle.run_json
-    stats = run["layer_stats"]
-    lines = [f"run {run['run_id']}: class {run['class']['index']} ({run['class']['name']}), "
-             f"{run['images']['kept']} images, {len(bundle.patches)} patches"]
+    meta = meta_of(bundle)
+    stats = meta.layer_stats
+    lines = [f"run {meta.run_id}: class {meta.class_index} ({meta.class_name}), "
+             f"{meta.images.kept} images, {len(bundle.patches)} patches"]
     header = f"  {'layer':<14}{'neurons':>8}{'sem.groups':>11}{'groups':>7}{'hyperedges':>11}{'edges up':>12}" \
              f"{'IG steps':>9}{'complet.err':>12}{'seconds':>9}"
     lines.append(header)
@@ -26,17 +27,17 @@ def describe_bundle(bundle: Bundle) -> str:
             tr = circuit.transitions[li]
             s = stats[layer]
             extra = (f"{int(tr.n_semantic_groups.sum()):>11}{group_count[layer]:>7}{len(tr.edge_child):>11}"
-                     f"{edge_count[layer]:>12}{s['n_steps']:>9}{s['completeness_error']:>12.2e}{s['seconds']:>9.1f}")
+                     f"{edge_count[layer]:>12}{s.n_steps:>9}{s.completeness_error:>12.2e}{s.seconds:>9.1f}")
         else:
             extra = f"{'-':>11}{'-':>7}{'-':>11}{'-':>12}{'':>9}{'':>12}{'':>9}   (leaves)"
         lines.append(f"  {layer:<14}{n:>8}{extra}")
-    stages = bundle.run_json["stage_seconds"]
+    stages = meta.stage_seconds
     lines.append("  stages: " + ", ".join(f"{k} {v:.1f}s" for k, v in stages.items()))
-    faith = run.get("faithfulness")
+    faith = meta.faithfulness
     if faith:
         circuit = sum(v for k, v in stages.items() if k != "faithfulness")
         cost = stages.get("faithfulness", 0.0)
-        lines.append(f"  faithfulness ({faith['level']}, {faith['sets']} random sets, seed {faith['seed']}): "
-                     f"{faith['verdict']}; weakest {faith['weakest_layer']} z {faith['weakest_z']:.1f}; "
+        lines.append(f"  faithfulness ({faith.level}, {faith.sets} random sets, seed {faith.seed}): "
+                     f"{faith.verdict}; weakest {faith.weakest_layer} z {faith.weakest_z:.1f}; "
                      f"cost {cost:.1f}s, {100 * cost / max(circuit, 1e-9):.1f}% of the circuit")
     return "\n".join(lines)

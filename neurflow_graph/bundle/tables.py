@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +11,14 @@ import pyarrow as pa
 
 from neurflow_graph import ids
 from neurflow_graph.bundle.files import SCHEMAS, read_tables
+from neurflow_graph.bundle.meta import RunMeta
 from neurflow_graph.errors import ArtifactError
 
 
 @dataclass(frozen=True)
 class BundleTables:
-    """A run's `run.json` (as a dict) and its six tables; `path` is the bundle directory when read from disk."""
+    """A run's `run.json` (the dict, and `meta`, the typed record) and its six tables; `path` is the bundle
+    directory when read from disk (its columns were checked as it was read)."""
 
     run_json: dict[str, Any]
     patches: pa.Table
@@ -26,9 +28,17 @@ class BundleTables:
     neuron_groups: pa.Table
     group_edges: pa.Table
     path: Path | None = None
+    checked_meta: RunMeta | None = field(default=None, repr=False, compare=False)  # parsed once when read
 
     @property
-    def run_id(self) -> str:
+    def meta(self) -> RunMeta:
+        """run.json as the one typed run record (parsed when the bundle was read, else now)."""
+        if self.checked_meta is None:
+            object.__setattr__(self, "checked_meta", RunMeta.parse(self.run_json, f"run {self.run_id!r}"))
+        return self.checked_meta
+
+    @property
+    def run_id(self) -> str:  # from the dict: the writer also stores synthetic runs (benchmarks) no bundle wrote
         return str(self.run_json["run_id"])
 
     @property
@@ -42,13 +52,14 @@ class BundleTables:
 
 def read_bundle_tables(path: str | os.PathLike[str]) -> BundleTables:
     """Read and check `run.json` and the Parquet tables of a bundle; anything missing is an ArtifactError."""
-    run, tables = read_tables(path)
-    return BundleTables(run_json=run, path=Path(path).resolve(), **tables)
+    run, meta, tables = read_tables(path)
+    return BundleTables(run_json=run, path=Path(path).resolve(), checked_meta=meta, **tables)
 
 
 def check_tables(tables: BundleTables) -> None:
-    """Fail with an ArtifactError naming the table when a column the store reads is absent."""
-    for name, schema in SCHEMAS.items():
+    """Fail with an ArtifactError naming the table when a column the store reads is absent (tables built in
+    memory: a bundle read from disk had its columns checked as it was read) or a neuron id is not its own."""
+    for name, schema in SCHEMAS.items() if tables.path is None else ():
         missing = [c for c in schema.names if c not in tables.table(name).column_names]
         if missing:
             raise ArtifactError(f"{name}.parquet lacks column(s) {', '.join(missing)}")

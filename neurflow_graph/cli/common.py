@@ -1,5 +1,5 @@
 """Pieces every CLI command shares: one-line errors, the store options, and options spelled alike everywhere
-(`--run-id`, repeatable `--layer`, `--steps N|auto`), each defined once.
+(`--run-id`, repeatable `--layer`, `--steps N|auto`, the class grammar), each defined once.
 
 Nothing here imports torch: command modules import the library inside their command functions, so
 `neurflow-graph --help`, `db`, `query` and `show` start at once.
@@ -15,6 +15,14 @@ from typing import Any
 import click
 
 from neurflow_graph.errors import NeurflowGraphError
+
+CLASS_GRAMMAR = "names or indices; repeat the option or comma-separate"
+"""How every class option reads (`--class` of run and ingest, `--classes` of ingest and evaluate)."""
+
+
+def class_names(values: Sequence[str]) -> tuple[str, ...]:
+    """Every class a repeatable, comma-separated class option names (`--class 3,5 --class cat`), in order."""
+    return tuple(c.strip() for value in values for c in value.split(",") if c.strip())
 
 
 def errors_as_click(fn):

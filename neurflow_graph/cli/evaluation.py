@@ -8,7 +8,9 @@ from pathlib import Path
 import click
 
 from neurflow_graph.cli.common import (
+    CLASS_GRAMMAR,
     STEPS,
+    class_names,
     errors_as_click,
     layer_names,
     layer_option,
@@ -29,7 +31,7 @@ def _source_options(samples_help: str, tau_help: str, targets: bool = False, max
             click.option("--out", required=True, type=click.Path(file_okay=False),
                          help="Folder for the results (JSON, Parquet, PNG) and, with a RECIPE, the runs' bundles."),
             click.option("--classes", multiple=True,
-                         help="Classes of the RECIPE to evaluate (names or indices; repeat or comma-separate)."),
+                         help=f"Classes of the RECIPE to evaluate ({CLASS_GRAMMAR})."),
             click.option("--samples", type=click.IntRange(min=1), help=samples_help),
             click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random draw."),
             click.option("--tau", "taus", multiple=True, type=click.IntRange(min=1), help=tau_help),
@@ -121,7 +123,7 @@ def _bundle_dirs(o: dict) -> list[Path]:
 
 
 def _subjects(kind: str, o: dict, params: dict) -> tuple[Iterator, str]:
-    from neurflow_graph.evaluation.subject import subject_from_bundle, subject_from_recipe, with_overrides
+    from neurflow_graph.evaluation.subject import subject_from_bundle, with_overrides
 
     if bool(o["recipe"]) == bool(o["bundles"]):
         raise click.UsageError("give a RECIPE or --bundle DIR (not both)")
@@ -132,9 +134,10 @@ def _subjects(kind: str, o: dict, params: dict) -> tuple[Iterator, str]:
         return (subject_from_bundle(b, device=o["device"] or "auto") for b in o["bundles"]), ""
 
     from neurflow_graph.ids import slug
+    from neurflow_graph.jobs import subject_from_recipe
     from neurflow_graph.recipes import load_recipe, prepare_model
 
-    classes = [c.strip() for value in o["classes"] for c in value.split(",") if c.strip()]
+    classes = class_names(o["classes"])
     recipe = load_recipe(o["recipe"]).with_overrides(classes=tuple(classes), k=o["k"], n_steps=o["n_steps"],
                                                      max_images=o["max_images"], device=o["device"])
     layers = layer_names(o["layers"])
@@ -147,7 +150,7 @@ def _subjects(kind: str, o: dict, params: dict) -> tuple[Iterator, str]:
         prepared = prepare_model(recipe)
         for name in recipe.classes:
             yield subject_from_recipe(prepared, name, needed, Path(o["out"]) / "bundles" / slug(name),
-                                      progress=not o["quiet"], report=click.echo)
+                                      progress=not o["quiet"], log=click.echo)
 
     return generate(), f"{recipe.name}: {', '.join(recipe.classes)}"
 

@@ -11,7 +11,16 @@ from pathlib import Path
 import click
 
 from neurflow_graph import ids
-from neurflow_graph.cli.common import STEPS, LibraryChoice, errors_as_click, open_store, quiet_option, store_options
+from neurflow_graph.cli.common import (
+    CLASS_GRAMMAR,
+    STEPS,
+    LibraryChoice,
+    class_names,
+    errors_as_click,
+    open_store,
+    quiet_option,
+    store_options,
+)
 from neurflow_graph.cli.serve import next_steps
 
 _ATTRIBUTION = "neurflow_graph.engine.attribution"  # the choices of --method and --precision, read when used
@@ -21,7 +30,7 @@ _BUNDLE_META = "neurflow_graph.bundle.meta"  # the choices of --faithfulness, re
 def run_options(fn):
     """Options that override a recipe's fields, shared by ``run`` and ``ingest``."""
     options = [
-        click.option("--class", "classes", multiple=True, help="Class name or index (repeat for several)."),
+        click.option("--class", "classes", multiple=True, help=f"Class(es) to compute ({CLASS_GRAMMAR})."),
         click.option("--images", type=click.Path(file_okay=False), help="Image folder (replaces the recipe's source)."),
         click.option("--max-images", type=int, help="Keep at most this many correctly predicted images."),
         click.option("--weights", help="Torchvision weights name or a local checkpoint path."),
@@ -35,7 +44,9 @@ def run_options(fn):
                      help="auto: bf16 autocast on CUDA, fp32 on a CPU (see docs/performance.md)."),
         click.option("--device", help="auto, cpu, cuda or cuda:N."),
         click.option("--seed", type=int, help="Random seed."),
-        click.option("--batch-size", "internal_batch_size", type=int,
+        click.option("--batch-size", "batch_size", type=int,
+                     help="Patches per forward pass when computing activations (the recipe's batch_size)."),
+        click.option("--internal-batch-size", "internal_batch_size", type=int,
                      help="(patch, step) rows per integrated-gradients pass; bounds memory."),
         click.option("--faithfulness", type=LibraryChoice(_BUNDLE_META, "FAITHFULNESS_LEVELS"),
                      help="Measure how far to trust each circuit (masking core vs random neurons): per layer "
@@ -51,6 +62,8 @@ def load_recipe_with(recipe_path: str, overrides: dict):
     """The recipe at ``recipe_path`` with command-line overrides applied."""
     from neurflow_graph.recipes import load_recipe
 
+    if overrides.get("classes"):
+        overrides = {**overrides, "classes": class_names(overrides["classes"])}
     return load_recipe(recipe_path).with_overrides(**overrides)
 
 
@@ -76,8 +89,7 @@ def run(recipe: str, out: str, quiet: bool, **overrides) -> None:
     prepared = prepare_model(spec)
     for name in spec.classes:
         target = Path(out) if len(spec.classes) == 1 else Path(out) / ids.slug(name)
-        outcome = compute_class(prepared, name, lambda _job, t=target: t, lambda _run_id: False,
-                                progress=not quiet, report=click.echo)
+        outcome = compute_class(prepared, name, target, progress=not quiet, log=click.echo)
         click.echo(describe_bundle(outcome.bundle))
 
 
@@ -87,7 +99,8 @@ def run(recipe: str, out: str, quiet: bool, **overrides) -> None:
 def _ingest_options(fn):
     """Options of ``ingest`` that choose the classes, where bundles go, and the Ray cluster."""
     options = [
-        click.option("--classes", "class_list", help="'all', or a comma-separated list of class names or indices."),
+        click.option("--classes", "class_list", multiple=True,
+                     help=f"'all', or the classes to ingest ({CLASS_GRAMMAR})."),
         click.option("--classes-file", type=click.Path(dir_okay=False), help="A file with one class a line."),
         click.option("--bundles", type=click.Path(file_okay=False),
                      help="Bundle root, one folder per run id; a complete bundle there is reused. With --ray, "
@@ -132,7 +145,7 @@ def ingest(recipe: str, out: str | None, force: bool, data_dir: str | None, data
     if overrides.get("classes") and (class_list or classes_file):
         raise click.UsageError("give --class or --classes/--classes-file, not both")
     spec = load_recipe_with(recipe, overrides)
-    classes = select_classes(spec, class_list, classes_file)
+    classes = select_classes(spec, ",".join(class_names(class_list)) if class_list else None, classes_file)
     with open_store(data_dir, database) as conn:
         click.echo(f"store: {conn.uri} (database {conn.database})")
         if ray_address is not None:
@@ -152,7 +165,7 @@ def ingest(recipe: str, out: str | None, force: bool, data_dir: str | None, data
             click.echo(describe_stored_run(conn, outcome.run_id, ids.class_id(spec.preset, outcome.class_index)))
 
         ingest_classes(spec, conn, classes, force=force, out=bundles or out, by_run_id=bundles is not None,
-                       progress=not quiet, report=click.echo, on_class=settled)
+                       progress=not quiet, log=click.echo, on_class=settled)
         click.echo(conn.browser_help())
         click.echo(next_steps(spec.preset, next(iter(classes), None), data_dir, database))
 
@@ -177,7 +190,7 @@ def _ingest_on_ray(spec, conn, classes, force, bundles, address, workers, gpus_p
     options = RayOptions(address=address or None, workers=workers, gpus_per_worker=gpus_per_worker,
                          max_retries=max_retries)
     report = ingest_on_ray(spec, conn, classes, force, bundles=bundles, options=options, progress=not quiet,
-                           report=click.echo, on_class=settled)
+                           log=click.echo, on_class=settled)
     click.echo(f"{len(report.outcomes)} classes: computed {report.computed}, stored {report.count('stored')}, "
                f"skipped {report.count('skipped')}, failed {report.count('failed')}")
     if report.failed:

@@ -72,7 +72,8 @@ def debug_class(
     groups = fetch_layer_groups(conn, info.class_id, layer, run_id=run.run_id)
     exemplars = {g.group_id: [e.path for e in fetch_exemplars(conn, g.id)] for g in groups}
     prepared = prepare_model(spec)
-    recorded = run.run_json.get("weights_sha256")
+    meta = run.meta()
+    recorded = meta.weights_sha256 if meta is not None else None
     if recorded and recorded != prepared.weights_sha256:
         named = spec.name if isinstance(recipe, Recipe) else recipe
         raise QueryError(f"recipe {named}'s model weights (sha256 {prepared.weights_sha256[:12]}) are not those "
@@ -86,7 +87,7 @@ def debug_class(
     if on_start is not None:
         on_start(f"class {info.class_id}, run {run.run_id}, layer {layer}: {len(groups)} groups; "
                  f"{chosen.description}")
-    known = known_random_figures(run.run_json, chosen.images.sha256, seeds, seed)
+    known = known_random_figures(meta, chosen.images.sha256, seeds, seed)
     if known and on_start is not None:
         on_start(f"random sets of {len(known)} group(s) read from the run's stored faithfulness (measured at "
                  "ingest with these seeds on these images): only the groups themselves are masked")

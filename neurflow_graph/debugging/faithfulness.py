@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from neurflow_graph import ids
-from neurflow_graph.bundle.meta import FaithfulnessSettings
+from neurflow_graph.bundle.meta import FaithfulnessSettings, RunMeta
 from neurflow_graph.debugging.core import debug_images
 from neurflow_graph.engine.groups import NeuronGroups
 from neurflow_graph.records import Group
@@ -66,12 +66,12 @@ def group_faithfulness(subject, groups: NeuronGroups, settings: FaithfulnessSett
     return rows
 
 
-def known_random_figures(run_json: dict, sha256: Sequence[str], seeds: int, seed: int) -> dict[str, dict[str, Any]]:
+def known_random_figures(meta: RunMeta | None, sha256: Sequence[str], seeds: int,
+                         seed: int) -> dict[str, dict[str, Any]]:
     """The run's stored per-group figures (group id -> row) when ``debug``'s request is the one measured at ingest:
     level ``groups``, ``seeds`` random sets from ``seed``, on exactly the run's images in order; else empty."""
-    section = run_json.get("faithfulness") or {}
-    images = list((run_json.get("images") or {}).get("sha256") or [])
-    if (section.get("level") != "groups" or section.get("sets") != seeds or section.get("seed") != seed
-            or not images or list(sha256) != images):
+    measured = meta.faithfulness if meta is not None else None
+    if (measured is None or measured.level != "groups" or measured.sets != seeds or measured.seed != seed
+            or not meta.images.sha256 or tuple(sha256) != meta.images.sha256):
         return {}
-    return {r["group_id"]: r for r in section.get("groups", []) if "random_flipped" in r}
+    return {r["group_id"]: r for r in measured.groups if "random_flipped" in r}

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 
-from neurflow_graph.engine.images import ImageSet, image_set_from_tensors, load_image_folder
 from neurflow_graph.errors import NeurflowGraphError
+from neurflow_graph.models.images import ImageSet, image_set_from_tensors, load_image_folder
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ def recipe_images(prepared, class_index: int, device: str | torch.device,
     """
     recipe, preset = prepared.recipe, prepared.preset
     if recipe.images.source == "digits":
-        from neurflow_graph.engine.digits import digits_images
+        from neurflow_graph.models.digits import digits_images
 
         split = recipe.images.split
         tensors, labels = digits_images(None, split=split)
@@ -57,7 +57,7 @@ def recipe_images(prepared, class_index: int, device: str | torch.device,
         wrong = sum(1 for v in kept_labels if v != class_index)
         return DebugImages(images, kept_labels, f"{len(images)} digits {split} images predicted as class "
                            f"{class_index} ({wrong} false positives)")
-    from neurflow_graph.recipes import class_images
+    from neurflow_graph.image_sources import class_images
 
     images, _dropped = class_images(prepared, class_index, device)
     if max_images is not None and len(images) > max_images:
@@ -73,12 +73,10 @@ def run_images(run, prepared, max_images: int | None = None) -> DebugImages | No
     hashes is found there (the exact tensors); else the 8-bit copies its bundle keeps under `images/`.
     """
     from neurflow_graph.bundle.files import read_bundle_images
-    from neurflow_graph.bundle.meta import RunMeta
-    from neurflow_graph.recipes import image_source_from_record, source_images
+    from neurflow_graph.image_sources import image_source_from_record, source_images
 
-    try:
-        meta = RunMeta.parse(run.run_json, f"run {run.run_id}")
-    except NeurflowGraphError:
+    meta = run.meta()
+    if meta is None:
         return None
     wanted = list(meta.images.sha256[:max_images] if max_images is not None else meta.images.sha256)
     labels = None

@@ -250,7 +250,7 @@ class NeurFlow:
         groups = find_neuron_groups(circuit, activations, p.max_neuron_groups, p.n_exemplars)
         timings["groups"] = time.perf_counter() - started
 
-        params = {**self._recorded_params(spec, device), "memory_budget_mb": round(budget_mb, 1)}
+        params = {**self.recorded_params(spec, device), "memory_budget_mb": round(budget_mb, 1)}
         run = {
             "run_id": run_id(spec.name, class_index, run_identity(spec.name, spec.identity(), digest, spec.layers,
                                                                   class_index, image_sha256, params)),
@@ -275,12 +275,12 @@ class NeurFlow:
 
     def run_id(self, spec: ModelSpec, class_index: int, image_sha256: Sequence[str]) -> str:
         """The id ``run`` will give these inputs, known before any heavy work (to skip finished runs)."""
-        params = self._recorded_params(spec, resolve_device(self.params.device))
+        params = self.recorded_params(spec, resolve_device(self.params.device))
         identity = run_identity(spec.name, spec.identity(), spec.weights_digest(), spec.layers, class_index,
                                 image_sha256, params)
         return run_id(spec.name, class_index, identity)
 
-    def _recorded_params(self, spec: ModelSpec, device: torch.device) -> dict:
+    def recorded_params(self, spec: ModelSpec, device: torch.device) -> dict:
         """The parameters as run.json records them: precision resolved (the one used), the device resolved to its
         index (``cuda:0``), the input size added."""
         p = self.params

@@ -15,7 +15,7 @@ from .masking import keep_mask, predict_masked
 from .optimality import evaluate_optimality, headline_optimality, summarize_optimality
 from .prune import prune
 from .record import evaluation_properties, evaluation_record, store_evaluation, write_results
-from .subject import Subject, preset_spec, subject_from_bundle, subject_from_recipe
+from .subject import Subject, preset_spec, subject_from_bundle
 from .weights import SIGN_CONVENTION, evaluate_weights, headline_weights, summarize_weights, weight_correlations
 
 __all__ = [
@@ -23,6 +23,6 @@ __all__ = [
     "evaluate_optimality", "evaluate_weights", "evaluation_properties", "evaluation_record", "headline_fidelity",
     "headline_optimality", "headline_weights", "importance", "keep_mask", "l2_circuit_neurons", "loss", "overlap",
     "predict_masked", "preset_spec", "prune", "run_experiment", "store_evaluation", "subject_from_bundle",
-    "subject_from_recipe", "summarize_fidelity", "summarize_optimality", "summarize_weights", "top_k",
+    "summarize_fidelity", "summarize_optimality", "summarize_weights", "top_k",
     "weight_correlations", "weight_norms", "write_results",
 ]

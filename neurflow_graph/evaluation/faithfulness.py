@@ -142,10 +142,10 @@ _Z = {"logit_drop": "logit_z", "prob_drop": "prob_z", "kept_share": "kept_z"}
 
 def measure_faithfulness(subject: Subject, settings: FaithfulnessSettings | None = None,
                          memory_budget_mb: float = 1024.0,
-                         report: Callable[[str], None] = lambda _msg: None) -> Faithfulness:
+                         log: Callable[[str], None] = lambda _msg: None) -> Faithfulness:
     """Mask and retain each layer's circuit neurons on ``subject``'s images against random sets (module docstring).
 
-    ``report`` hears one line per layer as it finishes (a caller stopping there leaves nothing half-made).
+    ``log`` hears one line per layer as it finishes (a caller stopping there leaves nothing half-made).
     """
     settings = settings or FaithfulnessSettings()
     started = time.perf_counter()
@@ -175,7 +175,7 @@ def measure_faithfulness(subject: Subject, settings: FaithfulnessSettings | None
         figures = layer_figures(logits_masked, subject.class_index, len(keep) // 2 - 1)
         rows.append(_ordered({"layer": layer, "layer_index": index, "n_core": len(cores[layer]),
                               "width": width, **figures}))
-        report(f"  faithfulness {layer}: core logit drop {figures['logit_drop']:.3g} vs random "
+        log(f"  faithfulness {layer}: core logit drop {figures['logit_drop']:.3g} vs random "
                f"{figures['random_logit_drop_mean']:.3g} ± {figures['random_logit_drop_std']:.2g} "
                f"(z {_fmt(figures['logit_z'])}), kept {figures['kept_share']:.2f} vs "
                f"{figures['random_kept_share_mean']:.2f} (z {_fmt(figures['kept_z'])})")

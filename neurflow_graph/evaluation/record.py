@@ -58,7 +58,7 @@ def evaluation_properties(record: dict) -> dict[str, Any]:
 def store_evaluation(run: Callable[..., list[dict]], record: dict) -> dict:
     """Store ``record`` as an Evaluation node linked to its Run, through a query runner ``run(name, **params)``.
 
-    ``run`` is e.g. ``Connection.run`` or ``functools.partial(store.run, driver, database)``. Raises
+    ``run`` is e.g. ``Connection.run`` or ``functools.partial(store.run_cypher, driver, database)``. Raises
     StoreError when the Run is not in the store (load its bundle first).
     """
     rows = run("write_evaluation", id=record["id"], run_id=record["run_id"], props=evaluation_properties(record))

@@ -6,18 +6,16 @@ import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from neurflow_graph.bundle.files import read_bundle
-from neurflow_graph.bundle.meta import meta_of
 from neurflow_graph.engine.circuit import Circuit
 from neurflow_graph.engine.layers import capture
 from neurflow_graph.engine.layouts import Layout
-from neurflow_graph.engine.patches import Patches, make_patches
-from neurflow_graph.engine.pipeline import Bundle, ModelSpec, NeurFlow, resolve_device
+from neurflow_graph.engine.patches import Patches
+from neurflow_graph.engine.pipeline import Bundle, ModelSpec, resolve_device
 
 from ..errors import ArtifactError, ConfigError
 from .knockout import Knockout
@@ -122,7 +120,7 @@ def preset_spec(run: dict) -> ModelSpec:
     """
     from neurflow_graph.bundle.meta import RunMeta
     from neurflow_graph.engine.pipeline import weights_sha256
-    from neurflow_graph.engine.presets import get_preset
+    from neurflow_graph.models.presets import get_preset
 
     meta = RunMeta.parse(run, f"run {run.get('run_id')!r}")
     model = meta.model
@@ -168,50 +166,3 @@ def with_overrides(recipe, augment: int | None = None, layers: tuple[str, ...] |
     if layers:
         recipe = dataclasses.replace(recipe, layers=tuple(layers))
     return recipe
-
-
-def subject_from_recipe(prepared, class_name: str, tau: int, cache_dir: str | os.PathLike, progress: bool = False,
-                        report: Callable[[str], None] = lambda _msg: None) -> Subject:
-    """Run the engine for one class of a prepared recipe with at least ``tau`` core neurons per target.
-
-    The bundle is written to ``cache_dir`` and reused on the next call when the model, images and
-    circuit parameters match and its tau is at least ``tau`` (smaller taus are pruned from it).
-    """
-    from ..recipes import class_images, class_index_of, run_recipe_class
-
-    recipe = prepared.recipe
-    class_index = class_index_of(class_name, prepared.class_names)
-    device = resolve_device(recipe.params.device)
-    spec = prepared.model_spec()
-    images, _dropped = class_images(prepared, class_index, device)
-    cache_dir = Path(cache_dir)
-    cached = _cached_bundle(cache_dir, recipe, spec, class_index, images.sha256, tau)
-    if cached is not None:
-        report(f"class {class_index} ({prepared.class_names[class_index]}): reusing the run in {cache_dir}")
-        patches = make_patches(images.images, recipe.params.granularities, recipe.params.stride_ratio)
-        return Subject(spec=spec, run_json=cached.run_json, patches=patches, circuit=cached.circuit, device=device,
-                       batch_size=recipe.params.batch_size)
-    run_tau = max(tau, recipe.params.tau)
-    prepared = dataclasses.replace(prepared, recipe=recipe.with_overrides(tau=run_tau))
-    bundle = run_recipe_class(prepared, class_name, cache_dir, progress=progress, report=report)
-    return Subject(spec=spec, run_json=bundle.run_json, patches=bundle.patches, circuit=bundle.circuit, device=device,
-                   batch_size=recipe.params.batch_size)
-
-
-def _cached_bundle(path: Path, recipe, spec: ModelSpec, class_index: int, sha256, tau: int) -> Bundle | None:
-    """The bundle at ``path`` when it is the run these inputs give, with a tau of at least ``tau``.
-
-    Same run means same run id (pipeline.run_identity, the one definition) once the requested tau is
-    replaced by the cached one: every other parameter, the weights and the images must match.
-    """
-    if not (path / "run.json").is_file():
-        return None
-    try:
-        bundle = read_bundle(path)
-    except (ArtifactError, OSError, ValueError, KeyError):
-        return None
-    cached_tau = meta_of(bundle).params.tau
-    if cached_tau < tau:
-        return None
-    flow = NeurFlow(recipe.params, progress=False, tau=cached_tau)
-    return bundle if flow.run_id(spec, class_index, sha256) == bundle.run_json["run_id"] else None

@@ -38,7 +38,7 @@ MAX_EXEMPLARS = 8
 """Exemplar patches shown per group (the bundle keeps 8 by default: a 4×2 grid)."""
 
 Kind = Literal["group", "relation"]
-Status = Literal["labelled", "cached", "prompted", "failed", "skipped"]
+LabelStatus = Literal["labelled", "cached", "prompted", "failed", "skipped"]
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class ItemResult:
 
     kind: Kind
     target: str
-    status: Status
+    status: LabelStatus
     text: str | None = None
     error: str | None = None
 
@@ -64,7 +64,7 @@ class LabelReport:
     stopped: str | None = None
     """Why the remaining items were skipped (an error every later request would repeat), else None."""
 
-    def count(self, kind: Kind, status: Status) -> int:
+    def count(self, kind: Kind, status: LabelStatus) -> int:
         return sum(1 for r in self.results if r.kind == kind and r.status == status)
 
     @property
@@ -86,7 +86,7 @@ class LabelReport:
             if not self.ok:
                 head += f": {len(self.failed)} failed" + (", stopped early" if self.stopped else "")
         lines = [head]
-        done: Status = "prompted" if self.dry_run_dir is not None else "labelled"
+        done: LabelStatus = "prompted" if self.dry_run_dir is not None else "labelled"
         for kind, word in (("group", "labelled"), ("relation", "explained")):
             counts = [f"{self.count(kind, done)} {word if done == 'labelled' else done}"]
             counts += [f"{self.count(kind, s)} {s}" for s in ("cached", "failed", "skipped")]

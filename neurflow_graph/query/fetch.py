@@ -35,6 +35,7 @@ from neurflow_graph.query.results import (
     SharedNeuron,
 )
 from neurflow_graph.records import ClassRef, Edge, Exemplar, Group, Records, Run, resolve_class
+from neurflow_graph.store.shares import SHARES_FLOOR
 
 _LISTED = 12  # classes or runs named in an error message before "… and N more"
 
@@ -118,8 +119,6 @@ def fetch_shared_groups(conn: Runner, min_jaccard: float = 0.5, layer: str | Non
 
 def why_no_shared_groups(conn: Runner, min_jaccard: float = 0.5, layer: str | None = None) -> str:
     """One line saying why `shared_groups` answered nothing: one class stored, or no pair reaching `min_jaccard`."""
-    from neurflow_graph.store.writer import SHARES_FLOOR  # the writer imports torch; the query layer does not
-
     stored = [c for c in fetch_classes(conn) if c.n_complete > 0]
     if len(stored) < 2:
         held = f"only {stored[0].class_id}" if stored else "none"

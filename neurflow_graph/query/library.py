@@ -148,7 +148,7 @@ def _ranked_pairs(row: dict[str, Any]) -> list[dict[str, Any]]:
 def _pairs(rows: list[list[Any]]) -> list[dict[str, Any]]:
     """Pairs as read ([x, y, run_x, run_y, layer, jaccard, shared, n_x, n_y, neurons]), each once, in answer order;
     `class_a`/`class_b` hold the runs until `_named` names their classes."""
-    from neurflow_graph.store.writer import ordered_pair, pair_rank  # here: the writer module loads torch
+    from neurflow_graph.store.shares import ordered_pair, pair_rank
 
     pairs: dict[tuple[str, str], dict[str, Any]] = {}
     for x, y, run_x, run_y, layer, jaccard, shared, n_x, n_y, neurons in rows:
@@ -183,7 +183,7 @@ def _top_shared_groups(conn: Runner, params: dict[str, Any]) -> list[dict[str, A
     pairs ranking before every dropped list's last entry are every pair of the store ranking there; of those, the
     ones whose two groups are latest (`shares_top_groups`) are the answer, best first.
     """
-    from neurflow_graph.store.writer import pair_rank  # here: the writer module loads torch
+    from neurflow_graph.store.shares import pair_rank
 
     if params["class_id"] is not None:
         return _class_shared_groups(conn, params)

@@ -37,6 +37,7 @@ from neurflow_graph.records import Exemplar, Group, to_jsonable
 from neurflow_graph.render.circuit import BACKGROUND_NOTE, circuit_svg
 from neurflow_graph.render.faithfulness import layer_verdict
 from neurflow_graph.store import queries
+from neurflow_graph.store.shares import SHARES_FLOOR
 
 PAGE_SIZE = 50
 SORTS = {
@@ -232,13 +233,6 @@ def _sharing_classes(conn: Runner, class_id: str, limit: int = 10) -> list[dict[
              "url": URLS.cls(e["class_id"]), "compare": URLS.compare(class_id, e["class_id"])} for e in ranked]
 
 
-def shares_floor() -> float:
-    """The lowest Jaccard the writer stores a SHARES pair at (read when a page needs it: the writer imports torch)."""
-    from neurflow_graph.store.writer import SHARES_FLOOR
-
-    return SHARES_FLOOR
-
-
 def group_page(conn: Runner, node_id: str) -> dict[str, Any]:
     """A group: its exemplars (larger), member neurons, label, parents and children, and the groups of other
     classes sharing its neurons."""
@@ -258,7 +252,7 @@ def group_page(conn: Runner, node_id: str) -> dict[str, Any]:
                 "bundle_path": detail.bundle_path, "url": URLS.run(detail.run_id)},
         "neurons": [{"id": n, "url": URLS.neuron(n)} for n in g.neurons],
         "exemplars": exemplars, "missing_thumbnails": found[False], "background_note": BACKGROUND_NOTE,
-        "shares_floor": shares_floor(),
+        "shares_floor": SHARES_FLOOR,
         "parents": [{**to_jsonable(p), "url": URLS.group(p.id)} for p in detail.parents],
         "children": [{**to_jsonable(c), "url": URLS.group(c.id)} for c in detail.children],
         "shares": [{**to_jsonable(s), "url": URLS.group(s.id), "class_url": URLS.cls(s.class_id),

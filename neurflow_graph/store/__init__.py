@@ -13,17 +13,18 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "neurflow_graph.bundle.tables": ("BundleTables", "read_bundle_tables"),
     "neurflow_graph.store.connection": ("Connection", "connect"),
     "neurflow_graph.store.paths": ("resolve_data_dir",),
-    "neurflow_graph.store.queries": ("run", "run_table"),
+    "neurflow_graph.store.queries": ("run_cypher", "run_table"),
     "neurflow_graph.store.schema": ("SCHEMA_VERSION", "check_schema_version", "ensure_schema"),
     "neurflow_graph.store.server": ("ServerInfo", "ServerStatus", "start", "status", "stop"),
     "neurflow_graph.store.writer": ("DEFAULT_BATCH_SIZE", "DEFAULT_WRITERS", "WriteReport", "load_bundle",
-                                    "write_run_graph"),
+                                    "write_run", "write_run_graph"),
 }
 _HOME = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = [
     "DEFAULT_BATCH_SIZE", "DEFAULT_WRITERS", "SCHEMA_VERSION", "BundleTables", "Connection", "ServerInfo",
     "ServerStatus", "WriteReport", "check_schema_version", "connect", "ensure_schema", "load_bundle",
-    "read_bundle_tables", "resolve_data_dir", "run", "run_table", "start", "status", "stop", "write_run_graph",
+    "read_bundle_tables", "resolve_data_dir", "run_cypher", "run_table", "start", "status", "stop", "write_run",
+    "write_run_graph",
 ]
 
 

@@ -20,7 +20,7 @@ from neurflow_graph.errors import ConfigError, StoreError, StoreUnavailable
 from neurflow_graph.store import admin, server
 from neurflow_graph.store.filelock import exclusive
 from neurflow_graph.store.paths import layout
-from neurflow_graph.store.queries import run
+from neurflow_graph.store.queries import run_cypher
 from neurflow_graph.store.schema import check_schema_version
 
 NEO4J_URI_ENV = "NEO4J_URI"
@@ -64,8 +64,8 @@ class Connection:
         return exclusive(lock, waiting=WAITING) if lock is not None else contextlib.nullcontext()
 
     def run(self, name: str, /, **params: Any) -> list[dict[str, Any]]:
-        """Run query file `cypher/<name>.cypher` on this connection (see queries.run)."""
-        return run(self.driver, self.database, name, **params)
+        """Run query file `cypher/<name>.cypher` on this connection (see queries.run_cypher)."""
+        return run_cypher(self.driver, self.database, name, **params)
 
     def close(self) -> None:
         self.driver.close()
@@ -149,7 +149,7 @@ def check_database_exists(driver: neo4j.Driver, database: str, uri: str) -> None
     """Refuse a database the server does not hold, naming those it does (SHOW DATABASES, which Neo4j 5 and
     ArcadeDB answer; a server that refuses it, e.g. for lack of privileges, is not checked here)."""
     try:
-        rows = run(driver, "system", "list_databases")
+        rows = run_cypher(driver, "system", "list_databases")
     except StoreError:
         return
     names = [row["name"] for row in rows]

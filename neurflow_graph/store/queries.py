@@ -122,7 +122,7 @@ def available() -> list[str]:
     return sorted(p.stem for p in cypher_dir().glob("*.cypher"))
 
 
-def run(driver: neo4j.Driver, database: str, name: str, /, **params: Any) -> list[dict[str, Any]]:
+def run_cypher(driver: neo4j.Driver, database: str, name: str, /, **params: Any) -> list[dict[str, Any]]:
     """Run query file `name` with `params` in one managed transaction per statement; rows as dicts."""
     return [_row(record) for record in execute(driver, database, name, params).records]
 
@@ -144,7 +144,7 @@ def _plain(value: Any) -> bool:
 
 def run_table(driver: neo4j.Driver, database: str, name: str, /, **params: Any) -> pa.Table:
     """Like `run`, returning the rows as a pyarrow Table (for bulk reads)."""
-    return pa.Table.from_pylist(run(driver, database, name, **params))
+    return pa.Table.from_pylist(run_cypher(driver, database, name, **params))
 
 
 def execute(

@@ -6,7 +6,7 @@ import neo4j
 
 from neurflow_graph._version import __version__
 from neurflow_graph.errors import SchemaVersionError
-from neurflow_graph.store.queries import run
+from neurflow_graph.store.queries import run_cypher
 
 SCHEMA_VERSION = 3
 """Bump when a change to the node/relationship layout makes older stores unreadable by this code."""
@@ -19,7 +19,7 @@ def read_schema_version(driver: neo4j.Driver, database: str) -> int | None:
     Anything but an integer (a string, a float, a bool, null on an existing node) is a SchemaVersionError:
     it is never coerced, so "1" or 1.5 are not read as 1.
     """
-    rows = run(driver, database, "schema_version_read", key=SCHEMA_KEY)
+    rows = run_cypher(driver, database, "schema_version_read", key=SCHEMA_KEY)
     if not rows or not rows[0].get("present"):
         return None
     version = rows[0]["version"]
@@ -51,5 +51,5 @@ def check_schema_version(driver: neo4j.Driver, database: str) -> int | None:
 def ensure_schema(driver: neo4j.Driver, database: str) -> None:
     """Create the constraints and indexes (idempotent) and record the schema version; run before any write."""
     check_schema_version(driver, database)
-    run(driver, database, "schema")
-    run(driver, database, "schema_version_write", key=SCHEMA_KEY, version=SCHEMA_VERSION, written_by=__version__)
+    run_cypher(driver, database, "schema")
+    run_cypher(driver, database, "schema_version_write", key=SCHEMA_KEY, version=SCHEMA_VERSION, written_by=__version__)

@@ -113,14 +113,14 @@ def python_answer(driver: neo4j.Driver, database: str | None, cypher: str, param
 
 
 def example_params(name: str, run_id: str, neuron: str) -> dict[str, Any]:
-    """The keyword arguments of the `// Example: run(driver, db, "name", …)` line of a query file's header, the
+    """The keyword arguments of the `// Example: run_cypher(driver, db, "name", …)` line of a query file's header, the
     example's run id and conv2 neuron replaced by the stored run's (so the example names things that exist: which
     neurons a circuit holds depends on the model this machine trained)."""
     header = queries.load(name).header
     start = header.index("Example:") + len("Example:")
     text = " ".join(line.strip() for line in header[start:].split("->")[0].splitlines())
     call = ast.parse(text.strip(), mode="eval").body
-    assert isinstance(call, ast.Call), f"{name}: the Example line is not a run(...) call"
+    assert isinstance(call, ast.Call), f"{name}: the Example line is not a run_cypher(...) call"
     params = {k.arg: ast.literal_eval(k.value) for k in call.keywords if k.arg}
     return {k: _EXAMPLE_NEURON.sub(neuron, _EXAMPLE_RUN_ID.sub(run_id, v)) if isinstance(v, str) else v
             for k, v in params.items()}

@@ -51,8 +51,8 @@ def recipe(tmp_path_factory, digits_model, digits_preset) -> Path:
     import torch
     from PIL import Image
 
-    from neurflow_graph.engine.digits import digits_images
-    from neurflow_graph.engine.images import load_image_folder
+    from neurflow_graph.models.digits import digits_images
+    from neurflow_graph.models.images import load_image_folder
 
     root = tmp_path_factory.mktemp("digits-folder")
     for name in (*GOOD, "3"):

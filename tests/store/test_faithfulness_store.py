@@ -103,7 +103,7 @@ def test_a_run_killed_during_the_faithfulness_stage_is_incomplete_until_the_next
 
     with connect(data_dir, database="faithfulness_killed") as conn:
         with pytest.raises(KeyboardInterrupt):
-            ingest(recipe, conn, ("3",), out=tmp_path / "runs", progress=False, report=kill)
+            ingest(recipe, conn, ("3",), out=tmp_path / "runs", progress=False, log=kill)
         runs = conn.run("list_runs")
         assert all(not run_is_complete(conn, r["run_id"]) for r in runs)
         assert not (tmp_path / "runs" / "3").exists()  # no bundle without its figures
@@ -131,7 +131,7 @@ def test_a_reused_bundle_without_figures_gets_them_measured_on_the_runs_own_imag
     lines: list[str] = []
     with connect(data_dir, database="faithfulness_reuse_on") as conn:
         (outcome,) = ingest(recipe, conn, ("3",), out=tmp_path, by_run_id=True, progress=False,
-                            report=lines.append).outcomes
+                            log=lines.append).outcomes
         rows = fetch_faithfulness(conn, "digits/3")
     assert outcome.status == "stored" and not outcome.computed  # the circuit was not computed again
     assert any("faithfulness measured and added" in line for line in lines), lines
@@ -141,6 +141,7 @@ def test_a_reused_bundle_without_figures_gets_them_measured_on_the_runs_own_imag
 
 
 def test_groups_level_stores_debugs_figures_on_each_group(recipe, data_dir, tmp_path):
+    from neurflow_graph.bundle.meta import meta_of
     from neurflow_graph.debugging import debug_images, layer_groups_from_bundle
     from neurflow_graph.debugging.faithfulness import known_random_figures
 
@@ -163,7 +164,7 @@ def test_groups_level_stores_debugs_figures_on_each_group(recipe, data_dir, tmp_
         assert stored[g.group.id]["random"] == pytest.approx(float(g.random_logit_drop.mean()), rel=1e-5)
     # debug with the same seeds on the run's own images reads the random draws instead of masking them again
     sha = outcome.bundle.run_json["images"]["sha256"]
-    known = known_random_figures(outcome.bundle.run_json, sha, recipe.faithfulness.sets, recipe.faithfulness.seed)
+    known = known_random_figures(meta_of(outcome.bundle), sha, recipe.faithfulness.sets, recipe.faithfulness.seed)
     assert {g.group.group_id for g in result.groups} <= set(known)
     reread = debug_images(prepared.model, outcome.bundle.patches.images,
                           layer_groups_from_bundle(outcome.bundle_dir, layer), outcome.class_index,
@@ -174,8 +175,8 @@ def test_groups_level_stores_debugs_figures_on_each_group(recipe, data_dir, tmp_
         np.testing.assert_allclose(b.logit_drop, a.logit_drop, rtol=1e-6)
         np.testing.assert_allclose(b.random_logit_drop, a.random_logit_drop, rtol=1e-6)
         np.testing.assert_array_equal(b.random_flipped, a.random_flipped)
-    assert known_random_figures(outcome.bundle.run_json, sha, recipe.faithfulness.sets + 1, 0) == {}
-    assert known_random_figures(outcome.bundle.run_json, sha[:-1], recipe.faithfulness.sets, 0) == {}
+    assert known_random_figures(meta_of(outcome.bundle), sha, recipe.faithfulness.sets + 1, 0) == {}
+    assert known_random_figures(meta_of(outcome.bundle), sha[:-1], recipe.faithfulness.sets, 0) == {}
 
 
 def test_show_draws_the_verdict_and_the_figures_next_to_the_circuit(stored, data_dir):

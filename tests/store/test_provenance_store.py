@@ -88,7 +88,7 @@ def test_load_of_a_run_json_without_layers_writes_nothing(conn: Connection, data
 
 def test_debug_defaults_to_the_images_the_run_was_computed_on(conn: Connection, data_dir: Path,
                                                               tmp_path: Path) -> None:
-    from neurflow_graph.engine.digits import digits_images
+    from neurflow_graph.models.digits import digits_images
 
     images, _ = digits_images(3, split="train")  # not the recipe's default (the test split)
     folder = tmp_path / "photos" / "3"

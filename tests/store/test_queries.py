@@ -119,7 +119,7 @@ def test_row_parameters_stay_out_of_the_driver_debug_log(
     monkeypatch.setenv(queries.CYPHER_DIR_ENV, str(tmp_path))
     rows = [[f"secret-row-{i}", i] for i in range(500)]
     with caplog.at_level(logging.DEBUG, logger="neo4j"):
-        got = queries.run(conn.driver, conn.database, "probe", rows=rows)
+        got = queries.run_cypher(conn.driver, conn.database, "probe", rows=rows)
     assert got == [{"n": 500, "first": "secret-row-0"}]
     runs = [r.getMessage() for r in caplog.records if " C: RUN " in r.getMessage()]
     assert runs and "<list of 500>" in runs[-1]
@@ -127,7 +127,7 @@ def test_row_parameters_stay_out_of_the_driver_debug_log(
 
 
 def test_run_returns_rows_and_tables(conn: Connection) -> None:
-    assert queries.run(conn.driver, conn.database, "list_runs") == []
+    assert queries.run_cypher(conn.driver, conn.database, "list_runs") == []
     table = queries.run_table(conn.driver, conn.database, "schema_version_read", key="neurflow-graph")
     assert table.column_names == ["version", "written_by", "present"]
 

@@ -37,7 +37,7 @@ from neurflow_graph.query import (
 )
 from neurflow_graph.store import connect, write_run_graph
 from neurflow_graph.store.connection import Connection
-from neurflow_graph.store.writer import SHARES_FLOOR
+from neurflow_graph.store.shares import SHARES_FLOOR
 
 _NEO4J_ENV = ("NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD", "NEO4J_DATABASE", "NEURFLOW_GRAPH_DATABASE")
 DATABASE = "q_library"

@@ -50,7 +50,7 @@ def test_the_second_ingest_skips_every_class_before_its_images_are_filtered(reci
     with connect(data_dir, database=database) as conn:
         keys = {r["run_id"]: r["request_key"] for r in conn.run("complete_runs")}
         before = graph(conn)
-        again = ingest(recipe, conn, CLASSES, out=tmp_path / "again", progress=False, report=lines.append)
+        again = ingest(recipe, conn, CLASSES, out=tmp_path / "again", progress=False, log=lines.append)
         after = graph(conn)
     assert set(keys) == {o.run_id for o in first.outcomes}
     assert all(keys.values()) and len(set(keys.values())) == len(CLASSES)  # one request key per run, on the Run

@@ -17,7 +17,7 @@ import pytest
 
 from neurflow_graph.query import fetch_shared_groups, run_query
 from neurflow_graph.store import connect, write_run_graph
-from neurflow_graph.store import writer as W
+from neurflow_graph.store import shares as S
 from neurflow_graph.store.connection import Connection
 
 KEEP = 2
@@ -42,7 +42,7 @@ def _brute_force(bundles: list[Path]) -> list[tuple[str, str, str, float, int, l
             if x["class"] == y["class"] or x["layer"] != y["layer"] or not both:
                 continue
             jaccard = len(both) / len(x["neurons"] | y["neurons"])
-            if jaccard >= W.SHARES_FLOOR:
+            if jaccard >= S.SHARES_FLOOR:
                 a, b = sorted((x, y), key=lambda g: (g["run"], g["id"]))
                 pairs.append((a["id"], b["id"], x["layer"], jaccard, len(both), sorted(both)))
     return sorted(pairs, key=lambda p: (-p[3], -p[4], p[0], p[1]))
@@ -67,7 +67,7 @@ def bundles(digits_bundle_dir: Path, digits_bundle_dirs) -> list[Path]:
 def _write(data_dir: Path, database: str, paths: list[Path]) -> Connection:
     conn = connect(data_dir, database=database)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(W, "SHARES_TOP", KEEP)
+        mp.setattr(S, "SHARES_TOP", KEEP)
         for path in paths:
             write_run_graph(conn.driver, conn.database, path)
     return conn
@@ -130,11 +130,11 @@ def test_merge_does_not_depend_on_the_order_pairs_come_in() -> None:
     rng = random.Random(0)
     pairs = [{"a": f"r{rng.randrange(5)}/l/g{i}", "b": f"r{rng.randrange(5, 9)}/l/g{i}",
               "jaccard": rng.choice([0.3, 0.5, 1.0]), "shared": rng.randrange(1, 4)} for i in range(200)]
-    whole = W.merge_shares_top(None, pairs, keep=30)
+    whole = S.merge_shares_top(None, pairs, keep=30)
     assert whole["dropped"] and len(whole["a"]) == 30
     for _ in range(5):
         rng.shuffle(pairs)
         top = None
         for start in range(0, len(pairs), 23):
-            top = W.merge_shares_top(top, pairs[start:start + 23], keep=30)
+            top = S.merge_shares_top(top, pairs[start:start + 23], keep=30)
         assert top == whole

@@ -13,7 +13,8 @@ import pytest
 from neurflow_graph.store import read_bundle_tables
 from neurflow_graph.store import rows as R
 from neurflow_graph.store.queries import load
-from neurflow_graph.store.writer import Label, Nodes, WriteStep, _plan, run_steps
+from neurflow_graph.store.schedule import Label, Nodes, WriteStep, run_steps
+from neurflow_graph.store.writer import _plan
 
 WAIT = 20.0  # seconds a step waits for its partner before the test calls the schedule sequential
 X, Y, Z = Label.MODEL, Label.LAYER, Label.CLASS

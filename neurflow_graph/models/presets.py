@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from neurflow_graph.engine.checkpoints import load_checkpoint, load_state, torchvision_state_dict
-from neurflow_graph.engine.digits import DIGITS_MEAN, DIGITS_STD
-from neurflow_graph.engine.digits import INPUT_SIZE as DIGITS_INPUT_SIZE
 from neurflow_graph.engine.layouts import record_layouts
 from neurflow_graph.errors import ConfigError, MissingDependency
+from neurflow_graph.models.checkpoints import load_checkpoint, load_state, torchvision_state_dict
+from neurflow_graph.models.digits import DIGITS_MEAN, DIGITS_STD
+from neurflow_graph.models.digits import INPUT_SIZE as DIGITS_INPUT_SIZE
 
 if TYPE_CHECKING:
     from neurflow_graph.engine.pipeline import ModelSpec
@@ -98,7 +98,7 @@ class ModelPreset:
     def class_names(self) -> list[str]:
         """Names of the model's output classes, indexed by logit."""
         if self.name in ("digits", "digits-vit"):
-            from neurflow_graph.engine.digits import CLASS_NAMES
+            from neurflow_graph.models.digits import CLASS_NAMES
 
             return list(CLASS_NAMES)
         return imagenet_class_names()
@@ -210,13 +210,13 @@ def _build_efficientnet_lite0(weights: str | None, checkpoint: object) -> nn.Mod
 
 
 def _build_digits(weights: str | None, checkpoint: object) -> nn.Module:
-    from neurflow_graph.engine.digits import DigitsCNN, load_digits_model
+    from neurflow_graph.models.digits import DigitsCNN, load_digits_model
 
     return load_digits_model() if weights is not None else DigitsCNN()
 
 
 def _build_digits_vit(weights: str | None, checkpoint: object) -> nn.Module:
-    from neurflow_graph.engine.digits_vit import digits_vit, load_digits_vit
+    from neurflow_graph.models.digits_vit import digits_vit, load_digits_vit
 
     return load_digits_vit() if weights is not None else digits_vit()
 

@@ -227,7 +227,7 @@ def load_cached(model_file: str, info_file: str, build: Any, train: Any,
     if model_path.is_file():
         model = build()
         try:
-            from neurflow_graph.engine.checkpoints import load_state, read_state_dict
+            from neurflow_graph.models.checkpoints import load_state, read_state_dict
 
             load_state(model, read_state_dict(model_path, what="cached model"), f"cached model {model_path}")
             return model.eval()

@@ -90,7 +90,8 @@ def _tensor_sha256(image: torch.Tensor) -> str:
     return hashlib.sha256(image.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()).hexdigest()
 
 
-def _list_images(folder: Path) -> list[Path]:
+def list_images(folder: Path) -> list[Path]:
+    """The image files directly in ``folder`` (by suffix), sorted by name: what a folder source reads."""
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
@@ -116,12 +117,12 @@ def load_image_folder(
             listed = ", ".join(found[:20]) + (f", ... ({len(found)} in all)" if len(found) > 20 else "")
             if found:
                 fix = f"its subfolders are {listed}; pass one of these as the class name"
-            elif _list_images(root):
+            elif list_images(root):
                 fix = "it holds images directly: load it as a flat folder (no class name) for a single class"
             else:
                 fix = "it has no subfolders and no images; pass a folder of images or of class subfolders"
             raise DataError(f"no subfolder {class_name!r} in {root}; {fix}")
-    files = _list_images(folder)
+    files = list_images(folder)
     if not files:
         hint = ""
         if class_name is None and any(p.is_dir() for p in folder.iterdir()):

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from neurflow_graph.engine.digits import load_cached, train_classifier
+from neurflow_graph.models.digits import load_cached, train_classifier
 
 PATCH_SIZE, NUM_LAYERS, NUM_HEADS, HIDDEN_DIM, MLP_DIM = 8, 3, 4, 64, 256
 _MODEL_FILE, _INFO_FILE = "digits_vit_v1.pt", "digits_vit_v1.json"
@@ -47,6 +47,6 @@ def load_digits_vit(cache_dir: str | os.PathLike[str] | None = None) -> nn.Modul
 
 def digits_vit_info(cache_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Metrics recorded when the cached digits ViT was trained (test_accuracy, train_seconds, ...)."""
-    from neurflow_graph.engine.digits import cached_info
+    from neurflow_graph.models.digits import cached_info
 
     return cached_info(_MODEL_FILE, _INFO_FILE, digits_vit, train_digits_vit, cache_dir)
