@@ -30,6 +30,7 @@ from neurflow_graph.bundle.meta import (
     FAITHFULNESS_LEVELS,
     FaithfulnessSettings,
 )
+from neurflow_graph.engine.devices import default_budget_mb
 from neurflow_graph.engine.layers import capture
 from neurflow_graph.engine.layouts import layout_of
 from neurflow_graph.engine.memory import call_peak
@@ -141,13 +142,15 @@ _Z = {"logit_drop": "logit_z", "prob_drop": "prob_z", "kept_share": "kept_z"}
 
 
 def measure_faithfulness(subject: Subject, settings: FaithfulnessSettings | None = None,
-                         memory_budget_mb: float = 1024.0,
+                         memory_budget_mb: float | None = None,
                          log: Callable[[str], None] = lambda _msg: None) -> Faithfulness:
     """Mask and retain each layer's circuit neurons on ``subject``'s images against random sets (module docstring).
 
+    ``memory_budget_mb`` defaults to the device's (``devices.default_budget_mb``), as the run's own stages do.
     ``log`` hears one line per layer as it finishes (a caller stopping there leaves nothing half-made).
     """
     settings = settings or FaithfulnessSettings()
+    memory_budget_mb = memory_budget_mb or default_budget_mb(subject.device)
     started = time.perf_counter()
     images = subject.spec.normalize(subject.images)
     if not len(images):
