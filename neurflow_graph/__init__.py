@@ -7,11 +7,11 @@ use (PEP 562), so `import neurflow_graph` and the command line start without tor
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from neurflow_graph import records as _records
 from neurflow_graph._compat import prepare_torchvision_on_import
+from neurflow_graph._lazy import lazy_exports
 from neurflow_graph._version import __version__
 from neurflow_graph.errors import (
     ArtifactError,
@@ -41,7 +41,6 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "neurflow_graph.models.presets": ("ModelPreset", "get_preset", "preset_names"),
     "neurflow_graph.recipes": ("Recipe", "load_recipe"),
 }
-_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
     "__version__",
@@ -61,18 +60,7 @@ _records.register_html_views("neurflow_graph.render.circuit")
 prepare_torchvision_on_import()
 
 
-def __getattr__(name: str) -> Any:
-    """Import a re-exported name's module the first time the name is used (PEP 562)."""
-    module = _HOME.get(name)
-    if module is None:
-        raise AttributeError(f"module 'neurflow_graph' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_HOME))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported eagerly

@@ -11,7 +11,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "neurflow_graph"
 
 LAYERS: list[tuple[str, ...]] = [
-    ("_version", "_compat", "errors", "ids"),
+    ("_version", "_compat", "_lazy", "errors", "ids"),
     ("engine",),
     ("models",),
     ("bundle",),

@@ -9,16 +9,16 @@ import pytest
 from nbclient import NotebookClient
 
 from neurflow_graph.store import server
+from neurflow_graph.store.connection import STORE_ENV
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "docs" / "notebooks" / "quickstart.ipynb"
-_NEO4J_ENV = ("NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD", "NEO4J_DATABASE", "NEURFLOW_GRAPH_DATABASE")
 
 
 @pytest.mark.slow
 def test_quickstart_notebook_runs_every_cell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     store = tmp_path / "store"
-    for name in _NEO4J_ENV:
+    for name in STORE_ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NEURFLOW_GRAPH_DATA_DIR", str(store))
     monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel draws figures inline

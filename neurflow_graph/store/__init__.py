@@ -6,8 +6,7 @@ without loading the bundle writer (and with it torch).
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from neurflow_graph._lazy import lazy_exports
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "neurflow_graph.bundle.tables": ("BundleTables", "read_bundle_tables"),
@@ -19,7 +18,6 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "neurflow_graph.store.writer": ("DEFAULT_BATCH_SIZE", "DEFAULT_WRITERS", "WriteReport", "load_bundle",
                                     "write_run", "write_run_graph"),
 }
-_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = [
     "DEFAULT_BATCH_SIZE", "DEFAULT_WRITERS", "SCHEMA_VERSION", "BundleTables", "Connection", "ServerInfo",
     "ServerStatus", "WriteReport", "check_schema_version", "connect", "ensure_schema", "load_bundle",
@@ -28,15 +26,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Import a re-exported name's module the first time the name is used (PEP 562)."""
-    module = _HOME.get(name)
-    if module is None:
-        raise AttributeError(f"module 'neurflow_graph.store' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_HOME))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

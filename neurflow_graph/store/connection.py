@@ -28,6 +28,8 @@ NEO4J_USER_ENV = "NEO4J_USER"
 NEO4J_PASSWORD_ENV = "NEO4J_PASSWORD"
 NEO4J_DATABASE_ENV = "NEO4J_DATABASE"
 DATABASE_ENV = "NEURFLOW_GRAPH_DATABASE"
+STORE_ENV = (NEO4J_URI_ENV, NEO4J_USER_ENV, NEO4J_PASSWORD_ENV, NEO4J_DATABASE_ENV, DATABASE_ENV)
+"""Every environment variable that points the commands at a store (tests clear them to use their own server)."""
 DEFAULT_DATABASE = "neurflow"
 DEFAULT_NEO4J_DATABASE = "neo4j"
 WAITING = "waiting for another writer"

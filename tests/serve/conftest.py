@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from neurflow_graph.store import connect, server, write_run_graph
-from neurflow_graph.store.connection import Connection
+from neurflow_graph.store.connection import STORE_ENV, Connection
 
 pytest.importorskip("starlette", reason="the serve extra is not installed: pip install -e '.[serve]'")
 
@@ -17,13 +17,12 @@ DATABASE = "serve"
 DIGITS = (3, 5, 8)
 INGEST = Path(__file__).resolve().parents[2] / "ingest"
 SMALL_VIT = ["--k", "10", "--tau", "3", "--steps", "8", "--max-images", "3", "--quiet"]
-_NEO4J_ENV = ("NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD", "NEO4J_DATABASE", "NEURFLOW_GRAPH_DATABASE")
 
 
 @pytest.fixture(autouse=True)
 def _no_external_store(monkeypatch: pytest.MonkeyPatch) -> None:
     """The tests talk to their embedded server, whatever NEO4J_* the shell holds."""
-    for name in _NEO4J_ENV:
+    for name in STORE_ENV:
         monkeypatch.delenv(name, raising=False)
 
 
@@ -32,7 +31,7 @@ def serve_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A real ArcadeDB server for the explorer tests (stopped at the end)."""
     root = tmp_path_factory.mktemp("serve-store")
     with pytest.MonkeyPatch.context() as mp:
-        for name in _NEO4J_ENV:
+        for name in STORE_ENV:
             mp.delenv(name, raising=False)
         server.start(root)
         try:
@@ -49,7 +48,7 @@ def vit_ingest_output(serve_data_dir: Path, tmp_path_factory: pytest.TempPathFac
     from neurflow_graph.cli.main import main
 
     with pytest.MonkeyPatch.context() as mp:
-        for name in _NEO4J_ENV:
+        for name in STORE_ENV:
             mp.delenv(name, raising=False)
         out = tmp_path_factory.mktemp("vit-bundles")
         result = CliRunner().invoke(main, ["ingest", str(INGEST / "digits-vit.toml"), "--out", str(out),
@@ -62,7 +61,7 @@ def vit_ingest_output(serve_data_dir: Path, tmp_path_factory: pytest.TempPathFac
 def stored(serve_data_dir: Path, digits_bundle_dirs, vit_ingest_output: str) -> Path:
     """The store filled once: digits 3, 5, 8 (real runs of the digits CNN) and digit 3 of the digits ViT."""
     with pytest.MonkeyPatch.context() as mp:
-        for name in _NEO4J_ENV:
+        for name in STORE_ENV:
             mp.delenv(name, raising=False)
         with connect(serve_data_dir, database=DATABASE) as conn:
             for c in DIGITS:

@@ -9,10 +9,7 @@ from pathlib import Path
 import pytest
 
 from neurflow_graph.store import connect, server
-from neurflow_graph.store.connection import Connection
-
-_NEO4J_ENV = ("NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD", "NEO4J_DATABASE", "NEURFLOW_GRAPH_DATABASE")
-
+from neurflow_graph.store.connection import STORE_ENV, Connection
 
 # -- bundles ------------------------------------------------------------------------------------------
 
@@ -55,7 +52,7 @@ def neo4j_env() -> Iterator[dict[str, str]]:
 @pytest.fixture(autouse=True)
 def _no_external_store(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests talk to the embedded server unless they point NEO4J_URI somewhere themselves."""
-    for name in _NEO4J_ENV:
+    for name in STORE_ENV:
         monkeypatch.delenv(name, raising=False)
 
 

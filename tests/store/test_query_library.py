@@ -36,10 +36,9 @@ from neurflow_graph.query import (
     to_table,
 )
 from neurflow_graph.store import connect, write_run_graph
-from neurflow_graph.store.connection import Connection
+from neurflow_graph.store.connection import STORE_ENV, Connection
 from neurflow_graph.store.shares import SHARES_FLOOR
 
-_NEO4J_ENV = ("NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD", "NEO4J_DATABASE", "NEURFLOW_GRAPH_DATABASE")
 DATABASE = "q_library"
 
 
@@ -105,7 +104,7 @@ class Store:
 def store(data_dir, digits_bundle_dir, digits3_tau5_dir, digits_bundle_dirs) -> Iterator[Store]:
     """One database holding runs of digits 3 (tau 4 and tau 5), 5 and 8, shared by this module's tests."""
     with pytest.MonkeyPatch.context() as mp:
-        for name in _NEO4J_ENV:
+        for name in STORE_ENV:
             mp.delenv(name, raising=False)
         with connect(data_dir, database=DATABASE) as conn:
             bundles = {}
