@@ -36,8 +36,9 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
                                      "skimage_images"),
     "neurflow_graph.engine.layers": ("ablate", "bridge", "capture", "validate_layers"),
     "neurflow_graph.engine.layouts": ("Layout", "resolve_layouts"),
+    "neurflow_graph.engine.params": ("NeurFlowParams",),
     "neurflow_graph.engine.patches": ("Patches", "make_patches"),
-    "neurflow_graph.engine.pipeline": ("Bundle", "ModelSpec", "NeurFlow", "NeurFlowParams"),
+    "neurflow_graph.engine.pipeline": ("Bundle", "ModelSpec", "NeurFlow"),
     "neurflow_graph.models.presets": ("ModelPreset", "get_preset", "preset_names"),
     "neurflow_graph.recipes": ("Recipe", "load_recipe"),
 }
@@ -71,8 +72,9 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported e
     from neurflow_graph.engine.groups import GroupEdge, NeuronGroup, NeuronGroups, find_neuron_groups
     from neurflow_graph.engine.layers import ablate, bridge, capture, validate_layers
     from neurflow_graph.engine.layouts import Layout, resolve_layouts
+    from neurflow_graph.engine.params import NeurFlowParams
     from neurflow_graph.engine.patches import Patches, make_patches
-    from neurflow_graph.engine.pipeline import Bundle, ModelSpec, NeurFlow, NeurFlowParams
+    from neurflow_graph.engine.pipeline import Bundle, ModelSpec, NeurFlow
     from neurflow_graph.models.images import (
         ImageSet,
         filter_predicted,

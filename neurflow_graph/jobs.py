@@ -76,12 +76,13 @@ class IngestReport:
 
 
 def request_key_of(prepared: PreparedModel, class_index: int, device, loaded: ImageSet | None = None) -> str:
-    """The request key of a class run on ``device`` (``ids.request_key``): ``pipeline.run_identity`` of the
+    """The request key of a class run on ``device`` (``ids.request_key``): ``params.run_identity`` of the
     candidate images (before filtering) and the parameters as the run records them, plus ``max_images``.
 
     No model forward: what decides the result before the filter, so a driver knows it without computing.
     """
-    from neurflow_graph.engine.pipeline import NeurFlow, run_identity
+    from neurflow_graph.engine.params import run_identity
+    from neurflow_graph.engine.pipeline import NeurFlow
     from neurflow_graph.ids import request_key
 
     from .image_sources import candidate_sha256
@@ -275,7 +276,7 @@ def _reusable_run_id(path: Path, job: ClassJob, larger_tau: bool) -> str | None:
     """The run id of the complete bundle at ``path`` when it may stand for ``job``'s run, else None.
 
     The same run (its id) always; with ``larger_tau``, also a run with a larger tau whose id is the one these
-    inputs give once the job's tau is replaced by the bundle's (``pipeline.run_identity``, the one definition).
+    inputs give once the job's tau is replaced by the bundle's (``params.run_identity``, the one definition).
     """
     from neurflow_graph.bundle.files import read_run_meta
     from neurflow_graph.engine.pipeline import NeurFlow

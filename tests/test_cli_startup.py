@@ -20,6 +20,13 @@ def test_importing_the_command_line_imports_no_torch() -> None:
     assert fresh(f"import neurflow_graph, sys; print(sorted(m for m in {HEAVY!r} if m in sys.modules))") == "[]"
 
 
+def test_the_run_record_imports_no_torch() -> None:
+    """`RunMeta` is the run record of the store and the query layer, which start without torch."""
+    assert fresh("import neurflow_graph.bundle.meta, sys; print('torch' in sys.modules)") == "False"
+    assert fresh("import neurflow_graph.records, neurflow_graph.query.fetch, sys; "
+                 f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))") == "[]"
+
+
 @pytest.mark.parametrize("args", [
     ("--help",), ("db", "--help"), ("db", "path"), ("query", "--list"), ("query", "--help"), ("show", "--help"),
     ("debug", "--help"), ("label", "--help"), ("evaluate", "--help"), ("load", "--help"),
@@ -33,10 +40,11 @@ def test_cheap_commands_import_no_torch(args: tuple[str, ...], tmp_path, command
 
 
 def test_computing_commands_import_the_engine_when_they_run(tmp_path, command_imports) -> None:
-    """`run --help` shows the library's choices (read from the engine); a bad recipe fails before any import."""
+    """`run --help` shows the library's choices (read from the torch-free `engine.params`, so no torch); a bad recipe
+    fails before any import."""
     done, loaded = command_imports("run", "--help")
     assert done.returncode == 0 and "gausslegendre" in done.stdout and "auto|fp32" in done.stdout
-    assert "torch" in loaded
+    assert loaded == []
     missing = tmp_path / "missing.toml"
     done, loaded = command_imports("run", str(missing), "--out", str(tmp_path / "o"))
     assert done.returncode == 1 and f"recipe {missing} not found" in done.stderr

@@ -10,11 +10,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from neurflow_graph import ids
-from neurflow_graph.engine.pipeline import Bundle, NeurFlowParams, run_identity
+from neurflow_graph.engine.params import NeurFlowParams, run_identity
 from neurflow_graph.errors import ArtifactError, ConfigError
+
+if TYPE_CHECKING:
+    from neurflow_graph.engine.pipeline import Bundle
 
 _TYPES: dict[type, str] = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
                            dict: "an object", list: "a list"}
@@ -131,7 +134,7 @@ _NOT_PROVENANCE = ("name", "num_classes")  # run.json ``model`` fields that are 
 
 
 def recomputed_run_id(run: dict) -> str:
-    """The run id that a checked run.json's content hashes to (``pipeline.run_identity``, ``ids.run_id``): its model
+    """The run id that a checked run.json's content hashes to (``params.run_identity``, ``ids.run_id``): its model
     and provenance, weights digest, layers, class, images and parameters, exactly as the run that wrote it did."""
     model = run["model"]
     provenance = {k: v for k, v in model.items() if k not in _NOT_PROVENANCE}

@@ -74,7 +74,7 @@ class CalledDefault(click.Option):
 
 class LibraryChoice(click.Choice):
     """A choice among a library constant's values, read when the option is used or its help shown, so that
-    defining the option imports nothing (e.g. `LibraryChoice("neurflow_graph.engine.attribution", "METHODS")`)."""
+    defining the option imports nothing (e.g. `LibraryChoice("neurflow_graph.engine.params", "METHODS")`)."""
 
     def __init__(self, module: str, name: str, extra: Sequence[str] = ()) -> None:
         self._source = (module, name)

@@ -23,7 +23,7 @@ from neurflow_graph.cli.common import (
 )
 from neurflow_graph.cli.serve import next_steps
 
-_ATTRIBUTION = "neurflow_graph.engine.attribution"  # the choices of --method and --precision, read when used
+_PARAMS = "neurflow_graph.engine.params"  # the choices of --method and --precision, read when used
 _BUNDLE_META = "neurflow_graph.bundle.meta"  # the choices of --faithfulness, read when used
 
 
@@ -38,9 +38,9 @@ def run_options(fn):
         click.option("--tau", type=int, help="Core neurons kept per target."),
         click.option("--steps", "n_steps", type=STEPS, help="Integrated-gradients steps, or 'auto' with --tolerance."),
         click.option("--tolerance", type=float, help="Completeness error to reach with --steps auto."),
-        click.option("--method", type=LibraryChoice(_ATTRIBUTION, "METHODS"),
+        click.option("--method", type=LibraryChoice(_PARAMS, "METHODS"),
                      help="Quadrature rule for integrated gradients."),
-        click.option("--precision", type=LibraryChoice(_ATTRIBUTION, "PRECISIONS", ("auto",)),
+        click.option("--precision", type=LibraryChoice(_PARAMS, "PRECISIONS", ("auto",)),
                      help="auto: bf16 autocast on CUDA, fp32 on a CPU (see docs/performance.md)."),
         click.option("--device", help="auto, cpu, cuda or cuda:N."),
         click.option("--seed", type=int, help="Random seed."),

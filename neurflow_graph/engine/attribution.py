@@ -25,12 +25,10 @@ from neurflow_graph.engine.devices import (
 )
 from neurflow_graph.engine.layers import neuron_activations, skip_of
 from neurflow_graph.engine.memory import call_peak, keep_freed_memory
+from neurflow_graph.engine.params import METHODS, PRECISIONS
 from neurflow_graph.errors import ConfigError
 
-METHODS = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid",
-           "gausslegendre_geometric")
 _GEOMETRIC_DECADES = 6
-PRECISIONS = ("fp32", "tf32", "bf16", "fp16")  # fp32 is strict (no TF32) on CUDA; tf32 lets CUDA use TF32
 ADAPTIVE_LADDER = (4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 
 

@@ -16,12 +16,13 @@ from tqdm.auto import tqdm
 
 from neurflow_graph._version import __version__
 from neurflow_graph.engine.activations import compute_activations, feature_maps
-from neurflow_graph.engine.attribution import METHODS, PRECISIONS, IntegratedGradients, default_precision
+from neurflow_graph.engine.attribution import IntegratedGradients, default_precision
 from neurflow_graph.engine.circuit import Circuit, build_circuit
 from neurflow_graph.engine.devices import default_budget_mb, float32_matmuls, on_device, resolve_device
 from neurflow_graph.engine.groups import NeuronGroups, find_neuron_groups
 from neurflow_graph.engine.layers import bridge, layer_widths, validate_layers
 from neurflow_graph.engine.layouts import Layout, channels_first_bridge, held_inputs, resolve_layouts
+from neurflow_graph.engine.params import NeurFlowParams, run_identity
 from neurflow_graph.engine.patches import Patches, make_patches
 from neurflow_graph.errors import ConfigError
 from neurflow_graph.ids import run_id
@@ -35,54 +36,6 @@ class Bundle:
     patches: Patches
     circuit: Circuit
     groups: NeuronGroups
-
-
-@dataclass(frozen=True)
-class NeurFlowParams:
-    """Every parameter of a run (ALGORITHM.md defaults); validated on construction."""
-
-    k: int = 50
-    tau: int = 16
-    n_steps: int | str = 50
-    method: str = "gausslegendre"
-    precision: str = "auto"
-    tolerance: float | None = None
-    granularities: tuple[float, ...] = (1.0, 0.5, 0.25)
-    stride_ratio: float = 0.5
-    max_semantic_groups: int = 5
-    max_neuron_groups: int = 100
-    n_exemplars: int = 8
-    seed: int = 0
-    batch_size: int = 64
-    internal_batch_size: int | None = None
-    memory_budget_mb: float | None = None
-    """Working memory per IG pass; None: from the device (``devices.default_budget_mb``)."""
-    device: str = "auto"
-
-    def __post_init__(self):
-        for name in ("k", "tau", "max_semantic_groups", "max_neuron_groups", "n_exemplars", "batch_size",
-                     "internal_batch_size"):
-            value = getattr(self, name)
-            if name == "internal_batch_size" and value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        if self.memory_budget_mb is not None and (isinstance(self.memory_budget_mb, bool)
-                                                  or not isinstance(self.memory_budget_mb, (int, float))
-                                                  or not self.memory_budget_mb > 0):
-            raise ConfigError(f"memory_budget_mb must be a positive number of MB, got {self.memory_budget_mb!r}")
-        if self.max_semantic_groups < 2:
-            raise ConfigError(f"max_semantic_groups must be >= 2, got {self.max_semantic_groups}")
-        if self.method not in METHODS:
-            raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
-        if self.precision not in ("auto", *PRECISIONS):
-            raise ConfigError(f"precision must be one of auto, {', '.join(PRECISIONS)}, got {self.precision!r}")
-        if self.n_steps == "auto" and not (self.tolerance and self.tolerance > 0):
-            raise ConfigError("n_steps 'auto' needs a positive tolerance (e.g. --tolerance 1e-3)")
-        if self.n_steps != "auto" and (isinstance(self.n_steps, bool) or not isinstance(self.n_steps, int)
-                                       or self.n_steps < 2):
-            raise ConfigError(f"n_steps must be an integer >= 2 or 'auto', got {self.n_steps!r}")
-        object.__setattr__(self, "granularities", tuple(float(g) for g in self.granularities))
 
 
 @dataclass(frozen=True)
@@ -115,10 +68,6 @@ class ModelSpec:
         return self.weights_sha256 or weights_sha256(self.model)
 
 
-# Settings that change speed or memory, not results: two runs differing only in these share a run id.
-NOT_IN_RUN_ID = ("device", "batch_size", "internal_batch_size", "memory_budget_mb")
-
-
 def weights_sha256(model: nn.Module) -> str:
     """SHA-256 of the model's state dict: each tensor's name, dtype, shape and bytes, in sorted name order.
 
@@ -131,18 +80,6 @@ def weights_sha256(model: nn.Module) -> str:
         digest.update(f"{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
         digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
-
-
-def run_identity(model_name: str, provenance: dict, weights_digest: str, layers: Sequence[str], class_index: int,
-                 image_sha256: Sequence[str], params: dict) -> dict:
-    """Everything that decides a run's result, as the JSON-able dict its run id hashes.
-
-    ``params`` are the run's parameters as run.json records them (precision resolved, input_size
-    added); those in ``NOT_IN_RUN_ID`` are left out, every other one (a new one included) counts.
-    """
-    return {"model": {"name": model_name, **provenance}, "weights_sha256": weights_digest, "layers": list(layers),
-            "class": int(class_index), "images": list(image_sha256),
-            "params": {k: v for k, v in params.items() if k not in NOT_IN_RUN_ID}}
 
 
 def tau_caps(tau: int, widths: Mapping[str, int], lower_layers: Sequence[str]) -> dict[str, int]:
