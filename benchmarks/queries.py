@@ -102,6 +102,8 @@ ZIPF = 1.1  # neuron popularity: P(rank r) ~ 1 / r^ZIPF over a per-layer random 
 
 def synthetic_run(class_index: int, rng: np.random.Generator, popularity: dict[str, np.ndarray]):
     """BundleTables shaped like one ResNet50 class circuit (no patches): targets, core neurons, groups, edges."""
+    from synthetic_run import synthetic_meta
+
     from neurflow_graph.bundle.files import SCHEMAS
     from neurflow_graph.bundle.tables import BundleTables
     from neurflow_graph.ids import neuron_id, semantic_group_id
@@ -161,13 +163,12 @@ def synthetic_run(class_index: int, rng: np.random.Generator, popularity: dict[s
         group_edges.append({"child_group_id": child, "parent_group_id": parent, "child_layer": child.split("/")[0],
                             "parent_layer": parent.split("/")[0], "weight": float(sum(ws)), "n_edges": len(ws)})
     run_id = f"{model}-c{class_index}-synthetic"
-    run = {"run_id": run_id, "complete": True, "model": {"name": model, "preset": model, "num_classes": 1000},
-           "class": {"index": class_index, "name": f"class {class_index}"}, "layers": list(layers),
-           "created_at": "2026-01-01T00:00:00Z"}
+    meta = synthetic_meta(run_id, model, class_index, f"class {class_index}", layers, "2026-01-01T00:00:00Z",
+                          {"preset": model})
     rows = {"patches": [], "neurons": neurons, "semantic_groups": sgs, "hyperedges": edges, "neuron_groups": groups,
             "group_edges": group_edges}
     tables = {name: pa.Table.from_pylist(r, schema=SCHEMAS[name]) for name, r in rows.items()}
-    return BundleTables(run_json=run, **tables)
+    return BundleTables(meta=meta, **tables)
 
 
 def zipf_popularity(rng: np.random.Generator) -> dict[str, np.ndarray]:

@@ -28,6 +28,7 @@ from unittest import mock
 
 import numpy as np
 import pyarrow as pa
+from synthetic_run import synthetic_meta
 
 from neurflow_graph.bundle.tables import BundleTables
 from neurflow_graph.store import DEFAULT_WRITERS, admin, connect, server, write_run_graph
@@ -226,17 +227,9 @@ def synthetic_bundle(shape: Shape, *, seed: int = 0, model: str = "benchnet", ta
             "n_edges": agg.column("weight_count").cast(pa.int64()),
         }
     )
-    run = {
-        "bundle_format": 1,
-        "run_id": run_id,
-        "created_at": "2026-11-22T10:00:00+00:00",
-        "complete": True,
-        "model": {"name": model, "preset": model, "weights": "synthetic", "num_classes": 1000},
-        "class": {"index": 0, "name": "0"},
-        "layers": list(LAYERS),
-        "params": {"k": shape.k, "tau": 16, "seed": seed},
-    }
-    return BundleTables(run, patches, neurons, semantic_groups, hyperedges, neuron_groups, group_edges)
+    meta = synthetic_meta(run_id, model, 0, "0", LAYERS, "2026-11-22T10:00:00+00:00",
+                          {"preset": model, "weights": "synthetic"}, k=shape.k, tau=16, seed=seed)
+    return BundleTables(meta, patches, neurons, semantic_groups, hyperedges, neuron_groups, group_edges)
 
 
 def expected_elements(tables: BundleTables) -> tuple[int, int]:
@@ -245,7 +238,7 @@ def expected_elements(tables: BundleTables) -> tuple[int, int]:
     n_members = sum(len(x) for x in ng.column("neuron_ids").to_pylist())
     n_in_group = sum(len(x) for x in ng.column("sg_ids").to_pylist())
     n_ex = sum(len(x) for x in ng.column("exemplar_patch_ids").to_pylist())
-    n_layers = len(tables.run_json["layers"])
+    n_layers = len(tables.meta.layers)
     nodes = (
         tables.neurons.num_rows + tables.patches.num_rows + tables.semantic_groups.num_rows + ng.num_rows + n_layers + 3
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import importlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -17,13 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from neurflow_graph import ids
+from neurflow_graph.bundle.meta import RunMeta
 from neurflow_graph.errors import ConfigError, MissingDependency, NeurflowGraphError
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
-
-    from neurflow_graph.bundle.meta import RunMeta
 
 T = TypeVar("T")
 
@@ -174,21 +174,25 @@ class Run(Tabular):
     ingested_at: str | None = None
     completed_at: str | None = None
     bundle_path: str | None = None
-    layers: tuple[str, ...] = ()
-    params: dict[str, Any] = dataclasses.field(default_factory=dict)
+    layers: tuple[str, ...] = ()  # empty: the record's (`meta.layers`)
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)  # empty: as the record's run.json has them
     run_json: dict[str, Any] = dataclasses.field(default_factory=dict)
     properties: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.run_json and (not self.layers or not self.params) and self.meta is not None:
+            object.__setattr__(self, "layers", self.layers or self.meta.layers)
+            object.__setattr__(self, "params", self.params or self.meta.recorded_params)
 
     @property
     def class_index(self) -> int:
         """The class's index in the model's output (from its id)."""
         return ids.class_index(self.class_id)
 
+    @functools.cached_property
     def meta(self) -> RunMeta | None:
-        """The stored run.json as the one typed run record (`bundle.meta.RunMeta`), or None when it is not one
-        this release reads. Imports the engine's types (torch): for commands that compute, as `debug` does."""
-        from neurflow_graph.bundle.meta import RunMeta
-
+        """The stored run.json as the one typed run record (`bundle.meta.RunMeta`, torch-free), parsed once; None
+        when it is not one this release reads (the store writes only runs whose run.json parses)."""
         try:
             return RunMeta.parse(self.run_json, f"run {self.run_id}")
         except NeurflowGraphError:

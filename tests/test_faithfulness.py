@@ -175,7 +175,8 @@ def test_the_page_says_when_a_run_was_not_measured(subject, measured):
     assert "not measured" in faithfulness_text(bare) and "not measured" in faithfulness_html(bare)
     assert faithfulness_html(None) == ""
     run = Run(run_id="r", complete=True, class_id="digits/3", class_name="3", model="digits",
-              run_json={"faithfulness": measured.record()})
+              run_json={**subject.run_json, "faithfulness": measured.record()})
+    assert run.meta is not None and run.meta.faithfulness is not None  # read through the typed record
     page = faithfulness_html(run)
     assert measured.summary()["verdict"] in page
     assert all(f"<td>{r['layer']}</td>" in page for r in measured.layers)

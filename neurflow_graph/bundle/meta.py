@@ -37,6 +37,8 @@ class ModelMeta:
     preset: str | None = None
     weights: str | None = None
     checkpoint: str | None = None
+    provenance: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """Every field of run.json ``model`` but name and class count: how the model was built (the run id hashes it)."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,13 @@ class RunMeta:
     request_key: str | None = None  # ids.request_key of the run's request (recipe runs); None in older bundles
     tau_caps: dict[str, int] = dataclasses.field(default_factory=dict)  # pipeline.tau_caps; absent when none
     faithfulness: FaithfulnessMeta | None = None  # run.json ``faithfulness``: None when it was not measured
+    record: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False)
+    """The run.json this was parsed from, every field (those this release does not read too): what the store keeps."""
+
+    @property
+    def recorded_params(self) -> dict[str, Any]:
+        """The parameters as run.json records them, for display: ``params`` plus ``input_size``, JSON types."""
+        return dict(self.record.get("params", {}))
 
     @classmethod
     def parse(cls, run: Any, source: str = "run.json") -> RunMeta:
@@ -92,7 +101,8 @@ class RunMeta:
             f.fail("layers", "must list at least 2 layers (the logit layer first)")
         model = ModelMeta(name=f.get("model.name", str), num_classes=f.get("model.num_classes", int),
                           preset=f.get("model.preset", str, None), weights=f.get("model.weights", str, None),
-                          checkpoint=f.get("model.checkpoint", str, None))
+                          checkpoint=f.get("model.checkpoint", str, None),
+                          provenance={k: v for k, v in run["model"].items() if k not in _NOT_PROVENANCE})
         kept, sha256 = f.get("images.kept", int), tuple(f.items("images.sha256", str))
         if len(sha256) != kept:
             f.fail("images.sha256", f"must have one entry per kept image ({kept}), has {len(sha256)}")
@@ -126,7 +136,7 @@ class RunMeta:
             input_size=f.get("params.input_size", int), images=images, layer_stats=stats,
             stage_seconds=f.mapping("stage_seconds", float), versions=f.mapping("versions", str),
             request_key=f.get("request_key", str, None), faithfulness=faithfulness_meta(f),
-            tau_caps=f.mapping("tau_caps", int) if "tau_caps" in run else {},
+            tau_caps=f.mapping("tau_caps", int) if "tau_caps" in run else {}, record=run,
         )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +17,10 @@ from neurflow_graph.errors import ArtifactError
 
 @dataclass(frozen=True)
 class BundleTables:
-    """A run's `run.json` (the dict, and `meta`, the typed record) and its six tables; `path` is the bundle
+    """A run's typed record (`meta`, whose `record` is its run.json) and its six tables; `path` is the bundle
     directory when read from disk (its columns were checked as it was read)."""
 
-    run_json: dict[str, Any]
+    meta: RunMeta
     patches: pa.Table
     neurons: pa.Table
     semantic_groups: pa.Table
@@ -28,22 +28,19 @@ class BundleTables:
     neuron_groups: pa.Table
     group_edges: pa.Table
     path: Path | None = None
-    checked_meta: RunMeta | None = field(default=None, repr=False, compare=False)  # parsed once when read
 
     @property
-    def meta(self) -> RunMeta:
-        """run.json as the one typed run record (parsed when the bundle was read, else now)."""
-        if self.checked_meta is None:
-            object.__setattr__(self, "checked_meta", RunMeta.parse(self.run_json, f"run {self.run_id!r}"))
-        return self.checked_meta
+    def run_json(self) -> dict[str, Any]:
+        """The run.json the record was parsed from (every field)."""
+        return self.meta.record
 
     @property
-    def run_id(self) -> str:  # from the dict: the writer also stores synthetic runs (benchmarks) no bundle wrote
-        return str(self.run_json["run_id"])
+    def run_id(self) -> str:
+        return self.meta.run_id
 
     @property
     def model_name(self) -> str:
-        return str(self.run_json["model"]["name"])
+        return self.meta.model.name
 
     def table(self, name: str) -> pa.Table:
         """One of the six tables by its file stem (`hyperedges`, …)."""
@@ -52,8 +49,8 @@ class BundleTables:
 
 def read_bundle_tables(path: str | os.PathLike[str]) -> BundleTables:
     """Read and check `run.json` and the Parquet tables of a bundle; anything missing is an ArtifactError."""
-    run, meta, tables = read_tables(path)
-    return BundleTables(run_json=run, path=Path(path).resolve(), checked_meta=meta, **tables)
+    _, meta, tables = read_tables(path)
+    return BundleTables(meta=meta, path=Path(path).resolve(), **tables)
 
 
 def check_tables(tables: BundleTables) -> None:

@@ -72,7 +72,7 @@ def debug_class(
     groups = fetch_layer_groups(conn, info.class_id, layer, run_id=run.run_id)
     exemplars = {g.group_id: [e.path for e in fetch_exemplars(conn, g.id)] for g in groups}
     prepared = prepare_model(spec)
-    meta = run.meta()
+    meta = run.meta
     recorded = meta.weights_sha256 if meta is not None else None
     if recorded and recorded != prepared.weights_sha256:
         named = spec.name if isinstance(recipe, Recipe) else recipe

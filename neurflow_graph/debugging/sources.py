@@ -75,7 +75,7 @@ def run_images(run, prepared, max_images: int | None = None) -> DebugImages | No
     from neurflow_graph.bundle.files import read_bundle_images
     from neurflow_graph.image_sources import image_source_from_record, source_images
 
-    meta = run.meta()
+    meta = run.meta
     if meta is None:
         return None
     wanted = list(meta.images.sha256[:max_images] if max_images is not None else meta.images.sha256)

@@ -162,8 +162,8 @@ def fetch_run_info(conn: Runner, run_id: str) -> Run:
         run_id=row["run_id"], complete=row["complete"] is True, class_id=row["class_id"],
         class_name=str(row["class_name"]), model=row["model"], created_at=props.get("created_at"),
         ingested_at=props.get("ingested_at"), completed_at=props.get("completed_at"),
-        bundle_path=props.get("bundle_path"), layers=tuple(props.get("layers") or run_json.get("layers", ())),
-        params=dict(run_json.get("params", {})), run_json=run_json, properties=props,
+        bundle_path=props.get("bundle_path"), layers=tuple(props.get("layers") or ()), run_json=run_json,
+        properties=props,  # the parameters and any layers missing here come from the typed record (`Run.meta`)
     )
 
 

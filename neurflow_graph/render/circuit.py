@@ -326,8 +326,9 @@ def _page(circuit: ClassCircuit, run: Run | None, drawing: Drawing, exemplars: i
     title = f"Circuit of class {circuit.class_name} ({circuit.class_id})"
     meta = [f"run <code>{esc(circuit.run_id)}</code>"]
     if run is not None:
-        p = run.params
-        meta.append(f"k={p.get('k')}, tau={p.get('tau')}, IG steps={p.get('n_steps')}")
+        if run.meta is not None:
+            p = run.meta.params
+            meta.append(f"k={p.k}, tau={p.tau}, IG steps={p.n_steps}")
         if run.created_at:
             meta.append(f"computed {esc(run.created_at)}")
     meta.append(f"{len(circuit.groups)} groups, {len(circuit.edges)} edges"

@@ -6,12 +6,13 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from neurflow_graph.bundle.meta import FaithfulnessMeta
 from neurflow_graph.records import Run
 
 
-def section_of(run: Run | None) -> dict[str, Any] | None:
+def section_of(run: Run | None) -> FaithfulnessMeta | None:
     """The run's stored faithfulness section, or None when it was not measured (or the run is unknown)."""
-    return (run.run_json or {}).get("faithfulness") if run is not None else None
+    return run.meta.faithfulness if run is not None and run.meta is not None else None
 
 
 def layer_verdict(row: dict[str, Any]) -> str:
@@ -28,10 +29,10 @@ def layer_verdict(row: dict[str, Any]) -> str:
 def faithfulness_text(run: Run | None) -> str:
     """One line for the terminal: the verdict, the weakest layer and its z, or why there is none."""
     faith = section_of(run)
-    if not faith:
+    if faith is None:
         return "faithfulness: not measured for this run (ingest it with --faithfulness layers)"
-    return (f"faithfulness: {faith['verdict']}; weakest layer {faith['weakest_layer']} "
-            f"(z {faith['weakest_z']:.1f}, {faith['sets']} random sets, seed {faith['seed']})")
+    return (f"faithfulness: {faith.verdict}; weakest layer {faith.weakest_layer} "
+            f"(z {faith.weakest_z:.1f}, {faith.sets} random sets, seed {faith.seed})")
 
 
 def faithfulness_html(run: Run | None) -> str:
@@ -40,11 +41,11 @@ def faithfulness_html(run: Run | None) -> str:
     faith = section_of(run)
     if run is None:
         return ""  # the page was drawn without its run (a notebook's circuit): nothing known either way
-    if not faith:
+    if faith is None:
         return ('<p class="note">Faithfulness was not measured for this run (ingest it with '
                 "<code>--faithfulness layers</code>).</p>")
     rows = []
-    for r in faith["layers"]:
+    for r in faith.layers:
         rows.append(
             f"<tr><td>{esc(r['layer'])}</td><td class='num'>{r['n_core']} / {r['width']}</td>"
             f"<td class='num'>{r['logit_drop']:.3g}</td>"
@@ -53,11 +54,11 @@ def faithfulness_html(run: Run | None) -> str:
             f"<td class='num'>{r['random_kept_share_mean']:.2f} ± {r['random_kept_share_std']:.2f}</td>"
             f"<td class='num'>{r['kept_z']:.1f}</td><td>{esc(layer_verdict(r))}</td></tr>")
     return (f'<h2 style="font-size:16px;margin-top:22px">How far to trust it</h2>'
-            f'<p class="meta"><b>{esc(faith["verdict"])}</b>. Weakest layer {esc(faith["weakest_layer"])} '
-            f"(z {faith['weakest_z']:.1f}). Each layer's core neurons were masked, and kept alone, on the run's "
-            f"{faith['layers'][0]['n_images']} images, against {faith['sets']} random sets of the same size from "
-            f"the same layer (seed {faith['seed']}); z is the core's distance from the random mean in standard "
-            f"deviations, and core beats random at z ≥ {faith['z_beats']:g} both ways.</p>"
+            f'<p class="meta"><b>{esc(faith.verdict)}</b>. Weakest layer {esc(faith.weakest_layer)} '
+            f"(z {faith.weakest_z:.1f}). Each layer's core neurons were masked, and kept alone, on the run's "
+            f"{faith.layers[0]['n_images']} images, against {faith.sets} random sets of the same size from "
+            f"the same layer (seed {faith.seed}); z is the core's distance from the random mean in standard "
+            f"deviations, and core beats random at z ≥ {faith.z_beats:g} both ways.</p>"
             "<table><tr><th>layer</th><th>core / width</th><th>logit drop (core)</th><th>logit drop (random)</th>"
             "<th>z</th><th>logit kept (core only)</th><th>logit kept (random)</th><th>z</th><th>verdict</th></tr>"
             f"{''.join(rows)}</table>")

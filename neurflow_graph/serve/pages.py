@@ -207,10 +207,11 @@ def _faithfulness(layers: Sequence[LayerFaithfulness]) -> dict[str, Any] | None:
 
 
 def _run_summary(run: Any) -> dict[str, Any]:
-    p = run.params
+    p = run.meta.params if run.meta is not None else None
     return {"run_id": run.run_id, "complete": run.complete, "created_at": run.created_at,
             "completed_at": run.completed_at, "bundle_path": run.bundle_path, "layers": list(run.layers),
-            "params": {k: p.get(k) for k in ("k", "tau", "n_steps", "seed") if k in p}, "url": URLS.run(run.run_id)}
+            "params": {"k": p.k, "tau": p.tau, "n_steps": p.n_steps, "seed": p.seed} if p is not None else {},
+            "url": URLS.run(run.run_id)}
 
 
 def _group_row(g: Group) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from neurflow_graph import ids
+from neurflow_graph.bundle.meta import FAITHFULNESS_LAYER_FIELDS, FaithfulnessMeta, RunMeta
 from neurflow_graph.bundle.tables import BundleTables
 
 Row = dict[str, Any]
@@ -24,15 +25,16 @@ _KEY = re.compile(r"[^A-Za-z0-9_]+")
 _JSON_SECTIONS = ("layer_stats",)
 
 
-def run_properties(run: dict[str, Any], bundle_path: str | None, ingested_at: str) -> Row:
-    """run.json flattened to Run node properties: `params.k` -> `params_k`; lists kept when homogeneous.
+def run_properties(meta: RunMeta, bundle_path: str | None, ingested_at: str) -> Row:
+    """The run record flattened to Run node properties: every field of its run.json (`meta.record`, the fields
+    this release does not read too), `params.k` -> `params_k`; lists kept when homogeneous.
 
     `layer_stats` (keyed by layer name) and any value a property cannot hold become JSON strings;
     the whole run.json is kept as `run_json` so the store loses nothing. `weights_sha256` (top level) lands on
     the Run, never on the Model node that runs of other weights share.
     """
     props: Row = {}
-    for key, value in run.items():
+    for key, value in meta.record.items():
         if key in ("run_id", "complete"):
             continue
         if key in _JSON_SECTIONS:
@@ -40,13 +42,13 @@ def run_properties(run: dict[str, Any], bundle_path: str | None, ingested_at: st
         else:
             _flatten(props, _KEY.sub("_", key), value)
     props.update(
-        id=str(run["run_id"]),
-        class_id=class_row(run)["id"],
+        id=meta.run_id,
+        class_id=class_row(meta)["id"],
         bundle_path=bundle_path,
         ingested_at=ingested_at,
-        run_json=json.dumps(run, sort_keys=True),
+        run_json=json.dumps(meta.record, sort_keys=True),
     )
-    props.update(faithfulness_properties(run.get("faithfulness")))
+    props.update(faithfulness_properties(meta.faithfulness))
     return {k: v for k, v in props.items() if v is not None}
 
 
@@ -55,13 +57,11 @@ FAITHFULNESS_PREFIX = "faith_"
 (`faith_layer`, `faith_logit_z`, ...), which faithfulness.cypher unwinds; the summary is `faithfulness_*`."""
 
 
-def faithfulness_properties(section: dict[str, Any] | None) -> Row:
-    """The per-layer figures of run.json `faithfulness` as parallel list properties (bundle.meta's layer fields)."""
-    from neurflow_graph.bundle.meta import FAITHFULNESS_LAYER_FIELDS
-
-    if not section:
+def faithfulness_properties(section: FaithfulnessMeta | None) -> Row:
+    """The per-layer figures of the run's faithfulness as parallel list properties (bundle.meta's layer fields)."""
+    if section is None:
         return {}
-    layers = section.get("layers") or []
+    layers = section.layers
     return {f"{FAITHFULNESS_PREFIX}{name}": [kind(r[name]) for r in layers]
             for name, kind in FAITHFULNESS_LAYER_FIELDS.items()}
 
@@ -72,7 +72,7 @@ _GROUP_FAITHFULNESS = ("logit_drop", "prob_drop", "random_logit_drop_mean", "ran
 
 def group_faithfulness_rows(tables: BundleTables) -> pa.Table:
     """Per group measured (`--faithfulness groups`): its node id and figures, for write_group_faithfulness."""
-    rows = (tables.run_json.get("faithfulness") or {}).get("groups") or []
+    rows = tables.meta.faithfulness.groups if tables.meta.faithfulness else ()
     return pa.table({
         "id": pa.array([ids.group_node_id(tables.run_id, r["group_id"]) for r in rows], pa.string()),
         **{name: pa.array([r[name] for r in rows], pa.int64() if name == "n_images" else pa.float64())
@@ -98,25 +98,24 @@ def _flatten(out: Row, prefix: str, value: Any) -> None:
         out[f"{prefix}_json"] = json.dumps(value, sort_keys=True, default=str)
 
 
-def model_row(run: dict[str, Any]) -> Row:
-    """The Model node: id and name are the model name; the other scalar fields of run.json `model`."""
-    model = run["model"]
-    row: Row = {k: v for k, v in model.items() if isinstance(v, (str, int, float, bool))}
-    row.update(id=str(model["name"]), name=str(model["name"]))
+def model_row(meta: RunMeta) -> Row:
+    """The Model node: id and name are the model name; its class count and the scalar fields of its provenance."""
+    model = meta.model
+    row: Row = {k: v for k, v in model.provenance.items() if isinstance(v, (str, int, float, bool))}
+    row.update(num_classes=model.num_classes, id=model.name, name=model.name)
     return row
 
 
-def class_row(run: dict[str, Any]) -> Row:
+def class_row(meta: RunMeta) -> Row:
     """The Class node, id `{model}/{class_index}` (shared by every run of that model and class)."""
-    model, index = str(run["model"]["name"]), int(run["class"]["index"])
-    name = str(run["class"].get("name", index))
-    return {"id": ids.class_id(model, index), "model": model, "index": index, "name": name}
+    model, index = meta.model.name, meta.class_index
+    return {"id": ids.class_id(model, index), "model": model, "index": index, "name": meta.class_name}
 
 
 def layer_rows(tables: BundleTables) -> pa.Table:
     """One row per layer of the run (run.json order, then any other layer a neuron names)."""
     model = tables.model_name
-    names = list(dict.fromkeys([*tables.run_json.get("layers", []), *tables.neurons.column("layer").to_pylist()]))
+    names = list(dict.fromkeys([*tables.meta.layers, *tables.neurons.column("layer").to_pylist()]))
     return pa.table({"id": [ids.layer_id(model, name) for name in names], "name": names})
 
 

@@ -100,7 +100,7 @@ def write_run_graph(
         started = time.perf_counter()
         ensure_schema(driver, database)
         was_complete = any(r["complete"] is True for r in run_cypher(driver, database, "run_status", run_id=run_id))
-        class_id = R.class_row(tables.run_json)["id"]
+        class_id = R.class_row(tables.meta)["id"]
         _check_shared_nodes(driver, database, tables)
         earlier = {r["class_id"] for r in run_cypher(driver, database, "run_classes", runs=[run_id])} - {class_id}
         (opened,) = run_cypher(
@@ -108,9 +108,9 @@ def write_run_graph(
             database,
             "write_run_start",
             run_id=run_id,
-            run_props=R.run_properties(tables.run_json, str(tables.path) if tables.path else None, _now()),
-            model_props=R.model_row(tables.run_json),
-            class_props=R.class_row(tables.run_json),
+            run_props=R.run_properties(tables.meta, str(tables.path) if tables.path else None, _now()),
+            model_props=R.model_row(tables.meta),
+            class_props=R.class_row(tables.meta),
         )
         if was_complete:  # it may have been the class's latest complete run: flag the next one, refresh the lists
             _settle_class(driver, database, class_id)
@@ -148,7 +148,7 @@ def write_run_graph(
         nodes, n_batches = written.nodes, written.batches
         counts = _counts(tables)
         completed_at = _now(precise=True)
-        mine = {"run_id": run_id, "created_at": tables.run_json.get("created_at"), "completed_at": completed_at}
+        mine = {"run_id": run_id, "created_at": tables.meta.created_at, "completed_at": completed_at}
         latest = latest_run([*(r for r in class_runs if r["complete"] and r["run_id"] != run_id), mine])
         _refresh_class_neurons(driver, database, class_id, latest)  # before completing: a crash leaves it incomplete
         done = run_cypher(driver, database, "write_run_complete", run_id=run_id, counts=counts,
@@ -251,7 +251,7 @@ def _check_shared_nodes(driver: neo4j.Driver, database: str, tables: BundleTable
     """Refuse a bundle that would rename a shared Model or Class node (its name, preset, class count or index):
     a run adds to the nodes other runs share and never changes what they say. One ArtifactError line, before any
     write."""
-    model, klass = R.model_row(tables.run_json), R.class_row(tables.run_json)
+    model, klass = R.model_row(tables.meta), R.class_row(tables.meta)
     (stored,) = run_cypher(driver, database, "shared_nodes", model_id=model["id"], class_id=klass["id"])
     wanted = {"model_name": model["name"], "model_preset": model.get("preset"),
               "model_num_classes": model.get("num_classes"), "class_name": klass["name"],
@@ -322,7 +322,7 @@ def _write_logit_of(driver: neo4j.Driver, database: str, tables: BundleTables) -
     root = R.root_group_id(tables)
     if root is None:
         return 0
-    class_id = R.class_row(tables.run_json)["id"]
+    class_id = R.class_row(tables.meta)["id"]
     written = run_cypher(driver, database, "write_logit_of", run_id=tables.run_id, group_id=root, class_id=class_id)
     if written[0]["written"] != 1:
         raise StoreError(f"query 'write_logit_of' found no root group {root!r}; run {tables.run_id} stays incomplete")
