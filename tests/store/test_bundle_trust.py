@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from neurflow_graph.bundle.meta import recomputed_run_id
+from neurflow_graph.bundle.meta import RunMeta, recomputed_run_id
 from neurflow_graph.cli.main import main
 from neurflow_graph.errors import ArtifactError
 from neurflow_graph.store import connect, read_bundle_tables, write_run_graph
@@ -105,7 +105,7 @@ def test_writing_a_run_again_replaces_its_class_and_model_links(conn: Connection
     tables = read_bundle_tables(digits_bundle_dir)
     run = tables.run_json
     elsewhere = {**run, "class": {**run["class"], "index": run["class"]["index"] + 1, "name": "elsewhere"}}
-    write_run_graph(conn.driver, conn.database, dataclasses.replace(tables, run_json=elsewhere))
+    write_run_graph(conn.driver, conn.database, dataclasses.replace(tables, meta=RunMeta.parse(elsewhere)))
     write_run_graph(conn.driver, conn.database, tables)
     links = [(r["type"], r["end"]) for r in conn.run("graph_relationships")
              if r["start"] == tables.run_id and r["type"] in ("FOR_CLASS", "OF_MODEL")]

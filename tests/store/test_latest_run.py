@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from neurflow_graph.bundle.meta import RunMeta
 from neurflow_graph.bundle.tables import BundleTables
 from neurflow_graph.query import fetch_class_circuit, fetch_classes, run_query
 from neurflow_graph.query.labels import fetch_label_run
@@ -18,7 +19,7 @@ from neurflow_graph.store.writer import latest_run
 def _twin(tables: BundleTables, suffix: str, created_at: str) -> BundleTables:
     """The same circuit as another run of the class: a new run id, the given created_at."""
     run = {**tables.run_json, "run_id": f"{tables.run_id}-{suffix}", "created_at": created_at}
-    return dataclasses.replace(tables, run_json=run)
+    return dataclasses.replace(tables, meta=RunMeta.parse(run))
 
 
 def _picks(conn: Connection, class_id: str) -> tuple[str, str, str]:
