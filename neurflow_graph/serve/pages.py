@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from neurflow_graph.errors import QueryError
+from neurflow_graph.ids import group_node_id
 from neurflow_graph.query.fetch import (
     fetch_bias_paths,
     fetch_class,
@@ -108,6 +109,10 @@ class Urls:
     def run(self, run_id: str) -> str:
         return f"/run/{run_id}"
 
+    def section(self, class_id: str, section: str, run_id: str | None = None) -> str:
+        """A secondary section of a class page on its own (HTML; `.json` before the query for its data)."""
+        return f"/class/{class_id}/{section}" + (f"?run={run_id}" if run_id else "")
+
     def compare(self, a: str, b: str) -> str:
         return f"/compare?a={a}&b={b}"
 
@@ -158,29 +163,26 @@ def index_page(conn: Runner, q: str = "", sort: str = "index", page: int = 1) ->
             "classes": [{**to_jsonable(c), "status": c.status, "url": URLS.cls(c.class_id)} for c in shown]}
 
 
+CLASS_SECTIONS = ("bias", "sharing", "faithfulness", "results")
+"""The class page's secondary sections, each at its own URL (`/class/{id}/{section}` and `.json`): the HTML page
+sends the circuit first and its script fetches these after it has loaded."""
+
+
 def class_page(conn: Runner, class_id: str, run_id: str | None = None, top_n: int | None = None,
-               show_all: bool = False, exemplars: int = 3) -> dict[str, Any]:
-    """The circuit of a class drawn with links and thumbnails, its bias paths, the classes it shares most groups
-    with, and the debugging and evaluation results stored on its run."""
+               show_all: bool = False, exemplars: int = 3, sections: Sequence[str] = CLASS_SECTIONS) -> dict[str, Any]:
+    """The circuit of a class drawn with links and thumbnails, and its `sections` (by default all: its bias paths,
+    the classes it shares most groups with, its faithfulness, the debugging and evaluation results of its run)."""
     info = _found(lambda: fetch_class(conn, class_id))
-    run_of_page = run_id or info.latest_run
+    run_of_page = str(run_id or info.latest_run)
     with ThreadPoolExecutor(max_workers=PARALLEL) as pool:  # the page's reads do not wait for each other
-        parts = {
-            "circuit": pool.submit(fetch_class_circuit, conn, info.class_id, run_id=run_id, top_n=top_n),
-            "run": pool.submit(fetch_run_info, conn, str(run_of_page)),
-            "bias": pool.submit(fetch_bias_paths, conn, info.class_id, run_id=run_id, limit=10),
-            "sharing": pool.submit(_sharing_classes, conn, info.class_id),
-            "interventions": pool.submit(fetch_interventions, conn, info.class_id, run_id=run_id),
-            "evaluations": pool.submit(fetch_evaluations, conn, str(run_of_page)),  # more stored results: here
-            "faithfulness": pool.submit(fetch_faithfulness, conn, info.class_id, run_id=run_id),
-        }
+        circuit_f = pool.submit(fetch_class_circuit, conn, info.class_id, run_id=run_id, top_n=top_n)
+        run_f = pool.submit(fetch_run_info, conn, run_of_page)
+        parts = {name: pool.submit(_SECTIONS[name], conn, info.class_id, run_id, run_of_page) for name in sections}
+        circuit, run = _found(circuit_f.result), _found(run_f.result)
         got = {name: _found(future.result) for name, future in parts.items()}
-    circuit, run, bias, sharing = got["circuit"], got["run"], got["bias"], got["sharing"]
-    interventions, evaluations, faithfulness = got["interventions"], got["evaluations"], got["faithfulness"]
     drawing = circuit_svg(circuit, exemplars, max_groups=None if show_all else MAX_GROUPS,
                           thumbnail=_thumbnail(circuit.run_id), link=lambda g: URLS.group(g.id))
-    node_of = {g.group_id: g.id for g in circuit.groups}
-    return {
+    page = {
         "class": to_jsonable(info), "run": _run_summary(run), "top": top_n, "all": show_all,
         "n_groups": len(circuit.groups), "n_edges": len(circuit.edges),
         "drawn_groups": len(drawing.groups), "hidden": drawing.hidden, "missing_thumbnails": drawing.missing,
@@ -188,13 +190,47 @@ def class_page(conn: Runner, class_id: str, run_id: str | None = None, top_n: in
         "svg": drawing.svg,
         "groups": [_group_row(g) for g in circuit.groups],
         "edges": [to_jsonable(e) for e in circuit.edges],
-        "bias_paths": [{**to_jsonable(p), "links": [URLS.group(node_of.get(g, g)) for g in p.groups]}
-                       for p in bias],
-        "sharing_classes": sharing,
-        "interventions": [to_jsonable(i) for i in interventions],
-        "evaluations": [to_jsonable(e) for e in evaluations],
-        "faithfulness": _faithfulness(faithfulness),
+        "sections": {name: URLS.section(info.class_id, name, run_id) for name in CLASS_SECTIONS if name not in got},
     }
+    for answer in got.values():
+        page.update(answer)
+    return page
+
+
+def class_section(conn: Runner, class_id: str, section: str, run_id: str | None = None) -> dict[str, Any]:
+    """One secondary section of a class page (a name of CLASS_SECTIONS), with the class and run it is of."""
+    if section not in _SECTIONS:
+        raise NotFound(f"a class page has no section {section!r}; sections: {', '.join(CLASS_SECTIONS)}")
+    info = _found(lambda: fetch_class(conn, class_id))
+    run_of_page = str(run_id or info.latest_run)
+    return {"class": to_jsonable(info), "section": section, "run_id": run_of_page,
+            "page_url": URLS.cls(info.class_id, run_id), **_found(lambda: _SECTIONS[section](conn, info.class_id,
+                                                                                              run_id, run_of_page))}
+
+
+def _bias_section(conn: Runner, class_id: str, run_id: str | None, run_of_page: str) -> dict[str, Any]:
+    bias = fetch_bias_paths(conn, class_id, run_id=run_id, limit=10)
+    return {"bias_paths": [{**to_jsonable(p), "links": [URLS.group(group_node_id(run_of_page, g)) for g in p.groups]}
+                           for p in bias]}
+
+
+def _sharing_section(conn: Runner, class_id: str, run_id: str | None, run_of_page: str) -> dict[str, Any]:
+    return {"sharing_classes": _sharing_classes(conn, class_id)}
+
+
+def _faithfulness_section(conn: Runner, class_id: str, run_id: str | None, run_of_page: str) -> dict[str, Any]:
+    return {"faithfulness": _faithfulness(fetch_faithfulness(conn, class_id, run_id=run_id))}
+
+
+def _results_section(conn: Runner, class_id: str, run_id: str | None, run_of_page: str) -> dict[str, Any]:
+    return {"interventions": [to_jsonable(i) for i in fetch_interventions(conn, class_id, run_id=run_id)],
+            "evaluations": [to_jsonable(e) for e in fetch_evaluations(conn, run_of_page)]}  # more stored results: here
+
+
+_SECTIONS: dict[str, Callable[[Runner, str, str | None, str], dict[str, Any]]] = {
+    "bias": _bias_section, "sharing": _sharing_section, "faithfulness": _faithfulness_section,
+    "results": _results_section,
+}
 
 
 def _faithfulness(layers: Sequence[LayerFaithfulness]) -> dict[str, Any] | None:
