@@ -20,7 +20,6 @@ from neurflow_graph.query.fetch import (
     fetch_bias_paths,
     fetch_class,
     fetch_class_circuit,
-    fetch_class_index,
     fetch_evaluations,
     fetch_exemplars,
     fetch_faithfulness,
@@ -32,8 +31,8 @@ from neurflow_graph.query.fetch import (
     fetch_run_info,
     fetch_shared_groups,
 )
-from neurflow_graph.query.library import Runner
-from neurflow_graph.query.results import LayerFaithfulness
+from neurflow_graph.query.library import Runner, run_query
+from neurflow_graph.query.results import ClassSummary, LayerFaithfulness
 from neurflow_graph.records import Exemplar, Group, to_jsonable
 from neurflow_graph.render.circuit import BACKGROUND_NOTE, circuit_svg
 from neurflow_graph.render.faithfulness import layer_verdict
@@ -41,13 +40,9 @@ from neurflow_graph.store import queries
 from neurflow_graph.store.shares import SHARES_FLOOR
 
 PAGE_SIZE = 50
-SORTS = {
-    "index": lambda c: (c.model, c.index),
-    "name": lambda c: (c.name.lower(), c.model, c.index),
-    "groups": lambda c: (-(c.n_groups or 0), c.model, c.index),
-    "date": lambda c: (c.completed_at or "", c.model, c.index),
-}
-"""Orders of the index page (`?sort=`); `-` in front reverses one."""
+SORTS = ("index", "name", "groups", "date")
+"""Orders of the index page (`?sort=`; class_index_page.cypher sorts): by model and index, name, most groups
+first, completion date; `-` in front reverses one."""
 MAX_GROUPS = 12
 """Groups drawn per layer on a class page before the strongest are kept (`?all=1` draws every one)."""
 COMPARE_WRAP = 4
@@ -141,25 +136,23 @@ def _thumbnail(run_id: str) -> Callable[[Group, Exemplar], str | None]:
 
 
 def index_page(conn: Runner, q: str = "", sort: str = "index", page: int = 1) -> dict[str, Any]:
-    """Models, and their classes (searched by name, index or id; sorted; one page of PAGE_SIZE)."""
-    classes = list(fetch_class_index(conn))
-    models: dict[str, dict[str, Any]] = {}
-    for c in classes:
-        m = models.setdefault(c.model, {"model": c.model, "n_classes": 0, "n_complete": 0})
-        m["n_classes"] += 1
-        m["n_complete"] += 1 if c.n_complete else 0
-    text = q.strip().lower()
-    if text:
-        classes = [c for c in classes if text in c.name.lower() or text == str(c.index) or text == c.class_id.lower()]
+    """Models, and their classes (searched by name, index or id; sorted; one page of PAGE_SIZE): the store sorts
+    and cuts the page (`class_index_page.cypher`) and counts (`class_index_counts.cypher`), so only a page of
+    rows comes back however many classes it holds."""
     key = sort.lstrip("-")
     if key not in SORTS:
         raise NotFound(f"unknown sort {sort!r}; sorts: {', '.join(SORTS)} (prefix - to reverse)")
-    classes.sort(key=SORTS[key], reverse=sort.startswith("-"))
-    pages = max(1, -(-len(classes) // PAGE_SIZE))
+    text = q.strip().lower() or None
+    counts = run_query(conn, "class_index_counts", q=text)
+    n_matching = sum(int(r["n_matching"]) for r in counts)
+    pages = max(1, -(-n_matching // PAGE_SIZE))
     page = min(max(page, 1), pages)
-    shown = classes[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
-    return {"models": list(models.values()), "q": q, "sort": sort, "page": page, "pages": pages,
-            "n_matching": len(classes), "sorts": list(SORTS),
+    rows = run_query(conn, "class_index_page", q=text, sort=key, descending=sort.startswith("-"),
+                     skip=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    shown = [ClassSummary(**row) for row in rows]
+    return {"models": [{"model": r["model"], "n_classes": int(r["n_classes"]), "n_complete": int(r["n_complete"])}
+                       for r in counts],
+            "q": q, "sort": sort, "page": page, "pages": pages, "n_matching": n_matching, "sorts": list(SORTS),
             "classes": [{**to_jsonable(c), "status": c.status, "url": URLS.cls(c.class_id)} for c in shown]}
 
 

@@ -54,7 +54,7 @@ def test_index_lists_every_class_with_the_helpers_numbers(client, conn) -> None:
     for c in expected:
         row = re.search(rf'<tr data-class="{re.escape(c.class_id)}">(.*?)</tr>', html, re.S)
         assert row is not None and f'<td class="num groups">{c.n_groups}</td>' in row.group(1)
-    assert 'href="/index.json"' in html and "cypher/class_index.cypher" in html
+    assert 'href="/index.json"' in html and "cypher/class_index_page.cypher" in html
 
 
 def test_index_search_sort_and_paging(client, conn, monkeypatch: pytest.MonkeyPatch) -> None:
