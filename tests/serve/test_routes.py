@@ -194,6 +194,10 @@ def test_class_page_of_a_named_run_and_top(client, conn) -> None:
     data = client.get("/class/digits/3.json", params={"run": circuit.run_id, "top": 1}).json()
     assert data["n_edges"] == len(circuit.edges) and data["top"] == 1
     assert client.get("/class/digits/3.json", params={"run": "digits-c3-0000000000"}).status_code == 404
+    html = client.get("/class/digits/3", params={"run": circuit.run_id}).text
+    assert f'data-src="/class/digits/3/bias?run={circuit.run_id}"' in html  # the sections read the same run
+    assert client.get("/class/digits/3/bias.json", params={"run": circuit.run_id}).json()["run_id"] == circuit.run_id
+    assert client.get("/class/digits/3/bias", params={"run": "digits-c3-0000000000"}).status_code == 404
 
 
 def test_group_page_shows_members_exemplars_edges_and_shares(client, conn) -> None:
