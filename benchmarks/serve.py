@@ -5,7 +5,8 @@ reuses the other's store): the index, a class page, a group page and the compare
 The app runs under uvicorn on 127.0.0.1 in this process; each page is fetched --repeats times after two warm-up
 calls and the median and slowest wall time of the request (HTTP round trip on the loopback included) are printed
 against the 300 ms target, as `<page>_<html|json>_ms: median (max …, ratio median/target)`. Classes missing from
-the store are written first (about 3-4 s each: the 1000-class store takes about an hour).
+the store are written first (1-2 s each on a shared 2-core machine, 2026-12-07: the 1000-class store took
+about 28 minutes).
 
     python benchmarks/serve.py [--classes 1000] [--data-dir DIR] [--database NAME] [--repeats N] [--json FILE]
 """

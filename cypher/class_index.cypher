@@ -1,5 +1,6 @@
 // Every class in the store with the size and status of its latest complete run: the class list of
-// `neurflow-graph serve`'s index page (one row per class, so the page sorts and pages 1000 classes in memory).
+// `fetch_class_index` (one row per class; the explorer's index page asks the store for one page instead, with
+// class_index_page.cypher).
 // Parameters: none.
 // Writes: false
 // Returns: one row per class, by model then index: class_id, model, index, name, n_runs, n_complete,

@@ -2,6 +2,9 @@
 
     /                       index (models, classes: ?q= search, ?sort=, ?page=)        /index.json
     /class/{model}/{index}  a class's circuit (?run=, ?top=, ?all=1)                   /class/{model}/{index}.json
+    /class/{model}/{index}/{section}  one secondary section of it (bias, sharing,      … + .json
+                            faithfulness, results; ?run=): the HTML class page sends the circuit first and its
+                            script fills these in after load (each a link without JS); its JSON twin holds all
     /group/{run_id}/{layer}/g{i}  a group                                              … + .json
     /neuron/{model}/{layer}/{channel}  a neuron                                        … + .json
     /run/{run_id}           a run                                                      … + .json
@@ -59,7 +62,7 @@ def create_app(conn: Runner) -> Starlette:
 
     def page(template: str, build: Callable[[Recorder, Request, list[str]], dict[str, Any]]):
         async def endpoint(request: Request) -> Response:
-            parts = [request.path_params[k] for k in ("model", "rest", "path") if k in request.path_params]
+            parts = [request.path_params[k] for k in ("model", "rest", "section", "path") if k in request.path_params]
             as_json = (bool(parts) and parts[-1].endswith(".json")) or request.url.path.endswith(".json")
             if as_json and parts:
                 parts[-1] = parts[-1][: -len(".json")]
@@ -90,8 +93,12 @@ def create_app(conn: Runner) -> Starlette:
 
     def cls(rec: Recorder, request: Request, parts: list[str]) -> dict[str, Any]:
         q = request.query_params
-        return pages.class_page(rec, "/".join(parts), run_id=q.get("run") or None,
-                                top_n=_int(q.get("top"), None), show_all=q.get("all") in ("1", "true"))
+        sections = pages.CLASS_SECTIONS if request.url.path.endswith(".json") else ()  # HTML: the circuit first
+        return pages.class_page(rec, "/".join(parts), run_id=q.get("run") or None, top_n=_int(q.get("top"), None),
+                                show_all=q.get("all") in ("1", "true"), sections=sections)
+
+    def section(rec: Recorder, request: Request, parts: list[str]) -> dict[str, Any]:
+        return pages.class_section(rec, "/".join(parts[:2]), parts[2], run_id=request.query_params.get("run") or None)
 
     def group(rec: Recorder, request: Request, parts: list[str]) -> dict[str, Any]:
         return pages.group_page(rec, parts[0])
@@ -150,6 +157,7 @@ def create_app(conn: Runner) -> Starlette:
         Route("/", page("index.html", index)),
         Route("/index.json", page("index.html", index)),
         Route("/class/{model}/{rest}", page("class.html", cls)),
+        Route("/class/{model}/{rest}/{section}", page("class_section.html", section)),
         Route("/group/{path:path}", page("group.html", group)),
         Route("/neuron/{path:path}", page("neuron.html", neuron)),
         Route("/run/{path:path}", page("run.html", run)),

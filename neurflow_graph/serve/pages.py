@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from neurflow_graph.errors import QueryError
+from neurflow_graph.ids import group_node_id
 from neurflow_graph.query.fetch import (
     fetch_bias_paths,
     fetch_class,
     fetch_class_circuit,
-    fetch_class_index,
     fetch_evaluations,
     fetch_exemplars,
     fetch_faithfulness,
@@ -31,8 +31,8 @@ from neurflow_graph.query.fetch import (
     fetch_run_info,
     fetch_shared_groups,
 )
-from neurflow_graph.query.library import Runner
-from neurflow_graph.query.results import LayerFaithfulness
+from neurflow_graph.query.library import Runner, run_query
+from neurflow_graph.query.results import ClassSummary, LayerFaithfulness
 from neurflow_graph.records import Exemplar, Group, to_jsonable
 from neurflow_graph.render.circuit import BACKGROUND_NOTE, circuit_svg
 from neurflow_graph.render.faithfulness import layer_verdict
@@ -40,13 +40,9 @@ from neurflow_graph.store import queries
 from neurflow_graph.store.shares import SHARES_FLOOR
 
 PAGE_SIZE = 50
-SORTS = {
-    "index": lambda c: (c.model, c.index),
-    "name": lambda c: (c.name.lower(), c.model, c.index),
-    "groups": lambda c: (-(c.n_groups or 0), c.model, c.index),
-    "date": lambda c: (c.completed_at or "", c.model, c.index),
-}
-"""Orders of the index page (`?sort=`); `-` in front reverses one."""
+SORTS = ("index", "name", "groups", "date")
+"""Orders of the index page (`?sort=`; class_index_page.cypher sorts): by model and index, name, most groups
+first, completion date; `-` in front reverses one."""
 MAX_GROUPS = 12
 """Groups drawn per layer on a class page before the strongest are kept (`?all=1` draws every one)."""
 COMPARE_WRAP = 4
@@ -108,6 +104,10 @@ class Urls:
     def run(self, run_id: str) -> str:
         return f"/run/{run_id}"
 
+    def section(self, class_id: str, section: str, run_id: str | None = None) -> str:
+        """A secondary section of a class page on its own (HTML; `.json` before the query for its data)."""
+        return f"/class/{class_id}/{section}" + (f"?run={run_id}" if run_id else "")
+
     def compare(self, a: str, b: str) -> str:
         return f"/compare?a={a}&b={b}"
 
@@ -136,51 +136,46 @@ def _thumbnail(run_id: str) -> Callable[[Group, Exemplar], str | None]:
 
 
 def index_page(conn: Runner, q: str = "", sort: str = "index", page: int = 1) -> dict[str, Any]:
-    """Models, and their classes (searched by name, index or id; sorted; one page of PAGE_SIZE)."""
-    classes = list(fetch_class_index(conn))
-    models: dict[str, dict[str, Any]] = {}
-    for c in classes:
-        m = models.setdefault(c.model, {"model": c.model, "n_classes": 0, "n_complete": 0})
-        m["n_classes"] += 1
-        m["n_complete"] += 1 if c.n_complete else 0
-    text = q.strip().lower()
-    if text:
-        classes = [c for c in classes if text in c.name.lower() or text == str(c.index) or text == c.class_id.lower()]
+    """Models, and their classes (searched by name, index or id; sorted; one page of PAGE_SIZE): the store sorts
+    and cuts the page (`class_index_page.cypher`) and counts (`class_index_counts.cypher`), so only a page of
+    rows comes back however many classes it holds."""
     key = sort.lstrip("-")
     if key not in SORTS:
         raise NotFound(f"unknown sort {sort!r}; sorts: {', '.join(SORTS)} (prefix - to reverse)")
-    classes.sort(key=SORTS[key], reverse=sort.startswith("-"))
-    pages = max(1, -(-len(classes) // PAGE_SIZE))
+    text = q.strip().lower() or None
+    counts = run_query(conn, "class_index_counts", q=text)
+    n_matching = sum(int(r["n_matching"]) for r in counts)
+    pages = max(1, -(-n_matching // PAGE_SIZE))
     page = min(max(page, 1), pages)
-    shown = classes[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
-    return {"models": list(models.values()), "q": q, "sort": sort, "page": page, "pages": pages,
-            "n_matching": len(classes), "sorts": list(SORTS),
+    rows = run_query(conn, "class_index_page", q=text, sort=key, descending=sort.startswith("-"),
+                     skip=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    shown = [ClassSummary(**row) for row in rows]
+    return {"models": [{"model": r["model"], "n_classes": int(r["n_classes"]), "n_complete": int(r["n_complete"])}
+                       for r in counts],
+            "q": q, "sort": sort, "page": page, "pages": pages, "n_matching": n_matching, "sorts": list(SORTS),
             "classes": [{**to_jsonable(c), "status": c.status, "url": URLS.cls(c.class_id)} for c in shown]}
 
 
+CLASS_SECTIONS = ("bias", "sharing", "faithfulness", "results")
+"""The class page's secondary sections, each at its own URL (`/class/{id}/{section}` and `.json`): the HTML page
+sends the circuit first and its script fetches these after it has loaded."""
+
+
 def class_page(conn: Runner, class_id: str, run_id: str | None = None, top_n: int | None = None,
-               show_all: bool = False, exemplars: int = 3) -> dict[str, Any]:
-    """The circuit of a class drawn with links and thumbnails, its bias paths, the classes it shares most groups
-    with, and the debugging and evaluation results stored on its run."""
+               show_all: bool = False, exemplars: int = 3, sections: Sequence[str] = CLASS_SECTIONS) -> dict[str, Any]:
+    """The circuit of a class drawn with links and thumbnails, and its `sections` (by default all: its bias paths,
+    the classes it shares most groups with, its faithfulness, the debugging and evaluation results of its run)."""
     info = _found(lambda: fetch_class(conn, class_id))
-    run_of_page = run_id or info.latest_run
+    run_of_page = str(run_id or info.latest_run)
     with ThreadPoolExecutor(max_workers=PARALLEL) as pool:  # the page's reads do not wait for each other
-        parts = {
-            "circuit": pool.submit(fetch_class_circuit, conn, info.class_id, run_id=run_id, top_n=top_n),
-            "run": pool.submit(fetch_run_info, conn, str(run_of_page)),
-            "bias": pool.submit(fetch_bias_paths, conn, info.class_id, run_id=run_id, limit=10),
-            "sharing": pool.submit(_sharing_classes, conn, info.class_id),
-            "interventions": pool.submit(fetch_interventions, conn, info.class_id, run_id=run_id),
-            "evaluations": pool.submit(fetch_evaluations, conn, str(run_of_page)),  # more stored results: here
-            "faithfulness": pool.submit(fetch_faithfulness, conn, info.class_id, run_id=run_id),
-        }
+        circuit_f = pool.submit(fetch_class_circuit, conn, info.class_id, run_id=run_id, top_n=top_n)
+        run_f = pool.submit(fetch_run_info, conn, run_of_page)
+        parts = {name: pool.submit(_SECTIONS[name], conn, info.class_id, run_id, run_of_page) for name in sections}
+        circuit, run = _found(circuit_f.result), _found(run_f.result)
         got = {name: _found(future.result) for name, future in parts.items()}
-    circuit, run, bias, sharing = got["circuit"], got["run"], got["bias"], got["sharing"]
-    interventions, evaluations, faithfulness = got["interventions"], got["evaluations"], got["faithfulness"]
     drawing = circuit_svg(circuit, exemplars, max_groups=None if show_all else MAX_GROUPS,
                           thumbnail=_thumbnail(circuit.run_id), link=lambda g: URLS.group(g.id))
-    node_of = {g.group_id: g.id for g in circuit.groups}
-    return {
+    page = {
         "class": to_jsonable(info), "run": _run_summary(run), "top": top_n, "all": show_all,
         "n_groups": len(circuit.groups), "n_edges": len(circuit.edges),
         "drawn_groups": len(drawing.groups), "hidden": drawing.hidden, "missing_thumbnails": drawing.missing,
@@ -188,13 +183,47 @@ def class_page(conn: Runner, class_id: str, run_id: str | None = None, top_n: in
         "svg": drawing.svg,
         "groups": [_group_row(g) for g in circuit.groups],
         "edges": [to_jsonable(e) for e in circuit.edges],
-        "bias_paths": [{**to_jsonable(p), "links": [URLS.group(node_of.get(g, g)) for g in p.groups]}
-                       for p in bias],
-        "sharing_classes": sharing,
-        "interventions": [to_jsonable(i) for i in interventions],
-        "evaluations": [to_jsonable(e) for e in evaluations],
-        "faithfulness": _faithfulness(faithfulness),
+        "sections": {name: URLS.section(info.class_id, name, run_id) for name in CLASS_SECTIONS if name not in got},
     }
+    for answer in got.values():
+        page.update(answer)
+    return page
+
+
+def class_section(conn: Runner, class_id: str, section: str, run_id: str | None = None) -> dict[str, Any]:
+    """One secondary section of a class page (a name of CLASS_SECTIONS), with the class and run it is of."""
+    if section not in _SECTIONS:
+        raise NotFound(f"a class page has no section {section!r}; sections: {', '.join(CLASS_SECTIONS)}")
+    info = _found(lambda: fetch_class(conn, class_id))
+    run_of_page = str(run_id or info.latest_run)
+    return {"class": to_jsonable(info), "section": section, "run_id": run_of_page,
+            "page_url": URLS.cls(info.class_id, run_id), **_found(lambda: _SECTIONS[section](conn, info.class_id,
+                                                                                              run_id, run_of_page))}
+
+
+def _bias_section(conn: Runner, class_id: str, run_id: str | None, run_of_page: str) -> dict[str, Any]:
+    bias = fetch_bias_paths(conn, class_id, run_id=run_id, limit=10)
+    return {"bias_paths": [{**to_jsonable(p), "links": [URLS.group(group_node_id(run_of_page, g)) for g in p.groups]}
+                           for p in bias]}
+
+
+def _sharing_section(conn: Runner, class_id: str, run_id: str | None, run_of_page: str) -> dict[str, Any]:
+    return {"sharing_classes": _sharing_classes(conn, class_id)}
+
+
+def _faithfulness_section(conn: Runner, class_id: str, run_id: str | None, run_of_page: str) -> dict[str, Any]:
+    return {"faithfulness": _faithfulness(fetch_faithfulness(conn, class_id, run_id=run_id))}
+
+
+def _results_section(conn: Runner, class_id: str, run_id: str | None, run_of_page: str) -> dict[str, Any]:
+    return {"interventions": [to_jsonable(i) for i in fetch_interventions(conn, class_id, run_id=run_id)],
+            "evaluations": [to_jsonable(e) for e in fetch_evaluations(conn, run_of_page)]}  # more stored results: here
+
+
+_SECTIONS: dict[str, Callable[[Runner, str, str | None, str], dict[str, Any]]] = {
+    "bias": _bias_section, "sharing": _sharing_section, "faithfulness": _faithfulness_section,
+    "results": _results_section,
+}
 
 
 def _faithfulness(layers: Sequence[LayerFaithfulness]) -> dict[str, Any] | None:

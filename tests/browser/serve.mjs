@@ -42,6 +42,16 @@ try {
     const ok = await Promise.all(hrefs.map(h => fetch(h).then(r => r.ok)));
     return ok.filter(Boolean).length;
   }, seen.cls.images);
+  // The later sections arrive after the circuit: each placeholder is replaced by its section's table.
+  await page.waitForFunction(() => !document.querySelector("section.later"), null, { timeout: 60000 });
+  seen.cls.sections = await page.evaluate(() => ({
+    bias: document.querySelectorAll("#bias table tr").length - 1,
+    sharing: document.querySelectorAll("#sharing tr.sharing").length,
+    faithfulness: document.querySelectorAll("#faithfulness-layers tr").length,
+    trust: document.getElementById("trust").innerText,
+    cypher: [...document.querySelectorAll("#cypher > section h3")].map(h => h.textContent.trim()),
+    count: document.querySelector("#cypher .n-queries").textContent,
+  }));
   await page.locator("#canvas").screenshot({ path: join(spec.shots, "class-canvas.png") });
   await shot("3-class");
 

@@ -19,8 +19,15 @@ from pathlib import Path
 
 import pytest
 
-from neurflow_graph.query import fetch_class_circuit, fetch_group_shares
+from neurflow_graph.query import (
+    fetch_bias_paths,
+    fetch_class_circuit,
+    fetch_faithfulness,
+    fetch_group_shares,
+    fetch_shared_groups,
+)
 from neurflow_graph.render.screenshot import find_chromium
+from neurflow_graph.serve import pages
 
 ROOT = Path(__file__).resolve().parents[2]
 BROWSER_DIR = ROOT / "tests" / "browser"
@@ -92,6 +99,16 @@ def test_explore_in_a_real_browser(served: str, conn, tmp_path: Path) -> None:
     assert seen["index"]["rows"] == 4 and seen["search"] == ["digits/5"]
     assert seen["cls"]["url"].endswith("/class/digits/5") and seen["cls"]["nodes"] == len(circuit.groups)
     assert len(seen["cls"]["images"]) > 0 and seen["cls"]["loaded"] == len(seen["cls"]["images"])
+    later = seen["cls"]["sections"]  # fetched by the page's script after the circuit
+    bias = fetch_bias_paths(conn, "digits/5", limit=10)
+    assert later["bias"] == max(len(bias), 1)  # "no path" is one row
+    faith = fetch_faithfulness(conn, "digits/5")
+    assert later["faithfulness"] == (len(faith) + 1 if faith else 0)
+    assert (faith[0].verdict in later["trust"]) if faith else ("not measured" in later["trust"])
+    pairs = fetch_shared_groups(conn, min_jaccard=pages.SHARED_MIN_JACCARD, cls="digits/5", limit=1000)
+    assert later["sharing"] == min(len({p.class_b if p.class_a == "digits/5" else p.class_a for p in pairs}), 10)
+    assert {"cypher/circuit_groups.cypher", "cypher/bias_paths.cypher", "cypher/faithfulness.cypher"} <= \
+        set(later["cypher"]) and int(later["count"]) == len(later["cypher"])
     nodes, edges = _ancestors(circuit, hover.group_id)
     assert seen["hover"]["focus"] is True
     assert set(seen["hover"]["nodes"]) == nodes and {tuple(e) for e in seen["hover"]["edges"]} == edges

@@ -11,24 +11,27 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from starlette.testclient import TestClient
 
 from neurflow_graph.query import (
     fetch_bias_paths,
     fetch_class_circuit,
     fetch_class_index,
+    fetch_evaluations,
     fetch_exemplars,
     fetch_faithfulness,
     fetch_group_shares,
+    fetch_interventions,
     fetch_neuron_roles,
     fetch_run_info,
     fetch_shared_groups,
 )
 from neurflow_graph.query.labels import write_group_label
 from neurflow_graph.serve import pages
-from neurflow_graph.serve.app import inside_bundle
+from neurflow_graph.serve.app import create_app, inside_bundle
 from neurflow_graph.store import connect, write_run_graph
 
-from .conftest import DIGITS, app_client
+from .conftest import DIGITS, ReadOnly, app_client
 
 CLASSES = [f"digits/{c}" for c in DIGITS] + ["digits-vit/3"]
 
@@ -51,7 +54,7 @@ def test_index_lists_every_class_with_the_helpers_numbers(client, conn) -> None:
     for c in expected:
         row = re.search(rf'<tr data-class="{re.escape(c.class_id)}">(.*?)</tr>', html, re.S)
         assert row is not None and f'<td class="num groups">{c.n_groups}</td>' in row.group(1)
-    assert 'href="/index.json"' in html and "cypher/class_index.cypher" in html
+    assert 'href="/index.json"' in html and "cypher/class_index_page.cypher" in html
 
 
 def test_index_search_sort_and_paging(client, conn, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -104,9 +107,11 @@ def test_class_page_shows_the_helpers_answers(client, conn, class_id: str) -> No
     html = client.get(f"/class/{class_id}").text
     assert f'<span id="n-groups">{len(circuit.groups)}</span>' in html
     assert f'<span id="n-edges">{len(circuit.edges)}</span>' in html
-    trust = re.search(r'<p class="meta" id="trust">(.*?)</p>', html, re.S).group(1)
+    faithful = client.get(f"/class/{class_id}/faithfulness").text  # a later section: fetched by the page's script
+    assert f'data-src="/class/{class_id}/faithfulness"' in html and f'href="/class/{class_id}/faithfulness"' in html
+    trust = re.search(r'<p class="meta" id="trust">(.*?)</p>', faithful, re.S).group(1)
     assert (f"<b>{faith[0].verdict}</b>" in trust) if faith else ("not measured" in trust)
-    assert len(re.findall(r"<tr><td>[^<]+</td><td class=\"num\">\d+ / \d+</td>", html)) == len(faith)
+    assert len(re.findall(r"<tr><td>[^<]+</td><td class=\"num\">\d+ / \d+</td>", faithful)) == len(faith)
     drawn = set(_ids(html, "data-group"))
     assert drawn == {g.group_id for g in circuit.groups}  # every layer of these runs is narrower than MAX_GROUPS
     edges = re.findall(r'data-child="([^"]*)" data-parent="([^"]*)"', html)
@@ -117,6 +122,62 @@ def test_class_page_shows_the_helpers_answers(client, conn, class_id: str) -> No
     assert 'href="/static/serve.js"' not in html and 'src="/static/serve.js"' in html
     assert "http://" not in html.replace("http://www.w3.org/2000/svg", "") and "https://" not in html
     assert client.get("/static/serve.js").status_code == 200
+
+
+def test_the_class_page_sends_its_circuit_before_the_later_sections_run(conn) -> None:
+    """The HTML class page runs only the circuit's queries; each later section is its own page (its numbers the
+    helpers', its Cypher shown) and JSON twin, and the JSON twin of the class page still holds them all."""
+    class_id = "digits/5"
+    run_id = fetch_class_circuit(conn, class_id).run_id
+    helpers = {"bias": lambda r: fetch_bias_paths(r, class_id, limit=10),
+               "sharing": lambda r: fetch_shared_groups(r, min_jaccard=pages.SHARED_MIN_JACCARD, cls=class_id,
+                                                        limit=1000),
+               "faithfulness": lambda r: fetch_faithfulness(r, class_id),
+               "results": lambda r: (fetch_interventions(r, class_id), fetch_evaluations(r, run_id))}
+    later: dict[str, set[str]] = {}
+    for section, helper in helpers.items():  # the queries each section's helpers run, beyond resolving the class
+        probe = ReadOnly(conn)
+        helper(probe)
+        later[section] = set(probe.ran) - {"class_info", "class_runs"}
+        assert later[section]
+    runner = ReadOnly(conn)
+    with TestClient(create_app(runner), raise_server_exceptions=True) as client:
+        html = client.get(f"/class/{class_id}").text
+        first = set(runner.ran)
+        assert {"circuit_groups", "circuit_edges"} <= first
+        assert not first & set().union(*later.values())  # none of the later sections' queries ran
+        for section, names in later.items():
+            assert re.search(rf'<section id="{section}" class="later" data-src="/class/{class_id}/{section}">', html)
+            runner.ran.clear()
+            part = client.get(f"/class/{class_id}/{section}")
+            assert part.status_code == 200 and f'<section id="{section}">' in part.text
+            assert names <= set(runner.ran) and "circuit_edges" not in runner.ran  # only the section's reads
+            assert all(f"cypher/{n}.cypher" in part.text for n in names)
+            twin = client.get(f"/class/{class_id}/{section}.json").json()
+            assert {q["name"] for q in twin["cypher"]} >= names and twin["section"] == section
+        whole = client.get(f"/class/{class_id}.json").json()
+        assert whole["sections"] == {}
+    bias = client_json(conn, f"/class/{class_id}/bias.json")["bias_paths"]
+    expected = fetch_bias_paths(conn, class_id, limit=10)
+    assert [(p["groups"], p["strength"]) for p in bias] == [(list(p.groups), p.strength) for p in expected]
+    assert [p["links"] for p in bias] == [[f"/group/{run_id}/{g}" for g in p.groups] for p in expected]
+    assert client_json(conn, f"/class/{class_id}/sharing.json")["sharing_classes"] == whole["sharing_classes"]
+    faith = client_json(conn, f"/class/{class_id}/faithfulness.json")["faithfulness"]
+    assert faith == whole["faithfulness"]
+    results = client_json(conn, f"/class/{class_id}/results.json")
+    assert (results["interventions"], results["evaluations"]) == (whole["interventions"], whole["evaluations"])
+
+
+def client_json(conn, url: str) -> dict:
+    with app_client(conn) as client:
+        return client.get(url).json()
+
+
+def test_an_unknown_section_is_a_404(client) -> None:
+    answer = client.get("/class/digits/5/colour")
+    assert answer.status_code == 404 and "bias, sharing, faithfulness, results" in answer.text
+    assert client.get("/class/digits/5/colour.json").json()["status"] == 404
+    assert client.get("/class/digits/9/bias").status_code == 404
 
 
 def test_a_class_ingested_with_defaults_shows_its_faithfulness(client, conn) -> None:
@@ -133,6 +194,10 @@ def test_class_page_of_a_named_run_and_top(client, conn) -> None:
     data = client.get("/class/digits/3.json", params={"run": circuit.run_id, "top": 1}).json()
     assert data["n_edges"] == len(circuit.edges) and data["top"] == 1
     assert client.get("/class/digits/3.json", params={"run": "digits-c3-0000000000"}).status_code == 404
+    html = client.get("/class/digits/3", params={"run": circuit.run_id}).text
+    assert f'data-src="/class/digits/3/bias?run={circuit.run_id}"' in html  # the sections read the same run
+    assert client.get("/class/digits/3/bias.json", params={"run": circuit.run_id}).json()["run_id"] == circuit.run_id
+    assert client.get("/class/digits/3/bias", params={"run": "digits-c3-0000000000"}).status_code == 404
 
 
 def test_group_page_shows_members_exemplars_edges_and_shares(client, conn) -> None:
