@@ -18,6 +18,16 @@ def _session_cache(tmp_path_factory):
     yield
 
 
+@pytest.fixture(autouse=True)
+def _no_external_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests talk to their own embedded server unless they point NEO4J_URI somewhere themselves, whatever
+    NEO4J_* the shell holds."""
+    from neurflow_graph.store.connection import STORE_ENV
+
+    for name in STORE_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture(scope="session")
 def digits_preset():
     from neurflow_graph.models.presets import get_preset

@@ -19,13 +19,6 @@ INGEST = Path(__file__).resolve().parents[2] / "ingest"
 SMALL_VIT = ["--k", "10", "--tau", "3", "--steps", "8", "--max-images", "3", "--quiet"]
 
 
-@pytest.fixture(autouse=True)
-def _no_external_store(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The tests talk to their embedded server, whatever NEO4J_* the shell holds."""
-    for name in STORE_ENV:
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture(scope="session")
 def serve_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A real ArcadeDB server for the explorer tests (stopped at the end)."""

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from neurflow_graph.store import connect, server
-from neurflow_graph.store.connection import STORE_ENV, Connection
+from neurflow_graph.store.connection import Connection
 
 # -- bundles ------------------------------------------------------------------------------------------
 
@@ -47,13 +47,6 @@ def neo4j_env() -> Iterator[dict[str, str]]:
 
 
 # -- the embedded server ------------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def _no_external_store(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests talk to the embedded server unless they point NEO4J_URI somewhere themselves."""
-    for name in STORE_ENV:
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(scope="session")
