@@ -18,11 +18,8 @@ import json
 import os
 import statistics
 import sys
-import threading
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from queries import RESNET50_LAYERS, store, synthetic_run, zipf_popularity  # noqa: E402 - the same circuits
 
 from neurflow_graph.query import fetch_class_circuit, fetch_shared_groups, run_query  # noqa: E402
+from neurflow_graph.serve.server import serving_in_thread  # noqa: E402
 from neurflow_graph.store import connect, write_run_graph  # noqa: E402
 
 TARGET_MS = 300.0
@@ -51,28 +49,6 @@ def fill(conn, n_classes: int, seed: int) -> None:
         if written <= 3 or written % 50 == 0 or c == n_classes - 1:
             print(f"  wrote {c + 1}/{n_classes} classes ({(time.perf_counter() - started) / written:.1f} s each)",
                   flush=True)
-
-
-@contextmanager
-def served(conn) -> Iterator[str]:
-    """The explorer under uvicorn on a free port of 127.0.0.1, in a thread."""
-    import uvicorn
-
-    from neurflow_graph.serve.app import create_app
-    from neurflow_graph.serve.server import bind
-
-    sock = bind("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn.Config(create_app(conn), log_level="warning", lifespan="off", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
 
 
 def fetch_ms(url: str) -> float:
@@ -107,7 +83,7 @@ def main() -> None:
         print(f"classes: {args.classes} (database {conn.database}); class page {class_id} ({len(circuit.groups)} "
               f"groups, {len(circuit.edges)} edges), group {group.id}, compare with {other}; load average "
               f"{os.getloadavg()[0]:.1f}", flush=True)
-        with served(conn) as base:
+        with serving_in_thread(conn) as base:
             for name, path in pages.items():
                 for kind in ("html", "json"):
                     url = base + (path if kind == "html" else _json(path))

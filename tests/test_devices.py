@@ -29,10 +29,8 @@ from neurflow_graph.errors import ConfigError
 @pytest.fixture
 def tf32_flags():
     """Sets both TF32 flags on for the test and restores the process's values afterwards, whatever happens."""
-    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-    yield
-    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+    with float32_matmuls(True):
+        yield
 
 
 @pytest.fixture(scope="module")

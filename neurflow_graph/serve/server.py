@@ -46,16 +46,37 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run_app(conn: Runner, sock: socket.socket, echo: Callable[[str], None] = print) -> None:
-    """Serve the explorer over `conn` on `sock` until Ctrl-C (SIGINT) or SIGTERM; prints its URL first."""
+def _server(conn: Runner):
+    """A uvicorn server of the explorer over `conn` (quiet: warnings only, no access log)."""
     import uvicorn
 
     from neurflow_graph.serve.app import create_app
 
+    return uvicorn.Server(uvicorn.Config(create_app(conn), log_level="warning", lifespan="off", access_log=False))
+
+
+@contextlib.contextmanager
+def serving_in_thread(conn: Runner) -> Iterator[str]:
+    """The explorer on a free port of 127.0.0.1 in a thread of this process, for tests and benchmarks; its URL."""
+    sock = bind("127.0.0.1", 0)
+    server = _server(conn)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        while not server.started and thread.is_alive():
+            thread.join(0.05)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+
+
+def run_app(conn: Runner, sock: socket.socket, echo: Callable[[str], None] = print) -> None:
+    """Serve the explorer over `conn` on `sock` until Ctrl-C (SIGINT) or SIGTERM; prints its URL first."""
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
-    config = uvicorn.Config(create_app(conn), log_level="warning", lifespan="off", access_log=False)
-    server = uvicorn.Server(config)
+    server = _server(conn)
     echo(f"neurflow-graph explorer: http://{shown}:{port}/ (Ctrl-C to stop)")
     # uvicorn shuts down on SIGINT/SIGTERM, then raises the signal again: Ctrl-C becomes KeyboardInterrupt, and
     # SIGTERM becomes SystemExit here (not the default kill), so the caller's clean-up runs either way.

@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,21 +50,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(_skip_reason() is not None, r
 @pytest.fixture
 def served(conn) -> Iterator[str]:
     """The explorer under uvicorn on a free port of 127.0.0.1, in a thread of this process."""
-    import uvicorn
+    from neurflow_graph.serve.server import serving_in_thread
 
-    from neurflow_graph.serve.app import create_app
-    from neurflow_graph.serve.server import bind
-
-    sock = bind("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn.Config(create_app(conn), log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
+    with serving_in_thread(conn) as url:
+        yield url + "/"
 
 
 def _ancestors(circuit, group: str) -> tuple[set[str], set[tuple[str, str]]]:
