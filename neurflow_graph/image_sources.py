@@ -67,10 +67,11 @@ def class_images(prepared: PreparedModel, class_index: int, device) -> tuple[Ima
 def predicted_images(prepared: PreparedModel, images: ImageSet, class_index: int, device) -> tuple[ImageSet, int]:
     """Of a class's candidate ``images``, those the model predicts as the class (at most ``max_images``), and how
     many were dropped."""
+    from neurflow_graph.engine.devices import on_device
     from neurflow_graph.models.images import filter_predicted
 
     src = prepared.recipe.images
-    model = prepared.model.to(device)
+    model = on_device(prepared.model, device)  # the prepared model (shared by every class) is not moved
     kept, dropped = filter_predicted(model, images, class_index, prepared.preset.normalize, device=device)
     if src.max_images is not None and len(kept) > src.max_images:
         kept = kept.subset(range(src.max_images))

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from neurflow_graph.engine.devices import on_device
 from neurflow_graph.engine.layers import capture
 from neurflow_graph.engine.layouts import layout_of
 from neurflow_graph.errors import ConfigError, DataError
@@ -141,7 +142,7 @@ def debug_images(
     """
     _check(images, groups, class_index, seeds, top, batch_size)
     layer = groups[0].layer
-    model = model.to(device).eval()
+    model = on_device(model, device).eval()  # once: the slice below shares this copy; the caller's is not moved
     logits, acts = _forward(model, images, normalize, layer, batch_size, device)
     if class_index >= logits.shape[1]:
         raise ConfigError(f"class index {class_index} is out of range: the model has {logits.shape[1]} outputs")

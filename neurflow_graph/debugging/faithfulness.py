@@ -44,7 +44,7 @@ def group_faithfulness(subject, groups: NeuronGroups, settings: FaithfulnessSett
     """One row (FAITHFULNESS_GROUP_FIELDS) per non-root group: ``debug_images`` on the run's images, ``sets`` seeds."""
     rows = []
     for layer, members in bundle_groups(subject, groups).items():
-        result = debug_images(subject.spec.model, subject.images, members, subject.class_index,
+        result = debug_images(subject.model, subject.images, members, subject.class_index,
                               normalize=subject.spec.normalize, seeds=settings.sets, seed=settings.seed,
                               batch_size=subject.batch_size, device=subject.device, run_id=subject.run_id)
         for g in result.groups:

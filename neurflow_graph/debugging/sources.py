@@ -39,11 +39,12 @@ def recipe_images(prepared, class_index: int, device: str | torch.device,
     """
     recipe, preset = prepared.recipe, prepared.preset
     if recipe.images.source == "digits":
+        from neurflow_graph.engine.devices import on_device
         from neurflow_graph.models.digits import digits_images
 
         split = recipe.images.split
         tensors, labels = digits_images(None, split=split)
-        model = prepared.model.to(device).eval()
+        model = on_device(prepared.model, device).eval()  # the prepared model is not moved
         with torch.no_grad():
             predicted = torch.cat([model(preset.normalize(b.to(device))).argmax(1).cpu() for b in tensors.split(256)])
         keep = (predicted == class_index).nonzero().flatten()

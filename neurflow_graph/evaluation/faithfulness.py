@@ -156,7 +156,7 @@ def measure_faithfulness(subject: Subject, settings: FaithfulnessSettings | None
     if not len(images):
         raise DataError(f"run {subject.run_id} has no images to measure its faithfulness on")
     layers = list(subject.circuit.layers[1:])
-    model = subject.spec.model.to(subject.device).eval()
+    model = subject.model  # on the device, the caller's never moved
     logits, outputs = _forward(model, images, layers, subject.device, subject.batch_size)
     cores = circuit_neurons(subject, subject.tau)
     example = images[:2].to(subject.device)
@@ -211,7 +211,7 @@ def _forward(model: torch.nn.Module, images: torch.Tensor, layers: list[str], de
 def _batch_size(model: torch.nn.Module, forward, inputs: torch.Tensor, device: torch.device,
                 memory_budget_mb: float) -> int:
     """Images x masks per forward pass of the part above the layer that keep its measured peak within the budget."""
-    run = (forward or model).to(device).eval()
+    run = (forward or model).eval()  # both on the device already: built from ``subject.model``
     if len(inputs) < 2:
         return 256
 

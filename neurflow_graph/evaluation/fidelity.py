@@ -90,9 +90,9 @@ def evaluate_fidelity(subject: Subject, taus: Sequence[int] = (4, 8, 16), sample
                             for name in layers:
                                 keeps[name].append(keep_mask(widths[name], chosen[name], mode) if name in chosen
                                                    else np.ones(widths[name], dtype=bool))
-    forward, start, inputs = from_layer(subject.spec.model, images, layers[-1], layers[:-1], subject.device)
+    forward, start, inputs = from_layer(subject.model, images, layers[-1], layers[:-1], subject.device)
     with tqdm(total=len(configs), desc="fidelity masks", unit="mask", disable=not progress, leave=False) as bar:
-        predicted = predict_masked(subject.spec.model, inputs, {k: np.stack(v) for k, v in keeps.items()},
+        predicted = predict_masked(subject.model, inputs, {k: np.stack(v) for k, v in keeps.items()},
                                    subject.device, progress=bar.update, forward=forward, start=start)
     accuracy = (predicted == subject.class_index).mean(axis=1)
     fixed = {**run_columns(subject), "n_images": len(images),
@@ -103,7 +103,7 @@ def evaluate_fidelity(subject: Subject, taus: Sequence[int] = (4, 8, 16), sample
 
 def _plain(subject: Subject, images: torch.Tensor) -> np.ndarray:
     """Unmasked top-1 predictions of the (normalised) images."""
-    model = subject.spec.model.to(subject.device).eval()
+    model = subject.model
     with torch.no_grad():
         return np.concatenate([model(batch.to(subject.device)).argmax(dim=1).cpu().numpy()
                                for batch in images.split(256)])

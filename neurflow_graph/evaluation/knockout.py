@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from neurflow_graph.engine.activations import feature_maps
+from neurflow_graph.engine.devices import on_device
 from neurflow_graph.engine.layers import bridge, neuron_activations, skip_of
 from neurflow_graph.engine.layouts import channels_first_bridge, layout_of
 from neurflow_graph.engine.patches import Patches
@@ -37,7 +38,7 @@ class Knockout:
                  maps: Callable[[], torch.Tensor] | None = None):
         self.lower, self.upper, self.device = lower, upper, torch.device(device)
         self._maps = maps
-        self._model, self._patches, self._normalize = model.to(self.device).eval(), patches, normalize
+        self._model, self._patches, self._normalize = on_device(model, self.device).eval(), patches, normalize
         self._input_size, self._batch_size = input_size, batch_size
         example = normalize(patches.crops(np.arange(min(2, len(patches))), input_size)).to(self.device)
         sub = bridge(self._model, lower, upper, example)
@@ -47,8 +48,8 @@ class Knockout:
         self.skip = skip_of(sub)  # the upper layer also reads a skip path around the lower one: held per patch
         upper_layout = layout_of(self._model, upper, sub(native, model_input=example) if self.skip else sub(native))
         # Maps are kept channels first (P×C×positions) whatever the layout: a knockout zeroes channel c
-        # at every position or token.
-        self.bridge = channels_first_bridge(sub, self._lower, upper_layout).to(self.device).eval()
+        # at every position or token. Built from the on-device model, it shares its modules (and their hooks).
+        self.bridge = channels_first_bridge(sub, self._lower, upper_layout).eval()
         for param in self.bridge.parameters():
             param.requires_grad_(False)
         self.example = self._lower.to_channels_first(native)

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from neurflow_graph.engine.devices import on_device
 from neurflow_graph.engine.layouts import layout_of, module_layout
 
 
@@ -60,8 +61,9 @@ def masked_outputs(model: nn.Module, inputs: torch.Tensor, keep: dict[str, np.nd
     ``keep[layer]`` is M×C booleans: False zeroes that channel's feature map for that mask. ``inputs``
     are normalised images (N×C×S×S), or, with ``start``, that layer's outputs, and ``forward`` is then
     the bridge from ``start`` to the logits (``slicing.from_layer``): the masks of ``start`` are applied to
-    ``inputs`` directly and the layers below it are not recomputed for every mask. ``progress(m)`` is
-    called after each pass with the number of masks it finished.
+    ``inputs`` directly and the layers below it are not recomputed for every mask; ``model`` must then already
+    be on ``device``, the slice sharing its modules. ``progress(m)`` is called after each pass with the number
+    of masks it finished. The caller's model is never moved: on another device a copy runs.
     """
     hooked = [name for name in keep if name != start]
     n_masks = len(next(iter(keep.values())))
@@ -71,8 +73,12 @@ def masked_outputs(model: nn.Module, inputs: torch.Tensor, keep: dict[str, np.nd
     masks = {name: torch.as_tensor(np.asarray(value), dtype=torch.float32, device=device)
              for name, value in keep.items()}
     out: list[np.ndarray] = []
-    model = model.to(device).eval()
-    run = (forward or model).to(device).eval()
+    placed = on_device(model, device).eval()  # the caller's model is not moved
+    if forward is not None and placed is not model:
+        raise ValueError("pass the model already on the device (devices.on_device) with its forward slice: the "
+                         "slice shares its modules, and the masks hook the model's")
+    model = placed
+    run = (forward or model).eval()
     with _row_masks(model, hooked) as current:
         for m0 in range(0, n_masks, per_pass):
             m1 = min(n_masks, m0 + per_pass)

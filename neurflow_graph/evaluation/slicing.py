@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from neurflow_graph.engine.devices import on_device
 from neurflow_graph.engine.layers import capture, fx_slice
 
 
@@ -60,7 +61,7 @@ def from_layer(model: nn.Module, inputs: torch.Tensor, start: str, layers: Seque
     ``inputs`` are normalised model inputs (N×C×S×S); ``layers`` (above ``start``) stay module calls so masks
     on them apply. The slice is used only when it reproduces the model's logits (``model_top``).
     """
-    model = model.to(device).eval()
+    model = on_device(model, device).eval()  # the caller's model is not moved; pass it on the device to share it
     top = model_top(model, start, layers, inputs[:2].to(device))
     if top is None:
         return None, None, inputs

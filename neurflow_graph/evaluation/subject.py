@@ -12,6 +12,7 @@ import torch
 
 from neurflow_graph.bundle.files import read_bundle
 from neurflow_graph.engine.circuit import Circuit
+from neurflow_graph.engine.devices import on_device
 from neurflow_graph.engine.layers import capture
 from neurflow_graph.engine.layouts import Layout
 from neurflow_graph.engine.patches import Patches
@@ -61,12 +62,20 @@ class Subject:
     def images(self) -> torch.Tensor:
         return self.patches.images
 
+    @property
+    def model(self) -> torch.nn.Module:
+        """The spec's model on the subject's device, in eval mode: the caller's own when it lives there, else one
+        copy made on first use (``devices.on_device``) that every experiment shares; the caller's is never moved."""
+        if "model" not in self._cache:
+            self._cache["model"] = on_device(self.spec.model, self.device)
+        return self._cache["model"].eval()
+
     def knockout(self, index: int) -> Knockout:
         """The knockout helper of ``circuit.transitions[index]`` (targets in its layer, knocked-out neurons below)."""
         self.layouts()
         if index not in self._cache:
             tr = self.circuit.transitions[index]
-            self._cache[index] = Knockout(self.spec.model, self.patches, tr.lower, tr.layer, self.spec.normalize,
+            self._cache[index] = Knockout(self.model, self.patches, tr.lower, tr.layer, self.spec.normalize,
                                           self.spec.input_size, self.device, self.batch_size,
                                           maps=lambda: self.lower_maps()[tr.lower])
         return self._cache[index]
@@ -76,7 +85,7 @@ class Subject:
         if "maps" not in self._cache:
             layers = list(self.circuit.layers[1:])
             parts: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
-            model = self.spec.model.to(self.device).eval()
+            model = self.model
             with torch.no_grad(), capture(model, layers) as seen:
                 for start in range(0, len(self.patches), self.batch_size):
                     ids = np.arange(start, min(start + self.batch_size, len(self.patches)))
@@ -89,7 +98,7 @@ class Subject:
     def layouts(self) -> dict[str, Layout]:
         """Every listed layer's layout (stated by the spec or inferred), recorded on the model's modules."""
         if "layouts" not in self._cache:
-            model = self.spec.model.to(self.device).eval()
+            model = self.model
             example = self.spec.normalize(self.images[:2]).to(self.device)
             self._cache["layouts"] = self.spec.resolve_layouts(model, example)
         return self._cache["layouts"]
@@ -103,7 +112,7 @@ class Subject:
     def widths(self) -> dict[str, int]:
         """Number of neurons of every listed layer."""
         if "widths" not in self._cache:
-            model = self.spec.model.to(self.device).eval()
+            model = self.model
             example = self.spec.normalize(self.images[:1]).to(self.device)
             with torch.no_grad(), capture(model, self.spec.layers) as seen:
                 model(example)
