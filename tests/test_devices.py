@@ -194,6 +194,33 @@ def test_batched_backward_equals_the_per_slot_loop(setting, rows, monkeypatch):
     assert calls[True] < calls[False]  # the slots of a pass share backward calls
 
 
+def test_batched_slots_take_the_budget_beyond_the_row_cap(setting, monkeypatch):
+    """A pass holds at most MAX_ROWS_PER_PASS rows; what the budget holds beyond them goes to the batched backward's
+    slots, so a transition that fits one capped pass takes one backward call however many slots it has."""
+    sub, maps, targets, patch_ids = setting
+    rows = len(np.unique(patch_ids)) * 8  # every patch at 8 steps: one pass
+    monkeypatch.setattr(attribution, "MAX_ROWS_PER_PASS", rows)
+    calls, results = {}, {}
+    original = torch.autograd.grad
+    for batched in (False, True):
+        counted = [0]
+
+        def grad(*args, counted=counted, **kwargs):
+            counted[0] += 1
+            return original(*args, **kwargs)
+
+        # A call costing more than any padding: chunks chosen for the fewest calls, as on a GPU.
+        tuning = attribution.Tuning(batched_backward=batched, call_overhead_rows=10**6)
+        with monkeypatch.context() as patched:
+            patched.setattr(torch.autograd, "grad", grad)
+            results[batched] = IntegratedGradients(n_steps=8, tuning=tuning).attribute(
+                sub, lambda ids: maps[ids], targets, patch_ids)
+        calls[batched] = counted[0]
+    slots = np.bincount(np.unique(patch_ids, return_inverse=True)[1].ravel()).max()
+    assert calls == {False: slots, True: 1}
+    assert np.abs(results[True].scores - results[False].scores).max() <= 1e-6 * np.abs(results[False].scores).max()
+
+
 def test_batched_backward_is_the_default():
     assert IntegratedGradients(device="cpu:0").tuning.batched_backward
     if torch.cuda.is_available():
