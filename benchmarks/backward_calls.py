@@ -3,6 +3,9 @@
     python benchmarks/backward_calls.py --quick   # the digits CNN (trained weights), k 50, tau 12, N 50: minutes
     python benchmarks/backward_calls.py --quick --efficientnet   # EfficientNet-Lite0 (ImageNet weights), one photo,
                                                                  # k 50, tau 16, N 8, 4 layers: passes of many slots
+    python benchmarks/backward_calls.py --quick --efficientnet --memory-budget-mb 32768
+                                          # the same with a budget nearer a GPU's: room for a pass's slots in one call
+                                          # (about 10 GB resident on the CPU)
     python benchmarks/backward_calls.py --tiny    # the digits CNN at k 12, tau 4, N 8: what the test runs
 
 The circuit is digit 3 of the trained digits CNN (40 test images), or with ``--efficientnet`` the shipped
