@@ -45,30 +45,33 @@ def child(kept: bool, setting: dict) -> dict:
     from neurflow_graph.engine.layers import bridge
     from neurflow_graph.engine.patches import make_patches
 
-    memory.KEEP_FREED_MEMORY = False  # the set-up leaves glibc as a fresh process has it
-    recipe, prep, images, _dropped = recipe_images(setting["augment"])
-    model, normalize, size, batch = prep.model.eval(), prep.preset.normalize, prep.preset.input_size, 64
-    patches = make_patches(images.images.float(), setting["granularities"] or recipe.params.granularities,
-                           recipe.params.stride_ratio)
-    lower, upper = "_blocks.14", "_blocks.15"
-    acts = compute_activations(model, patches, [upper], normalize, size, batch)
-    targets = np.sort(np.argsort(-acts.values[upper].mean(0))[: setting["targets"]])
-    top = acts.top_patches(upper, targets, setting["k"])
-    uniq = np.unique(top)
-    maps = feature_maps(model, patches, lower, uniq, normalize, size, batch)  # row i: patch uniq[i]
-    sub = bridge(model, lower, upper, normalize(images.images[:2].float()), fold=False)  # the authors' model
-    for p in sub.parameters():
-        p.requires_grad_(False)
+    with memory.glibc_defaults():  # the set-up leaves glibc as a fresh process has it
+        recipe, prep, images, _dropped = recipe_images(setting["augment"])
+        model, normalize, size, batch = prep.model.eval(), prep.preset.normalize, prep.preset.input_size, 64
+        patches = make_patches(images.images.float(), setting["granularities"] or recipe.params.granularities,
+                               recipe.params.stride_ratio)
+        lower, upper = "_blocks.14", "_blocks.15"
+        acts = compute_activations(model, patches, [upper], normalize, size, batch)
+        targets = np.sort(np.argsort(-acts.values[upper].mean(0))[: setting["targets"]])
+        top = acts.top_patches(upper, targets, setting["k"])
+        uniq = np.unique(top)
+        maps = feature_maps(model, patches, lower, uniq, normalize, size, batch)  # row i: patch uniq[i]
+        sub = bridge(model, lower, upper, normalize(images.images[:2].float()), fold=False)  # the authors' model
+        for p in sub.parameters():
+            p.requires_grad_(False)
 
-    def authors() -> None:  # their script: one call per target, 4 patches per call
-        authors_way(sub, maps, targets, np.searchsorted(uniq, top), setting["n_steps"])
+        def authors() -> None:  # their script: one call per target, 4 patches per call
+            authors_way(sub, maps, targets, np.searchsorted(uniq, top), setting["n_steps"])
 
-    stages = {STAGES[0]: authors, STAGES[1]: lambda: plain_forward(model, patches, normalize, size, batch),
-              STAGES[2]: lambda: compute_activations(model, patches, list(recipe.layers), normalize, size, batch)}
-    memory.KEEP_FREED_MEMORY = kept
+        stages = {STAGES[0]: authors, STAGES[1]: lambda: plain_forward(model, patches, normalize, size, batch),
+                  STAGES[2]: lambda: compute_activations(model, patches, list(recipe.layers), normalize, size, batch)}
     out = {}
     for name, run in stages.items():  # the engine's stage keeps freed memory itself, as shipped
-        with memory.keep_freed_memory() if kept and name != STAGES[2] else contextlib.nullcontext():
+        if not kept:
+            setting_for = memory.glibc_defaults()
+        else:
+            setting_for = memory.keep_freed_memory() if name != STAGES[2] else contextlib.nullcontext()
+        with setting_for:
             r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
             run()
             r1 = resource.getrusage(resource.RUSAGE_SELF)

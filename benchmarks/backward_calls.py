@@ -3,13 +3,16 @@
     python benchmarks/backward_calls.py --quick   # the digits CNN (trained weights), k 50, tau 12, N 50: minutes
     python benchmarks/backward_calls.py --quick --efficientnet   # EfficientNet-Lite0 (ImageNet weights), one photo,
                                                                  # k 50, tau 16, N 8, 4 layers: passes of many slots
+    python benchmarks/backward_calls.py --quick --efficientnet --memory-budget-mb 32768
+                                          # the same with a budget nearer a GPU's: room for a pass's slots in one call
+                                          # (about 10 GB resident on the CPU)
     python benchmarks/backward_calls.py --tiny    # the digits CNN at k 12, tau 4, N 8: what the test runs
 
 The circuit is digit 3 of the trained digits CNN (40 test images), or with ``--efficientnet`` the shipped
 EfficientNet-Lite0 recipe's class (ingest/efficientnet-lite0.toml, slower), through the whole
 pipeline (``NeurFlow.run``) on the CPU, once with one ``autograd.grad`` per target slot of a pass
-(``attribution.BATCHED_BACKWARD = False``) and once with all slots of a pass in batched vector-Jacobian products
-(``True``, in slot blocks sized by the memory budget). Prints ``backward calls per circuit: loop N, batched M``,
+(``Tuning(batched_backward=False)``) and once with all slots of a pass in batched vector-Jacobian products
+(the default, in slot blocks sized by the memory budget). Prints ``backward calls per circuit: loop N, batched M``,
 the largest difference of the attribution scores (relative to the largest score), and both runs' IG seconds;
 ``--json`` writes the figures. On a GPU (``--device cuda``) the same comparison runs there.
 """
@@ -62,16 +65,12 @@ class CountedGrad:
         torch.autograd.grad = self._original
 
 
-def run_circuit(spec, kept, class_index, params: dict, batched: bool) -> tuple[dict, int, float]:
+def run_circuit(spec, kept, class_index, params: dict, tuning: attribution.Tuning) -> tuple[dict, int, float]:
     """The bundle's transitions' scores, the backward calls and the IG (circuit stage) seconds of one run."""
-    attribution.BATCHED_BACKWARD = batched
-    try:
-        with CountedGrad() as counted:
-            started = time.perf_counter()
-            bundle = NeurFlow(progress=False, **params).run(spec, class_index, kept.images, kept.sha256)
-            wall = time.perf_counter() - started
-    finally:
-        attribution.BATCHED_BACKWARD = None
+    with CountedGrad() as counted:
+        started = time.perf_counter()
+        bundle = NeurFlow(progress=False, tuning=tuning, **params).run(spec, class_index, kept.images, kept.sha256)
+        wall = time.perf_counter() - started
     scores = {tr.layer: tr.edge_score for tr in bundle.circuit.transitions}
     cores = {tr.layer: tr.core for tr in bundle.circuit.transitions}
     return {"scores": scores, "cores": cores, "circuit_s": bundle.run_json["stage_seconds"]["circuit"],
@@ -119,17 +118,17 @@ def main() -> None:
         kept = kept.subset(range(1))
     params = dict(k=k, tau=tau, n_steps=n_steps, seed=0, device=args.device, precision="fp32",
                   memory_budget_mb=args.memory_budget_mb)
-    if args.call_overhead_rows is not None:
-        attribution.CPU_PASS_OVERHEAD_ROWS = args.call_overhead_rows
-    overhead = attribution.CPU_PASS_OVERHEAD_ROWS if args.device.startswith("cpu") else "a pass's"
+    overhead = args.call_overhead_rows or (attribution.CPU_PASS_OVERHEAD_ROWS if args.device.startswith("cpu")
+                                           else "a pass's")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}; {name}, class "
           f"{class_index}, {len(kept)} images, layers {list(spec.layers)}, k={k} tau={tau} N={n_steps}; a call "
           f"costs {overhead} rows when chunks are sized; budget {args.memory_budget_mb or 'default'} MB", flush=True)
+    tunings = {b: attribution.Tuning(batched_backward=b, call_overhead_rows=args.call_overhead_rows) for b in ORDER}
     runs = {}
     for batched in ORDER:  # one untimed warm-up first: the first run pays one-off costs
         if not runs:
-            run_circuit(spec, kept, class_index, {**params, "k": min(k, 4), "n_steps": 2}, batched)
-        runs[batched] = run_circuit(spec, kept, class_index, params, batched)
+            run_circuit(spec, kept, class_index, {**params, "k": min(k, 4), "n_steps": 2}, tunings[batched])
+        runs[batched] = run_circuit(spec, kept, class_index, params, tunings[batched])
     (loop, loop_calls, loop_s), (batch, batch_calls, batch_s) = runs[False], runs[True]
     scale = max(float(np.abs(s).max()) for s in loop["scores"].values())
     diff = max(float(np.abs(batch["scores"][layer] - s).max()) for layer, s in loop["scores"].items()) / scale

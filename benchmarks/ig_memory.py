@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 
-VARIANTS = {"sized chunks": {}, "equal chunks": {"PARTITION": False}}
+VARIANTS = {"sized chunks": {}, "equal chunks": {"partition": False}}  # ``attribution.Tuning`` fields
 
 
 def child(variant: str, budget: float, setting: tuple[int, int, int] = (40, 16, 8)) -> dict:
@@ -37,8 +37,6 @@ def child(variant: str, budget: float, setting: tuple[int, int, int] = (40, 16, 
     from neurflow_graph.engine.memory import peak_live_bytes
     from neurflow_graph.engine.patches import make_patches
 
-    for name, value in VARIANTS[variant].items():
-        setattr(attribution, name, value)
     recipe, prep, kept, _dropped = recipe_images(2)
     patches = make_patches(kept.images.float(), recipe.params.granularities, recipe.params.stride_ratio)
     model, norm, size = prep.model.eval(), prep.preset.normalize, prep.preset.input_size
@@ -57,7 +55,8 @@ def child(variant: str, budget: float, setting: tuple[int, int, int] = (40, 16, 
     def inputs(ids):
         return feature_maps(model, patches, lower, ids, norm, size, 64)
 
-    engine = attribution.IntegratedGradients(n_steps=n_steps, memory_budget_mb=budget)
+    engine = attribution.IntegratedGradients(n_steps=n_steps, memory_budget_mb=budget,
+                                             tuning=attribution.Tuning(**VARIANTS[variant]))
     _reset_peak()
     r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     engine.attribute(sub, inputs, targets, top)

@@ -53,11 +53,8 @@ def allocator(kept: bool) -> Iterator[None]:
         with memory.keep_freed_memory():
             yield
         return
-    saved, memory.KEEP_FREED_MEMORY = memory.KEEP_FREED_MEMORY, False
-    try:
+    with memory.glibc_defaults():
         yield
-    finally:
-        memory.KEEP_FREED_MEMORY = saved
 
 
 def authors_way(sub, maps, targets, patch_ids, n_steps, per_call=4):

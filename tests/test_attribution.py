@@ -7,7 +7,7 @@ from captum.attr import IntegratedGradients as CaptumIG
 
 from neurflow_graph.engine import attribution
 from neurflow_graph.engine.activations import compute_activations, feature_maps
-from neurflow_graph.engine.attribution import IntegratedGradients, quadrature
+from neurflow_graph.engine.attribution import IntegratedGradients, Tuning, quadrature
 from neurflow_graph.engine.layers import bridge, neuron_activations
 from neurflow_graph.engine.memory import peak_live_bytes
 from neurflow_graph.engine.patches import make_patches
@@ -152,16 +152,14 @@ def prefix_setting(digits_model, digits_preset, digits_class3):
     return sub, inputs, targets, top, (digits_model, patches, digits_preset.normalize)
 
 
-def test_memory_budget_bounds_live_tensors_and_leaves_results_unchanged(prefix_setting, monkeypatch):
+def test_memory_budget_bounds_live_tensors_and_leaves_results_unchanged(prefix_setting):
     sub, inputs, targets, top, _ = prefix_setting
     reference = IntegratedGradients(n_steps=10).attribute(sub, inputs, targets, top)
     one_pass = IntegratedGradients(n_steps=10, internal_batch_size=10 * top.size)  # everything in one chunk
     single = one_pass.attribute(sub, inputs, targets, top)
     np.testing.assert_allclose(single.scores, reference.scores, rtol=1e-5, atol=1e-7)
-    monkeypatch.setattr(attribution, "PARTITION", False)
-    equal_chunks = IntegratedGradients(n_steps=10).attribute(sub, inputs, targets, top)
+    equal_chunks = IntegratedGradients(n_steps=10, tuning=Tuning(partition=False)).attribute(sub, inputs, targets, top)
     np.testing.assert_allclose(equal_chunks.scores, reference.scores, rtol=1e-5, atol=1e-7)
-    monkeypatch.undo()
     # A budget so small that passes, map blocks and prefix calls split into many: tensors stay within it.
     first, per_patch = peak_live_bytes(lambda: inputs(top[0, :1]))
     budget = 40 * (per_patch + first[0].numel() * 4) / 2**20

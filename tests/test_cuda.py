@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from neurflow_graph.engine.activations import feature_maps
-from neurflow_graph.engine.attribution import IntegratedGradients, default_precision
+from neurflow_graph.engine.attribution import IntegratedGradients, Tuning, default_precision
 from neurflow_graph.engine.layers import bridge
 from neurflow_graph.engine.patches import make_patches
 
@@ -55,8 +55,7 @@ def test_batched_backward_equals_the_loop_on_the_gpu(setting):
     sub, maps, targets, patch_ids, _cpu = setting
     results = []
     for batched in (False, True):
-        ig = IntegratedGradients(n_steps=16, device="cuda")
-        ig.batched_backward = batched
+        ig = IntegratedGradients(n_steps=16, device="cuda", tuning=Tuning(batched_backward=batched))
         results.append(ig.attribute(sub, lambda ids: maps[ids], targets, patch_ids).scores)
     assert np.abs(results[1] - results[0]).max() <= 1e-6 * np.abs(results[0]).max()
 

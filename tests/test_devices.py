@@ -175,8 +175,8 @@ def test_batched_backward_equals_the_per_slot_loop(setting, rows, monkeypatch):
     results, calls = {}, {}
     original = torch.autograd.grad
     for batched in (False, True):
-        ig = IntegratedGradients(n_steps=8, internal_batch_size=rows)
-        ig.batched_backward = batched
+        ig = IntegratedGradients(n_steps=8, internal_batch_size=rows,
+                                 tuning=attribution.Tuning(batched_backward=batched))
         counted = [0]
 
         def grad(*args, counted=counted, **kwargs):  # the real autograd.grad, counted
@@ -194,10 +194,37 @@ def test_batched_backward_equals_the_per_slot_loop(setting, rows, monkeypatch):
     assert calls[True] < calls[False]  # the slots of a pass share backward calls
 
 
+def test_batched_slots_take_the_budget_beyond_the_row_cap(setting, monkeypatch):
+    """A pass holds at most MAX_ROWS_PER_PASS rows; what the budget holds beyond them goes to the batched backward's
+    slots, so a transition that fits one capped pass takes one backward call however many slots it has."""
+    sub, maps, targets, patch_ids = setting
+    rows = len(np.unique(patch_ids)) * 8  # every patch at 8 steps: one pass
+    monkeypatch.setattr(attribution, "MAX_ROWS_PER_PASS", rows)
+    calls, results = {}, {}
+    original = torch.autograd.grad
+    for batched in (False, True):
+        counted = [0]
+
+        def grad(*args, counted=counted, **kwargs):
+            counted[0] += 1
+            return original(*args, **kwargs)
+
+        # A call costing more than any padding: chunks chosen for the fewest calls, as on a GPU.
+        tuning = attribution.Tuning(batched_backward=batched, call_overhead_rows=10**6)
+        with monkeypatch.context() as patched:
+            patched.setattr(torch.autograd, "grad", grad)
+            results[batched] = IntegratedGradients(n_steps=8, tuning=tuning).attribute(
+                sub, lambda ids: maps[ids], targets, patch_ids)
+        calls[batched] = counted[0]
+    slots = np.bincount(np.unique(patch_ids, return_inverse=True)[1].ravel()).max()
+    assert calls == {False: slots, True: 1}
+    assert np.abs(results[True].scores - results[False].scores).max() <= 1e-6 * np.abs(results[False].scores).max()
+
+
 def test_batched_backward_is_the_default():
-    assert attribution.BATCHED_BACKWARD is None and IntegratedGradients(device="cpu:0").batched_backward
+    assert IntegratedGradients(device="cpu:0").tuning.batched_backward
     if torch.cuda.is_available():
-        assert IntegratedGradients(device="cuda").batched_backward
+        assert IntegratedGradients(device="cuda").tuning.batched_backward
 
 
 def test_a_run_on_cpu0_equals_the_run_on_cpu(digits_spec, digits_class3, digits_bundle, small_params):
@@ -250,14 +277,13 @@ def test_debug_on_cpu0_equals_debug_on_cpu(digits_model, digits_preset, digits_b
         np.testing.assert_allclose(h.logit_drop, g.logit_drop, rtol=1e-5, atol=1e-6)
 
 
-def test_bf16_weights_cast_once_give_autocast_results(setting, monkeypatch):
+def test_bf16_weights_cast_once_give_autocast_results(setting):
     """Casting the bridge's weights once changes no score: autocast rounds them the same way on every call."""
     sub, maps, targets, patch_ids = setting
     fp32 = IntegratedGradients(n_steps=8).attribute(sub, lambda ids: maps[ids], targets, patch_ids)
     once = IntegratedGradients(n_steps=8, precision="bf16").attribute(sub, lambda ids: maps[ids], targets, patch_ids)
-    monkeypatch.setattr(attribution, "CAST_WEIGHTS_ONCE", False)
-    every_call = IntegratedGradients(n_steps=8, precision="bf16").attribute(sub, lambda ids: maps[ids], targets,
-                                                                            patch_ids)
+    every_call = IntegratedGradients(n_steps=8, precision="bf16", tuning=attribution.Tuning(cast_weights_once=False)
+                                     ).attribute(sub, lambda ids: maps[ids], targets, patch_ids)
     np.testing.assert_allclose(once.scores, every_call.scores, rtol=1e-5, atol=1e-6 * np.abs(fp32.scores).max())
 
     def top(result, tau=4):

@@ -32,8 +32,6 @@ _GEOMETRIC_DECADES = 6
 ADAPTIVE_LADDER = (4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 
 
-CHANNELS_LAST = True  # IG passes on NHWC maps; switch for benchmarks
-PARTITION = True  # chunks sized against slot padding (``_partition``); off: equal chunks; switch for benchmarks
 MAPS_SHARE = 0.25  # of the memory budget: lower maps computed ahead of the passes that read them
 # Of the memory budget: the largest call of the model's prefix computing those maps; a bigger share only costs
 # memory (docs/performance.md, Memory).
@@ -41,19 +39,33 @@ PREFIX_SHARE = 0.25
 # On a CPU the process grows a few times the engine's live tensors while freed blocks are kept for reuse; the budget
 # is divided by this there (docs/performance.md, Memory).
 CPU_HEAP_FACTOR = 2.5
-# A pass's fixed cost in rows, for sizing chunks: Python and kernel dispatch on a CPU; on a GPU many small
-# passes cost more than padding (not measured yet: a pass counts as a full one there).
+# A pass's fixed cost in rows, for sizing chunks: Python and kernel dispatch on a CPU; on a GPU a call's CPU overhead
+# outweighs its work, so a call counts as a full pass there.
 CPU_PASS_OVERHEAD_ROWS = 4
-# All target slots of a pass in batched vector-Jacobian products (``is_grads_batched``), blocks of slots sized by the
-# budget, instead of one ``autograd.grad`` per slot. On CUDA each call's CPU overhead outweighs its GPU work; on a
-# CPU benchmarks/backward_calls.py measured the IG stage 2.7-3.3x faster batched (EfficientNet-Lite0, ImageNet
-# weights, k 50, tau 16; both orders) and 1.1x on the digits CNN, scores bit-identical. None: batched on every
-# device; False: the per-slot loop (for benchmarks).
-BATCHED_BACKWARD: bool | None = None
-# bf16/fp16: the bridge's convolution and linear weights cast once per transition (and convolution stacks put in
-# channels_last) instead of autocast casting the same frozen weights again on every call. Autocast still runs:
-# it would round those weights the same way, so the results do not change. Switch for benchmarks.
-CAST_WEIGHTS_ONCE = True
+MAX_ROWS_PER_PASS = 8192  # (patch, step) rows of one forward pass, however much the budget would hold
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """How IG lays out its passes: speed and memory only, never the scores. The defaults are the engine's choices;
+    the benchmarks compare the others side by side (docs/performance.md)."""
+
+    batched_backward: bool = True
+    """All target slots of a pass in batched vector-Jacobian products (``is_grads_batched``), in blocks of slots
+    sized by the budget; False: one ``autograd.grad`` per slot."""
+    call_overhead_rows: int | None = None
+    """What one forward or backward call costs, in rows, when chunks are sized; None: the device's
+    (``CPU_PASS_OVERHEAD_ROWS`` on a CPU, a full pass on a GPU)."""
+    partition: bool = True
+    """Chunks of patches sized against slot padding (``_partition``); False: equal chunks."""
+    channels_last: bool = True
+    """Convolution stacks' passes on NHWC maps."""
+    cast_weights_once: bool = True
+    """bf16/fp16: the bridge's convolution and linear weights cast once per transition (convolution stacks put in
+    channels_last) instead of autocast casting the same frozen weights on every call. Autocast still runs and
+    would round those weights the same way, so the results do not change."""
+
+
 # An out-of-memory error halves the rows per pass and runs the transition again, at most this many times.
 OOM_RETRIES = 4
 
@@ -155,6 +167,7 @@ class IntegratedGradients:
         tolerance: completeness error to reach when ``n_steps="auto"``.
         memory_budget_mb: working memory per pass when ``internal_batch_size`` is None; None: from the device
             (60% of the free GPU memory on CUDA, 1024 MB on a CPU).
+        tuning: how passes are laid out (``Tuning``); never changes the scores.
     """
 
     def __init__(
@@ -166,6 +179,7 @@ class IntegratedGradients:
         device: str | torch.device = "cpu",
         tolerance: float | None = None,
         memory_budget_mb: float | None = None,
+        tuning: Tuning | None = None,
     ):
         if precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
@@ -185,9 +199,10 @@ class IntegratedGradients:
         self.n_steps, self.method, self.precision = n_steps, method, precision
         self.internal_batch_size, self.device, self.tolerance = internal_batch_size, device, tolerance
         self.memory_budget_mb = default_budget_mb(device) if memory_budget_mb is None else float(memory_budget_mb)
-        self.batched_backward = True if BATCHED_BACKWARD is None else BATCHED_BACKWARD
+        self.tuning = tuning or Tuning()
         self._scale = 1.0  # halved by each out-of-memory retry, kept for later transitions
         self._slot_share = 0.5
+        self._budget_rows = 1
         self._passes: nn.Module | None = None
         self._oom_reported = False
 
@@ -203,7 +218,8 @@ class IntegratedGradients:
         about 24 input-sized tensors per row.
         """
         if self.internal_batch_size is not None:
-            return max(1, int(self.internal_batch_size * self._scale))
+            self._budget_rows = max(1, int(self.internal_batch_size * self._scale))
+            return self._budget_rows
         budget = self.memory_budget_mb * 2**20 * self._scale if budget_bytes is None else budget_bytes
         in_bytes = example[0].numel() * 4
         row_bytes = in_bytes * 24
@@ -214,7 +230,9 @@ class IntegratedGradients:
             # (allocator slack, kernel workspaces), more while freed blocks are kept for reuse.
             row_bytes = 3 * (saved + 3 * largest + 2 * in_bytes) // 2 + -(-slots * in_bytes // n_steps)
             self._slot_share = min(1.0, 3 * (3 * largest + 2 * in_bytes) / 2 / row_bytes)
-        return int(max(1, min(8192, budget // row_bytes)))
+        # What the budget holds: a pass takes at most MAX_ROWS_PER_PASS of it, a batched backward's slots the rest.
+        self._budget_rows = int(max(1, budget // row_bytes))
+        return min(MAX_ROWS_PER_PASS, self._budget_rows)
 
     def _saved_per_row(self, forward: nn.Module, x1: torch.Tensor) -> tuple[int, int]:
         """Bytes autograd saves per row of a pass, and the largest single batch-sized saved tensor per row."""
@@ -260,7 +278,7 @@ class IntegratedGradients:
         forward = on_device(forward, self.device).eval()  # a bridge shares the caller's modules: never moved
         # The passes' own copy (fp32 outputs f(x), f(0) come from ``forward`` as it is).
         self._passes = forward
-        if self.precision in ("bf16", "fp16") and CAST_WEIGHTS_ONCE:
+        if self.precision in ("bf16", "fp16") and self.tuning.cast_weights_once:
             self._passes = cast_weights(forward, torch.bfloat16 if self.precision == "bf16" else torch.float16)
         for retry in range(OOM_RETRIES + 1):
             try:
@@ -332,13 +350,16 @@ class IntegratedGradients:
         in_bytes = first[0].numel() * 4
         passes = self._passes if self._passes is not None else forward
         rows_per_pass = self.rows_per_pass(first, passes, int(counts.max()), n_steps, work - maps_bytes)
-        share = self._slot_share if self.batched_backward else None
+        share = self._slot_share if self.tuning.batched_backward else None
+        budget_rows = max(self._budget_rows, rows_per_pass)
         per_chunk = max(1, rows_per_pass // n_steps)
         bound = skip_of(forward) is not None  # inputs binds each call's skip paths: one call per chunk
         if bound:
             per_chunk = min(per_chunk, per_call)
-        overhead = CPU_PASS_OVERHEAD_ROWS if self.device.type == "cpu" else rows_per_pass
-        chunks = (_partition(counts[order], per_chunk, n_steps, rows_per_pass, overhead, share) if PARTITION
+        overhead = self.tuning.call_overhead_rows or (
+            CPU_PASS_OVERHEAD_ROWS if self.device.type == "cpu" else rows_per_pass)
+        chunks = (_partition(counts[order], per_chunk, n_steps, rows_per_pass, overhead, share, budget_rows)
+                  if self.tuning.partition
                   else [(i, min(i + per_chunk, len(order))) for i in range(0, len(order), per_chunk)])
         with torch.no_grad():
             y0 = neuron_activations(forward(torch.zeros_like(first[:1]))).float()[0]
@@ -365,7 +386,7 @@ class IntegratedGradients:
                 acc = sums[: slots.target.numel() * first[0].numel()].view(*slots.target.shape, *first.shape[1:])
                 steps_per_pass = max(1, min(n_steps, rows_per_pass // len(chunk)))
                 rows_here = steps_per_pass * len(chunk)
-                slot_block = _slot_block(rows_per_pass, rows_here, share)
+                slot_block = _slot_block(budget_rows, rows_here, share)
                 self._integrate(passes, x, slots.target, alphas, weights, steps_per_pass, acc.zero_(), slot_block)
                 with torch.no_grad():
                     attr = acc.mul_(x.unsqueeze(0))  # R×m×C(×H×W)
@@ -408,7 +429,7 @@ class IntegratedGradients:
             a, w = alphas[s0 : s0 + steps_per_pass], weights[s0 : s0 + steps_per_pass]
             s = len(a)
             scaled = (a.view(-1, *([1] * x.ndim)) * x.unsqueeze(0)).reshape(s * m, *x.shape[1:])
-            if CHANNELS_LAST and scaled.ndim == 4:  # convolutions run faster on NHWC (1.13-1.32x, 2-core AVX2, fp32)
+            if self.tuning.channels_last and scaled.ndim == 4:  # convolutions run faster on NHWC (docs/performance.md)
                 scaled = scaled.contiguous(memory_format=torch.channels_last)
             scaled.requires_grad_(True)
             with self._autocast():
@@ -470,23 +491,25 @@ def _slots(chunk, counts, starts, by_patch, rows, cols, targets, k, device) -> _
     return _Slots(t, sl, pa, fl, int(len(host[1])))
 
 
-def _slot_block(rows_per_pass: int, rows: int, share: float | None) -> int:
-    """Slots per batched backward call in a pass of ``rows`` rows: what the rows the pass leaves free hold, each
-    slot taking ``share`` of a row's bytes per row (its own gradients of the pass's tensors); 1: the per-slot loop."""
+def _slot_block(budget_rows: int, rows: int, share: float | None) -> int:
+    """Slots per batched backward call in a pass of ``rows`` rows: what the budget (``budget_rows`` rows' worth)
+    leaves free beside the pass, each slot taking ``share`` of a row's bytes per row (its own gradients of the
+    pass's tensors); 1: the per-slot loop."""
     if share is None:
         return 1
-    return max(1, int((rows_per_pass - rows) / (rows * share)))
+    return max(1, int((budget_rows - rows) / (rows * share)))
 
 
 def _partition(counts: np.ndarray, per_chunk: int, n_steps: int, rows_per_pass: int, overhead: int,
-               share: float | None = None) -> list[tuple[int, int]]:
+               share: float | None = None, budget_rows: int | None = None) -> list[tuple[int, int]]:
     """Consecutive chunks of patches (sorted by decreasing pair count) that minimise the rows a transition runs.
 
     A chunk's patches share one forward graph and each of its slots (its largest pair count) costs one
     backward pass over all of them, so a patch with fewer pairs pads; small chunks pad less but each call
     (the forward, and each backward) also costs ``overhead`` rows. With a batched backward (``share``, see
-    ``_slot_block``) a backward call takes a block of slots, larger in smaller passes. Exact dynamic programme
-    over chunk ends, chunks of at most ``per_chunk``.
+    ``_slot_block``; ``budget_rows``: what the budget holds, default ``rows_per_pass``) a backward call takes a
+    block of slots, larger in smaller passes. Exact dynamic programme over chunk ends, chunks of at most
+    ``per_chunk``.
     """
     n = len(counts)
     best = np.zeros(n + 1)
@@ -494,7 +517,7 @@ def _partition(counts: np.ndarray, per_chunk: int, n_steps: int, rows_per_pass: 
     sizes = np.arange(1, per_chunk + 1)
     steps = np.maximum(1, np.minimum(n_steps, rows_per_pass // sizes))
     passes = -(-n_steps // steps)
-    blocks = np.array([_slot_block(rows_per_pass, int(r), share) for r in steps * sizes])
+    blocks = np.array([_slot_block(budget_rows or rows_per_pass, int(r), share) for r in steps * sizes])
     for j in range(1, n + 1):
         lo = max(0, j - per_chunk)
         i = np.arange(lo, j)

@@ -27,12 +27,10 @@ MARGIN = 2.0
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4  # mallopt parameters (glibc malloc.h)
 # Any mallopt call freezes glibc's dynamic mmap threshold, so the block exits at the values that threshold reaches
 # once large blocks have been freed (32 MB, trim at twice that), not at the 128 KB start, which would mmap and
-# page-fault every later tensor over 128 KB (on this machine the prefix ran 2x slower with such faults).
+# page-fault every later tensor over 128 KB (docs/performance.md, Memory).
 _GLIBC_DEFAULTS = {_M_MMAP_THRESHOLD: 32 * 2**20, _M_TRIM_THRESHOLD: 64 * 2**20, _M_MMAP_MAX: 65536}
-KEEP_FREED_MEMORY = True  # switch for benchmarks: off gives glibc's default behaviour
-
-
 _held = [0]  # how many keep_freed_memory blocks are open: the settings are process-wide, the outermost owns them
+_plain = [0]  # how many glibc_defaults blocks are open: inside one, keep_freed_memory changes nothing
 _held_lock = threading.Lock()
 
 
@@ -46,7 +44,7 @@ def keep_freed_memory(device: str | torch.device | None = None) -> Iterator[None
     A no-op for a ``device`` other than the CPU; blocks nest (the outermost one sets and restores).
     """
     libc = _glibc()
-    if libc is None or not KEEP_FREED_MEMORY or (device is not None and torch.device(device).type != "cpu"):
+    if libc is None or _plain[0] or (device is not None and torch.device(device).type != "cpu"):
         yield
         return
     with _held_lock:
@@ -63,6 +61,19 @@ def keep_freed_memory(device: str | torch.device | None = None) -> Iterator[None
                 for param, value in _GLIBC_DEFAULTS.items():
                     libc.mallopt(param, value)
                 trim_heap()
+
+
+@contextlib.contextmanager
+def glibc_defaults() -> Iterator[None]:
+    """Inside the block the engine leaves glibc's own settings alone (``keep_freed_memory`` does nothing): what the
+    benchmarks compare the engine's setting against. Blocks nest."""
+    with _held_lock:
+        _plain[0] += 1
+    try:
+        yield
+    finally:
+        with _held_lock:
+            _plain[0] -= 1
 
 
 def keeping_freed_memory() -> bool:

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from neurflow_graph._version import __version__
 from neurflow_graph.engine.activations import compute_activations, feature_maps
-from neurflow_graph.engine.attribution import IntegratedGradients, default_precision
+from neurflow_graph.engine.attribution import IntegratedGradients, Tuning, default_precision
 from neurflow_graph.engine.circuit import Circuit, build_circuit
 from neurflow_graph.engine.devices import default_budget_mb, float32_matmuls, on_device, resolve_device
 from neurflow_graph.engine.groups import NeuronGroups, find_neuron_groups
@@ -100,9 +100,11 @@ def tau_caps(tau: int, widths: Mapping[str, int], lower_layers: Sequence[str]) -
 class NeurFlow:
     """Computes a NeurFlow circuit; parameters are fixed at construction, ``run`` does the work."""
 
-    def __init__(self, params: NeurFlowParams | None = None, progress: bool = True, **overrides):
+    def __init__(self, params: NeurFlowParams | None = None, progress: bool = True, tuning: Tuning | None = None,
+                 **overrides):
         self.params = NeurFlowParams(**{**asdict(params or NeurFlowParams()), **overrides})
         self.progress = progress
+        self.tuning = tuning  # how IG lays out its passes (speed and memory only; benchmarks compare choices)
 
     def run(
         self,
@@ -161,7 +163,7 @@ class NeurFlow:
         ig = IntegratedGradients(
             n_steps=p.n_steps, method=p.method, precision=precision,
             internal_batch_size=p.internal_batch_size, device=device, tolerance=p.tolerance,
-            memory_budget_mb=budget_mb,
+            memory_budget_mb=budget_mb, tuning=self.tuning,
         )
 
         def attribute(upper, lower, targets, top):

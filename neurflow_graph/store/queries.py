@@ -69,7 +69,7 @@ class Query:
 
     def row_lists(self, rows: pa.Table | list[dict[str, Any]]) -> list[list[Any]]:
         """Rows (a table, or dicts) as the positional lists the file reads (`row[0]`, …); lists pack and parse
-        ~2x faster than maps."""
+        faster than maps."""
         columns = self.row_columns
         if not columns:
             raise QueryError(f"{self.path.name}: no '// Row: [...]' header line declares the row layout")
