@@ -14,6 +14,7 @@ from neurflow_graph.bundle.files import read_bundle
 from neurflow_graph.engine.circuit import Circuit
 from neurflow_graph.engine.layers import capture
 from neurflow_graph.engine.layouts import Layout
+from neurflow_graph.engine.meta import RunMeta
 from neurflow_graph.engine.patches import Patches
 from neurflow_graph.engine.pipeline import Bundle, ModelSpec, resolve_device
 
@@ -29,7 +30,7 @@ class Subject:
     """
 
     spec: ModelSpec
-    run_json: dict
+    meta: RunMeta
     patches: Patches
     circuit: Circuit
     device: torch.device = torch.device("cpu")
@@ -38,7 +39,7 @@ class Subject:
 
     @property
     def run_id(self) -> str:
-        return str(self.run_json["run_id"])
+        return self.meta.run_id
 
     @property
     def class_index(self) -> int:
@@ -46,7 +47,7 @@ class Subject:
 
     @property
     def class_name(self) -> str:
-        return str(self.run_json.get("class", {}).get("name", self.class_index))
+        return self.meta.class_name
 
     @property
     def tau(self) -> int:
@@ -112,17 +113,15 @@ class Subject:
         return self._cache["widths"]
 
 
-def preset_spec(run: dict) -> ModelSpec:
+def preset_spec(meta: RunMeta) -> ModelSpec:
     """The ModelSpec of a bundle written from a model preset (run.json ``model.preset``), with the run's weights.
 
     The model is rebuilt from the recorded weights name or checkpoint; weights whose digest is not the
     run's ``weights_sha256`` (a checkpoint retrained since) are refused rather than evaluated as the run's.
     """
-    from neurflow_graph.bundle.meta import RunMeta
     from neurflow_graph.engine.pipeline import weights_sha256
     from neurflow_graph.models.presets import get_preset
 
-    meta = RunMeta.parse(run, f"run {run.get('run_id')!r}")
     model = meta.model
     if not model.preset:
         raise ArtifactError(
@@ -150,10 +149,10 @@ def subject_from_bundle(bundle: Bundle | str | os.PathLike, spec: ModelSpec | No
     """
     if not isinstance(bundle, Bundle):
         bundle = read_bundle(bundle)
-    spec = spec or preset_spec(bundle.run_json)
+    spec = spec or preset_spec(bundle.meta)
     if tuple(spec.layers) != tuple(bundle.circuit.layers):
         raise ConfigError(f"spec layers {list(spec.layers)} differ from the run's {list(bundle.circuit.layers)}")
-    return Subject(spec=spec, run_json=bundle.run_json, patches=bundle.patches, circuit=bundle.circuit,
+    return Subject(spec=spec, meta=bundle.meta, patches=bundle.patches, circuit=bundle.circuit,
                    device=resolve_device(device))
 
 
