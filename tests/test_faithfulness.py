@@ -180,3 +180,16 @@ def test_the_page_says_when_a_run_was_not_measured(subject, measured):
     page = faithfulness_html(run)
     assert measured.summary()["verdict"] in page
     assert all(f"<td>{r['layer']}</td>" in page for r in measured.layers)
+
+
+def test_the_stage_adds_its_figures_to_the_record_and_takes_them_back(subject, measured):
+    """The faithfulness stage changes the run record through its methods: the figures and their seconds join it,
+    typed as read back, and removing them gives the engine's record again (the run id never changes)."""
+    meta = subject.meta.with_faithfulness(measured.record(), 1.25)
+    assert meta.faithfulness is not None and meta.faithfulness.verdict == measured.summary()["verdict"]
+    assert list(meta.faithfulness.layers) == measured.record()["layers"]
+    assert meta.stage_seconds == {**subject.meta.stage_seconds, "faithfulness": 1.25}
+    assert list(meta.record)[-1] == "faithfulness" and meta.run_id == subject.meta.run_id
+    assert subject.meta.faithfulness is None  # the record it came from is unchanged
+    again = meta.without_faithfulness()
+    assert again == subject.meta and again.record == subject.meta.record

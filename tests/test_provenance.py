@@ -126,6 +126,20 @@ def test_a_fresh_run_parses_and_fields_this_release_does_not_read_are_kept(digit
     assert read_bundle(extra).meta.record["note"] == {"by": "a later release"}
 
 
+def test_run_json_is_the_records_text_and_reads_back_to_the_same_record(digits_bundle, digits_bundle_dir) -> None:
+    """The engine's record is what the bundle holds: run.json is ``RunMeta.to_json`` (its fields in the documented
+    order, then ``bundle_format``) and ``RunMeta.from_json`` reads back a record equal to it, text for text."""
+    text = (digits_bundle_dir / "run.json").read_text()
+    assert text == digits_bundle.meta.to_json()
+    assert list(json.loads(text)) == ["run_id", "created_at", "complete", "model", "weights_sha256", "class", "layers",
+                                      "params", "images", "layer_stats", "stage_seconds", "versions", "bundle_format"]
+    back = RunMeta.from_json(text, "run.json")
+    assert back == digits_bundle.meta and back.complete and back.to_json() == text
+    keyed = digits_bundle.meta.with_request_key("digits-c3-r0123456789abcdef")
+    assert list(keyed.record)[:2] == ["run_id", "request_key"] and keyed.request_key == "digits-c3-r0123456789abcdef"
+    assert keyed.run_id == digits_bundle.meta.run_id  # the request key is not part of the run's identity
+
+
 def test_evaluate_fidelity_on_a_run_json_without_layers_is_one_line(digits_bundle_dir, tmp_path) -> None:
     broken = _edited(digits_bundle_dir, tmp_path, _drop("layers"))
     result = CliRunner().invoke(main, ["evaluate", "fidelity", "--bundle", str(broken), "--out", str(tmp_path / "e"),
