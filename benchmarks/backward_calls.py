@@ -73,7 +73,7 @@ def run_circuit(spec, kept, class_index, params: dict, tuning: attribution.Tunin
         wall = time.perf_counter() - started
     scores = {tr.layer: tr.edge_score for tr in bundle.circuit.transitions}
     cores = {tr.layer: tr.core for tr in bundle.circuit.transitions}
-    return {"scores": scores, "cores": cores, "circuit_s": bundle.run_json["stage_seconds"]["circuit"],
+    return {"scores": scores, "cores": cores, "circuit_s": bundle.meta.stage_seconds["circuit"],
             "wall_s": wall}, counted.calls, wall
 
 

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import torch
 
-from neurflow_graph.bundle.meta import FaithfulnessSettings
+from neurflow_graph.engine.meta import RunMeta
+from neurflow_graph.engine.params import FaithfulnessSettings
 from neurflow_graph.engine.pipeline import ModelSpec, NeurFlow
 from neurflow_graph.evaluation.faithfulness import measure_faithfulness
 from neurflow_graph.evaluation.subject import Subject
@@ -56,7 +57,7 @@ def recipe_case(name: str, path: Path, overrides: dict, augment: int | None, dev
     prepared = prepare_model(recipe)
     job = class_job(prepared, recipe.classes[0], progress=False)
     bundle = measure_faithfulness_stage(job, job.run())
-    return figures(name, bundle.run_json, len(job.images))
+    return figures(name, bundle.meta, len(job.images))
 
 
 def resnet50_case(device: str) -> dict:
@@ -73,29 +74,27 @@ def resnet50_case(device: str) -> dict:
                      provenance={"preset": "resnet50"})
     flow = NeurFlow(progress=False, k=cfg["k"], tau=cfg["tau"], n_steps=cfg["n_steps"], device=device)
     bundle = flow.run(spec, class_index, images, [f"img{i}" for i in range(len(images))])
-    subject = Subject(spec=spec, run_json=bundle.run_json, patches=bundle.patches, circuit=bundle.circuit,
+    subject = Subject(spec=spec, meta=bundle.meta, patches=bundle.patches, circuit=bundle.circuit,
                       device=torch.device(device))
     started = time.perf_counter()
     measured = measure_faithfulness(subject, FaithfulnessSettings(), flow.params.memory_budget_mb)
-    run = {**bundle.run_json, "stage_seconds": {**bundle.run_json["stage_seconds"],
-                                                "faithfulness": time.perf_counter() - started},
-           "faithfulness": measured.record()}
-    return figures("resnet50 proxy (random weights, paper settings)", run, len(images))
+    meta = bundle.meta.with_faithfulness(measured.record(), time.perf_counter() - started)
+    return figures("resnet50 proxy (random weights, paper settings)", meta, len(images))
 
 
-def figures(name: str, run: dict, n_images: int) -> dict:
-    stages = dict(run["stage_seconds"])
+def figures(name: str, meta: RunMeta, n_images: int) -> dict:
+    stages = dict(meta.stage_seconds)
     faith = stages.pop("faithfulness")
     circuit = sum(stages.values())
     share = faith / circuit
-    print(f"{name}: {n_images} images, {len(run['layers'])} layers, k {run['params']['k']}, tau "
-          f"{run['params']['tau']}, N {run['params']['n_steps']}; circuit {circuit:.1f} s "
+    print(f"{name}: {n_images} images, {len(meta.layers)} layers, k {meta.params.k}, tau "
+          f"{meta.params.tau}, N {meta.params.n_steps}; circuit {circuit:.1f} s "
           f"({', '.join(f'{k} {v:.1f}' for k, v in stages.items())}), faithfulness {faith:.2f} s", flush=True)
     print(f"faithfulness cost: {100 * share:.1f}% of the circuit ({'within' if share <= BOUND else 'ABOVE'} the "
-          f"{100 * BOUND:.0f}% bound); verdict: {run['faithfulness']['verdict']}", flush=True)
+          f"{100 * BOUND:.0f}% bound); verdict: {meta.faithfulness.verdict}", flush=True)
     return {"case": name, "images": n_images, "circuit_s": circuit, "stage_seconds": stages, "faithfulness_s": faith,
-            "share": share, "within_bound": share <= BOUND, "verdict": run["faithfulness"]["verdict"],
-            "layers": run["faithfulness"]["layers"]}
+            "share": share, "within_bound": share <= BOUND, "verdict": meta.faithfulness.verdict,
+            "layers": list(meta.faithfulness.layers)}
 
 
 def main() -> None:

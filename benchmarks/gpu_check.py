@@ -236,17 +236,17 @@ def stage_circuit(cfg, device, out: Path) -> dict:
     example = preset.normalize(images[:2]).to(device)
     per_layer = []
     for i, tr in enumerate(bundle.circuit.transitions):
-        stats = bundle.run_json["layer_stats"][tr.layer]
+        stats = bundle.meta.layer_stats[tr.layer]
         sub = bridge(model, tr.lower, tr.layer, example)
         per_layer.append({"layer": tr.layer, "lower": tr.lower, "targets": int(len(tr.targets)),
-                          "seconds": stats["seconds"], "ig_s": ig_seconds.get(str(i)),
-                          "clustering_s": stats["seconds"] - ig_seconds.get(str(i), 0.0),
-                          "completeness_error": stats["completeness_error"],
+                          "seconds": stats.seconds, "ig_s": ig_seconds.get(str(i)),
+                          "clustering_s": stats.seconds - ig_seconds.get(str(i), 0.0),
+                          "completeness_error": stats.completeness_error,
                           "folded": not any(isinstance(m, torch.nn.BatchNorm2d) for m in sub.modules())})
     result = {"class": class_index, "images": len(images), "patches": len(bundle.patches), "layers": list(layers),
-              "precision": bundle.run_json["params"]["precision"], "device": bundle.run_json["params"]["device"],
-              "memory_budget_mb": bundle.run_json["params"]["memory_budget_mb"], "seconds": seconds,
-              "stage_seconds": bundle.run_json["stage_seconds"], "per_layer": per_layer,
+              "precision": bundle.meta.params.precision, "device": bundle.meta.params.device,
+              "memory_budget_mb": bundle.meta.params.memory_budget_mb, "seconds": seconds,
+              "stage_seconds": bundle.meta.stage_seconds, "per_layer": per_layer,
               "peak_gpu_mb": torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None}
     record(out, "circuit", result)
     # Beside the run: bf16's top-tau sets against fp32's on the same targets and patches, the first transitions.

@@ -49,11 +49,11 @@ TARGET_MS = 200.0
 
 def _reusable(bundle: Path) -> bool:
     """Whether a bundle written earlier reads with this release (an older bundle_format is computed again)."""
-    from neurflow_graph.bundle.files import read_run_json
+    from neurflow_graph.bundle.files import read_run_meta
     from neurflow_graph.errors import ArtifactError
 
     try:
-        read_run_json(bundle / "run.json")
+        read_run_meta(bundle / "run.json")
     except ArtifactError:
         return False
     return True

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict
 
-from neurflow_graph.bundle.meta import RunMeta
+from neurflow_graph.engine.meta import RunMeta
 from neurflow_graph.engine.params import NeurFlowParams
 
 

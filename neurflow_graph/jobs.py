@@ -122,8 +122,7 @@ class ClassJob:
         )
         if self.request_key is None:
             return bundle
-        run_json = {"run_id": bundle.run_json["run_id"], "request_key": self.request_key, **bundle.run_json}
-        return replace(bundle, run_json=run_json)
+        return replace(bundle, meta=bundle.meta.with_request_key(self.request_key))
 
     def describe(self) -> str:
         """One line: the images kept, those dropped (not predicted as the class) and the unreadable files skipped."""
@@ -315,7 +314,7 @@ def measure_faithfulness_stage(job: ClassJob, bundle: Bundle, log: Log = lambda 
     settings, params = job.prepared.recipe.faithfulness, job.prepared.recipe.params
     if not settings.on:
         return bundle
-    subject = Subject(spec=job.spec, run_json=bundle.run_json, patches=bundle.patches, circuit=bundle.circuit,
+    subject = Subject(spec=job.spec, meta=bundle.meta, patches=bundle.patches, circuit=bundle.circuit,
                       device=resolve_device(params.device), batch_size=params.batch_size)
     started = time.perf_counter()
     measured = measure_faithfulness(subject, settings, params.memory_budget_mb, log)
@@ -324,12 +323,11 @@ def measure_faithfulness_stage(job: ClassJob, bundle: Bundle, log: Log = lambda 
         from neurflow_graph.debugging.faithfulness import group_faithfulness
 
         record["groups"] = group_faithfulness(subject, bundle.groups, settings)
-    stages = dict(bundle.run_json["stage_seconds"])
-    circuit = sum(stages.values())
-    stages["faithfulness"] = round(time.perf_counter() - started, 3)
-    log(f"  faithfulness measured in {stages['faithfulness']:.1f} s "
-           f"({100 * stages['faithfulness'] / max(circuit, 1e-9):.1f}% of the circuit's {circuit:.1f} s)")
-    return replace(bundle, run_json={**bundle.run_json, "stage_seconds": stages, "faithfulness": record})
+    seconds = round(time.perf_counter() - started, 3)
+    circuit = sum(bundle.meta.stage_seconds.values())
+    log(f"  faithfulness measured in {seconds:.1f} s "
+        f"({100 * seconds / max(circuit, 1e-9):.1f}% of the circuit's {circuit:.1f} s)")
+    return replace(bundle, meta=bundle.meta.with_faithfulness(record, seconds))
 
 
 def _faithfulness_current(path: Path, settings) -> bool:
@@ -349,9 +347,7 @@ def _remeasured(job: ClassJob, path: Path, log: Log) -> Bundle:
     from neurflow_graph.bundle.files import write_bundle
 
     bundle = _with_job_images(path, job)
-    stages = {k: v for k, v in bundle.run_json["stage_seconds"].items() if k != "faithfulness"}
-    run_json = {k: v for k, v in bundle.run_json.items() if k not in ("faithfulness", "bundle_format")}
-    bundle = measure_faithfulness_stage(job, replace(bundle, run_json={**run_json, "stage_seconds": stages}), log)
+    bundle = measure_faithfulness_stage(job, replace(bundle, meta=bundle.meta.without_faithfulness()), log)
     write_bundle(bundle, path)
     return bundle
 
@@ -464,7 +460,7 @@ def subject_from_recipe(prepared: PreparedModel, class_name: str, tau: int, cach
     if outcome.status == "reused":
         log(f"class {outcome.class_index} ({outcome.class_name}): reusing the run in {cache_dir}")
     bundle = outcome.bundle
-    return Subject(spec=prepared.model_spec(), run_json=bundle.run_json, patches=bundle.patches,
+    return Subject(spec=prepared.model_spec(), meta=bundle.meta, patches=bundle.patches,
                    circuit=bundle.circuit, device=resolve_device(recipe.params.device),
                    batch_size=recipe.params.batch_size)
 

@@ -13,10 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from neurflow_graph.bundle.meta import FAITHFULNESS_LEVELS, FaithfulnessSettings
 from neurflow_graph.engine.layouts import KINDS as LAYOUT_KINDS
 from neurflow_graph.engine.layouts import TOKEN_MODES, parse_layout
-from neurflow_graph.engine.params import METHODS, PRECISIONS, NeurFlowParams
+from neurflow_graph.engine.params import (
+    FAITHFULNESS_LEVELS,
+    METHODS,
+    PRECISIONS,
+    FaithfulnessSettings,
+    NeurFlowParams,
+)
 from neurflow_graph.models.digits import SPLITS
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from neurflow_graph import ids
-from neurflow_graph.bundle.meta import RunMeta
+from neurflow_graph.engine.meta import RunMeta
 from neurflow_graph.errors import ConfigError, MissingDependency, NeurflowGraphError
 
 if TYPE_CHECKING:
@@ -191,7 +191,7 @@ class Run(Tabular):
 
     @functools.cached_property
     def meta(self) -> RunMeta | None:
-        """The stored run.json as the one typed run record (`bundle.meta.RunMeta`, torch-free), parsed once; None
+        """The stored run.json as the one typed run record (`engine.meta.RunMeta`, torch-free), parsed once; None
         when it is not one this release reads (the store writes only runs whose run.json parses)."""
         try:
             return RunMeta.parse(self.run_json, f"run {self.run_id}")

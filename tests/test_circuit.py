@@ -81,7 +81,7 @@ def test_runs_are_deterministic(digits_bundle, digits_bundle_dir, digits_spec, d
     again = NeurFlow(progress=False, **small_params).run(
         digits_spec, 3, digits_class3.images, digits_class3.sha256, "3"
     )
-    assert again.run_json["run_id"] == digits_bundle.run_json["run_id"]
+    assert again.meta.run_id == digits_bundle.meta.run_id
     written = write_bundle(again, tmp_path / "again")
     tables = sorted(p.name for p in digits_bundle_dir.glob("*.parquet"))
     assert tables == sorted(p.name for p in written.glob("*.parquet")) and len(tables) >= 6
@@ -96,7 +96,7 @@ def test_runs_are_deterministic(digits_bundle, digits_bundle_dir, digits_spec, d
 def test_bundle_round_trips_to_the_same_objects(digits_bundle, digits_bundle_dir):
     back = read_bundle(digits_bundle_dir)
     assert back.groups == digits_bundle.groups
-    assert back.run_json["run_id"] == digits_bundle.run_json["run_id"]
+    assert back.meta.run_id == digits_bundle.meta.run_id
     for a, b in zip(back.circuit.transitions, digits_bundle.circuit.transitions, strict=True):
         for field in ("targets", "top_patches", "core", "semantic_labels", "edge_target", "edge_group",
                       "edge_child", "edge_rank"):
@@ -132,7 +132,7 @@ def test_tau_at_or_above_a_layer_width_is_capped_there(digits_spec, digits_class
     expected = {name: widths[name] - 1 for name in digits_spec.layers[1:] if widths[name] <= 16}
     assert tau_caps(16, widths, digits_spec.layers[1:]) == expected and expected
     bundle = NeurFlow(progress=False, k=10, tau=16, n_steps=4).run(digits_spec, 3, images, digits_class3.sha256[:3])
-    assert bundle.run_json["tau_caps"] == expected
+    assert bundle.meta.tau_caps == expected
     for tr in bundle.circuit.transitions:
         assert tr.core.shape[1] == expected.get(tr.lower, 16)
     with pytest.raises(ConfigError, match="has 1 neuron, so no core set can leave one out"):

@@ -22,7 +22,7 @@ def test_importing_the_command_line_imports_no_torch() -> None:
 
 def test_the_run_record_imports_no_torch() -> None:
     """`RunMeta` is the run record of the store and the query layer, which start without torch."""
-    assert fresh("import neurflow_graph.bundle.meta, sys; print('torch' in sys.modules)") == "False"
+    assert fresh("import neurflow_graph.engine.meta, sys; print('torch' in sys.modules)") == "False"
     assert fresh("import neurflow_graph.records, neurflow_graph.query.fetch, sys; "
                  f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))") == "[]"
 

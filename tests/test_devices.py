@@ -232,9 +232,9 @@ def test_a_run_on_cpu0_equals_the_run_on_cpu(digits_spec, digits_class3, digits_
 
     indexed = NeurFlow(progress=False, **{**small_params, "device": "cpu:0"}).run(
         digits_spec, 3, digits_class3.images, digits_class3.sha256, "3")
-    assert indexed.run_json["run_id"] == digits_bundle.run_json["run_id"]
-    assert indexed.run_json["params"]["device"] == "cpu:0" and indexed.run_json["params"]["precision"] == "fp32"
-    assert indexed.run_json["params"]["memory_budget_mb"] == CPU_BUDGET_MB
+    assert indexed.meta.run_id == digits_bundle.meta.run_id
+    assert indexed.meta.params.device == "cpu:0" and indexed.meta.params.precision == "fp32"
+    assert indexed.meta.params.memory_budget_mb == CPU_BUDGET_MB
     for a, b in zip(indexed.circuit.transitions, digits_bundle.circuit.transitions, strict=True):
         np.testing.assert_array_equal(a.targets, b.targets)
         np.testing.assert_array_equal(a.core, b.core)

@@ -194,9 +194,9 @@ def test_mixed_residual_and_mlp_circuit_runs_end_to_end_and_is_debugged(vit, tmp
     flow = NeurFlow(progress=False, k=8, tau=3, n_steps=14, method="gausslegendre_geometric", granularities=(1.0, 0.5),
                     seed=0, device="cpu")
     bundle = flow.run(spec, 3, images, [f"img{i}" for i in range(len(images))])
-    assert bundle.run_json["complete"] and [tr.layer for tr in bundle.circuit.transitions] == list(layers[:-1])
-    for stats in bundle.run_json["layer_stats"].values():
-        assert np.isfinite(stats["completeness_error"])
+    assert bundle.meta.complete and [tr.layer for tr in bundle.circuit.transitions] == list(layers[:-1])
+    for stats in bundle.meta.layer_stats.values():
+        assert np.isfinite(stats.completeness_error)
     assert any(g.layer == MLP[2] for g in bundle.groups.groups)
     out = write_bundle(bundle, tmp_path / "run")
     table = evaluate_fidelity(subject_from_bundle(out, spec), taus=(2,), samples=2)

@@ -297,7 +297,7 @@ def test_cli_tau_beyond_the_bundle_is_a_one_line_error(digits_bundle_dir, tmp_pa
 def test_evaluation_properties_are_flat_and_match_the_write_query(digits_bundle):
     from neurflow_graph.store.queries import load
 
-    record = evaluation_record("optimality", digits_bundle.run_json, {"taus": [4], "seed": 0},
+    record = evaluation_record("optimality", digits_bundle.meta, {"taus": [4], "seed": 0},
                                {"mean_diff": 0.4, "bad": float("nan")}, [{"layer": "conv3", "mean_diff": 0.4}])
     props = evaluation_properties(record)
     load("write_evaluation").check({"id": record["id"], "run_id": record["run_id"], "props": props})
@@ -310,7 +310,7 @@ def test_store_evaluation_links_an_evaluation_node_to_its_run(digits_bundle, dig
     """Round trip through the real embedded store: the node is written once, linked, and refused without its Run."""
     from neurflow_graph.store import connect, server, write_run_graph
 
-    record = evaluation_record("weights", digits_bundle.run_json, {"taus": [4]}, {"pearson_size1": 0.6}, [])
+    record = evaluation_record("weights", digits_bundle.meta, {"taus": [4]}, {"pearson_size1": 0.6}, [])
     server.start(tmp_path / "store")
     try:
         with connect(tmp_path / "store", database="evaluation") as conn:

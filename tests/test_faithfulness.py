@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from neurflow_graph.bundle.meta import FaithfulnessSettings
+from neurflow_graph.engine.params import FaithfulnessSettings
 from neurflow_graph.errors import ConfigError
 from neurflow_graph.evaluation.faithfulness import Z_BEATS, measure_faithfulness
 from neurflow_graph.evaluation.fidelity import circuit_neurons, evaluate_fidelity
@@ -23,7 +23,7 @@ SETTINGS = FaithfulnessSettings(level="layers", sets=12, seed=5)
 @pytest.fixture(scope="module")
 def subject(digits_spec, digits_bundle):
     b = digits_bundle
-    return Subject(spec=digits_spec, run_json=b.run_json, patches=b.patches, circuit=b.circuit)
+    return Subject(spec=digits_spec, meta=b.meta, patches=b.patches, circuit=b.circuit)
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_with_the_top_layer_shuffled_core_does_not_beat_random(subject, measured
             conv.weight.copy_(conv.weight[perm])
             conv.bias.copy_(conv.bias[perm])
         spec = dataclasses.replace(subject.spec, model=model)
-        shuffled = Subject(spec=spec, run_json=subject.run_json, patches=subject.patches, circuit=subject.circuit)
+        shuffled = Subject(spec=spec, meta=subject.meta, patches=subject.patches, circuit=subject.circuit)
         zs.append(measure_faithfulness(shuffled, SETTINGS).layers[0]["logit_z"])
     assert float(np.mean(zs)) < Z_BEATS, zs
     assert float(np.mean(zs)) < measured.layers[0]["logit_z"] - 2, zs
@@ -175,8 +175,21 @@ def test_the_page_says_when_a_run_was_not_measured(subject, measured):
     assert "not measured" in faithfulness_text(bare) and "not measured" in faithfulness_html(bare)
     assert faithfulness_html(None) == ""
     run = Run(run_id="r", complete=True, class_id="digits/3", class_name="3", model="digits",
-              run_json={**subject.run_json, "faithfulness": measured.record()})
+              run_json={**subject.meta.record, "faithfulness": measured.record()})
     assert run.meta is not None and run.meta.faithfulness is not None  # read through the typed record
     page = faithfulness_html(run)
     assert measured.summary()["verdict"] in page
     assert all(f"<td>{r['layer']}</td>" in page for r in measured.layers)
+
+
+def test_the_stage_adds_its_figures_to_the_record_and_takes_them_back(subject, measured):
+    """The faithfulness stage changes the run record through its methods: the figures and their seconds join it,
+    typed as read back, and removing them gives the engine's record again (the run id never changes)."""
+    meta = subject.meta.with_faithfulness(measured.record(), 1.25)
+    assert meta.faithfulness is not None and meta.faithfulness.verdict == measured.summary()["verdict"]
+    assert list(meta.faithfulness.layers) == measured.record()["layers"]
+    assert meta.stage_seconds == {**subject.meta.stage_seconds, "faithfulness": 1.25}
+    assert list(meta.record)[-1] == "faithfulness" and meta.run_id == subject.meta.run_id
+    assert subject.meta.faithfulness is None  # the record it came from is unchanged
+    again = meta.without_faithfulness()
+    assert again == subject.meta and again.record == subject.meta.record

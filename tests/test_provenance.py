@@ -12,8 +12,8 @@ import torch
 from click.testing import CliRunner
 
 from neurflow_graph.bundle.files import read_bundle
-from neurflow_graph.bundle.meta import RunMeta, meta_of
 from neurflow_graph.cli.main import main
+from neurflow_graph.engine.meta import RunMeta
 from neurflow_graph.engine.pipeline import ModelSpec, NeurFlow, weights_sha256
 from neurflow_graph.errors import ArtifactError
 
@@ -59,15 +59,15 @@ def test_batch_norm_statistics_count_in_the_digest() -> None:
 
 def test_the_bundle_records_the_weights_digest_its_run_id_hashes(digits_bundle, digits_spec, digits_model,
                                                                  digits_class3, small_params) -> None:
-    assert digits_bundle.run_json["weights_sha256"] == weights_sha256(digits_model)
-    assert meta_of(digits_bundle).weights_sha256 == weights_sha256(digits_model)
+    assert digits_bundle.meta.record["weights_sha256"] == weights_sha256(digits_model)  # in run.json
+    assert digits_bundle.meta.weights_sha256 == weights_sha256(digits_model)
     flow = NeurFlow(progress=False, **small_params)
-    assert flow.run_id(digits_spec, 3, digits_class3.sha256) == digits_bundle.run_json["run_id"]
+    assert flow.run_id(digits_spec, 3, digits_class3.sha256) == digits_bundle.meta.run_id
     # settings of speed and memory only do not change the id; a parameter of the result does
     assert NeurFlow(progress=False, **{**small_params, "batch_size": 7}).run_id(digits_spec, 3, digits_class3.sha256) \
-        == digits_bundle.run_json["run_id"]
+        == digits_bundle.meta.run_id
     assert NeurFlow(progress=False, **{**small_params, "n_exemplars": 3}).run_id(digits_spec, 3, digits_class3.sha256) \
-        != digits_bundle.run_json["run_id"]
+        != digits_bundle.meta.run_id
 
 
 def _edited(bundle_dir: Path, tmp_path: Path, edit) -> Path:
@@ -119,11 +119,25 @@ def test_a_bad_param_value_is_refused_naming_params(digits_bundle_dir, tmp_path)
 
 def test_a_fresh_run_parses_and_fields_this_release_does_not_read_are_kept(digits_bundle, digits_bundle_dir,
                                                                            tmp_path, small_params) -> None:
-    meta = RunMeta.parse(digits_bundle.run_json)
+    meta = RunMeta.parse(digits_bundle.meta.record)
     assert meta.layers == tuple(digits_bundle.circuit.layers) and meta.images.kept == len(digits_bundle.patches.images)
     assert meta.params.tau == small_params["tau"] and set(meta.layer_stats) == set(meta.layers[:-1])
     extra = _edited(digits_bundle_dir, tmp_path, lambda run: run.__setitem__("note", {"by": "a later release"}))
-    assert read_bundle(extra).run_json["note"] == {"by": "a later release"}
+    assert read_bundle(extra).meta.record["note"] == {"by": "a later release"}
+
+
+def test_run_json_is_the_records_text_and_reads_back_to_the_same_record(digits_bundle, digits_bundle_dir) -> None:
+    """The engine's record is what the bundle holds: run.json is ``RunMeta.to_json`` (its fields in the documented
+    order, then ``bundle_format``) and ``RunMeta.from_json`` reads back a record equal to it, text for text."""
+    text = (digits_bundle_dir / "run.json").read_text()
+    assert text == digits_bundle.meta.to_json()
+    assert list(json.loads(text)) == ["run_id", "created_at", "complete", "model", "weights_sha256", "class", "layers",
+                                      "params", "images", "layer_stats", "stage_seconds", "versions", "bundle_format"]
+    back = RunMeta.from_json(text, "run.json")
+    assert back == digits_bundle.meta and back.complete and back.to_json() == text
+    keyed = digits_bundle.meta.with_request_key("digits-c3-r0123456789abcdef")
+    assert list(keyed.record)[:2] == ["run_id", "request_key"] and keyed.request_key == "digits-c3-r0123456789abcdef"
+    assert keyed.run_id == digits_bundle.meta.run_id  # the request key is not part of the run's identity
 
 
 def test_evaluate_fidelity_on_a_run_json_without_layers_is_one_line(digits_bundle_dir, tmp_path) -> None:

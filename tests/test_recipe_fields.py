@@ -129,6 +129,6 @@ def test_tau_above_a_layer_width_is_capped_with_a_printed_and_recorded_warning(t
     for name, cap in capped.items():
         assert f"{name} {cap}" in first
     bundle = read_bundle(out)
-    assert bundle.run_json["tau_caps"] == capped and bundle.run_json["params"]["tau"] == 16
+    assert bundle.meta.tau_caps == capped and bundle.meta.params.tau == 16
     for tr in bundle.circuit.transitions:
         assert tr.core.shape[1] == capped.get(tr.lower, 16)

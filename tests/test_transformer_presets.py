@@ -40,11 +40,11 @@ def test_preset_runs_end_to_end_with_random_weights(name):
     flow = NeurFlow(progress=False, k=4, tau=2, n_steps=14, method="gausslegendre_geometric",
                     granularities=(1.0, 0.5), seed=0, device="cpu")
     bundle = flow.run(spec, int(class_index), photos.images[keep], [photos.sha256[i] for i in keep])
-    assert bundle.run_json["complete"] and bundle.run_json["layers"] == list(layers)
+    assert bundle.meta.complete and list(bundle.meta.layers) == list(layers)
     assert [tr.layer for tr in bundle.circuit.transitions] == list(layers[:-1])
     assert spec.resolve_layouts(model, preset.normalize(photos.images[:2]))[layers[1]].kind == PRESETS[name]
-    for stats in bundle.run_json["layer_stats"].values():
-        assert np.isfinite(stats["completeness_error"])
+    for stats in bundle.meta.layer_stats.values():
+        assert np.isfinite(stats.completeness_error)
     assert len(bundle.groups.groups) >= 1
 
 
@@ -80,7 +80,7 @@ def test_timm_vit_is_sliced_and_runs_end_to_end_with_random_weights():
     flow = NeurFlow(progress=False, k=4, tau=2, n_steps=14, method="gausslegendre_geometric",
                     granularities=(1.0, 0.5), seed=0, device="cpu")
     bundle = flow.run(spec, int(class_index), photos.images[keep], [photos.sha256[i] for i in keep])
-    assert bundle.run_json["complete"] and [tr.layer for tr in bundle.circuit.transitions] == list(layers[:-1])
-    for stats in bundle.run_json["layer_stats"].values():
-        assert np.isfinite(stats["completeness_error"])
+    assert bundle.meta.complete and [tr.layer for tr in bundle.circuit.transitions] == list(layers[:-1])
+    for stats in bundle.meta.layer_stats.values():
+        assert np.isfinite(stats.completeness_error)
     assert len(bundle.groups.groups) >= 1

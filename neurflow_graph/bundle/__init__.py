@@ -1,1 +1,1 @@
-"""The on-disk artifact of one run: run.json (typed as RunMeta), Parquet tables and thumbnails."""
+"""The on-disk artifact of one run: run.json (the run record, `engine.meta.RunMeta`), Parquet tables and thumbnails."""

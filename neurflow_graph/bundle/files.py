@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -14,15 +13,14 @@ import pyarrow.parquet as pq
 import torch
 from PIL import Image
 
-from neurflow_graph.bundle.meta import RunMeta, check_run_id
 from neurflow_graph.engine.circuit import Circuit, Transition
 from neurflow_graph.engine.groups import GroupEdge, NeuronGroup, NeuronGroups
+from neurflow_graph.engine.meta import RunMeta
 from neurflow_graph.engine.patches import Patches
 from neurflow_graph.engine.pipeline import Bundle
 from neurflow_graph.errors import ArtifactError
 from neurflow_graph.ids import channel_of, neuron_id, parse_semantic_group, semantic_group_id
 
-BUNDLE_FORMAT = 2  # 2: run.json records weights_sha256, which the run id hashes
 TABLES = ("patches", "neurons", "semantic_groups", "hyperedges", "neuron_groups", "group_edges")
 THUMBNAIL_SIZE = 96
 
@@ -41,12 +39,12 @@ def _save_png(image: torch.Tensor, path: Path, size: int | None = None) -> None:
 
 def tables(bundle: Bundle) -> dict[str, pa.Table]:
     """The bundle's six tables as Arrow tables."""
-    model, circuit, groups, patches = bundle.run_json["model"]["name"], bundle.circuit, bundle.groups, bundle.patches
+    model, circuit, groups, patches = bundle.meta.model.name, bundle.circuit, bundle.groups, bundle.patches
     sg_to_group = {(g.layer, n, j): g.group_id for g in groups.groups for n, j in g.semantic_groups}
     exemplar_ids = sorted({p for g in groups.groups for p in g.exemplars})
     thumbs = np.full(len(patches), None, dtype=object)
     thumbs[exemplar_ids] = [f"thumbnails/p{p}.png" for p in exemplar_ids]
-    images_sha = bundle.run_json["images"]["sha256"]
+    images_sha = bundle.meta.images.sha256
     out = {
         "patches": pa.table({
             "patch_id": np.arange(len(patches)), "image_index": patches.image_index,
@@ -141,7 +139,7 @@ def write_bundle(bundle: Bundle, out_dir: str | os.PathLike) -> Path:
         (staging / "images").mkdir()
         for i, image in enumerate(bundle.patches.images):
             _save_png(image, staging / "images" / f"{i}.png")
-        (staging / "run.json").write_text(json.dumps({**bundle.run_json, "bundle_format": BUNDLE_FORMAT}, indent=2))
+        (staging / "run.json").write_text(bundle.meta.to_json())
         if out_dir.exists():
             shutil.rmtree(out_dir)
         staging.rename(out_dir)
@@ -151,48 +149,26 @@ def write_bundle(bundle: Bundle, out_dir: str | os.PathLike) -> Path:
     return out_dir
 
 
-def read_run_json(path: Path) -> dict:
-    """A bundle's run.json as the dict it holds, checked completely (``read_run``): for writing it back."""
-    return read_run(path)[0]
-
-
 def read_run_meta(path: Path) -> RunMeta:
-    """A bundle's run.json as the one typed run record, checked completely (``read_run``)."""
-    return read_run(path)[1]
-
-
-def read_run(path: Path) -> tuple[dict, RunMeta]:
-    """The one reader of run.json: parse and check it completely (format version, completion, every field the
-    package reads, the run id against its content), returning the dict and its typed ``RunMeta``; anything
-    wrong is one ArtifactError naming the file and field."""
+    """A bundle's run.json as the one typed run record, checked completely (``RunMeta.from_json``); a missing or
+    unreadable file is one ArtifactError naming it."""
     try:
-        run = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ArtifactError(f"{path} is missing; point at a directory written by 'neurflow-graph run'") from None
     except (OSError, ValueError) as exc:
         raise ArtifactError(f"{path} is not readable JSON ({exc}); re-run the bundle") from None
-    if not isinstance(run, dict):
-        raise ArtifactError(f"{path}: expected a JSON object; re-run the bundle")
-    if run.get("bundle_format") != BUNDLE_FORMAT:
-        raise ArtifactError(
-            f"{path} has bundle_format {run.get('bundle_format')!r}, this release reads {BUNDLE_FORMAT}; "
-            "re-run it with this release"
-        )
-    if run.get("complete") is not True:
-        raise ArtifactError(f"{path}: the run did not complete (complete is not true); re-run it")
-    meta = RunMeta.parse(run, str(path))
-    check_run_id(run, str(path))
-    return run, meta
+    return RunMeta.from_json(text, str(path))
 
 
-def read_tables(bundle_dir: str | os.PathLike) -> tuple[dict, RunMeta, dict[str, pa.Table]]:
-    """run.json (as a dict and typed) and the six tables of a bundle, checked, each table's columns here and only
-    here; anything missing is an ArtifactError naming it."""
+def read_tables(bundle_dir: str | os.PathLike) -> tuple[RunMeta, dict[str, pa.Table]]:
+    """run.json (typed) and the six tables of a bundle, checked, each table's columns here and only here; anything
+    missing is an ArtifactError naming it."""
     bundle_dir = Path(bundle_dir)
     if not bundle_dir.is_dir():
         raise ArtifactError(f"run bundle {bundle_dir} is not a directory")
-    run, meta = read_run(bundle_dir / "run.json")
-    return run, meta, {name: _read_table(bundle_dir / f"{name}.parquet", schema) for name, schema in SCHEMAS.items()}
+    meta = read_run_meta(bundle_dir / "run.json")
+    return meta, {name: _read_table(bundle_dir / f"{name}.parquet", schema) for name, schema in SCHEMAS.items()}
 
 
 def _read_table(path: Path, schema: pa.Schema) -> pa.Table:
@@ -211,7 +187,7 @@ def _read_table(path: Path, schema: pa.Schema) -> pa.Table:
 def read_bundle(bundle_dir: str | os.PathLike) -> Bundle:
     """Load a bundle back into the objects that wrote it (images come back quantised to 8 bits)."""
     bundle_dir = Path(bundle_dir)
-    run, meta, t = read_tables(bundle_dir)
+    meta, t = read_tables(bundle_dir)
     images = read_bundle_images(bundle_dir, meta.images.kept)
     p = t["patches"].to_pydict()
     patches = Patches(
@@ -219,7 +195,7 @@ def read_bundle(bundle_dir: str | os.PathLike) -> Bundle:
         granularity=np.asarray(p["granularity"], dtype=np.float64),
         boxes=np.stack([p["x0"], p["y0"], p["x1"], p["y1"]], axis=1).astype(np.int64),
     )
-    return Bundle(run_json=run, patches=patches, circuit=_read_circuit(run, t), groups=_read_groups(t))
+    return Bundle(meta=meta, patches=patches, circuit=_read_circuit(meta, t), groups=_read_groups(t))
 
 
 def read_bundle_images(bundle_dir: str | os.PathLike, n_images: int) -> torch.Tensor:
@@ -237,8 +213,8 @@ def read_bundle_images(bundle_dir: str | os.PathLike, n_images: int) -> torch.Te
     return images.unsqueeze(1) if images.ndim == 3 else images.permute(0, 3, 1, 2).contiguous()
 
 
-def _read_circuit(run: dict, t: dict[str, pa.Table]) -> Circuit:
-    layers = run["layers"]
+def _read_circuit(meta: RunMeta, t: dict[str, pa.Table]) -> Circuit:
+    layers = meta.layers
     neurons = t["neurons"].to_pylist()
     sgs = t["semantic_groups"].to_pylist()
     edges = t["hyperedges"].to_pylist()
@@ -249,7 +225,7 @@ def _read_circuit(run: dict, t: dict[str, pa.Table]) -> Circuit:
         row_of = {c: i for i, c in enumerate(targets)}
         top = np.array([n["top_patch_ids"] for n in rows], dtype=np.int64)
         labels = np.zeros_like(top)
-        sg_activation = np.full((len(targets), run["params"]["max_semantic_groups"]), np.nan)
+        sg_activation = np.full((len(targets), meta.params.max_semantic_groups), np.nan)
         for sg in (s for s in sgs if s["layer_index"] == li):
             r = row_of[channel_of(sg["neuron_id"])]
             labels[r, np.isin(top[r], sg["patch_ids"])] = sg["group_index"]
@@ -263,7 +239,7 @@ def _read_circuit(run: dict, t: dict[str, pa.Table]) -> Circuit:
         for e in mine:
             core[row_of[channel_of(e["parent_id"])], e["core_rank"]] = channel_of(e["child_id"])
             core_scores[row_of[channel_of(e["parent_id"])], e["core_rank"]] = e["core_score"]
-        stats = run.get("layer_stats", {}).get(upper, {})
+        stats = meta.layer_stats[upper]  # one per layer above the leaves (RunMeta.parse checks)
         transitions.append(Transition(
             layer=upper, lower=lower, targets=targets, top_patches=top, core=core, core_scores=core_scores,
             semantic_labels=labels,
@@ -273,12 +249,11 @@ def _read_circuit(run: dict, t: dict[str, pa.Table]) -> Circuit:
             edge_rank=np.array([e["core_rank"] for e in mine], dtype=np.int64),
             edge_score=np.array([e["score"] for e in mine]), edge_weight=np.array([e["weight"] for e in mine]),
             activation_max=np.array([n["activation_max"] for n in rows]), sg_activation=sg_activation,
-            n_steps=stats.get("n_steps", 0), completeness_error=stats.get("completeness_error", float("nan")),
-            seconds=stats.get("seconds", float("nan")),
+            n_steps=stats.n_steps, completeness_error=stats.completeness_error, seconds=stats.seconds,
         ))
     leaves = sorted((n for n in neurons if n["layer_index"] == len(layers) - 1), key=lambda n: n["channel"])
     return Circuit(
-        layers=tuple(layers), class_index=run["class"]["index"], transitions=tuple(transitions),
+        layers=tuple(layers), class_index=meta.class_index, transitions=tuple(transitions),
         leaf_top_patches=np.array([n["top_patch_ids"] for n in leaves], dtype=np.int64),
         leaf_activation_max=np.array([n["activation_max"] for n in leaves]),
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import Counter
 
 from neurflow_graph import ids
-from neurflow_graph.bundle.meta import meta_of
 from neurflow_graph.engine.pipeline import Bundle
 
 
@@ -14,7 +13,7 @@ def describe_bundle(bundle: Bundle) -> str:
     circuit, groups = bundle.circuit, bundle.groups
     group_count = Counter(g.layer for g in groups.groups)
     edge_count = Counter(ids.group_layer(e.child) for e in groups.edges)
-    meta = meta_of(bundle)
+    meta = bundle.meta
     stats = meta.layer_stats
     lines = [f"run {meta.run_id}: class {meta.class_index} ({meta.class_name}), "
              f"{meta.images.kept} images, {len(bundle.patches)} patches"]

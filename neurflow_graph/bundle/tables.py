@@ -1,17 +1,16 @@
-"""A run bundle as Arrow tables for the writer (reading and checking is ``artifacts.read_tables``)."""
+"""A run bundle as Arrow tables for the writer (reading and checking is ``files.read_tables``)."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 
 from neurflow_graph import ids
 from neurflow_graph.bundle.files import SCHEMAS, read_tables
-from neurflow_graph.bundle.meta import RunMeta
+from neurflow_graph.engine.meta import RunMeta
 from neurflow_graph.errors import ArtifactError
 
 
@@ -30,11 +29,6 @@ class BundleTables:
     path: Path | None = None
 
     @property
-    def run_json(self) -> dict[str, Any]:
-        """The run.json the record was parsed from (every field)."""
-        return self.meta.record
-
-    @property
     def run_id(self) -> str:
         return self.meta.run_id
 
@@ -49,7 +43,7 @@ class BundleTables:
 
 def read_bundle_tables(path: str | os.PathLike[str]) -> BundleTables:
     """Read and check `run.json` and the Parquet tables of a bundle; anything missing is an ArtifactError."""
-    _, meta, tables = read_tables(path)
+    meta, tables = read_tables(path)
     return BundleTables(meta=meta, path=Path(path).resolve(), **tables)
 
 

@@ -23,8 +23,7 @@ from neurflow_graph.cli.common import (
 )
 from neurflow_graph.cli.serve import next_steps
 
-_PARAMS = "neurflow_graph.engine.params"  # the choices of --method and --precision, read when used
-_BUNDLE_META = "neurflow_graph.bundle.meta"  # the choices of --faithfulness, read when used
+_PARAMS = "neurflow_graph.engine.params"  # the choices of --method, --precision and --faithfulness, read when used
 
 
 def run_options(fn):
@@ -48,7 +47,7 @@ def run_options(fn):
                      help="Patches per forward pass when computing activations (the recipe's batch_size)."),
         click.option("--internal-batch-size", "internal_batch_size", type=int,
                      help="(patch, step) rows per integrated-gradients pass; bounds memory."),
-        click.option("--faithfulness", type=LibraryChoice(_BUNDLE_META, "FAITHFULNESS_LEVELS"),
+        click.option("--faithfulness", type=LibraryChoice(_PARAMS, "FAITHFULNESS_LEVELS"),
                      help="Measure how far to trust each circuit (masking core vs random neurons): per layer "
                           "(default), also per neuron group, or off. Not part of the run id."),
         quiet_option,

@@ -12,15 +12,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from neurflow_graph import ids
-from neurflow_graph.bundle.meta import FaithfulnessSettings, RunMeta
 from neurflow_graph.debugging.core import debug_images
 from neurflow_graph.engine.groups import NeuronGroups
+from neurflow_graph.engine.meta import RunMeta
+from neurflow_graph.engine.params import FaithfulnessSettings
 from neurflow_graph.records import Group
 
 
 def bundle_groups(subject, groups: NeuronGroups) -> dict[str, list[Group]]:
     """The non-root groups of an in-memory run, by layer, as the records ``debug_images`` takes."""
-    circuit, model = subject.circuit, subject.run_json["model"]["name"]
+    circuit, model = subject.circuit, subject.meta.model.name
     out: dict[str, list[Group]] = {}
     for g in groups.groups:
         if g.is_root or not g.neurons:

@@ -1,5 +1,6 @@
-"""A run's parameters and identity, without torch: what the run record (`bundle.meta.RunMeta`), recipes and the
-command line need to know about a run without computing one (docs/architecture.md)."""
+"""A run's parameters and identity, and the faithfulness stage's settings, without torch: what the run record
+(`engine.meta.RunMeta`), recipes and the command line need to know about a run without computing one
+(docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -76,3 +77,33 @@ def run_identity(model_name: str, provenance: dict, weights_digest: str, layers:
     return {"model": {"name": model_name, **provenance}, "weights_sha256": weights_digest, "layers": list(layers),
             "class": int(class_index), "images": list(image_sha256),
             "params": {k: v for k, v in params.items() if k not in NOT_IN_RUN_ID}}
+
+
+# The faithfulness stage (jobs.measure_faithfulness_stage) measures how far to trust a run's circuit; its settings
+# decide what is measured about the circuit, not the circuit, so they are not part of the run id.
+FAITHFULNESS_LEVELS = ("off", "layers", "groups")
+"""``off``: not measured; ``layers``: per layer of the circuit; ``groups``: also per neuron group (as ``debug``)."""
+DEFAULT_LEVEL = "layers"
+DEFAULT_SETS = 10
+DEFAULT_SEED = 0
+
+
+@dataclass(frozen=True)
+class FaithfulnessSettings:
+    """What to measure: ``level`` (FAITHFULNESS_LEVELS), ``sets`` random sets per layer (>= 10), their ``seed``."""
+
+    level: str = DEFAULT_LEVEL
+    sets: int = DEFAULT_SETS
+    seed: int = DEFAULT_SEED
+
+    def __post_init__(self) -> None:
+        if self.level not in FAITHFULNESS_LEVELS:
+            raise ConfigError(f"faithfulness must be one of {', '.join(FAITHFULNESS_LEVELS)}, got {self.level!r}")
+        if isinstance(self.sets, bool) or not isinstance(self.sets, int) or self.sets < 10:
+            raise ConfigError(f"faithfulness sets must be an integer >= 10 (random sets per layer), got {self.sets!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"faithfulness seed must be an integer >= 0, got {self.seed!r}")
+
+    @property
+    def on(self) -> bool:
+        return self.level != "off"

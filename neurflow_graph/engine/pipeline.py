@@ -7,7 +7,6 @@ import platform
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 
 import numpy as np
 import torch
@@ -22,6 +21,7 @@ from neurflow_graph.engine.devices import default_budget_mb, float32_matmuls, on
 from neurflow_graph.engine.groups import NeuronGroups, find_neuron_groups
 from neurflow_graph.engine.layers import bridge, layer_widths, validate_layers
 from neurflow_graph.engine.layouts import Layout, channels_first_bridge, held_inputs, resolve_layouts
+from neurflow_graph.engine.meta import LayerStats, RunMeta
 from neurflow_graph.engine.params import NeurFlowParams, run_identity
 from neurflow_graph.engine.patches import Patches, make_patches
 from neurflow_graph.errors import ConfigError
@@ -30,9 +30,9 @@ from neurflow_graph.ids import run_id
 
 @dataclass(frozen=True)
 class Bundle:
-    """Everything one run computed: its run.json record, patches, the hypertree and the neuron groups."""
+    """Everything one run computed: its run record (run.json), patches, the hypertree and the neuron groups."""
 
-    run_json: dict
+    meta: RunMeta
     patches: Patches
     circuit: Circuit
     groups: NeuronGroups
@@ -189,28 +189,18 @@ class NeurFlow:
         groups = find_neuron_groups(circuit, activations, p.max_neuron_groups, p.n_exemplars)
         timings["groups"] = time.perf_counter() - started
 
-        params = {**self.recorded_params(spec, device), "memory_budget_mb": round(budget_mb, 1)}
-        run = {
-            "run_id": run_id(spec.name, class_index, run_identity(spec.name, spec.identity(), digest, spec.layers,
-                                                                  class_index, image_sha256, params)),
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "complete": True,
-            "model": {"name": spec.name, "num_classes": int(n_classes), **spec.identity()},  # the run id's model
-            "weights_sha256": digest,
-            "class": {"index": int(class_index), "name": class_name if class_name is not None else str(class_index)},
-            "layers": list(layers),
-            "params": params,
-            **({"tau_caps": caps} if caps else {}),  # only when capped: uncapped bundles stay as they were
-            "images": {"kept": len(images), "sha256": list(image_sha256), **(image_provenance or {})},
-            "layer_stats": {
-                tr.layer: {"lower": tr.lower, "targets": len(tr.targets), "n_steps": tr.n_steps,
-                           "completeness_error": tr.completeness_error, "seconds": round(tr.seconds, 3)}
-                for tr in circuit.transitions
-            },
-            "stage_seconds": {k: round(v, 3) for k, v in timings.items()},
-            "versions": _versions(),
-        }
-        return Bundle(run_json=run, patches=patches, circuit=circuit, groups=groups)
+        meta = RunMeta.new(
+            model={"name": spec.name, "num_classes": int(n_classes), **spec.identity()},  # the run id's model
+            weights_sha256=digest, class_index=class_index,
+            class_name=class_name if class_name is not None else str(class_index), layers=layers,
+            params={**self.recorded_params(spec, device), "memory_budget_mb": round(budget_mb, 1)},
+            tau_caps=caps, images={"kept": len(images), "sha256": list(image_sha256), **(image_provenance or {})},
+            layer_stats={tr.layer: LayerStats(lower=tr.lower, targets=len(tr.targets), n_steps=tr.n_steps,
+                                              completeness_error=tr.completeness_error, seconds=round(tr.seconds, 3))
+                         for tr in circuit.transitions},
+            stage_seconds={k: round(v, 3) for k, v in timings.items()}, versions=_versions(),
+        )
+        return Bundle(meta=meta, patches=patches, circuit=circuit, groups=groups)
 
     def run_id(self, spec: ModelSpec, class_index: int, image_sha256: Sequence[str]) -> str:
         """The id ``run`` will give these inputs, known before any heavy work (to skip finished runs)."""

@@ -91,7 +91,7 @@ def run_experiment(kind: str, subjects: Iterable[Subject], out_dir: str | os.Pat
         tables.append(table)
         used.update(k=subject.k, run_tau=subject.tau, n_images=int(len(subject.images)),
                     n_patches=len(subject.patches))
-        records.append(evaluation_record(kind, subject.run_json, used, spec.headline(table), spec.summarize(table)))
+        records.append(evaluation_record(kind, subject.meta, used, spec.headline(table), spec.summarize(table)))
     if not tables:
         raise ValueError("no runs to evaluate")
     table = pa.concat_tables(tables)

@@ -23,17 +23,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from neurflow_graph.bundle.meta import (
-    DEFAULT_SEED,
-    DEFAULT_SETS,
-    FAITHFULNESS_LAYER_FIELDS,
-    FAITHFULNESS_LEVELS,
-    FaithfulnessSettings,
-)
 from neurflow_graph.engine.devices import default_budget_mb
 from neurflow_graph.engine.layers import capture
 from neurflow_graph.engine.layouts import layout_of
 from neurflow_graph.engine.memory import call_peak
+from neurflow_graph.engine.meta import FAITHFULNESS_LAYER_FIELDS
+from neurflow_graph.engine.params import FaithfulnessSettings
 from neurflow_graph.errors import DataError
 
 from .fidelity import circuit_neurons
@@ -42,10 +37,6 @@ from .slicing import model_top
 from .stats import random_sets
 from .subject import Subject
 
-LEVELS = FAITHFULNESS_LEVELS
-__all__ = [
-    "DEFAULT_SEED", "DEFAULT_SETS", "LEVELS", "Faithfulness", "FaithfulnessSettings", "measure_faithfulness",
-]
 Z_BEATS = 2.0
 """Core beats random at a layer when its logit drop (masked) and its kept logit share (retained) are both at least
 this many standard deviations of the random sets above their mean."""

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from neurflow_graph.engine.attribution import IntegratedGradients
+from neurflow_graph.engine.meta import RunMeta
 
 from .knockout import Knockout
 
@@ -29,7 +30,7 @@ def importance(knock: Knockout, targets: np.ndarray, concepts: np.ndarray, n_ste
     return np.abs(attribution.scores).mean(axis=1)
 
 
-def ig_steps(run: dict, transition) -> int:
+def ig_steps(meta: RunMeta, transition) -> int:
     """The integrated-gradients step count the run used for ``transition`` (50 when unknown)."""
-    steps = run.get("params", {}).get("n_steps")
+    steps = meta.params.n_steps
     return int(transition.n_steps) if transition.n_steps else (steps if isinstance(steps, int) else 50)

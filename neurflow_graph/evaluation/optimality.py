@@ -44,7 +44,7 @@ def evaluate_optimality(subject: Subject, taus: Sequence[int], n_targets: int = 
             if tau <= subject.tau:
                 core = tr.core[pick, :tau]
             else:
-                scores = importance(knock, targets, tr.top_patches[pick], ig_steps(subject.run_json, tr))
+                scores = importance(knock, targets, tr.top_patches[pick], ig_steps(subject.meta, tr))
                 core = np.argsort(-scores, axis=1, kind="stable")[:, :tau]
             keep_core = np.ones((len(targets), 1, width), dtype=bool)
             np.put_along_axis(keep_core[:, 0], core, False, axis=1)

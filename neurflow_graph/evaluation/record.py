@@ -15,12 +15,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from neurflow_graph.engine.meta import RunMeta
+
 from ..errors import StoreError
 
 _KEY = re.compile(r"[^A-Za-z0-9_]+")
 
 
-def evaluation_record(kind: str, run: dict, params: dict, summary: dict, layers: list[dict]) -> dict:
+def evaluation_record(kind: str, meta: RunMeta, params: dict, summary: dict, layers: list[dict]) -> dict:
     """The record of one evaluation of one run: kind, run_id, params, summary scalars and per-layer rows.
 
     The id is ``{kind}-{run_id}-{hash}``, the hash covering the parameters: re-running the same
@@ -28,9 +30,8 @@ def evaluation_record(kind: str, run: dict, params: dict, summary: dict, layers:
     """
     digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:8]
     return {
-        "id": f"{kind}-{run['run_id']}-{digest}", "kind": kind, "run_id": str(run["run_id"]),
-        "model": run.get("model", {}).get("name"), "class_index": run.get("class", {}).get("index"),
-        "class_name": run.get("class", {}).get("name"),
+        "id": f"{kind}-{meta.run_id}-{digest}", "kind": kind, "run_id": meta.run_id, "model": meta.model.name,
+        "class_index": meta.class_index, "class_name": meta.class_name,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "params": _clean(params), "summary": _clean(summary), "layers": _clean(layers),
     }

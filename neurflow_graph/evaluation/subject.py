@@ -15,6 +15,7 @@ from neurflow_graph.engine.circuit import Circuit
 from neurflow_graph.engine.devices import on_device
 from neurflow_graph.engine.layers import capture
 from neurflow_graph.engine.layouts import Layout
+from neurflow_graph.engine.meta import RunMeta
 from neurflow_graph.engine.patches import Patches
 from neurflow_graph.engine.pipeline import Bundle, ModelSpec, resolve_device
 
@@ -30,7 +31,7 @@ class Subject:
     """
 
     spec: ModelSpec
-    run_json: dict
+    meta: RunMeta
     patches: Patches
     circuit: Circuit
     device: torch.device = torch.device("cpu")
@@ -39,7 +40,7 @@ class Subject:
 
     @property
     def run_id(self) -> str:
-        return str(self.run_json["run_id"])
+        return self.meta.run_id
 
     @property
     def class_index(self) -> int:
@@ -47,7 +48,7 @@ class Subject:
 
     @property
     def class_name(self) -> str:
-        return str(self.run_json.get("class", {}).get("name", self.class_index))
+        return self.meta.class_name
 
     @property
     def tau(self) -> int:
@@ -121,17 +122,15 @@ class Subject:
         return self._cache["widths"]
 
 
-def preset_spec(run: dict) -> ModelSpec:
+def preset_spec(meta: RunMeta) -> ModelSpec:
     """The ModelSpec of a bundle written from a model preset (run.json ``model.preset``), with the run's weights.
 
     The model is rebuilt from the recorded weights name or checkpoint; weights whose digest is not the
     run's ``weights_sha256`` (a checkpoint retrained since) are refused rather than evaluated as the run's.
     """
-    from neurflow_graph.bundle.meta import RunMeta
     from neurflow_graph.engine.pipeline import weights_sha256
     from neurflow_graph.models.presets import get_preset
 
-    meta = RunMeta.parse(run, f"run {run.get('run_id')!r}")
     model = meta.model
     if not model.preset:
         raise ArtifactError(
@@ -159,10 +158,10 @@ def subject_from_bundle(bundle: Bundle | str | os.PathLike, spec: ModelSpec | No
     """
     if not isinstance(bundle, Bundle):
         bundle = read_bundle(bundle)
-    spec = spec or preset_spec(bundle.run_json)
+    spec = spec or preset_spec(bundle.meta)
     if tuple(spec.layers) != tuple(bundle.circuit.layers):
         raise ConfigError(f"spec layers {list(spec.layers)} differ from the run's {list(bundle.circuit.layers)}")
-    return Subject(spec=spec, run_json=bundle.run_json, patches=bundle.patches, circuit=bundle.circuit,
+    return Subject(spec=spec, meta=bundle.meta, patches=bundle.patches, circuit=bundle.circuit,
                    device=resolve_device(device))
 
 

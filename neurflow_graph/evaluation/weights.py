@@ -55,7 +55,7 @@ def evaluate_weights(subject: Subject, tau: int | None = None, n_targets: int = 
         desc = f"weights {tr.layer}<-{tr.lower}"
         with tqdm(total=len(targets) * (len(keep) + subject.k), desc=desc, unit="set", disable=not progress,
                   leave=False) as bar:
-            scores = importance(knock, targets, tr.top_patches[pick], ig_steps(subject.run_json, tr),
+            scores = importance(knock, targets, tr.top_patches[pick], ig_steps(subject.meta, tr),
                                 progress=bar.update)
             concept = knock.concept(targets, subject.k)
             change = 1.0 - loss(knock, targets, concept, keep, bar.update)  # T×M

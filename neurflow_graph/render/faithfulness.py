@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from neurflow_graph.bundle.meta import FaithfulnessMeta
+from neurflow_graph.engine.meta import FaithfulnessMeta
 from neurflow_graph.records import Run
 
 

@@ -16,8 +16,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from neurflow_graph import ids
-from neurflow_graph.bundle.meta import FAITHFULNESS_LAYER_FIELDS, FaithfulnessMeta, RunMeta
 from neurflow_graph.bundle.tables import BundleTables
+from neurflow_graph.engine.meta import FAITHFULNESS_LAYER_FIELDS, FaithfulnessMeta, RunMeta
 
 Row = dict[str, Any]
 _KEY = re.compile(r"[^A-Za-z0-9_]+")
@@ -58,7 +58,7 @@ FAITHFULNESS_PREFIX = "faith_"
 
 
 def faithfulness_properties(section: FaithfulnessMeta | None) -> Row:
-    """The per-layer figures of the run's faithfulness as parallel list properties (bundle.meta's layer fields)."""
+    """The per-layer figures of the run's faithfulness as parallel list properties (engine.meta's layer fields)."""
     if section is None:
         return {}
     layers = section.layers

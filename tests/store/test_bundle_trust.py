@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from neurflow_graph.bundle.meta import RunMeta, recomputed_run_id
 from neurflow_graph.cli.main import main
+from neurflow_graph.engine.meta import RunMeta, recomputed_run_id
 from neurflow_graph.errors import ArtifactError
 from neurflow_graph.store import connect, read_bundle_tables, write_run_graph
 from neurflow_graph.store.connection import Connection
@@ -103,7 +103,7 @@ def test_writing_a_run_again_replaces_its_class_and_model_links(conn: Connection
     """A run stored under another class (as an older release could leave it) is linked to its own class alone once
     written again: the writer replaces the FOR_CLASS/OF_MODEL relationships a run owns."""
     tables = read_bundle_tables(digits_bundle_dir)
-    run = tables.run_json
+    run = tables.meta.record
     elsewhere = {**run, "class": {**run["class"], "index": run["class"]["index"] + 1, "name": "elsewhere"}}
     write_run_graph(conn.driver, conn.database, dataclasses.replace(tables, meta=RunMeta.parse(elsewhere)))
     write_run_graph(conn.driver, conn.database, tables)

@@ -30,7 +30,7 @@ def expected(bundles: list[Path], layer: str) -> dict[str, tuple[list[str], int]
     groups: dict[str, int] = {}
     for path in bundles:
         tables = read_bundle_tables(path)
-        class_id = f"{tables.model_name}/{tables.run_json['class']['index']}"
+        class_id = f"{tables.model_name}/{tables.meta.class_index}"
         for n in pq.read_table(path / "neurons.parquet").to_pylist():
             if n["layer"] == layer:
                 classes.setdefault(n["neuron_id"], set()).add(class_id)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neurflow_graph.bundle.files import read_run_json
+from neurflow_graph.bundle.files import read_run_meta
 from neurflow_graph.evaluation.faithfulness import measure_faithfulness
 from neurflow_graph.evaluation.subject import Subject
 from neurflow_graph.jobs import ingest, run_is_complete
@@ -48,7 +48,7 @@ def test_the_run_stores_figures_equal_to_measuring_its_bundle_again(recipe, stor
     database, outcome = stored
     bundle = outcome.bundle
     prepared = prepare_model(recipe)
-    subject = Subject(spec=prepared.model_spec(), run_json=bundle.run_json, patches=bundle.patches,
+    subject = Subject(spec=prepared.model_spec(), meta=bundle.meta, patches=bundle.patches,
                       circuit=bundle.circuit)
     direct = measure_faithfulness(subject, recipe.faithfulness)
     with connect(data_dir, database=database) as conn:
@@ -64,7 +64,7 @@ def test_the_run_stores_figures_equal_to_measuring_its_bundle_again(recipe, stor
     assert f"faithfulness: {rows[0].verdict}; z (mask / retain) by layer: {rows[0].layer} " in told
     assert json.loads(run["faithfulness_layers_json"]) == json.loads(json.dumps(direct.layers))
     assert run["stage_seconds_faithfulness"] > 0  # its cost sits with the stage times
-    assert read_run_json(outcome.bundle_dir / "run.json")["faithfulness"]["layers"] == json.loads(
+    assert list(read_run_meta(outcome.bundle_dir / "run.json").faithfulness.layers) == json.loads(
         json.dumps(direct.layers))
 
 
@@ -120,7 +120,7 @@ def test_off_stores_no_figures_and_keeps_the_run_id(recipe, stored, data_dir, tm
         assert outcome.run_id == measured.run_id  # faithfulness settings are not part of the run's identity
         assert list(fetch_faithfulness(conn, "digits/3")) == []
         assert list(fetch_faithfulness_classes(conn)) == []
-    assert "faithfulness" not in read_run_json(outcome.bundle_dir / "run.json")
+    assert "faithfulness" not in read_run_meta(outcome.bundle_dir / "run.json").record
 
 
 def test_a_reused_bundle_without_figures_gets_them_measured_on_the_runs_own_images(recipe, stored, data_dir,
@@ -135,13 +135,12 @@ def test_a_reused_bundle_without_figures_gets_them_measured_on_the_runs_own_imag
         rows = fetch_faithfulness(conn, "digits/3")
     assert outcome.status == "stored" and not outcome.computed  # the circuit was not computed again
     assert any("faithfulness measured and added" in line for line in lines), lines
-    assert figures(rows) == figures(measured.bundle.run_json["faithfulness"]["layers"])  # as a fresh run's
-    assert read_run_json(tmp_path / outcome.run_id / "run.json")["faithfulness"]["layers"] == \
-        measured.bundle.run_json["faithfulness"]["layers"]
+    assert figures(rows) == figures(measured.bundle.meta.faithfulness.layers)  # as a fresh run's
+    assert read_run_meta(tmp_path / outcome.run_id / "run.json").faithfulness.layers == \
+        measured.bundle.meta.faithfulness.layers
 
 
 def test_groups_level_stores_debugs_figures_on_each_group(recipe, data_dir, tmp_path):
-    from neurflow_graph.bundle.meta import meta_of
     from neurflow_graph.debugging import debug_images, layer_groups_from_bundle
     from neurflow_graph.debugging.faithfulness import known_random_figures
 
@@ -163,8 +162,8 @@ def test_groups_level_stores_debugs_figures_on_each_group(recipe, data_dir, tmp_
         assert stored[g.group.id]["drop"] == pytest.approx(g.mean_logit_drop, rel=1e-5)
         assert stored[g.group.id]["random"] == pytest.approx(float(g.random_logit_drop.mean()), rel=1e-5)
     # debug with the same seeds on the run's own images reads the random draws instead of masking them again
-    sha = outcome.bundle.run_json["images"]["sha256"]
-    known = known_random_figures(meta_of(outcome.bundle), sha, recipe.faithfulness.sets, recipe.faithfulness.seed)
+    sha = outcome.bundle.meta.images.sha256
+    known = known_random_figures(outcome.bundle.meta, sha, recipe.faithfulness.sets, recipe.faithfulness.seed)
     assert {g.group.group_id for g in result.groups} <= set(known)
     reread = debug_images(prepared.model, outcome.bundle.patches.images,
                           layer_groups_from_bundle(outcome.bundle_dir, layer), outcome.class_index,
@@ -175,8 +174,8 @@ def test_groups_level_stores_debugs_figures_on_each_group(recipe, data_dir, tmp_
         np.testing.assert_allclose(b.logit_drop, a.logit_drop, rtol=1e-6)
         np.testing.assert_allclose(b.random_logit_drop, a.random_logit_drop, rtol=1e-6)
         np.testing.assert_array_equal(b.random_flipped, a.random_flipped)
-    assert known_random_figures(meta_of(outcome.bundle), sha, recipe.faithfulness.sets + 1, 0) == {}
-    assert known_random_figures(meta_of(outcome.bundle), sha[:-1], recipe.faithfulness.sets, 0) == {}
+    assert known_random_figures(outcome.bundle.meta, sha, recipe.faithfulness.sets + 1, 0) == {}
+    assert known_random_figures(outcome.bundle.meta, sha[:-1], recipe.faithfulness.sets, 0) == {}
 
 
 def test_show_draws_the_verdict_and_the_figures_next_to_the_circuit(stored, data_dir):

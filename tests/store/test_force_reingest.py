@@ -51,7 +51,7 @@ def _graph(conn) -> tuple[list[dict], list[dict]]:
 def test_a_killed_force_reingest_never_shows_a_partial_circuit(
         data_dir: Path, database_name: str, bundle_dir: Path, tmp_path: Path, stop_after: int) -> None:
     tables = read_bundle_tables(bundle_dir)
-    class_id = f"{tables.model_name}/{tables.run_json['class']['index']}"
+    class_id = f"{tables.model_name}/{tables.meta.class_index}"
     with connect(data_dir, database=database_name) as conn:
         write_run_graph(conn.driver, conn.database, bundle_dir, batch_size=40)
         complete, graph = _rows(conn, class_id), _graph(conn)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from neurflow_graph.bundle.meta import RunMeta
 from neurflow_graph.bundle.tables import BundleTables
+from neurflow_graph.engine.meta import RunMeta
 from neurflow_graph.query import fetch_class_circuit, fetch_classes, run_query
 from neurflow_graph.query.labels import fetch_label_run
 from neurflow_graph.store import read_bundle_tables, write_run_graph
@@ -18,7 +18,7 @@ from neurflow_graph.store.writer import latest_run
 
 def _twin(tables: BundleTables, suffix: str, created_at: str) -> BundleTables:
     """The same circuit as another run of the class: a new run id, the given created_at."""
-    run = {**tables.run_json, "run_id": f"{tables.run_id}-{suffix}", "created_at": created_at}
+    run = {**tables.meta.record, "run_id": f"{tables.run_id}-{suffix}", "created_at": created_at}
     return dataclasses.replace(tables, meta=RunMeta.parse(run))
 
 
@@ -30,7 +30,7 @@ def _picks(conn: Connection, class_id: str) -> tuple[str, str, str]:
 
 def test_label_and_show_pick_the_same_run_when_created_at_ties(conn: Connection, bundle_dir: Path) -> None:
     tables = read_bundle_tables(bundle_dir)
-    class_id = f"{tables.model_name}/{tables.run_json['class']['index']}"
+    class_id = f"{tables.model_name}/{tables.meta.class_index}"
     stamp = "2026-01-01T00:00:00Z"  # one-second resolution: two runs made in the same second
     first, second = _twin(tables, "b", stamp), _twin(tables, "a", stamp)  # the later one has the smaller id
     for twin in (first, second):

@@ -64,15 +64,15 @@ def test_the_second_ingest_skips_every_class_before_its_images_are_filtered(reci
 
 
 def test_the_request_key_is_in_run_json_and_a_speed_setting_keeps_it(recipe, stored, data_dir, tmp_path):
-    from neurflow_graph.bundle.files import read_run_json
+    from neurflow_graph.bundle.files import read_run_meta
 
     database, out, first = stored
-    run_json = read_run_json(first.outcomes[0].bundle_dir / "run.json")
+    meta = read_run_meta(first.outcomes[0].bundle_dir / "run.json")
     with connect(data_dir, database=database) as conn:
         keys = {r["run_id"]: r["request_key"] for r in conn.run("complete_runs")}
         faster = ingest(recipe.with_overrides(batch_size=5), conn, CLASSES[:1], out=tmp_path, progress=False)
-    assert run_json["request_key"] == keys[run_json["run_id"]]
-    assert run_json["request_key"].startswith(f"digits-c{first.outcomes[0].class_index}-r")
+    assert meta.request_key == keys[meta.run_id]
+    assert meta.request_key.startswith(f"digits-c{first.outcomes[0].class_index}-r")
     assert faster.outcomes[0].skipped_by == "request"  # batch_size is not in the run id, so not in the request
 
 

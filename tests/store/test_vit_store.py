@@ -21,12 +21,12 @@ def test_digits_vit_circuit_is_ingested_queried_and_shown(data_dir, database_nam
     assert result.exit_code == 0, result.output
     assert "(complete: True)" in result.output and "heads.head/g0" in result.output
     bundle = read_bundle(tmp_path / "b" / "3")
-    layers = bundle.run_json["layers"]
+    layers = bundle.meta.layers
     assert layers[1].startswith("encoder.layers.encoder_layer_") and layers[1].endswith(site)
-    assert bundle.run_json["params"]["method"] == "gausslegendre_geometric"  # the recipe's rule for layer norms
+    assert bundle.meta.params.method == "gausslegendre_geometric"  # the recipe's rule for layer norms
     with connect(data_dir, database=database_name) as conn:
         circuit = fetch_class_circuit(conn, "digits-vit/3")
-    assert circuit.run_id == bundle.run_json["run_id"]
+    assert circuit.run_id == bundle.meta.run_id
     assert {g.group_id for g in circuit.groups} == {g.group_id for g in bundle.groups.groups}
     # A neuron is a token dimension of a block, stored as a channel is: the same neurons per group.
     assert {g.group_id: len(g.neurons) for g in circuit.groups} == \

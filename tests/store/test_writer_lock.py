@@ -15,15 +15,16 @@ from neurflow_graph.store.connection import WAITING
 
 _STORE_EVALUATION = textwrap.dedent(
     """
-    import json, sys
+    import sys
     from pathlib import Path
+    from neurflow_graph.bundle.files import read_run_meta
     from neurflow_graph.evaluation.record import evaluation_record
     from neurflow_graph.jobs import store_evaluations
     from neurflow_graph.store import connect
 
     bundle, data_dir, database, tau = Path(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
-    run = json.loads((bundle / "run.json").read_text())
-    record = evaluation_record("fidelity", run, {"tau": tau}, {"probe": float(tau)}, [])
+    meta = read_run_meta(bundle / "run.json")
+    record = evaluation_record("fidelity", meta, {"tau": tau}, {"probe": float(tau)}, [])
     with connect(data_dir, database=database) as conn:
         for stored in store_evaluations(conn, [record], [bundle]):
             print(f"stored Evaluation {stored['id']} -> Run {stored['run_id']}")

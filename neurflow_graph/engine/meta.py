@@ -1,31 +1,30 @@
-"""A bundle's run.json as one typed record, checked field by field when a bundle is read (docs/artifacts.md).
+"""The run record: run.json as one typed record (`RunMeta`), built by the engine, checked field by field when read,
+and turned into run.json's text and back here and only here (docs/artifacts.md). Torch-free: the store, the query
+layer and the command line read it without the engine's heavy imports.
 
-Every field that the rest of the package reads is checked here, with its type, so a bad run.json is
-refused in one line naming the file and the field before anything uses it (or writes it to a graph).
-Fields this release does not read are kept in the dict and not checked.
+Every field that the rest of the package reads is checked here, with its type, so a bad run.json is refused in
+one line naming the file and the field before anything uses it (or writes it to a graph). Fields this release
+does not read are kept in the record and not checked.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timezone
+from typing import Any
 
 from neurflow_graph import ids
 from neurflow_graph.engine.params import NeurFlowParams, run_identity
 from neurflow_graph.errors import ArtifactError, ConfigError
 
-if TYPE_CHECKING:
-    from neurflow_graph.engine.pipeline import Bundle
+BUNDLE_FORMAT = 2  # 2: run.json records weights_sha256, which the run id hashes
+"""The format of a bundle (run.json and the tables it describes), recorded as run.json ``bundle_format``."""
 
 _TYPES: dict[type, str] = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
                            dict: "an object", list: "a list"}
-
-
-def meta_of(bundle: Bundle) -> RunMeta:
-    """The checked, typed run.json of an in-memory bundle."""
-    return RunMeta.parse(bundle.run_json, f"run {bundle.run_json.get('run_id')!r}")
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,12 @@ class LayerStats:
 
 @dataclass(frozen=True)
 class RunMeta:
-    """A checked run.json. ``params`` are the run's NeurFlowParams; ``input_size`` the model's input side."""
+    """A checked run.json. ``params`` are the run's NeurFlowParams; ``input_size`` the model's input side.
+
+    Made only by ``parse`` (``new``, ``from_json`` and the ``with_*`` methods go through it), so the typed fields
+    and ``record``, the run.json they were read from, always agree: change a run with the methods, never with
+    ``dataclasses.replace``.
+    """
 
     run_id: str
     created_at: str
@@ -84,6 +88,7 @@ class RunMeta:
     request_key: str | None = None  # ids.request_key of the run's request (recipe runs); None in older bundles
     tau_caps: dict[str, int] = dataclasses.field(default_factory=dict)  # pipeline.tau_caps; absent when none
     faithfulness: FaithfulnessMeta | None = None  # run.json ``faithfulness``: None when it was not measured
+    complete: bool = False  # true once every stage of the run finished (a bundle is written only then)
     record: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False)
     """The run.json this was parsed from, every field (those this release does not read too): what the store keeps."""
 
@@ -136,8 +141,81 @@ class RunMeta:
             input_size=f.get("params.input_size", int), images=images, layer_stats=stats,
             stage_seconds=f.mapping("stage_seconds", float), versions=f.mapping("versions", str),
             request_key=f.get("request_key", str, None), faithfulness=faithfulness_meta(f),
-            tau_caps=f.mapping("tau_caps", int) if "tau_caps" in run else {}, record=run,
+            tau_caps=f.mapping("tau_caps", int) if "tau_caps" in run else {},
+            complete=f.get("complete", bool, False), record=run,
         )
+
+    @classmethod
+    def new(cls, *, model: Mapping[str, Any], weights_sha256: str, class_index: int, class_name: str,
+            layers: Sequence[str], params: Mapping[str, Any], images: Mapping[str, Any],
+            layer_stats: Mapping[str, LayerStats], stage_seconds: Mapping[str, float], versions: Mapping[str, str],
+            tau_caps: Mapping[str, int] | None = None) -> RunMeta:
+        """The record of a run just computed, laid out as run.json keeps it, its run id the hash of its content.
+
+        ``model`` is the run id's model (name, class count, provenance); ``params`` the parameters as run.json
+        records them (``NeurFlow.recorded_params``); ``images`` holds ``kept``, ``sha256`` and where they came from.
+        """
+        run = {
+            "run_id": "",  # first in the record; set below from the content
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "complete": True,
+            "model": dict(model),
+            "weights_sha256": weights_sha256,
+            "class": {"index": int(class_index), "name": class_name},
+            "layers": list(layers),
+            "params": dict(params),
+            **({"tau_caps": dict(tau_caps)} if tau_caps else {}),  # only when capped: uncapped runs stay as they were
+            "images": dict(images),
+            "layer_stats": {layer: dataclasses.asdict(stats) for layer, stats in layer_stats.items()},
+            "stage_seconds": dict(stage_seconds),
+            "versions": dict(versions),
+        }
+        run["run_id"] = recomputed_run_id(run)
+        return cls.parse(run, f"run {run['run_id']!r}")
+
+    def _with(self, run: dict) -> RunMeta:
+        return RunMeta.parse(run, f"run {self.run_id!r}")
+
+    def with_request_key(self, request_key: str) -> RunMeta:
+        """The record with the key of the request that made it (``ids.request_key``), right after the run id."""
+        return self._with({"run_id": self.run_id, "request_key": request_key, **self.record})
+
+    def with_faithfulness(self, section: Mapping[str, Any], seconds: float) -> RunMeta:
+        """The record with the faithfulness stage's figures (``FaithfulnessMeta``'s fields) and its ``seconds``
+        as ``stage_seconds.faithfulness``."""
+        stages = {**self.record["stage_seconds"], "faithfulness": seconds}
+        return self._with({**self.record, "stage_seconds": stages, "faithfulness": dict(section)})
+
+    def without_faithfulness(self) -> RunMeta:
+        """The record as the engine left it, before the faithfulness stage (to measure it again)."""
+        stages = {k: v for k, v in self.record["stage_seconds"].items() if k != "faithfulness"}
+        run = {k: v for k, v in self.record.items() if k not in ("faithfulness", "bundle_format")}
+        return self._with({**run, "stage_seconds": stages})
+
+    def to_json(self) -> str:
+        """run.json's text: every field of the record, then ``bundle_format``."""
+        return json.dumps({**self.record, "bundle_format": BUNDLE_FORMAT}, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "run.json") -> RunMeta:
+        """The one reader of run.json's text: check it completely (format version, completion, every field the
+        package reads, the run id against its content); anything wrong is one ArtifactError naming ``source``."""
+        try:
+            run = json.loads(text)
+        except ValueError as exc:
+            raise ArtifactError(f"{source} is not readable JSON ({exc}); re-run the bundle") from None
+        if not isinstance(run, dict):
+            raise ArtifactError(f"{source}: expected a JSON object; re-run the bundle")
+        if run.get("bundle_format") != BUNDLE_FORMAT:
+            raise ArtifactError(
+                f"{source} has bundle_format {run.get('bundle_format')!r}, this release reads {BUNDLE_FORMAT}; "
+                "re-run it with this release"
+            )
+        if run.get("complete") is not True:
+            raise ArtifactError(f"{source}: the run did not complete (complete is not true); re-run it")
+        meta = cls.parse(run, source)
+        check_run_id(run, source)
+        return meta
 
 
 _NOT_PROVENANCE = ("name", "num_classes")  # run.json ``model`` fields that are not the model's identity
@@ -162,36 +240,6 @@ def check_run_id(run: dict, source: str) -> None:
             f"{source}: run_id {run['run_id']!r} is not what its content hashes to ({expected!r}); the bundle was "
             "edited or copied from another run: re-run it"
         )
-
-
-FAITHFULNESS_LEVELS = ("off", "layers", "groups")
-"""``off``: not measured; ``layers``: per layer of the circuit; ``groups``: also per neuron group (as ``debug``)."""
-DEFAULT_LEVEL = "layers"
-DEFAULT_SETS = 10
-DEFAULT_SEED = 0
-
-
-@dataclass(frozen=True)
-class FaithfulnessSettings:
-    """What to measure: ``level`` (FAITHFULNESS_LEVELS), ``sets`` random sets per layer (>= 10), their ``seed``."""
-
-    level: str = DEFAULT_LEVEL
-    sets: int = DEFAULT_SETS
-    seed: int = DEFAULT_SEED
-
-    def __post_init__(self) -> None:
-        if self.level not in FAITHFULNESS_LEVELS:
-            raise ConfigError(f"faithfulness must be one of {', '.join(FAITHFULNESS_LEVELS)}, got {self.level!r}")
-        if isinstance(self.sets, bool) or not isinstance(self.sets, int) or self.sets < 10:
-            raise ConfigError(f"faithfulness sets must be an integer >= 10 (random sets per layer), got {self.sets!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"faithfulness seed must be an integer >= 0, got {self.seed!r}")
-
-    @property
-    def on(self) -> bool:
-        return self.level != "off"
-
-
 
 
 FAITHFULNESS_LAYER_FIELDS: dict[str, type] = {
