@@ -4,8 +4,8 @@
                                                 # 3 of its photos): minutes on 2 idle cores
     python benchmarks/faithfulness.py           # the EfficientNet-Lite0 recipe at its settings (k 50, tau 8,
                                                 # N 20, 6 photos), then the ResNet50 proxy (random weights) at the
-                                                # paper's k 50, tau 16, N 50 over its top 3 layers: about half an
-                                                # hour on 2 cores
+                                                # paper's k 50, tau 16, N 50 over its top 3 layers: about 10
+                                                # minutes on 2 cores
     python benchmarks/faithfulness.py --tiny    # the digits recipe, seconds (what the test runs)
 
 Each case computes one class's circuit through the engine (``stage_seconds``: patches, activations, circuit,

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import neurflow_graph
-from neurflow_graph.bundle.meta import FaithfulnessSettings
+from neurflow_graph.engine.params import FaithfulnessSettings
 
 PACKAGE = Path(neurflow_graph.__file__).parent
 ALLOWED = {PACKAGE / "engine" / "devices.py"}  # on_device's own copy-then-move
