@@ -243,6 +243,29 @@ def test_a_run_on_cpu0_equals_the_run_on_cpu(digits_spec, digits_class3, digits_
         g.semantic_groups for g in digits_bundle.groups.groups]
 
 
+def test_a_run_leaves_the_callers_model_in_its_mode_and_grad_flags(digits_spec, digits_class3, digits_bundle,
+                                                                    small_params):
+    """The bridges share the caller's modules: a run evaluates them frozen, then gives back the mode and flags."""
+    import copy
+    import dataclasses
+
+    from neurflow_graph.engine.pipeline import NeurFlow
+
+    model = copy.deepcopy(digits_spec.model).train().requires_grad_(True)
+    before = {name: t.clone() for name, t in model.state_dict().items()}
+    bundle = NeurFlow(progress=False, **small_params).run(
+        dataclasses.replace(digits_spec, model=model), 3, digits_class3.images, digits_class3.sha256, "3")
+    assert all(m.training for m in model.modules()) and all(p.requires_grad for p in model.parameters())
+    assert all(torch.equal(before[name], t) for name, t in model.state_dict().items())
+    assert bundle.meta.run_id == digits_bundle.meta.run_id  # evaluated in eval mode, as the shared model was
+    for a, b in zip(bundle.circuit.transitions, digits_bundle.circuit.transitions, strict=True):
+        np.testing.assert_array_equal(a.core, b.core)
+    sub = bridge(model, "conv2", "conv3", digits_spec.normalize(digits_class3.images[:2]))
+    maps = feature_maps(model, make_patches(digits_class3.images[:2]), "conv2", np.arange(4), digits_spec.normalize, 4)
+    IntegratedGradients(n_steps=4).attribute(sub, lambda ids: maps[ids], [0, 1], np.array([[0, 1], [2, 3]]))
+    assert all(m.training for m in model.modules()) and all(p.requires_grad for p in model.parameters())
+
+
 def test_every_evaluate_experiment_runs_on_cpu0_as_on_cpu(digits_bundle, digits_spec, tmp_path):
     from neurflow_graph.evaluation import subject_from_bundle
     from neurflow_graph.evaluation.experiments import KINDS, run_experiment

@@ -18,6 +18,7 @@ from torch import nn
 from neurflow_graph.engine.devices import (
     default_budget_mb,
     float32_matmuls,
+    frozen,
     is_out_of_memory,
     needs_pinning,
     on_device,
@@ -275,7 +276,11 @@ class IntegratedGradients:
         patch_ids = np.asarray(patch_ids, dtype=np.int64)
         if patch_ids.ndim != 2 or len(patch_ids) != len(targets):
             raise ConfigError(f"patch_ids must be T×k with T={len(targets)}, got shape {patch_ids.shape}")
-        forward = on_device(forward, self.device).eval()  # a bridge shares the caller's modules: never moved
+        forward = on_device(forward, self.device)  # a bridge shares the caller's modules: never moved
+        with frozen(forward):  # nor left in another mode or with other grad flags
+            return self._attribute_frozen(forward, inputs, targets, patch_ids, progress)
+
+    def _attribute_frozen(self, forward, inputs, targets, patch_ids, progress) -> Attribution:
         # The passes' own copy (fp32 outputs f(x), f(0) come from ``forward`` as it is).
         self._passes = forward
         if self.precision in ("bf16", "fp16") and self.tuning.cast_weights_once:

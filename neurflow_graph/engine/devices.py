@@ -97,6 +97,25 @@ def on_device(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
 
 
 @contextlib.contextmanager
+def frozen(module: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """``module`` in eval mode with no parameter requiring grad inside the block (backward passes then take the
+    inputs' gradients only, and autograd saves nothing for the weights); the caller's mode and flags return after,
+    since a bridge shares the caller's modules."""
+    modes = [(m, m.training) for m in module.modules()]
+    trained = [p for p in module.parameters() if p.requires_grad]
+    module.eval()
+    for param in trained:
+        param.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        for param in trained:
+            param.requires_grad_(True)
+        for m, mode in modes:
+            m.train(mode)
+
+
+@contextlib.contextmanager
 def float32_matmuls(tf32: bool) -> Iterator[None]:
     """Inside the block CUDA's fp32 convolutions and matrix products use TF32 or not; the flags return after.
 

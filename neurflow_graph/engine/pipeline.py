@@ -17,7 +17,7 @@ from neurflow_graph._version import __version__
 from neurflow_graph.engine.activations import compute_activations, feature_maps
 from neurflow_graph.engine.attribution import IntegratedGradients, Tuning, default_precision
 from neurflow_graph.engine.circuit import Circuit, build_circuit
-from neurflow_graph.engine.devices import default_budget_mb, float32_matmuls, on_device, resolve_device
+from neurflow_graph.engine.devices import default_budget_mb, float32_matmuls, frozen, on_device, resolve_device
 from neurflow_graph.engine.groups import NeuronGroups, find_neuron_groups
 from neurflow_graph.engine.layers import bridge, layer_widths, validate_layers
 from neurflow_graph.engine.layouts import Layout, channels_first_bridge, held_inputs, resolve_layouts
@@ -120,17 +120,17 @@ class NeurFlow:
         device = resolve_device(p.device)  # once: every later decision compares against this indexed device
         precision = p.precision if p.precision != "auto" else default_precision(device)
         # Strict fp32 unless the run asked for TF32: CUDA's default TF32 changes top-tau sets and stops folding.
-        with float32_matmuls(tf32=precision == "tf32"):
-            return self._run(spec, class_index, images, image_sha256, class_name, image_provenance, device,
+        model = on_device(spec.model, device)  # the caller's model is not moved, and keeps its mode and grad flags
+        with float32_matmuls(tf32=precision == "tf32"), frozen(model):
+            return self._run(spec, model, class_index, images, image_sha256, class_name, image_provenance, device,
                              precision)
 
-    def _run(self, spec, class_index, images, image_sha256, class_name, image_provenance, device, precision
+    def _run(self, spec, model, class_index, images, image_sha256, class_name, image_provenance, device, precision
              ) -> Bundle:
         p = self.params
         budget_mb = p.memory_budget_mb or default_budget_mb(device)
         torch.manual_seed(p.seed)
         digest = spec.weights_digest()
-        model = on_device(spec.model, device).eval()  # the caller's model is not moved
         example = spec.normalize(images[:2]).to(device)
         layers = validate_layers(model, spec.layers, example, spec.layouts, spec.tokens)
         layouts = spec.resolve_layouts(model, example)
@@ -169,8 +169,6 @@ class NeurFlow:
         def attribute(upper, lower, targets, top):
             # IG runs on the channels-first view of every layout (B×C×positions in, B×C activations out).
             sub = channels_first_bridge(bridge(model, lower, upper, example), layouts[lower], layouts[upper])
-            for param in sub.parameters():
-                param.requires_grad_(False)
             with self._bar(f"IG {lower}->{upper}", int(top.size), "pair") as bar:
                 return ig.attribute(
                     sub,

@@ -49,9 +49,9 @@ class Knockout:
         upper_layout = layout_of(self._model, upper, sub(native, model_input=example) if self.skip else sub(native))
         # Maps are kept channels first (P×C×positions) whatever the layout: a knockout zeroes channel c
         # at every position or token. Built from the on-device model, it shares its modules (and their hooks).
+        # Its passes run without gradients, and IG freezes the weights for its own (``devices.frozen``): the
+        # caller's modules keep their grad flags.
         self.bridge = channels_first_bridge(sub, self._lower, upper_layout).eval()
-        for param in self.bridge.parameters():
-            param.requires_grad_(False)
         self.example = self._lower.to_channels_first(native)
         self.width = int(self.example.shape[1])
         self.n_patches = len(patches)
@@ -88,7 +88,8 @@ class Knockout:
     @functools.cached_property
     def fast(self) -> LinearFirst | None:
         """The per-channel-contribution shortcut, or None when the bridge does not allow it."""
-        return LinearFirst.build(self.bridge, self.maps)
+        with torch.no_grad():
+            return LinearFirst.build(self.bridge, self.maps)
 
     @torch.no_grad()
     def activations(self, targets: np.ndarray, keep: np.ndarray,
@@ -124,6 +125,7 @@ class Knockout:
         full = self.activations(targets, np.ones((1, self.width), dtype=bool))
         return top_k(full[:, 0], k)
 
+    @torch.no_grad()
     def _bridge_runs(self, targets: np.ndarray, keep: np.ndarray, progress: Callable[[int], None]) -> np.ndarray:
         """Run the bridge once per set: U×P×T activations for the U rows of ``keep``."""
         n_sets, per_row = len(keep), int(np.prod(self.maps.shape[1:]))
