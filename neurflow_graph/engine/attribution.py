@@ -40,8 +40,8 @@ PREFIX_SHARE = 0.25
 # On a CPU the process grows a few times the engine's live tensors while freed blocks are kept for reuse; the budget
 # is divided by this there (docs/performance.md, Memory).
 CPU_HEAP_FACTOR = 2.5
-# A pass's fixed cost in rows, for sizing chunks: Python and kernel dispatch on a CPU; on a GPU a call's CPU overhead
-# outweighs its work, so a call counts as a full pass there.
+# A pass's fixed cost in rows, for sizing chunks: Python and kernel dispatch on a CPU. On a GPU a call counts as a
+# full pass, its CPU overhead being expected to outweigh its GPU work (gpu_check.sh's `backward` stage measures it).
 CPU_PASS_OVERHEAD_ROWS = 4
 MAX_ROWS_PER_PASS = 8192  # (patch, step) rows of one forward pass, however much the budget would hold
 
