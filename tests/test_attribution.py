@@ -139,9 +139,7 @@ def test_bad_parameters_are_one_line_errors(kwargs, word):
 def prefix_setting(digits_model, digits_preset, digits_class3):
     """IG from conv2 to conv3 whose lower maps come from the model's prefix, as in a circuit."""
     patches = make_patches(digits_class3.images[:3])
-    sub = bridge(digits_model, "conv2", "conv3", digits_preset.normalize(digits_class3.images[:2]))
-    for p in sub.parameters():
-        p.requires_grad_(False)
+    sub = bridge(digits_model, "conv2", "conv3", digits_preset.normalize(digits_class3.images[:2]))  # IG freezes it
     acts = compute_activations(digits_model, patches, ["conv3", "conv2"], digits_preset.normalize, 32)
     targets = np.array([1, 5, 9, 30, 31])
     top = acts.top_patches("conv3", targets, 12)  # overlapping concepts: patches shared by several targets

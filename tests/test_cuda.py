@@ -23,9 +23,7 @@ def _restore_tf32_flags():
 @pytest.fixture(scope="module")
 def setting(digits_model, digits_preset, digits_class3):
     patches = make_patches(digits_class3.images[:4])
-    sub = bridge(digits_model, "conv2", "conv3", digits_preset.normalize(digits_class3.images[:2]))
-    for p in sub.parameters():
-        p.requires_grad_(False)
+    sub = bridge(digits_model, "conv2", "conv3", digits_preset.normalize(digits_class3.images[:2]))  # IG freezes it
     maps = feature_maps(digits_model, patches, "conv2", np.arange(len(patches)), digits_preset.normalize, 32)
     rng = np.random.default_rng(0)
     targets = np.arange(0, sub(maps[:1]).shape[1], 3)

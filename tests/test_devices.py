@@ -36,9 +36,7 @@ def tf32_flags():
 @pytest.fixture(scope="module")
 def setting(digits_model, digits_preset, digits_class3):
     patches = make_patches(digits_class3.images[:3])
-    sub = bridge(digits_model, "conv2", "conv3", digits_preset.normalize(digits_class3.images[:2]))
-    for p in sub.parameters():
-        p.requires_grad_(False)
+    sub = bridge(digits_model, "conv2", "conv3", digits_preset.normalize(digits_class3.images[:2]))  # IG freezes it
     maps = feature_maps(digits_model, patches, "conv2", np.arange(len(patches)), digits_preset.normalize, 32)
     rng = np.random.default_rng(0)
     targets = np.arange(0, 64, 5)
@@ -169,24 +167,29 @@ def test_out_of_memory_after_every_retry_is_a_one_line_error(setting):
     assert not is_out_of_memory(RuntimeError("shape mismatch"))
 
 
+def _attribute_counted(ig: IntegratedGradients, setting, monkeypatch) -> tuple:
+    """``ig``'s attribution of the setting, and how many ``torch.autograd.grad`` calls it made (the real function
+    does the work)."""
+    sub, maps, targets, patch_ids = setting
+    original, calls = torch.autograd.grad, [0]
+
+    def grad(*args, **kwargs):
+        calls[0] += 1
+        return original(*args, **kwargs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(torch.autograd, "grad", grad)
+        result = ig.attribute(sub, lambda ids: maps[ids], targets, patch_ids)
+    return result, calls[0]
+
+
 @pytest.mark.parametrize("rows", [None, 24])
 def test_batched_backward_equals_the_per_slot_loop(setting, rows, monkeypatch):
-    sub, maps, targets, patch_ids = setting
     results, calls = {}, {}
-    original = torch.autograd.grad
     for batched in (False, True):
         ig = IntegratedGradients(n_steps=8, internal_batch_size=rows,
                                  tuning=attribution.Tuning(batched_backward=batched))
-        counted = [0]
-
-        def grad(*args, counted=counted, **kwargs):  # the real autograd.grad, counted
-            counted[0] += 1
-            return original(*args, **kwargs)
-
-        monkeypatch.setattr(torch.autograd, "grad", grad)
-        results[batched] = ig.attribute(sub, lambda ids: maps[ids], targets, patch_ids)
-        monkeypatch.undo()
-        calls[batched] = counted[0]
+        results[batched], calls[batched] = _attribute_counted(ig, setting, monkeypatch)
     loop, batched = results[False], results[True]
     scale = np.abs(loop.scores).max()
     assert np.abs(batched.scores - loop.scores).max() <= 1e-6 * scale
@@ -197,25 +200,15 @@ def test_batched_backward_equals_the_per_slot_loop(setting, rows, monkeypatch):
 def test_batched_slots_take_the_budget_beyond_the_row_cap(setting, monkeypatch):
     """A pass holds at most MAX_ROWS_PER_PASS rows; what the budget holds beyond them goes to the batched backward's
     slots, so a transition that fits one capped pass takes one backward call however many slots it has."""
-    sub, maps, targets, patch_ids = setting
+    patch_ids = setting[3]
     rows = len(np.unique(patch_ids)) * 8  # every patch at 8 steps: one pass
     monkeypatch.setattr(attribution, "MAX_ROWS_PER_PASS", rows)
     calls, results = {}, {}
-    original = torch.autograd.grad
     for batched in (False, True):
-        counted = [0]
-
-        def grad(*args, counted=counted, **kwargs):
-            counted[0] += 1
-            return original(*args, **kwargs)
-
         # A call costing more than any padding: chunks chosen for the fewest calls, as on a GPU.
         tuning = attribution.Tuning(batched_backward=batched, call_overhead_rows=10**6)
-        with monkeypatch.context() as patched:
-            patched.setattr(torch.autograd, "grad", grad)
-            results[batched] = IntegratedGradients(n_steps=8, tuning=tuning).attribute(
-                sub, lambda ids: maps[ids], targets, patch_ids)
-        calls[batched] = counted[0]
+        results[batched], calls[batched] = _attribute_counted(IntegratedGradients(n_steps=8, tuning=tuning), setting,
+                                                              monkeypatch)
     slots = np.bincount(np.unique(patch_ids, return_inverse=True)[1].ravel()).max()
     assert calls == {False: slots, True: 1}
     assert np.abs(results[True].scores - results[False].scores).max() <= 1e-6 * np.abs(results[False].scores).max()
