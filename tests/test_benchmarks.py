@@ -1,6 +1,7 @@
-"""Each benchmark (circuit, request keys, IG memory, allocator) runs end to end in a tiny mode: none rots.
+"""Each benchmark (circuit, request keys, IG memory, allocator, faithfulness, backward calls, clustering) runs end to
+end in a tiny mode: none rots.
 
-The GPU check, backward-calls and clustering benchmarks are run by tests/test_gpu_check.py."""
+The GPU check is run by tests/test_gpu_check.py."""
 
 import json
 import os
@@ -79,3 +80,20 @@ def test_faithfulness_benchmark_tiny(tmp_path):
     assert case["faithfulness_s"] > 0 and case["circuit_s"] > 0
     assert case["within_bound"] == (case["share"] <= 0.10)
     assert [r["layer"] for r in case["layers"]] == ["conv3", "conv2", "conv1"]
+
+
+@pytest.mark.slow
+def test_backward_calls_benchmark_tiny(tmp_path):
+    out, figures = _run_json(tmp_path, "benchmarks/backward_calls.py", "--tiny")
+    calls = f"backward calls per circuit: loop {figures['loop_calls']}, batched {figures['batched_calls']}"
+    assert calls in out
+    assert figures["batched_calls"] < figures["loop_calls"] and figures["max_rel_diff"] <= 1e-6
+    assert figures["same_cores"]
+
+
+@pytest.mark.slow
+def test_clustering_benchmark_tiny(tmp_path):
+    out, figures = _run_json(tmp_path, "benchmarks/clustering.py", "--tiny")
+    (size,) = figures["sizes"]
+    assert f"find_neuron_groups n={size['n']}: old " in out and "identical groups: yes" in out
+    assert size["identical"] and size["groups"] >= 2

@@ -1,4 +1,4 @@
-"""The one-shot GPU check runs as it would on a bare lent GPU machine, and the GPU-path benchmarks run in tiny modes.
+"""The one-shot GPU check runs as it would on a bare lent GPU machine.
 
 The mimic is a virtual environment holding only packages a lent machine has (CPU torch in place of its CUDA
 build; no neo4j, Captum or arcadedb-embedded), plus the wheels folder that ``make gpu-wheels`` builds, installed
@@ -94,27 +94,3 @@ def test_each_stage_merges_its_figures_into_the_json_at_once(tmp_path):
     figures = json.loads((out / "gpu_check.json").read_text())
     assert figures["cuda_tests"] == "passed (exit 0)" and figures["backward_status"].startswith("done")
     assert figures["backward"]["slots"] and "environment" in figures and "circuit" not in figures
-
-
-@pytest.mark.slow
-def test_backward_calls_benchmark_tiny(tmp_path):
-    path = tmp_path / "figures.json"
-    done = subprocess.run([sys.executable, "benchmarks/backward_calls.py", "--tiny", "--json", str(path)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    figures = json.loads(path.read_text())
-    calls = f"backward calls per circuit: loop {figures['loop_calls']}, batched {figures['batched_calls']}"
-    assert calls in done.stdout
-    assert figures["batched_calls"] < figures["loop_calls"] and figures["max_rel_diff"] <= 1e-6
-    assert figures["same_cores"]
-
-
-@pytest.mark.slow
-def test_clustering_benchmark_tiny(tmp_path):
-    path = tmp_path / "figures.json"
-    done = subprocess.run([sys.executable, "benchmarks/clustering.py", "--tiny", "--json", str(path)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    (size,) = json.loads(path.read_text())["sizes"]
-    assert f"find_neuron_groups n={size['n']}: old " in done.stdout and "identical groups: yes" in done.stdout
-    assert size["identical"] and size["groups"] >= 2
